@@ -1,0 +1,255 @@
+package server
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/teamaccess/teamaccess/store"
+)
+
+// config is everything `serve` needs to know, parsed and checked before anything is started or
+// written.
+type config struct {
+	listen          string
+	publicURL       *url.URL
+	dataDir         string
+	mongoURI        string
+	mongoDatabase   string
+	mongoTimeout    time.Duration
+	logLevel        slog.Level
+	logFormat       string // "text" or "json"
+	shutdownTimeout time.Duration
+}
+
+// option is one setting: a flag, the environment variable that sets it when the flag is absent,
+// and how to apply a value. The table below is the single source of flags, environment
+// variables, help text and defaults.
+type option struct {
+	flag, env, def, usage string
+	apply                 func(c *config, v string) error
+}
+
+var serveOptions = []option{
+	{"listen", "TEAMACCESS_LISTEN", "127.0.0.1:8080",
+		"`host:port` to listen on for HTTP (port 0 picks a free port)", applyListen},
+	{"public-url", "TEAMACCESS_PUBLIC_URL", "",
+		"`URL` at which users, Microsoft and webhooks reach this server (default: http://<listen address>)", applyPublicURL},
+	{"data-dir", "TEAMACCESS_DATA_DIR", "./data",
+		"`directory` for local state, including the embedded database", applyDataDir},
+	{"mongodb-uri", "MONGODB_URI", "",
+		"MongoDB connection string `URI`; empty starts the embedded FerretDB (SQLite) in the data directory", applyMongoURI},
+	{"mongodb-database", "TEAMACCESS_MONGODB_DATABASE", store.DefaultDatabase,
+		"MongoDB database `name`", applyMongoDatabase},
+	{"mongodb-timeout", "TEAMACCESS_MONGODB_TIMEOUT", "10s",
+		"how long to wait for MongoDB at start-up (`duration`)", applyMongoTimeout},
+	{"log-level", "TEAMACCESS_LOG_LEVEL", "info",
+		"log `level`: debug, info, warn or error", applyLogLevel},
+	{"log-format", "TEAMACCESS_LOG_FORMAT", "auto",
+		"log `format`: text, json, or auto (text on a terminal, JSON otherwise)", applyLogFormat},
+	{"shutdown-timeout", "TEAMACCESS_SHUTDOWN_TIMEOUT", "15s",
+		"how long to drain requests and subscriptions on SIGINT/SIGTERM (`duration`)", applyShutdownTimeout},
+}
+
+// usageError is a mistake in the command line or environment: exit code 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+// parseConfig reads flags, then environment variables for the flags not given, then defaults.
+// It checks every value, and the data directory's usability, without writing anything.
+func parseConfig(name string, args []string, getenv func(string) string, stderr io.Writer, isTerminal bool) (*config, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	values := make(map[string]*string, len(serveOptions))
+	for _, o := range serveOptions {
+		values[o.flag] = fs.String(o.flag, o.def, o.usage)
+	}
+	fs.Usage = func() { printUsage(stderr, name, "Run the teamaccess service.", fs, serveOptions) }
+	if err := fs.Parse(args); err != nil {
+		return nil, flagErr(err)
+	}
+	if fs.NArg() > 0 {
+		return nil, usagef("%s: unexpected argument %q", name, fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	c := &config{logFormat: "text"}
+	sources := map[string]string{}
+	for _, o := range serveOptions {
+		v, source := *values[o.flag], "--"+o.flag
+		if !set[o.flag] {
+			if ev := getenv(o.env); ev != "" {
+				v, source = ev, o.env
+			} else {
+				source = "default of --" + o.flag
+			}
+		}
+		sources[o.flag] = source
+		if err := o.apply(c, v); err != nil {
+			return nil, usagef("invalid %s: %v", source, err)
+		}
+	}
+	if c.logFormat == "auto" {
+		c.logFormat = map[bool]string{true: "text", false: "json"}[isTerminal]
+	}
+	if c.mongoURI == "" && !store.EmbeddedAvailable {
+		return nil, usagef("MONGODB_URI is required: this build has no embedded database (built with -tags noembedded)")
+	}
+	if err := checkDataDir(c.dataDir); err != nil {
+		return nil, usagef("invalid %s %s: %v", sources["data-dir"], c.dataDir, err)
+	}
+	return c, nil
+}
+
+func applyListen(c *config, v string) error {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", v)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: port must be a number from 0 to 65535", v)
+	}
+	if host != "" && net.ParseIP(host) == nil && !validHostname(host) {
+		return fmt.Errorf("%q: %q is not an IP address or host name", v, host)
+	}
+	c.listen = v
+	return nil
+}
+
+func validHostname(h string) bool {
+	if len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || strings.Trim(label, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != "" {
+			return false
+		}
+	}
+	return true
+}
+
+func applyPublicURL(c *config, v string) error {
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute http(s) URL", v)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("%q: a base URL has no query, fragment or user info", v)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	c.publicURL = u
+	return nil
+}
+
+// defaultPublicURL is the listen address as a URL, with a wildcard host made concrete.
+func defaultPublicURL(listen string) *url.URL {
+	host, port, _ := net.SplitHostPort(listen)
+	if host == "" || net.ParseIP(host) != nil && net.ParseIP(host).IsUnspecified() {
+		host = "localhost"
+	}
+	return &url.URL{Scheme: "http", Host: net.JoinHostPort(host, port)}
+}
+
+func applyDataDir(c *config, v string) error {
+	if strings.TrimSpace(v) == "" {
+		return errors.New("empty")
+	}
+	c.dataDir = filepath.Clean(v)
+	return nil
+}
+
+func applyMongoURI(c *config, v string) error {
+	if v == "" {
+		return nil
+	}
+	if err := store.ValidateURI(v); err != nil {
+		return err
+	}
+	c.mongoURI = v
+	return nil
+}
+
+func applyMongoDatabase(c *config, v string) error {
+	// MongoDB's naming restrictions: https://www.mongodb.com/docs/manual/reference/limits/
+	if v == "" || len(v) > 63 || strings.ContainsAny(v, `/\. "$*<>:|?`) {
+		return fmt.Errorf("%q: a database name is 1 to 63 characters without /\\. \"$*<>:|?", v)
+	}
+	c.mongoDatabase = v
+	return nil
+}
+
+func applyDuration(dst *time.Duration, v string) error {
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return fmt.Errorf("%q is not a positive duration such as 10s or 1m", v)
+	}
+	*dst = d
+	return nil
+}
+
+func applyMongoTimeout(c *config, v string) error    { return applyDuration(&c.mongoTimeout, v) }
+func applyShutdownTimeout(c *config, v string) error { return applyDuration(&c.shutdownTimeout, v) }
+
+func applyLogLevel(c *config, v string) error {
+	if err := c.logLevel.UnmarshalText([]byte(v)); err != nil {
+		return fmt.Errorf("%q is not one of debug, info, warn, error", v)
+	}
+	return nil
+}
+
+func applyLogFormat(c *config, v string) error {
+	switch v {
+	case "text", "json", "auto":
+		c.logFormat = v
+		return nil
+	}
+	return fmt.Errorf("%q is not one of text, json, auto", v)
+}
+
+// checkDataDir finds out, without creating or writing anything, whether the data directory
+// can be used: it exists and is a writable directory, or it can be created under the nearest
+// existing ancestor.
+func checkDataDir(dir string) error {
+	p := dir
+	for {
+		fi, err := os.Stat(p)
+		if err == nil {
+			if !fi.IsDir() {
+				if p == dir {
+					return errors.New("it is not a directory")
+				}
+				return fmt.Errorf("%s is not a directory", p)
+			}
+			if err := writable(p); err != nil {
+				return fmt.Errorf("%s is not writable: %w", p, err)
+			}
+			return nil
+		}
+		if !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
+			return err
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return err
+		}
+		p = parent
+	}
+}

@@ -1,0 +1,129 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	coderws "github.com/coder/websocket"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/teamaccess/teamaccess/graph"
+	"github.com/teamaccess/teamaccess/resolvers"
+)
+
+// Limits on GraphQL requests.
+const (
+	maxGraphQLBody     = 1 << 20 // bytes of an HTTP request body
+	maxWebsocketFrame  = 1 << 20 // bytes of one websocket message
+	maxQueryComplexity = 1000    // gqlgen's complexity: one per field unless a field says more
+)
+
+// newGraphQLHandler serves the schema over every transport clients use: GET and POST
+// (application/json or application/graphql-response+json, as the Accept header asks), server-sent
+// events, and websockets with both the graphql-transport-ws and the legacy graphql-ws
+// subprotocols.
+func newGraphQLHandler(r *resolvers.Resolver, log *slog.Logger, m *metrics) *handler.Server {
+	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: r}))
+	readLimit := int64(maxWebsocketFrame)
+	srv.AddTransport(transport.Websocket{
+		KeepAlivePingInterval: 15 * time.Second,
+		InitTimeout:           10 * time.Second,
+		PayloadReadLimit:      &readLimit,
+		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: coderws.AcceptOptions{
+			// Callers authenticate with an API key in the connection_init payload or a header,
+			// never with cookies, so a page on another origin gains nothing a script of its own
+			// could not do: frontends on any origin may connect.
+			InsecureSkipVerify: true,
+		}},
+		ErrorFunc: func(ctx context.Context, err error) {
+			log.Debug("websocket closed with an error", "err", err)
+		},
+	})
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.SSE{}) // before POST: an SSE request is a POST that accepts text/event-stream
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.Use(extension.Introspection{})
+	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
+	srv.Use(extension.FixedComplexityLimit(maxQueryComplexity))
+	srv.Use(responseMetrics{m})
+	srv.SetErrorPresenter(presentError(log, m))
+	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
+		log.Error("graphql resolver panicked", "panic", fmt.Sprint(v), "path", graphql.GetPath(ctx).String())
+		return errInternal
+	})
+	return srv
+}
+
+// errInternal stands for any failure the caller cannot act on; the log has the details.
+var errInternal = errors.New("internal error")
+
+// presentError turns resolver errors into what callers see: errors that gqlgen or a resolver
+// built for the caller (parse, validation, bad input) pass through with their code; anything
+// else is logged and reported as INTERNAL without its text, which may name internals.
+func presentError(log *slog.Logger, m *metrics) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		var gerr *gqlerror.Error
+		if errors.As(err, &gerr) && gerr.Err == nil {
+			code, _ := gerr.Extensions["code"].(string)
+			if code == "" {
+				code = "UNKNOWN"
+			}
+			m.gqlErrors.WithLabelValues(code).Inc()
+			return gerr
+		}
+		path := graphql.GetPath(ctx)
+		if !errors.Is(err, errInternal) {
+			log.Error("graphql resolver failed", "path", path.String(), "err", err)
+		}
+		m.gqlErrors.WithLabelValues("INTERNAL").Inc()
+		return &gqlerror.Error{
+			Message:    "internal error: the server could not complete this field; try again, and report it if it persists",
+			Path:       path,
+			Extensions: map[string]any{"code": "INTERNAL"},
+		}
+	}
+}
+
+// responseMetrics counts GraphQL responses and times them.
+type responseMetrics struct{ m *metrics }
+
+var (
+	_ graphql.HandlerExtension    = responseMetrics{}
+	_ graphql.ResponseInterceptor = responseMetrics{}
+)
+
+// ExtensionName implements graphql.HandlerExtension.
+func (responseMetrics) ExtensionName() string { return "ResponseMetrics" }
+
+// Validate implements graphql.HandlerExtension.
+func (responseMetrics) Validate(graphql.ExecutableSchema) error { return nil }
+
+// InterceptResponse implements graphql.ResponseInterceptor.
+func (e responseMetrics) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	start := time.Now()
+	resp := next(ctx)
+	op := "unknown"
+	if graphql.HasOperationContext(ctx) {
+		if oc := graphql.GetOperationContext(ctx); oc.Operation != nil {
+			op = string(oc.Operation.Operation)
+		}
+	}
+	outcome := "ok"
+	if resp != nil && len(resp.Errors) > 0 {
+		outcome = "error"
+	}
+	e.m.gqlResponses.WithLabelValues(op, outcome).Inc()
+	e.m.gqlDuration.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	return resp
+}

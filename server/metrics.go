@@ -1,0 +1,74 @@
+package server
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the Prometheus series the server exports at /metrics. They live in a registry
+// of the server's own, not the global one, so tests can run many servers in one process.
+type metrics struct {
+	reg          *prometheus.Registry
+	requests     *prometheus.CounterVec
+	duration     *prometheus.HistogramVec
+	inFlight     prometheus.Gauge
+	gqlResponses *prometheus.CounterVec
+	gqlDuration  *prometheus.HistogramVec
+	gqlErrors    *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "teamaccess_http_requests_total",
+			Help: "HTTP requests answered, by route pattern, method and status code.",
+		}, []string{"route", "method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "teamaccess_http_request_duration_seconds",
+			Help:    "Time to answer an HTTP request, by route pattern (websocket upgrades excluded).",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"route", "method"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "teamaccess_http_requests_in_flight",
+			Help: "HTTP requests being answered now, open websockets and event streams included.",
+		}),
+		gqlResponses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "teamaccess_graphql_responses_total",
+			Help: "GraphQL responses sent (one per query or mutation, one per subscription event), by operation type and outcome.",
+		}, []string{"operation", "outcome"}),
+		gqlDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "teamaccess_graphql_response_duration_seconds",
+			Help:    "Time to produce a GraphQL response, by operation type.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"operation"}),
+		gqlErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "teamaccess_graphql_errors_total",
+			Help: "GraphQL errors returned to callers, by extensions.code.",
+		}, []string{"code"}),
+	}
+	m.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.requests, m.duration, m.inFlight, m.gqlResponses, m.gqlDuration, m.gqlErrors,
+	)
+	return m
+}
+
+// handler serves the registry in the Prometheus exposition format.
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// observeRequest records one answered HTTP request.
+func (m *metrics) observeRequest(route, method string, code int, took time.Duration) {
+	m.requests.WithLabelValues(route, method, strconv.Itoa(code)).Inc()
+	if code != http.StatusSwitchingProtocols {
+		m.duration.WithLabelValues(route, method).Observe(took.Seconds())
+	}
+}

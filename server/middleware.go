@@ -1,0 +1,77 @@
+package server
+
+import (
+	"bufio"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/felixge/httpsnoop"
+)
+
+// instrument wraps a route's handler with its access log line and its metrics. The route
+// pattern, not the path, labels the metrics, so their number stays bounded.
+func instrument(log *slog.Logger, m *metrics, route string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.inFlight.Inc()
+		defer m.inFlight.Dec()
+		start := time.Now()
+		upgraded := false // a websocket takes the connection over; record it as 101
+		hooks := httpsnoop.Hooks{Hijack: func(next httpsnoop.HijackFunc) httpsnoop.HijackFunc {
+			return func() (net.Conn, *bufio.ReadWriter, error) {
+				upgraded = true
+				return next()
+			}
+		}}
+		got := httpsnoop.CaptureMetricsFn(w, func(w http.ResponseWriter) {
+			h.ServeHTTP(httpsnoop.Wrap(w, hooks), r)
+		})
+		if upgraded {
+			got.Code = http.StatusSwitchingProtocols
+		}
+		method := methodLabel(r.Method)
+		m.observeRequest(route, method, got.Code, got.Duration)
+		level := slog.LevelInfo
+		if got.Code >= 500 {
+			level = slog.LevelWarn
+		}
+		log.LogAttrs(r.Context(), level, "http request",
+			slog.String("method", method),
+			slog.String("route", route),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", got.Code),
+			slog.Int64("bytes", got.Written),
+			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.String("remote", r.RemoteAddr),
+		)
+	})
+}
+
+// methodLabel keeps the method label to the standard methods.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "OTHER"
+}
+
+// limitBody refuses request bodies over max bytes: at once when Content-Length says so, and
+// when reading passes the limit otherwise.
+func limitBody(max int64, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > max {
+			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{
+				"errors": []map[string]any{{
+					"message":    "request body too large",
+					"extensions": map[string]any{"code": "BAD_USER_INPUT", "limitBytes": max},
+				}},
+			})
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, max)
+		h.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,23 @@
+package server
+
+import (
+	"net/http"
+)
+
+// addRoutes lists every route the server answers. Each is instrumented under its pattern.
+func addRoutes(mux *http.ServeMux, d *deps) {
+	handle := func(pattern string, h http.Handler) {
+		mux.Handle(pattern, instrument(d.log, d.metrics, pattern, h))
+	}
+	handle("/graphql", limitBody(maxGraphQLBody, d.streams.track(d.graphql)))
+	handle("GET /graphiql", handleGraphiQL())
+	handle("GET /graphiql/{file}", handleGraphiQLAsset())
+	handle("GET /healthz", handleHealthz())
+	handle("GET /readyz", handleReadyz(d.store, d.streams.draining))
+	handle("GET /metrics", d.metrics.handler())
+	// The admin page comes to / with Team Access; until then / leads to GraphiQL.
+	handle("GET /{$}", http.RedirectHandler("/graphiql", http.StatusFound))
+	handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found", "path": r.URL.Path})
+	}))
+}

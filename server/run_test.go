@@ -1,0 +1,82 @@
+package server
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
+	"github.com/stretchr/testify/require"
+)
+
+// The whole service, in process: start on a free port, answer over HTTP and both websocket
+// subprotocols, stop on SIGTERM closing open websockets, start again on the same data
+// directory and find what the first run wrote. Not parallel: it signals its own process.
+func TestServiceStopsOnSignalAndRestartsWithItsData(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	svc := startService(t, dir)
+	waitReady(t, svc.url)
+
+	resp, r := postGraphQL(t, svc.url, serverInfoQuery)
+	require.Equal(t, 200, resp.StatusCode)
+	require.Empty(t, r.Errors)
+	first := decodeServerInfo(t, r.Data).ServerInfo
+	require.Equal(t, "FERRETDB", first.Storage.Engine)
+	require.True(t, first.Storage.Embedded)
+	require.Equal(t, "teamaccess", first.Storage.Database)
+	require.Equal(t, 1, first.Installation.Starts)
+	require.NotEmpty(t, first.Installation.ID)
+	_, err := time.Parse(time.RFC3339, first.StartedAt)
+	require.NoError(t, err)
+
+	ctx := wsContext(t)
+	for _, proto := range []string{"graphql-transport-ws", "graphql-ws"} {
+		c := dialGraphQL(t, ctx, svc.url, proto)
+		got := decodeServerInfo(t, queryOverWebsocket(t, ctx, c, proto, serverInfoQuery)).ServerInfo
+		require.Equal(t, first.Installation, got.Installation, proto)
+		c.Close(websocket.StatusNormalClosure, "")
+	}
+
+	// A client that stays connected is told to go when the service stops.
+	idle := dialGraphQL(t, ctx, svc.url, "graphql-transport-ws")
+	closed := make(chan error, 1)
+	go func() {
+		var m wsMessage
+		for {
+			if err := wsjson.Read(ctx, idle, &m); err != nil {
+				closed <- err
+				return
+			}
+		}
+	}()
+
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGTERM))
+	select {
+	case code := <-svc.exit:
+		require.Equal(t, 0, code, svc.logs.String())
+	case <-time.After(15 * time.Second):
+		t.Fatalf("no exit after SIGTERM:\n%s", svc.logs)
+	}
+	select {
+	case err := <-closed:
+		var ce websocket.CloseError
+		require.True(t, errors.As(err, &ce), "want a close frame, got %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the open websocket was not closed at shutdown")
+	}
+	require.NotNil(t, svc.logs.find("store closed"))
+
+	again := startService(t, dir)
+	waitReady(t, again.url)
+	_, r = postGraphQL(t, again.url, serverInfoQuery)
+	require.Empty(t, r.Errors)
+	second := decodeServerInfo(t, r.Data).ServerInfo
+	require.Equal(t, first.Installation.ID, second.Installation.ID)
+	require.Equal(t, first.Installation.CreatedAt, second.Installation.CreatedAt)
+	require.Equal(t, 2, second.Installation.Starts)
+	require.NotEqual(t, first.StartedAt, second.StartedAt)
+}

@@ -1,0 +1,56 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/teamaccess/teamaccess/graph"
+	"github.com/teamaccess/teamaccess/resolvers"
+	"github.com/teamaccess/teamaccess/store"
+)
+
+// deps is what the routes need. server.Run builds it once.
+type deps struct {
+	log     *slog.Logger
+	store   *store.Store
+	metrics *metrics
+	streams *streams
+	graphql http.Handler
+}
+
+// newHandler builds the HTTP handler of the whole service.
+func newHandler(d *deps) http.Handler {
+	mux := http.NewServeMux()
+	addRoutes(mux, d)
+	return mux
+}
+
+// storageDescriber shows the store to the resolvers in GraphQL's terms.
+type storageDescriber struct{ s *store.Store }
+
+var _ resolvers.StorageDescriber = storageDescriber{}
+
+// Storage implements resolvers.StorageDescriber.
+func (d storageDescriber) Storage(ctx context.Context) (*graph.Storage, error) {
+	info, err := d.s.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &graph.Storage{
+		Engine:        graph.StorageEngine(info.Engine),
+		ServerVersion: info.ServerVersion,
+		Embedded:      info.Embedded,
+		Database:      info.Database,
+		SchemaVersion: info.SchemaVersion,
+	}, nil
+}
+
+// Installation implements resolvers.StorageDescriber.
+func (d storageDescriber) Installation(ctx context.Context) (*graph.Installation, error) {
+	in, err := d.s.Installation(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &graph.Installation{ID: in.ID, CreatedAt: in.CreatedAt, Starts: in.Starts}, nil
+}

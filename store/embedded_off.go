@@ -1,0 +1,21 @@
+//go:build noembedded
+
+package store
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+)
+
+// EmbeddedAvailable reports whether this build can start the embedded database. This build
+// (tag `noembedded`) cannot: it needs a MongoDB URI.
+const EmbeddedAvailable = false
+
+type embedded struct{ uri string }
+
+func startEmbedded(context.Context, string, *slog.Logger) (*embedded, error) {
+	return nil, errors.New("this build has no embedded database (built with -tags noembedded): set MONGODB_URI")
+}
+
+func (*embedded) stop() {}

@@ -1,0 +1,136 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func openTemp(t *testing.T, dir string) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), Options{DataDir: dir, Logger: quiet()})
+	require.NoError(t, err)
+	return s
+}
+
+func TestEmbeddedStoreKeepsDataAcrossRestarts(t *testing.T) {
+	dir := t.TempDir()
+	s := openTemp(t, dir)
+	info, err := s.Info(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, EngineFerretDB, info.Engine)
+	require.True(t, info.Embedded)
+	require.Equal(t, DefaultDatabase, info.Database)
+	require.Equal(t, SchemaVersion(), info.SchemaVersion)
+	require.Contains(t, info.ServerVersion, "MongoDB")
+	first, err := s.Installation(t.Context())
+	require.NoError(t, err)
+	require.Len(t, first.ID, 32)
+	require.Equal(t, 1, first.Starts)
+	require.NoError(t, s.Close(context.Background()))
+
+	s = openTemp(t, dir)
+	defer s.Close(context.Background())
+	again, err := s.Installation(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, first.ID, again.ID, "the installation keeps its identity")
+	require.True(t, first.CreatedAt.Equal(again.CreatedAt))
+	require.Equal(t, 2, again.Starts)
+}
+
+func TestEmbeddedStoreRefusesASecondProcessOnTheSameDirectory(t *testing.T) {
+	dir := t.TempDir()
+	s := openTemp(t, dir)
+	defer s.Close(context.Background())
+	_, err := Open(t.Context(), Options{DataDir: dir, Logger: quiet()})
+	require.ErrorContains(t, err, "in use by another teamaccess process")
+}
+
+func TestUnreachableServerGivesAClearError(t *testing.T) {
+	_, err := Open(t.Context(), Options{
+		URI:            "mongodb://teamaccess:s3cret@127.0.0.1:1/?directConnection=true",
+		ConnectTimeout: 300 * time.Millisecond,
+		Logger:         quiet(),
+	})
+	require.ErrorIs(t, err, ErrUnreachable)
+	require.ErrorContains(t, err, "cannot reach MongoDB at 127.0.0.1:1")
+	require.NotContains(t, err.Error(), "s3cret")
+}
+
+func TestValidateURI(t *testing.T) {
+	for _, tc := range []struct {
+		uri string
+		ok  bool
+	}{
+		{"mongodb://localhost:27017", true},
+		{"mongodb+srv://cluster0.example.net", true},
+		{"", false},
+		{"postgres://localhost", false},
+		{"mongodb://u:s3cret@localhost:27017/?connectTimeoutMS=soon", false},
+		{"mongodb://u:s3cret@localhost:99999", false},
+		{"mongodb+srv://cluster0.example.net:27017", false},
+	} {
+		err := ValidateURI(tc.uri)
+		if tc.ok {
+			require.NoError(t, err, tc.uri)
+			continue
+		}
+		require.Error(t, err, tc.uri)
+		require.NotContains(t, err.Error(), "s3cret")
+	}
+}
+
+func TestMigrationsRunOnceInOrderAndRefuseANewerDatabase(t *testing.T) {
+	s := openTemp(t, t.TempDir())
+	defer s.Close(context.Background())
+	ctx := t.Context()
+	coll := s.collection("migration_test")
+	var ran []int
+	list := append([]migration(nil), migrations...)
+	for _, v := range []int{2, 3} {
+		list = append(list, migration{version: v, name: "test", up: func(ctx context.Context, db *mongo.Database) error {
+			ran = append(ran, v)
+			_, err := coll.InsertOne(ctx, bson.D{{Key: "v", Value: v}})
+			return err
+		}})
+	}
+	require.NoError(t, migrate(ctx, s.db, list, quiet()))
+	require.NoError(t, migrate(ctx, s.db, list, quiet()), "a second run changes nothing")
+	require.Equal(t, []int{2, 3}, ran)
+	n, err := coll.CountDocuments(ctx, bson.D{})
+	require.NoError(t, err)
+	require.EqualValues(t, 2, n)
+
+	err = migrate(ctx, s.db, migrations, quiet())
+	require.True(t, errors.Is(err, ErrSchemaTooNew), "got %v", err)
+	require.ErrorContains(t, err, "schema version 3")
+}
+
+func TestEnsureIndexesIsIdempotentAndEnforcesUniqueness(t *testing.T) {
+	s := openTemp(t, t.TempDir())
+	defer s.Close(context.Background())
+	ctx := t.Context()
+	specs := map[string][]mongo.IndexModel{"things": {{
+		Keys:    bson.D{{Key: "org", Value: 1}, {Key: "name", Value: 1}},
+		Options: options.Index().SetName("org_name").SetUnique(true),
+	}}}
+	require.NoError(t, ensureIndexes(ctx, s.db, specs))
+	require.NoError(t, ensureIndexes(ctx, s.db, specs))
+	things := s.collection("things")
+	_, err := things.InsertOne(ctx, bson.D{{Key: "org", Value: "a"}, {Key: "name", Value: "x"}})
+	require.NoError(t, err)
+	_, err = things.InsertOne(ctx, bson.D{{Key: "org", Value: "a"}, {Key: "name", Value: "x"}})
+	require.True(t, mongo.IsDuplicateKeyError(err), "got %v", err)
+	_, err = things.InsertOne(ctx, bson.D{{Key: "org", Value: "b"}, {Key: "name", Value: "x"}})
+	require.NoError(t, err)
+}
