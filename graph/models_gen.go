@@ -8,7 +8,32 @@ import (
 	"io"
 	"strconv"
 	"time"
+
+	"github.com/teamaccess/teamaccess/auth"
 )
+
+// An object with a globally unique ID, refetchable with `node(id:)`.
+type Node interface {
+	IsNode()
+	GetID() string
+}
+
+type AuditEntryConnection struct {
+	Edges    []*AuditEntryEdge `json:"edges"`
+	PageInfo *PageInfo         `json:"pageInfo"`
+}
+
+type AuditEntryEdge struct {
+	Cursor string           `json:"cursor"`
+	Node   *auth.AuditEntry `json:"node"`
+}
+
+// A new API key, with the only copy of its secret.
+type CreatedAPIKey struct {
+	APIKey *auth.Key `json:"apiKey"`
+	// Store it now: teamaccess keeps only its hash and cannot show it again.
+	Secret string `json:"secret"`
+}
 
 // One teamaccess installation: a database that one or more teamaccess processes share. Its
 // identity survives restarts and upgrades.
@@ -19,6 +44,18 @@ type Installation struct {
 	CreatedAt time.Time `json:"createdAt"`
 	// How many times a teamaccess process has started against this database.
 	Starts int `json:"starts"`
+}
+
+// Changes. Every mutation needs an ADMIN key.
+type Mutation struct {
+}
+
+// Relay pagination state of a connection.
+type PageInfo struct {
+	HasNextPage     bool    `json:"hasNextPage"`
+	HasPreviousPage bool    `json:"hasPreviousPage"`
+	StartCursor     *string `json:"startCursor,omitempty"`
+	EndCursor       *string `json:"endCursor,omitempty"`
 }
 
 // The root of every read. Later releases add team access, mailboxes, activities and

@@ -7,6 +7,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/teamaccess/teamaccess/auth"
 	"github.com/teamaccess/teamaccess/graph"
 )
 
@@ -16,12 +17,60 @@ type Resolver struct {
 	Version   string
 	GoVersion string
 	StartedAt time.Time
-	// Storage describes the database.
+	// DB describes the database.
 	DB StorageDescriber
+	// Directory holds organisations, API keys and the audit log.
+	Directory Directory
+	// Now is the clock; time.Now if nil.
+	Now func() time.Time
 }
 
 // StorageDescriber tells what database the server uses and which installation it holds.
 type StorageDescriber interface {
 	Storage(ctx context.Context) (*graph.Storage, error)
 	Installation(ctx context.Context) (*graph.Installation, error)
+}
+
+// Directory is what the resolvers need of auth.Directory. Every method takes the caller's
+// organisation; the resolvers take it from the authenticated identity only.
+type Directory interface {
+	Organization(ctx context.Context, orgID string) (auth.Organization, error)
+	Key(ctx context.Context, orgID, id string) (auth.Key, error)
+	Keys(ctx context.Context, orgID string) ([]auth.Key, error)
+	CreateKey(ctx context.Context, actor auth.Actor, name string, role auth.Role, expiresAt *time.Time) (auth.Key, string, error)
+	RevokeKey(ctx context.Context, actor auth.Actor, id string) (auth.Key, error)
+	AuditLog(ctx context.Context, orgID string, first int, after string) (auth.AuditPage, error)
+	AuditEntry(ctx context.Context, orgID, id string) (auth.AuditEntry, error)
+}
+
+var _ Directory = (*auth.Directory)(nil)
+
+func (r *Resolver) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// New returns the executable schema's configuration: the resolvers, the @hasRole directive, and
+// the cost of list fields for the complexity limit.
+func New(r *Resolver) graph.Config {
+	cfg := graph.Config{Resolvers: r}
+	cfg.Directives.HasRole = HasRole
+	cfg.Complexity.Query.AuditLog = func(child int, first *int, _ *string) int {
+		return 1 + child*pageSize(first, auth.DefaultPageSize)
+	}
+	cfg.Complexity.Query.APIKeys = func(child int) int { return 1 + child*auth.MaxPageSize }
+	return cfg
+}
+
+// pageSize is the number of items a connection field may return.
+func pageSize(first *int, def int) int {
+	if first == nil {
+		return def
+	}
+	if *first < 1 {
+		return 1
+	}
+	return *first
 }

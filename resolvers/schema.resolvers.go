@@ -8,11 +8,24 @@ package resolvers
 import (
 	"context"
 
+	"github.com/teamaccess/teamaccess/auth"
 	"github.com/teamaccess/teamaccess/graph"
 )
 
+func (r *queryResolver) Viewer(ctx context.Context) (*auth.Identity, error) {
+	id, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &id, nil
+}
+
 func (r *queryResolver) ServerInfo(ctx context.Context) (*graph.ServerInfo, error) {
 	return &graph.ServerInfo{Version: r.Version, GoVersion: r.GoVersion, StartedAt: r.StartedAt}, nil
+}
+
+func (r *queryResolver) Node(ctx context.Context, id string) (graph.Node, error) {
+	return r.node(ctx, id)
 }
 
 func (r *Resolver) Query() graph.QueryResolver { return &queryResolver{r} }

@@ -30,6 +30,9 @@ type config struct {
 	logLevel        slog.Level
 	logFormat       string // "text" or "json"
 	shutdownTimeout time.Duration
+	rateLimit       float64
+	rateBurst       int
+	auditRetention  time.Duration
 }
 
 // option is one setting: a flag, the environment variable that sets it when the flag is absent,
@@ -40,11 +43,23 @@ type option struct {
 	apply                 func(c *config, v string) error
 }
 
-var serveOptions = []option{
+var serveOptions = append([]option{
 	{"listen", "TEAMACCESS_LISTEN", "127.0.0.1:8080",
 		"`host:port` to listen on for HTTP (port 0 picks a free port)", applyListen},
 	{"public-url", "TEAMACCESS_PUBLIC_URL", "",
 		"`URL` at which users, Microsoft and webhooks reach this server (default: http://<listen address>)", applyPublicURL},
+	{"shutdown-timeout", "TEAMACCESS_SHUTDOWN_TIMEOUT", "15s",
+		"how long to drain requests and subscriptions on SIGINT/SIGTERM (`duration`)", applyShutdownTimeout},
+	{"rate-limit", "TEAMACCESS_RATE_LIMIT", "20",
+		"sustained GraphQL requests a second allowed per API key (`number`)", applyRateLimit},
+	{"rate-burst", "TEAMACCESS_RATE_BURST", "40",
+		"requests an API key may send at once above the sustained rate (`number`)", applyRateBurst},
+	{"audit-retention", "TEAMACCESS_AUDIT_RETENTION", "8760h",
+		"how long the audit log keeps an entry (`duration`; 8760h is a year)", applyAuditRetention},
+}, storeOptions...)
+
+// storeOptions are the settings of every command that opens the store.
+var storeOptions = []option{
 	{"data-dir", "TEAMACCESS_DATA_DIR", "./data",
 		"`directory` for local state, including the embedded database", applyDataDir},
 	{"mongodb-uri", "MONGODB_URI", "",
@@ -57,8 +72,6 @@ var serveOptions = []option{
 		"log `level`: debug, info, warn or error", applyLogLevel},
 	{"log-format", "TEAMACCESS_LOG_FORMAT", "auto",
 		"log `format`: text, json, or auto (text on a terminal, JSON otherwise)", applyLogFormat},
-	{"shutdown-timeout", "TEAMACCESS_SHUTDOWN_TIMEOUT", "15s",
-		"how long to drain requests and subscriptions on SIGINT/SIGTERM (`duration`)", applyShutdownTimeout},
 }
 
 // usageError is a mistake in the command line or environment: exit code 2.
@@ -68,28 +81,35 @@ func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
 
+// command describes a subcommand for parseConfig: its settings, and its own flags and
+// arguments, which the caller adds to fs and reads from fs after parsing.
+type command struct {
+	name, args, summary string
+	opts                []option
+}
+
 // parseConfig reads flags, then environment variables for the flags not given, then defaults.
 // It checks every value, and the data directory's usability, without writing anything.
-func parseConfig(name string, args []string, getenv func(string) string, stderr io.Writer, isTerminal bool) (*config, error) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+func parseConfig(cmd command, fs *flag.FlagSet, args []string, getenv func(string) string, stderr io.Writer, isTerminal bool) (*config, error) {
+	fs.Init(cmd.name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	values := make(map[string]*string, len(serveOptions))
-	for _, o := range serveOptions {
+	values := make(map[string]*string, len(cmd.opts))
+	for _, o := range cmd.opts {
 		values[o.flag] = fs.String(o.flag, o.def, o.usage)
 	}
-	fs.Usage = func() { printUsage(stderr, name, "Run the teamaccess service.", fs, serveOptions) }
+	fs.Usage = func() { printUsage(stderr, cmd, fs) }
 	if err := fs.Parse(args); err != nil {
 		return nil, flagErr(err)
 	}
-	if fs.NArg() > 0 {
-		return nil, usagef("%s: unexpected argument %q", name, fs.Arg(0))
+	if cmd.args == "" && fs.NArg() > 0 {
+		return nil, usagef("%s: unexpected argument %q", cmd.name, fs.Arg(0))
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
 	c := &config{logFormat: "text"}
 	sources := map[string]string{}
-	for _, o := range serveOptions {
+	for _, o := range cmd.opts {
 		v, source := *values[o.flag], "--"+o.flag
 		if !set[o.flag] {
 			if ev := getenv(o.env); ev != "" {
@@ -207,6 +227,26 @@ func applyDuration(dst *time.Duration, v string) error {
 
 func applyMongoTimeout(c *config, v string) error    { return applyDuration(&c.mongoTimeout, v) }
 func applyShutdownTimeout(c *config, v string) error { return applyDuration(&c.shutdownTimeout, v) }
+
+func applyAuditRetention(c *config, v string) error { return applyDuration(&c.auditRetention, v) }
+
+func applyRateLimit(c *config, v string) error {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f <= 0 || f > 1e6 {
+		return fmt.Errorf("%q is not a number of requests a second between 0 and 1000000", v)
+	}
+	c.rateLimit = f
+	return nil
+}
+
+func applyRateBurst(c *config, v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 1e6 {
+		return fmt.Errorf("%q is not a whole number from 1 to 1000000", v)
+	}
+	c.rateBurst = n
+	return nil
+}
 
 func applyLogLevel(c *config, v string) error {
 	if err := c.logLevel.UnmarshalText([]byte(v)); err != nil {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -85,7 +86,7 @@ func TestHelpNamesEveryFlagAndVariable(t *testing.T) {
 
 func TestSettingsComeFromFlagsThenEnvironmentThenDefaults(t *testing.T) {
 	dir := t.TempDir()
-	c, err := parseConfig("serve", []string{"--log-level", "debug"}, env(
+	c, err := parseConfig(serveCommand, flag.NewFlagSet("", flag.ContinueOnError), []string{"--log-level", "debug"}, env(
 		"TEAMACCESS_LOG_LEVEL", "error",
 		"TEAMACCESS_DATA_DIR", dir,
 		"TEAMACCESS_PUBLIC_URL", "https://teamaccess.example.com/base/",

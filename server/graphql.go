@@ -24,15 +24,17 @@ import (
 const (
 	maxGraphQLBody     = 1 << 20 // bytes of an HTTP request body
 	maxWebsocketFrame  = 1 << 20 // bytes of one websocket message
-	maxQueryComplexity = 1000    // gqlgen's complexity: one per field unless a field says more
+	maxQueryComplexity = 1000    // gqlgen's complexity: one per field, lists times their page size
+	maxQueryDepth      = 12      // fields nested in fields, introspection aside
 )
 
 // newGraphQLHandler serves the schema over every transport clients use: GET and POST
 // (application/json or application/graphql-response+json, as the Accept header asks), server-sent
 // events, and websockets with both the graphql-transport-ws and the legacy graphql-ws
 // subprotocols.
-func newGraphQLHandler(r *resolvers.Resolver, log *slog.Logger, m *metrics) *handler.Server {
-	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: r}))
+func newGraphQLHandler(r *resolvers.Resolver, d *deps) *handler.Server {
+	log, m := d.log, d.metrics
+	srv := handler.New(graph.NewExecutableSchema(resolvers.New(r)))
 	readLimit := int64(maxWebsocketFrame)
 	srv.AddTransport(transport.Websocket{
 		KeepAlivePingInterval: 15 * time.Second,
@@ -44,6 +46,7 @@ func newGraphQLHandler(r *resolvers.Resolver, log *slog.Logger, m *metrics) *han
 			// could not do: frontends on any origin may connect.
 			InsecureSkipVerify: true,
 		}},
+		InitFunc: websocketInit(d.directory, d.limits),
 		ErrorFunc: func(ctx context.Context, err error) {
 			log.Debug("websocket closed with an error", "err", err)
 		},
@@ -55,7 +58,9 @@ func newGraphQLHandler(r *resolvers.Resolver, log *slog.Logger, m *metrics) *han
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.Use(extension.Introspection{})
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
+	srv.Use(depthLimit{max: maxQueryDepth})
 	srv.Use(extension.FixedComplexityLimit(maxQueryComplexity))
+	srv.Use(websocketRate{d.limits})
 	srv.Use(responseMetrics{m})
 	srv.SetErrorPresenter(presentError(log, m))
 	srv.SetRecoverFunc(func(ctx context.Context, v any) error {

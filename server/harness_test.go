@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -65,7 +66,11 @@ type service struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed when Run has returned
 	code   int
+	key    string // the admin key printed at the first start, if this was one
 }
+
+// keyPattern matches an API key's secret.
+var keyPattern = regexp.MustCompile(`tak_[a-z2-7]{16}_[A-Za-z0-9_-]{43}`)
 
 // env builds a getenv from pairs.
 func env(pairs ...string) func(string) string {
@@ -92,6 +97,7 @@ func startService(t *testing.T, dataDir string, extra ...string) *service {
 	for time.Now().Before(deadline) {
 		if e := s.logs.find("teamaccess is ready"); e != nil {
 			s.url = e["listen"].(string)
+			s.key = keyPattern.FindString(s.stdout.String())
 			t.Cleanup(func() { s.stop(t) })
 			return s
 		}
@@ -137,10 +143,19 @@ type gqlResponse struct {
 	} `json:"errors"`
 }
 
-// postGraphQL sends a query over HTTP POST.
-func postGraphQL(t *testing.T, base, query string, header ...string) (*http.Response, gqlResponse) {
+// postGraphQL sends a query over HTTP POST with the key, if not empty, as a Bearer token.
+func postGraphQL(t *testing.T, base, key, query string, header ...string) (*http.Response, gqlResponse) {
 	t.Helper()
-	body, _ := json.Marshal(map[string]any{"query": query})
+	if key != "" {
+		header = append([]string{"Authorization", "Bearer " + key}, header...)
+	}
+	return postGraphQLVars(t, base, query, nil, header...)
+}
+
+// postGraphQLVars sends a query with variables over HTTP POST.
+func postGraphQLVars(t *testing.T, base, query string, vars map[string]any, header ...string) (*http.Response, gqlResponse) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
 	req, err := http.NewRequest(http.MethodPost, base+"/graphql", bytes.NewReader(body))
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/json")

@@ -46,22 +46,25 @@ func TestHTTPSurface(t *testing.T) {
 		require.JSONEq(t, `{"status":"ok"}`, string(body))
 	})
 	t.Run("GET query", func(t *testing.T) {
-		resp, body := get(t, svc.url+"/graphql?query="+url.QueryEscape("{ serverInfo { storage { embedded } } }"))
+		resp, body := get(t, svc.url+"/graphql?query="+url.QueryEscape("{ serverInfo { storage { embedded } } }"), "Authorization", "Bearer "+svc.key)
 		require.Equal(t, 200, resp.StatusCode)
 		require.JSONEq(t, `{"data":{"serverInfo":{"storage":{"embedded":true}}}}`, string(body))
 	})
 	t.Run("graphql-response+json", func(t *testing.T) {
-		resp, r := postGraphQL(t, svc.url, "{ serverInfo { nope } }", "Accept", "application/graphql-response+json")
+		resp, r := postGraphQL(t, svc.url, svc.key, "{ serverInfo { nope } }", "Accept", "application/graphql-response+json")
 		require.Equal(t, "application/graphql-response+json", resp.Header.Get("Content-Type"))
 		require.Equal(t, 400, resp.StatusCode, "the GraphQL-over-HTTP spec's status for a validation error")
 		require.Len(t, r.Errors, 1)
 		require.Equal(t, "GRAPHQL_VALIDATION_FAILED", r.Errors[0].Extensions["code"])
-		resp, _ = postGraphQL(t, svc.url, "{ serverInfo { version } }", "Accept", "application/json")
+		resp, _ = postGraphQL(t, svc.url, svc.key, "{ serverInfo { version } }", "Accept", "application/json")
 		require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
 	})
 	t.Run("body limit", func(t *testing.T) {
 		big := `{"query":"{ serverInfo { version } }","extra":"` + strings.Repeat("x", maxGraphQLBody) + `"}`
-		resp, err := http.Post(svc.url+"/graphql", "application/json", strings.NewReader(big))
+		req, _ := http.NewRequest(http.MethodPost, svc.url+"/graphql", strings.NewReader(big))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+svc.key)
+		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)
 		resp.Body.Close()
 		require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
@@ -94,7 +97,7 @@ func TestHTTPSurface(t *testing.T) {
 		require.Contains(t, string(body), `"not found"`)
 	})
 	t.Run("metrics", func(t *testing.T) {
-		postGraphQL(t, svc.url, "{ serverInfo { version } }")
+		postGraphQL(t, svc.url, svc.key, "{ serverInfo { version } }")
 		resp, body := get(t, svc.url+"/metrics")
 		require.Equal(t, 200, resp.StatusCode)
 		for _, series := range []string{

@@ -35,6 +35,10 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch cmd {
 	case "serve":
 		err = runServe(ctx, rest, getenv, stdout, stderr)
+	case "apikey":
+		err = runAPIKey(ctx, rest, getenv, stdout, stderr)
+	case "org":
+		err = runOrg(ctx, rest, getenv, stdout, stderr)
 	case "version":
 		err = runVersion(rest, stdout, stderr)
 	case "help":
@@ -70,6 +74,8 @@ Usage: teamaccess [command] [flags]
 
 Commands:
   serve     run the service (the default command)
+  apikey    create, list or revoke API keys (create|list|revoke)
+  org       create or list organizations (create|list)
   version   print the version and exit
   help      print this help
 

@@ -21,9 +21,10 @@ func TestServiceStopsOnSignalAndRestartsWithItsData(t *testing.T) {
 	svc := startService(t, dir)
 	waitReady(t, svc.url)
 
-	resp, r := postGraphQL(t, svc.url, serverInfoQuery)
+	require.NotEmpty(t, svc.key, "the first start prints an admin key:\n%s", svc.stdout)
+	resp, r := postGraphQL(t, svc.url, svc.key, serverInfoQuery)
 	require.Equal(t, 200, resp.StatusCode)
-	require.Empty(t, r.Errors)
+	require.Empty(t, r.Errors, svc.logs.String())
 	first := decodeServerInfo(t, r.Data).ServerInfo
 	require.Equal(t, "FERRETDB", first.Storage.Engine)
 	require.True(t, first.Storage.Embedded)
@@ -35,14 +36,14 @@ func TestServiceStopsOnSignalAndRestartsWithItsData(t *testing.T) {
 
 	ctx := wsContext(t)
 	for _, proto := range []string{"graphql-transport-ws", "graphql-ws"} {
-		c := dialGraphQL(t, ctx, svc.url, proto)
+		c := dialGraphQL(t, ctx, svc.url, proto, svc.key)
 		got := decodeServerInfo(t, queryOverWebsocket(t, ctx, c, proto, serverInfoQuery)).ServerInfo
 		require.Equal(t, first.Installation, got.Installation, proto)
 		c.Close(websocket.StatusNormalClosure, "")
 	}
 
 	// A client that stays connected is told to go when the service stops.
-	idle := dialGraphQL(t, ctx, svc.url, "graphql-transport-ws")
+	idle := dialGraphQL(t, ctx, svc.url, "graphql-transport-ws", svc.key)
 	closed := make(chan error, 1)
 	go func() {
 		var m wsMessage
@@ -72,7 +73,8 @@ func TestServiceStopsOnSignalAndRestartsWithItsData(t *testing.T) {
 
 	again := startService(t, dir)
 	waitReady(t, again.url)
-	_, r = postGraphQL(t, again.url, serverInfoQuery)
+	require.Empty(t, again.key, "the admin key is printed once ever:\n%s", again.stdout)
+	_, r = postGraphQL(t, again.url, svc.key, serverInfoQuery)
 	require.Empty(t, r.Errors)
 	second := decodeServerInfo(t, r.Data).ServerInfo
 	require.Equal(t, first.Installation.ID, second.Installation.ID)

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/teamaccess/teamaccess/auth"
 	"github.com/teamaccess/teamaccess/resolvers"
 	"github.com/teamaccess/teamaccess/store"
 )
@@ -26,11 +28,38 @@ const (
 	maxHeaderBytes    = 64 << 10
 )
 
+var serveCommand = command{name: "serve", summary: "Run the teamaccess service.", opts: serveOptions}
+
+// bootstrap gives a new installation its first organisation and admin key and shows the key on
+// stdout, once ever: never in the log, which may be collected elsewhere.
+func bootstrap(ctx context.Context, dir *auth.Directory, log *slog.Logger, stdout io.Writer) error {
+	b, err := dir.Bootstrap(ctx)
+	if err != nil {
+		return fmt.Errorf("first start: %w", err)
+	}
+	if b == nil {
+		return nil
+	}
+	log.Info("first start: created the default organization and its first admin key",
+		"organization", b.Org.ID, "api_key", b.Key.Prefix())
+	fmt.Fprintf(stdout, `
+First start: created the organization %q (%s) and its first admin API key.
+The key is shown this once; teamaccess keeps only its hash. Store it now:
+
+    %s
+
+Send it as "Authorization: Bearer <key>". Create more with the createApiKey mutation or
+"teamaccess apikey create".
+
+`, b.Org.Name, b.Org.ID, b.Secret)
+	return nil
+}
+
 // runServe is the serve command: check the configuration, open the store, answer HTTP until
 // ctx ends, then drain and close.
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	started := time.Now()
-	cfg, err := parseConfig("serve", args, getenv, stderr, isTerminal(stderr))
+	cfg, err := parseConfig(serveCommand, flag.NewFlagSet("", flag.ContinueOnError), args, getenv, stderr, isTerminal(stderr))
 	if err != nil {
 		return err
 	}
@@ -63,13 +92,44 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		log.Info("store closed")
 	}()
 
-	d := &deps{log: log, store: st, metrics: newMetrics(), streams: newStreams()}
+	dir := auth.NewDirectory(st)
+	if err := bootstrap(ctx, dir, log, stdout); err != nil {
+		return err
+	}
+	d := &deps{
+		log: log, store: st, directory: dir, metrics: newMetrics(), streams: newStreams(),
+		limits: newRateLimiter(cfg.rateLimit, cfg.rateBurst),
+	}
 	d.graphql = newGraphQLHandler(&resolvers.Resolver{
 		Version:   buildVersion(),
 		GoVersion: runtime.Version(),
 		StartedAt: started.UTC(),
 		DB:        storageDescriber{st},
-	}, log, d.metrics)
+		Directory: dir,
+	}, d)
+	sched, err := startScheduler(log, []job{
+		{name: "record API key use", every: 30 * time.Second, run: dir.FlushUsage},
+		{name: "prune audit log", every: time.Hour, run: func(ctx context.Context) error {
+			n, err := dir.PruneAudit(ctx, cfg.auditRetention)
+			if n > 0 {
+				log.Info("audit log pruned", "deleted", n, "retention", cfg.auditRetention.String())
+			}
+			return err
+		}},
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := sched.Shutdown(); err != nil {
+			log.Warn("stopping the scheduler", "err", err)
+		}
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := dir.FlushUsage(flushCtx); err != nil {
+			log.Warn("recording API key use at shutdown", "err", err)
+		}
+	}()
 	srv := &http.Server{
 		Handler:           newHandler(d),
 		ReadHeaderTimeout: readHeaderTimeout,

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/teamaccess/teamaccess/auth"
 	"github.com/teamaccess/teamaccess/graph"
 	"github.com/teamaccess/teamaccess/resolvers"
 	"github.com/teamaccess/teamaccess/store"
@@ -12,11 +13,13 @@ import (
 
 // deps is what the routes need. server.Run builds it once.
 type deps struct {
-	log     *slog.Logger
-	store   *store.Store
-	metrics *metrics
-	streams *streams
-	graphql http.Handler
+	log       *slog.Logger
+	store     *store.Store
+	directory *auth.Directory
+	metrics   *metrics
+	streams   *streams
+	limits    *rateLimiter
+	graphql   http.Handler
 }
 
 // newHandler builds the HTTP handler of the whole service.

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -21,15 +22,23 @@ type wsMessage struct {
 
 // dialGraphQL opens a websocket to /graphql with the subprotocol and completes its
 // connection_init handshake.
-func dialGraphQL(t *testing.T, ctx context.Context, base, subprotocol string) *websocket.Conn {
+func dialGraphQL(t *testing.T, ctx context.Context, base, subprotocol, key string) *websocket.Conn {
+	t.Helper()
+	c := openWS(t, ctx, base, subprotocol, nil)
+	payload, _ := json.Marshal(map[string]string{"Authorization": "Bearer " + key})
+	require.NoError(t, wsjson.Write(ctx, c, wsMessage{Type: "connection_init", Payload: payload}))
+	ack := readWS(t, ctx, c)
+	require.Equal(t, "connection_ack", ack.Type, string(ack.Payload))
+	return c
+}
+
+// openWS opens a websocket to /graphql without the GraphQL handshake.
+func openWS(t *testing.T, ctx context.Context, base, subprotocol string, header http.Header) *websocket.Conn {
 	t.Helper()
 	c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/graphql",
-		&websocket.DialOptions{Subprotocols: []string{subprotocol}})
+		&websocket.DialOptions{Subprotocols: []string{subprotocol}, HTTPHeader: header})
 	require.NoError(t, err)
 	require.Equal(t, subprotocol, resp.Header.Get("Sec-WebSocket-Protocol"))
-	require.NoError(t, wsjson.Write(ctx, c, wsMessage{Type: "connection_init", Payload: json.RawMessage(`{}`)}))
-	ack := readWS(t, ctx, c)
-	require.Equal(t, "connection_ack", ack.Type)
 	return c
 }
 

@@ -6,25 +6,35 @@ import (
 	"maps"
 	"slices"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // indexes lists, per collection, the indexes the store's queries rely on. Each index is named
 // explicitly, so that a changed definition fails loudly at start-up (MongoDB refuses a
 // different index under an existing name) instead of silently piling up a second index. Keep
 // to unique and compound indexes: FerretDB ignores `sparse` and rejects partial and TTL ones.
-var indexes = map[string][]mongo.IndexModel{}
+var indexes = map[string][]mongo.IndexModel{
+	apiKeysCollection: {
+		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "createdAt", Value: -1}}, Options: options.Index().SetName("org_created")},
+	},
+	auditCollection: {
+		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "_id", Value: -1}}, Options: options.Index().SetName("org_id")},
+		{Keys: bson.D{{Key: "at", Value: 1}}, Options: options.Index().SetName("at")},
+	},
+}
 
 // ensureIndexes creates any missing index. Creating an index that already exists with the same
 // definition is a no-op, so this runs on every start.
 func ensureIndexes(ctx context.Context, db *mongo.Database, specs map[string][]mongo.IndexModel) error {
 	for _, coll := range slices.Sorted(maps.Keys(specs)) {
-		models := specs[coll]
-		if len(models) == 0 {
-			continue
-		}
-		if _, err := db.Collection(coll).Indexes().CreateMany(ctx, models); err != nil {
-			return fmt.Errorf("create indexes on %s: %w", coll, err)
+		// One at a time: FerretDB 1.24 drops the connection when one createIndexes command
+		// names several indexes that exist already on a collection holding documents.
+		for _, m := range specs[coll] {
+			if _, err := db.Collection(coll).Indexes().CreateOne(ctx, m); err != nil {
+				return fmt.Errorf("create index on %s: %w", coll, err)
+			}
 		}
 	}
 	return nil

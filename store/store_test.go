@@ -134,3 +134,19 @@ func TestEnsureIndexesIsIdempotentAndEnforcesUniqueness(t *testing.T) {
 	_, err = things.InsertOne(ctx, bson.D{{Key: "org", Value: "b"}, {Key: "name", Value: "x"}})
 	require.NoError(t, err)
 }
+
+// Reopening a store whose indexed collections hold documents must work: FerretDB 1.24 once
+// dropped the connection here when indexes were created several at a time.
+func TestReopenWithDataInIndexedCollections(t *testing.T) {
+	dir := t.TempDir()
+	s := openTemp(t, dir)
+	org := s.Org("org_1")
+	require.NoError(t, org.AppendAudit(t.Context(), AuditEntry{At: time.Now(), Action: "test"}))
+	require.NoError(t, org.InsertAPIKey(t.Context(), APIKey{ID: "key_1", Name: "k", Role: "ADMIN", CreatedAt: time.Now()}))
+	require.NoError(t, s.Close(context.Background()))
+	s = openTemp(t, dir)
+	defer s.Close(context.Background())
+	entries, err := s.Org("org_1").AuditLog(t.Context(), 10, "")
+	require.NoError(t, err)
+	require.Len(t, entries, 1)
+}

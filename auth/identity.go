@@ -1,0 +1,119 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Role is what an API key may do. ADMIN includes everything READER may.
+type Role string
+
+// The roles.
+const (
+	RoleAdmin  Role = "ADMIN"
+	RoleReader Role = "READER"
+)
+
+// ParseRole reads a role name, in any case.
+func ParseRole(s string) (Role, error) {
+	switch Role(s) {
+	case RoleAdmin, "admin":
+		return RoleAdmin, nil
+	case RoleReader, "reader":
+		return RoleReader, nil
+	}
+	return "", fmt.Errorf("%w: role %q is not ADMIN or READER", ErrInvalid, s)
+}
+
+// Allows reports whether a key of role r may do what needs role need.
+func (r Role) Allows(need Role) bool {
+	return r == RoleAdmin || r == need
+}
+
+// Identity is an authenticated caller.
+type Identity struct {
+	OrgID   string
+	KeyID   string
+	KeyName string
+	Role    Role
+}
+
+type identityKey struct{}
+
+// WithIdentity returns a context that carries the caller's identity.
+func WithIdentity(ctx context.Context, id Identity) context.Context {
+	return context.WithValue(ctx, identityKey{}, id)
+}
+
+// FromContext returns the caller's identity, if the request was authenticated.
+func FromContext(ctx context.Context) (Identity, bool) {
+	id, ok := ctx.Value(identityKey{}).(Identity)
+	return id, ok
+}
+
+// Require returns the caller's identity if it has the role, or ErrUnauthenticated or
+// ErrForbidden.
+func Require(ctx context.Context, need Role) (Identity, error) {
+	id, ok := FromContext(ctx)
+	if !ok {
+		return Identity{}, ErrUnauthenticated
+	}
+	if !id.Role.Allows(need) {
+		return Identity{}, fmt.Errorf("%w: this needs an %s key; this key is %s", ErrForbidden, need, id.Role)
+	}
+	return id, nil
+}
+
+// Errors, for callers to classify with errors.Is.
+var (
+	ErrUnauthenticated = errors.New("unauthenticated")
+	ErrForbidden       = errors.New("forbidden")
+	ErrInvalid         = errors.New("invalid input")
+	ErrNotFound        = errors.New("not found")
+)
+
+// Organization is a customer organisation.
+type Organization struct {
+	ID        string
+	Name      string
+	CreatedAt time.Time
+}
+
+// KeyStatus says whether a key works.
+type KeyStatus string
+
+// The key statuses.
+const (
+	KeyActive  KeyStatus = "ACTIVE"
+	KeyExpired KeyStatus = "EXPIRED"
+	KeyRevoked KeyStatus = "REVOKED"
+)
+
+// Key is an API key as its organisation's admins see it: never its secret.
+type Key struct {
+	ID         string
+	OrgID      string
+	Name       string
+	Role       Role
+	CreatedAt  time.Time
+	ExpiresAt  *time.Time
+	RevokedAt  *time.Time
+	LastUsedAt *time.Time
+}
+
+// Prefix is the key's public start, as it appears in the secret.
+func (k Key) Prefix() string { return keyPrefix + strings.TrimPrefix(k.ID, keyIDPrefix) }
+
+// Status says whether the key works at the given time.
+func (k Key) Status(now time.Time) KeyStatus {
+	switch {
+	case k.RevokedAt != nil:
+		return KeyRevoked
+	case k.ExpiresAt != nil && !now.Before(*k.ExpiresAt):
+		return KeyExpired
+	}
+	return KeyActive
+}

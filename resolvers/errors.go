@@ -1,0 +1,63 @@
+package resolvers
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/teamaccess/teamaccess/auth"
+)
+
+// The error codes of the API (extensions.code).
+const (
+	CodeUnauthenticated = "UNAUTHENTICATED"
+	CodeForbidden       = "FORBIDDEN"
+	CodeBadUserInput    = "BAD_USER_INPUT"
+	CodeNotFound        = "NOT_FOUND"
+)
+
+// userError turns a domain error the caller can act on into a GraphQL error with its code.
+// Any other error passes through, and the server reports it as INTERNAL without its text.
+func userError(ctx context.Context, err error) error {
+	var code string
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, auth.ErrUnauthenticated):
+		code = CodeUnauthenticated
+	case errors.Is(err, auth.ErrForbidden):
+		code = CodeForbidden
+	case errors.Is(err, auth.ErrInvalid):
+		code = CodeBadUserInput
+	case errors.Is(err, auth.ErrNotFound):
+		code = CodeNotFound
+	default:
+		return err
+	}
+	return &gqlerror.Error{
+		Message:    strings.TrimPrefix(err.Error(), "invalid input: "),
+		Path:       graphql.GetPath(ctx),
+		Extensions: map[string]any{"code": code},
+	}
+}
+
+// HasRole implements the @hasRole directive: the field resolves only for callers whose key
+// has the role.
+func HasRole(ctx context.Context, _ any, next graphql.Resolver, role auth.Role) (any, error) {
+	if _, err := auth.Require(ctx, role); err != nil {
+		return nil, userError(ctx, err)
+	}
+	return next(ctx)
+}
+
+// caller returns the authenticated identity; the HTTP and websocket layers guarantee one.
+func caller(ctx context.Context) (auth.Identity, error) {
+	id, ok := auth.FromContext(ctx)
+	if !ok {
+		return auth.Identity{}, userError(ctx, auth.ErrUnauthenticated)
+	}
+	return id, nil
+}

@@ -1,0 +1,135 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+
+	"github.com/teamaccess/teamaccess/auth"
+)
+
+// authenticator checks an API key.
+type authenticator interface {
+	Authenticate(ctx context.Context, token string) (auth.Identity, error)
+}
+
+// requireAPIKey admits only requests with a valid `Authorization: Bearer <key>`. A websocket
+// upgrade without the header is let through: its key comes in the connection_init payload
+// (see websocketInit). Rejections are 401 with a GraphQL-shaped JSON error and nothing else
+// happens.
+func requireAPIKey(a authenticator, log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		header := r.Header.Get("Authorization")
+		if header == "" && r.Header.Get("Upgrade") != "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if header == "" {
+			unauthorized(w, "", "missing API key: send the header Authorization: Bearer <API key>")
+			return
+		}
+		token, ok := bearer(header)
+		if !ok {
+			unauthorized(w, "invalid_request", "malformed Authorization header: expected Bearer <API key>")
+			return
+		}
+		id, err := a.Authenticate(r.Context(), token)
+		if errors.Is(err, auth.ErrUnauthenticated) {
+			unauthorized(w, "invalid_token", strings.TrimPrefix(err.Error(), "unauthenticated: "))
+			return
+		}
+		if err != nil {
+			log.Error("authenticating a request", "err", err)
+			w.Header().Set("Retry-After", "5")
+			writeGraphQLError(w, http.StatusServiceUnavailable, "INTERNAL", "cannot check API keys right now; try again shortly", nil)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(auth.WithIdentity(r.Context(), id)))
+	})
+}
+
+// bearer extracts the token of a Bearer Authorization header (RFC 6750; the scheme is
+// case-insensitive).
+func bearer(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
+	token = strings.TrimSpace(token)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" || strings.ContainsAny(token, " \t") {
+		return "", false
+	}
+	return token, true
+}
+
+func unauthorized(w http.ResponseWriter, oauthErr, msg string) {
+	challenge := `Bearer realm="teamaccess"`
+	if oauthErr != "" {
+		challenge += `, error="` + oauthErr + `"`
+	}
+	w.Header().Set("WWW-Authenticate", challenge)
+	writeGraphQLError(w, http.StatusUnauthorized, "UNAUTHENTICATED", msg, nil)
+}
+
+// writeGraphQLError answers with a GraphQL-shaped error body, so that GraphQL clients show it.
+func writeGraphQLError(w http.ResponseWriter, status int, code, msg string, ext map[string]any) {
+	extensions := map[string]any{"code": code}
+	for k, v := range ext {
+		extensions[k] = v
+	}
+	writeJSON(w, status, map[string]any{"errors": []map[string]any{{"message": msg, "extensions": extensions}}})
+}
+
+// websocketInit authenticates a websocket from its connection_init payload, unless the upgrade
+// request carried a valid Authorization header already. The key may be sent as
+// {"Authorization": "Bearer <key>"} (or lower-case), or {"apiKey": "<key>"}. A refusal closes
+// the socket with 4403 Forbidden, as graphql-transport-ws prescribes.
+func websocketInit(a authenticator, limits *rateLimiter) transport.WebsocketInitFunc {
+	return func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+		ctx = withWebsocket(ctx)
+		if _, ok := auth.FromContext(ctx); ok {
+			return ctx, nil, nil
+		}
+		token := p.GetString("apiKey")
+		if token == "" {
+			if t, ok := bearer(p.Authorization()); ok {
+				token = t
+			} else {
+				token = strings.TrimSpace(p.Authorization())
+			}
+		}
+		refuse := func(msg string) (context.Context, *transport.InitPayload, error) {
+			ctx := transport.WithWebsocketCloseCode(transport.AppendCloseReason(ctx, "Forbidden"), 4403)
+			return ctx, nil, errors.New(msg)
+		}
+		if token == "" {
+			return refuse("missing API key: send {\"Authorization\": \"Bearer <API key>\"} in connection_init")
+		}
+		id, err := a.Authenticate(ctx, token)
+		if err != nil {
+			if errors.Is(err, auth.ErrUnauthenticated) {
+				return refuse(strings.TrimPrefix(err.Error(), "unauthenticated: "))
+			}
+			return refuse("cannot check API keys right now; try again shortly")
+		}
+		if ok, wait := limits.allow(id.KeyID); !ok {
+			return refuse("rate limit exceeded; retry in " + strconv.Itoa(retrySeconds(wait)) + " s")
+		}
+		return auth.WithIdentity(ctx, id), nil, nil
+	}
+}
+
+type websocketKey struct{}
+
+// withWebsocket marks a context as a websocket connection's.
+func withWebsocket(ctx context.Context) context.Context {
+	return context.WithValue(ctx, websocketKey{}, true)
+}
+
+// overWebsocket reports whether an operation arrived over a websocket.
+func overWebsocket(ctx context.Context) bool {
+	v, _ := ctx.Value(websocketKey{}).(bool)
+	return v
+}

@@ -1,0 +1,58 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/go-co-op/gocron/v2"
+)
+
+// job is recurring work of the service.
+type job struct {
+	name  string
+	every time.Duration
+	run   func(ctx context.Context) error
+}
+
+// startScheduler runs each job on its interval with gocron. A job never overlaps itself: a run
+// that is still going when the next is due makes the next wait for the following slot.
+func startScheduler(log *slog.Logger, jobs []job) (gocron.Scheduler, error) {
+	s, err := gocron.NewScheduler(gocron.WithLogger(schedulerLog{log}))
+	if err != nil {
+		return nil, fmt.Errorf("scheduler: %w", err)
+	}
+	for _, j := range jobs {
+		_, err := s.NewJob(gocron.DurationJob(j.every),
+			gocron.NewTask(func(ctx context.Context) {
+				if err := j.run(ctx); err != nil && ctx.Err() == nil {
+					log.Warn("scheduled job failed", "job", j.name, "err", err)
+				}
+			}),
+			gocron.WithName(j.name),
+			gocron.WithSingletonMode(gocron.LimitModeReschedule),
+		)
+		if err != nil {
+			return nil, fmt.Errorf("schedule %s: %w", j.name, err)
+		}
+	}
+	s.Start()
+	return s, nil
+}
+
+// schedulerLog passes gocron's own messages to slog at debug level, errors at warn.
+type schedulerLog struct{ l *slog.Logger }
+
+func (s schedulerLog) Debug(msg string, args ...any) {
+	s.l.Debug(msg, append(args, "component", "gocron")...)
+}
+func (s schedulerLog) Info(msg string, args ...any) {
+	s.l.Debug(msg, append(args, "component", "gocron")...)
+}
+func (s schedulerLog) Warn(msg string, args ...any) {
+	s.l.Warn(msg, append(args, "component", "gocron")...)
+}
+func (s schedulerLog) Error(msg string, args ...any) {
+	s.l.Warn(msg, append(args, "component", "gocron")...)
+}
