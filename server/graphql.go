@@ -24,7 +24,7 @@ import (
 const (
 	maxGraphQLBody     = 1 << 20 // bytes of an HTTP request body
 	maxWebsocketFrame  = 1 << 20 // bytes of one websocket message
-	maxQueryComplexity = 1000    // gqlgen's complexity: one per field, lists times their page size
+	maxQueryComplexity = 5000    // gqlgen's complexity: one per field, lists times their page size
 	maxQueryDepth      = 12      // fields nested in fields, introspection aside
 )
 
