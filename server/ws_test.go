@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -78,4 +79,15 @@ func wsContext(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+func TestOversizedWebsocketMessageClosesTheConnection(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	svc := startService(t, dir)
+	ctx := wsContext(t)
+	c := dialGraphQL(t, ctx, svc.url, "graphql-transport-ws", svc.key)
+	big := `{"id":"1","type":"subscribe","payload":{"query":"{ viewer { role } }","x":"` + strings.Repeat("x", maxWebsocketFrame) + `"}}`
+	require.NoError(t, c.Write(ctx, websocket.MessageText, []byte(big)))
+	_, _, err := c.Read(ctx)
+	require.Equal(t, websocket.StatusMessageTooBig, websocket.CloseStatus(err), "got %v", err)
 }
