@@ -1,0 +1,148 @@
+package graphsim
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"slices"
+	"strings"
+)
+
+// collection is a set of items that a delta function tracks: the messages of a mail folder,
+// the events of a calendar, the contacts of a contact folder, the users of a tenant. Every
+// change takes the next sequence number, so a delta round is "everything changed after the
+// sequence number the previous round ended at" (concepts/delta-query-overview.md).
+type collection struct {
+	seq   uint64
+	gen   uint64 // raised by a reset: older tokens no longer work
+	items map[string]*entry
+}
+
+// entry is one item's latest state.
+type entry struct {
+	id      string
+	seq     uint64
+	removed string // "" while the item exists; else the @removed reason ("deleted" or "changed")
+	value   any    // *User, *Message, *Event or *Contact
+}
+
+func newCollection() *collection { return &collection{items: map[string]*entry{}} }
+
+// put adds or replaces an item.
+func (c *collection) put(id string, v any) {
+	c.seq++
+	c.items[id] = &entry{id: id, seq: c.seq, value: v}
+}
+
+// remove marks an item removed; later delta rounds report it with @removed.
+func (c *collection) remove(id, reason string) bool {
+	e, ok := c.items[id]
+	if !ok || e.removed != "" {
+		return false
+	}
+	c.seq++
+	e.seq, e.removed = c.seq, reason
+	return true
+}
+
+// get returns a live item.
+func (c *collection) get(id string) (any, bool) {
+	e, ok := c.items[id]
+	if !ok || e.removed != "" {
+		return nil, false
+	}
+	return e.value, true
+}
+
+// live returns the live items in change order.
+func (c *collection) live() []*entry {
+	var out []*entry
+	for _, e := range c.items {
+		if e.removed == "" {
+			out = append(out, e)
+		}
+	}
+	sortEntries(out)
+	return out
+}
+
+func sortEntries(es []*entry) {
+	slices.SortFunc(es, func(a, b *entry) int {
+		if a.seq != b.seq {
+			if a.seq < b.seq {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.id, b.id)
+	})
+}
+
+// deltaState is what a nextLink's $skiptoken or a deltaLink's $deltatoken carries. Clients treat
+// both as opaque (concepts/delta-query-overview.md: "the state token"), so it is plain JSON.
+type deltaState struct {
+	Coll   string   `json:"c"`
+	Gen    uint64   `json:"g"`
+	Since  uint64   `json:"s"`           // changes after this sequence number
+	Upto   uint64   `json:"u,omitempty"` // the round's last sequence number, while paging
+	After  uint64   `json:"a,omitempty"` // the last returned item's sequence number …
+	AfterI string   `json:"i,omitempty"` // … and id
+	Select []string `json:"sel,omitempty"`
+	Page   int      `json:"n,omitempty"`
+	Start  string   `json:"st,omitempty"` // calendarView window
+	End    string   `json:"en,omitempty"`
+	Filter string   `json:"f,omitempty"` // messages: receivedDateTime lower bound
+}
+
+func (s deltaState) encode() string {
+	b, _ := json.Marshal(s)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeState(tok string) (deltaState, bool) {
+	var s deltaState
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil || json.Unmarshal(b, &s) != nil || s.Coll == "" {
+		return deltaState{}, false
+	}
+	return s, true
+}
+
+// round returns the next page of a delta round: items changed after st.Since and at most at
+// st.Upto, in change order, after the last one returned. A first round (Since 0) leaves out
+// removed items, as Microsoft Graph does: "resources deleted before the initial delta query
+// aren't returned" (concepts/delta-query-overview.md). keep filters items (calendar windows,
+// receivedDateTime filters); removed entries are always kept in later rounds.
+func (c *collection) round(st deltaState, keep func(any) bool) (page []*entry, next deltaState, more bool) {
+	var all []*entry
+	for _, e := range c.items {
+		if e.seq <= st.Since || e.seq > st.Upto {
+			continue
+		}
+		if e.seq < st.After || (e.seq == st.After && e.id <= st.AfterI) {
+			continue
+		}
+		if e.removed != "" {
+			if st.Since == 0 {
+				continue
+			}
+		} else if keep != nil && !keep(e.value) {
+			continue
+		}
+		all = append(all, e)
+	}
+	sortEntries(all)
+	n := st.Page
+	if len(all) > n {
+		page, more = all[:n], true
+	} else {
+		page = all
+	}
+	next = st
+	if more {
+		last := page[len(page)-1]
+		next.After, next.AfterI = last.seq, last.id
+	} else {
+		next = deltaState{Coll: st.Coll, Gen: st.Gen, Since: st.Upto, Select: st.Select, Page: st.Page, Start: st.Start, End: st.End, Filter: st.Filter}
+	}
+	return page, next, more
+}

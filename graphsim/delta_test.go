@@ -1,0 +1,160 @@
+package graphsim
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// A delta round trip as concepts/delta-query-messages.md describes it: pages of 10 with
+// nextLinks, a deltaLink, then only the changes, deletions as @removed.
+func TestMessagesDeltaRoundTrip(t *testing.T) {
+	f := newFixture(t)
+	var ids []string
+	for i := range 25 {
+		id, err := f.sim.AddMessage(f.tenant, f.alice, "inbox", msg(fmt.Sprintf("Deal %02d", i)))
+		require.NoError(t, err)
+		ids = append(ids, id)
+	}
+	_, err := f.sim.AddMessage(f.tenant, f.alice, "sentitems", msg("elsewhere"))
+	require.NoError(t, err)
+
+	items, deltaLink, pages := f.drain(t, "/users/"+f.alice+"/mailFolders/inbox/messages/delta?$select=subject,from,receivedDateTime")
+	require.Len(t, items, 25)
+	require.Equal(t, 3, pages, "10 a page by default")
+	for _, it := range items {
+		require.Contains(t, it, "subject")
+		require.Contains(t, it, "@odata.etag")
+		require.NotContains(t, it, "body", "$select is carried through the skip token")
+	}
+
+	require.NoError(t, f.sim.UpdateMessage(f.tenant, f.alice, ids[3], func(m *Message) { m.IsRead = true }))
+	require.NoError(t, f.sim.DeleteMessage(f.tenant, f.alice, ids[4]))
+	newID, _ := f.sim.AddMessage(f.tenant, f.alice, "inbox", msg("New deal"))
+
+	changes, next, _ := f.drain(t, deltaLink)
+	require.Len(t, changes, 3)
+	byID := map[string]map[string]any{}
+	for _, c := range changes {
+		byID[c["id"].(string)] = c
+	}
+	require.Equal(t, map[string]any{"reason": "deleted"}, byID[ids[4]]["@removed"])
+	require.Equal(t, "#microsoft.graph.message", byID[ids[4]]["@odata.type"])
+	require.Equal(t, "Deal 03", byID[ids[3]]["subject"])
+	require.Equal(t, "New deal", byID[newID]["subject"])
+
+	none, _, _ := f.drain(t, next)
+	require.Empty(t, none, "nothing changed since")
+
+	resp, body := f.do(t, http.MethodGet, "/users/"+f.alice+"/mailFolders/inbox/messages/delta", nil, "Prefer", "odata.maxpagesize=50")
+	require.Equal(t, "odata.maxpagesize=50", resp.Header.Get("Preference-Applied"))
+	require.Len(t, body["value"], 25)
+}
+
+// An item that changes while a round is being paged must not push an unchanged one out of the
+// round: it comes again in the next round (a replay), and nothing is lost.
+func TestChangesDuringPagingLoseNothing(t *testing.T) {
+	f := newFixture(t)
+	var ids []string
+	for i := range 6 {
+		id, _ := f.sim.AddMessage(f.tenant, f.alice, "inbox", msg(fmt.Sprint(i)))
+		ids = append(ids, id)
+	}
+	resp, body := f.do(t, http.MethodGet, "/users/"+f.alice+"/mailFolders/inbox/messages/delta", nil, "Prefer", "odata.maxpagesize=3")
+	require.Equal(t, 200, resp.StatusCode)
+	seen := map[string]bool{}
+	for _, v := range body["value"].([]any) {
+		seen[v.(map[string]any)["id"].(string)] = true
+	}
+	require.NoError(t, f.sim.UpdateMessage(f.tenant, f.alice, ids[0], func(m *Message) { m.Subject = "changed" }))
+	rest, deltaLink, _ := f.drain(t, body["@odata.nextLink"].(string))
+	for _, v := range rest {
+		seen[v["id"].(string)] = true
+	}
+	require.Len(t, seen, 6)
+	again, _, _ := f.drain(t, deltaLink)
+	require.Len(t, again, 1)
+	require.Equal(t, "changed", again[0]["subject"])
+}
+
+func TestMessagesDeltaFilterAndCalendarWindow(t *testing.T) {
+	f := newFixture(t)
+	old := msg("old")
+	old.ReceivedDateTime = time.Now().Add(-200 * 24 * time.Hour)
+	_, _ = f.sim.AddMessage(f.tenant, f.alice, "inbox", old)
+	_, _ = f.sim.AddMessage(f.tenant, f.alice, "inbox", msg("recent"))
+	since := time.Now().Add(-90 * 24 * time.Hour).UTC().Format(time.RFC3339)
+	items, _, _ := f.drain(t, "/users/"+f.alice+"/mailFolders/inbox/messages/delta?$filter="+url.QueryEscape("receivedDateTime ge "+since))
+	require.Len(t, items, 1)
+	require.Equal(t, "recent", items[0]["subject"])
+	resp, body := f.do(t, http.MethodGet, "/users/"+f.alice+"/mailFolders/inbox/messages/delta?$filter="+url.QueryEscape("subject eq 'x'"), nil)
+	require.Equal(t, 400, resp.StatusCode, body)
+
+	now := time.Now().UTC()
+	_, _ = f.sim.AddEvent(f.tenant, f.alice, eventAt("in window", now.Add(24*time.Hour)))
+	_, _ = f.sim.AddEvent(f.tenant, f.alice, eventAt("far future", now.Add(400*24*time.Hour)))
+	master := eventAt("series master", now.Add(48*time.Hour))
+	master.Type = "seriesMaster"
+	_, _ = f.sim.AddEvent(f.tenant, f.alice, master)
+	q := url.Values{"startDateTime": {now.Add(-90 * 24 * time.Hour).Format(time.RFC3339)}, "endDateTime": {now.Add(180 * 24 * time.Hour).Format(time.RFC3339)}}
+	events, _, _ := f.drain(t, "/users/"+f.alice+"/calendarView/delta?"+q.Encode())
+	require.Len(t, events, 1, "only events in the window, never series masters")
+	require.Equal(t, "in window", events[0]["subject"])
+	resp, _ = f.do(t, http.MethodGet, "/users/"+f.alice+"/calendarView/delta", nil)
+	require.Equal(t, 400, resp.StatusCode, "the window is required")
+
+	cid, _ := f.sim.AddContact(f.tenant, f.alice, Contact{DisplayName: "Carol Customer", EmailAddresses: []EmailAddress{{Name: "Carol", Address: "carol@fabrikam.com"}}})
+	contacts, link, _ := f.drain(t, "/users/"+f.alice+"/contacts/delta")
+	require.Len(t, contacts, 1)
+	require.NoError(t, f.sim.DeleteContact(f.tenant, f.alice, cid))
+	gone, _, _ := f.drain(t, link)
+	require.Equal(t, map[string]any{"reason": "deleted"}, gone[0]["@removed"])
+}
+
+func TestUsersDelta(t *testing.T) {
+	f := newFixture(t)
+	users, link, _ := f.drain(t, "/users/delta?$select=displayName,mail,accountEnabled")
+	require.Len(t, users, 3)
+	resp, latest := f.do(t, http.MethodGet, "/users/delta?$deltatoken=latest", nil)
+	require.Equal(t, 200, resp.StatusCode)
+	require.Empty(t, latest["value"], "$deltatoken=latest returns no users, only a deltaLink")
+	require.Contains(t, latest, "@odata.deltaLink")
+
+	require.NoError(t, f.sim.DeleteUser(f.tenant, f.bob, false))
+	require.NoError(t, f.sim.UpdateUser(f.tenant, f.alice, func(u *User) { u.AccountEnabled = false }))
+	changes, _, _ := f.drain(t, link)
+	require.Len(t, changes, 2)
+	for _, c := range changes {
+		if c["id"] == f.bob {
+			require.Equal(t, map[string]any{"reason": "changed"}, c["@removed"], "soft delete")
+		} else {
+			require.Equal(t, false, c["accountEnabled"])
+		}
+	}
+	fromLatest, _, _ := f.drain(t, latest["@odata.deltaLink"].(string))
+	require.Len(t, fromLatest, 2)
+}
+
+// concepts/delta-query-overview.md, "Synchronization reset" and "Token duration".
+func TestDeltaResets(t *testing.T) {
+	f := newFixture(t)
+	_, _ = f.sim.AddMessage(f.tenant, f.alice, "inbox", msg("a"))
+	_, link, _ := f.drain(t, "/users/"+f.alice+"/mailFolders/inbox/messages/delta")
+	require.NoError(t, f.sim.ResetDelta(f.tenant, f.alice, "messages"))
+	resp, body := f.do(t, http.MethodGet, link, nil)
+	require.Equal(t, http.StatusGone, resp.StatusCode)
+	require.Contains(t, resp.Header.Get("Location"), "$deltatoken=")
+	require.Equal(t, "SyncStateNotFound", errorCode(body))
+	items, _, _ := f.drain(t, resp.Header.Get("Location"))
+	require.Len(t, items, 1, "the Location starts a full round")
+
+	_, ulink, _ := f.drain(t, "/users/delta")
+	require.NoError(t, f.sim.ResetDelta(f.tenant, "", ""))
+	resp, body = f.do(t, http.MethodGet, ulink, nil)
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Equal(t, "syncStateNotFound", errorCode(body))
+}

@@ -1,0 +1,325 @@
+package graphsim
+
+import (
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
+
+// AddMessage puts a message in a mail folder (an id or a well-known name such as "inbox" or
+// "sentitems"; inbox if empty). Missing ids, timestamps and derived properties are filled in
+// the way Exchange fills them. It returns the message id.
+func (s *Sim) AddMessage(tenantID, userID, folder string, m Message) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, mb, err := s.mailboxLocked(tenantID, userID)
+	if err != nil {
+		return "", err
+	}
+	if folder == "" {
+		folder = "inbox"
+	}
+	fid, ok := mb.folderID(folder)
+	if !ok {
+		return "", fmt.Errorf("folder %s: %w", folder, ErrNotFound)
+	}
+	now := s.nowLocked()
+	if m.ID == "" {
+		m.ID = "AAMkAD" + randomID(40) + "AAA="
+	}
+	if m.ReceivedDateTime.IsZero() {
+		m.ReceivedDateTime = now
+	}
+	if m.SentDateTime.IsZero() {
+		m.SentDateTime = m.ReceivedDateTime.Add(-2 * time.Second)
+	}
+	m.CreatedDateTime, m.LastModifiedDateTime = now, now
+	m.ChangeKey = randomID(20)
+	m.ParentFolderID = fid
+	if m.InternetMessageID == "" {
+		m.InternetMessageID = "<" + randomID(16) + "@" + t.domains[0] + ">"
+	}
+	if m.ConversationID == "" {
+		m.ConversationID = "AAQkAD" + randomID(32) + "="
+	}
+	if m.Importance == "" {
+		m.Importance = "normal"
+	}
+	if m.Body.ContentType == "" {
+		m.Body.ContentType = "text"
+	}
+	if m.BodyPreview == "" {
+		m.BodyPreview = preview(m.Body.Content)
+	}
+	if m.Sender == nil && m.From != nil {
+		f := *m.From
+		m.Sender = &f
+	}
+	m.WebLink = "https://outlook.office365.com/owa/?ItemID=" + m.ID + "&exvsurl=1&viewmodel=ReadMessageItem"
+	for _, l := range []*[]Recipient{&m.ToRecipients, &m.CcRecipients, &m.BccRecipients, &m.ReplyTo} {
+		if *l == nil {
+			*l = []Recipient{}
+		}
+	}
+	if m.Categories == nil {
+		m.Categories = []string{}
+	}
+	mb.messages[fid].put(m.ID, &m)
+	mb.messageFolder[m.ID] = fid
+	s.notifyLocked(t, "messages", userID, m.ID, "created")
+	return m.ID, nil
+}
+
+// preview is a body's first 255 characters, as bodyPreview is documented.
+func preview(s string) string {
+	if utf8.RuneCountInString(s) <= 255 {
+		return s
+	}
+	return string([]rune(s)[:255])
+}
+
+// UpdateMessage changes a message through fn; it gets a new changeKey.
+func (s *Sim) UpdateMessage(tenantID, userID, messageID string, fn func(m *Message)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, mb, err := s.mailboxLocked(tenantID, userID)
+	if err != nil {
+		return err
+	}
+	fid, ok := mb.messageFolder[messageID]
+	if !ok {
+		return fmt.Errorf("message %s: %w", messageID, ErrNotFound)
+	}
+	v, _ := mb.messages[fid].get(messageID)
+	c := *v.(*Message)
+	fn(&c)
+	c.ID, c.ParentFolderID = messageID, fid
+	c.LastModifiedDateTime, c.ChangeKey = s.nowLocked(), randomID(20)
+	mb.messages[fid].put(messageID, &c)
+	s.notifyLocked(t, "messages", userID, messageID, "updated")
+	return nil
+}
+
+// DeleteMessage removes a message (hard delete): the folder's delta reports it @removed.
+func (s *Sim) DeleteMessage(tenantID, userID, messageID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, mb, err := s.mailboxLocked(tenantID, userID)
+	if err != nil {
+		return err
+	}
+	fid, ok := mb.messageFolder[messageID]
+	if !ok {
+		return fmt.Errorf("message %s: %w", messageID, ErrNotFound)
+	}
+	mb.messages[fid].remove(messageID, "deleted")
+	delete(mb.messageFolder, messageID)
+	s.notifyLocked(t, "messages", userID, messageID, "deleted")
+	return nil
+}
+
+// Messages returns the ground truth: the live messages of a folder, oldest change first.
+func (s *Sim) Messages(tenantID, userID, folder string) ([]Message, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, mb, err := s.mailboxLocked(tenantID, userID)
+	if err != nil {
+		return nil, err
+	}
+	fid, ok := mb.folderID(folder)
+	if !ok {
+		return nil, fmt.Errorf("folder %s: %w", folder, ErrNotFound)
+	}
+	var out []Message
+	for _, e := range mb.messages[fid].live() {
+		out = append(out, *e.value.(*Message))
+	}
+	return out, nil
+}
+
+// AddEvent puts an event in the user's calendar and returns its id. For a series, add each
+// occurrence with Type "occurrence" and the same SeriesMasterID: calendarView returns
+// occurrences, never the series master (api-reference/v1.0/api/user-list-calendarview.md).
+func (s *Sim) AddEvent(tenantID, userID string, e Event) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, mb, err := s.mailboxLocked(tenantID, userID)
+	if err != nil {
+		return "", err
+	}
+	now := s.nowLocked()
+	if e.ID == "" {
+		e.ID = "AAMkAGI" + randomID(40) + "AAA="
+	}
+	e.CreatedDateTime, e.LastModifiedDateTime, e.ChangeKey = now, now, randomID(20)
+	if e.ICalUID == "" {
+		e.ICalUID = "040000008200E00074C5B7101A82E008" + randomID(32)
+	}
+	if e.Type == "" {
+		e.Type = "singleInstance"
+	}
+	if e.Importance == "" {
+		e.Importance = "normal"
+	}
+	if e.ShowAs == "" {
+		e.ShowAs = "busy"
+	}
+	if e.Attendees == nil {
+		e.Attendees = []Attendee{}
+	}
+	e.WebLink = "https://outlook.office365.com/owa/?itemid=" + e.ID + "&exvsurl=1&path=/calendar/item"
+	mb.events.put(e.ID, &e)
+	s.notifyLocked(t, "events", userID, e.ID, "created")
+	return e.ID, nil
+}
+
+// UpdateEvent changes an event through fn.
+func (s *Sim) UpdateEvent(tenantID, userID, eventID string, fn func(e *Event)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, mb, err := s.mailboxLocked(tenantID, userID)
+	if err != nil {
+		return err
+	}
+	v, ok := mb.events.get(eventID)
+	if !ok {
+		return fmt.Errorf("event %s: %w", eventID, ErrNotFound)
+	}
+	c := *v.(*Event)
+	fn(&c)
+	c.ID, c.LastModifiedDateTime, c.ChangeKey = eventID, s.nowLocked(), randomID(20)
+	mb.events.put(eventID, &c)
+	s.notifyLocked(t, "events", userID, eventID, "updated")
+	return nil
+}
+
+// DeleteEvent removes an event.
+func (s *Sim) DeleteEvent(tenantID, userID, eventID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, mb, err := s.mailboxLocked(tenantID, userID)
+	if err != nil {
+		return err
+	}
+	if !mb.events.remove(eventID, "deleted") {
+		return fmt.Errorf("event %s: %w", eventID, ErrNotFound)
+	}
+	s.notifyLocked(t, "events", userID, eventID, "deleted")
+	return nil
+}
+
+// Events returns the ground truth: the user's live events.
+func (s *Sim) Events(tenantID, userID string) ([]Event, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, mb, err := s.mailboxLocked(tenantID, userID)
+	if err != nil {
+		return nil, err
+	}
+	var out []Event
+	for _, e := range mb.events.live() {
+		out = append(out, *e.value.(*Event))
+	}
+	return out, nil
+}
+
+// AddContact puts a contact in the user's default contacts folder and returns its id.
+func (s *Sim) AddContact(tenantID, userID string, c Contact) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, mb, err := s.mailboxLocked(tenantID, userID)
+	if err != nil {
+		return "", err
+	}
+	now := s.nowLocked()
+	if c.ID == "" {
+		c.ID = "AAMkADh" + randomID(40) + "AAA="
+	}
+	c.CreatedDateTime, c.LastModifiedDateTime, c.ChangeKey = now, now, randomID(20)
+	c.ParentFolderID = mb.defaultContact
+	if c.EmailAddresses == nil {
+		c.EmailAddresses = []EmailAddress{}
+	}
+	if c.BusinessPhones == nil {
+		c.BusinessPhones = []string{}
+	}
+	mb.contacts[mb.defaultContact].put(c.ID, &c)
+	mb.contactFolder[c.ID] = mb.defaultContact
+	s.notifyLocked(t, "contacts", userID, c.ID, "created")
+	return c.ID, nil
+}
+
+// UpdateContact changes a contact through fn.
+func (s *Sim) UpdateContact(tenantID, userID, contactID string, fn func(c *Contact)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, mb, err := s.mailboxLocked(tenantID, userID)
+	if err != nil {
+		return err
+	}
+	fid, ok := mb.contactFolder[contactID]
+	if !ok {
+		return fmt.Errorf("contact %s: %w", contactID, ErrNotFound)
+	}
+	v, _ := mb.contacts[fid].get(contactID)
+	c := *v.(*Contact)
+	fn(&c)
+	c.ID, c.ParentFolderID, c.LastModifiedDateTime, c.ChangeKey = contactID, fid, s.nowLocked(), randomID(20)
+	mb.contacts[fid].put(contactID, &c)
+	s.notifyLocked(t, "contacts", userID, contactID, "updated")
+	return nil
+}
+
+// DeleteContact removes a contact.
+func (s *Sim) DeleteContact(tenantID, userID, contactID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, mb, err := s.mailboxLocked(tenantID, userID)
+	if err != nil {
+		return err
+	}
+	fid, ok := mb.contactFolder[contactID]
+	if !ok {
+		return fmt.Errorf("contact %s: %w", contactID, ErrNotFound)
+	}
+	mb.contacts[fid].remove(contactID, "deleted")
+	delete(mb.contactFolder, contactID)
+	s.notifyLocked(t, "contacts", userID, contactID, "deleted")
+	return nil
+}
+
+// ResetDelta invalidates every delta token of one of a user's resources ("messages",
+// "events" or "contacts"), or of the tenant's users with an empty userID: the next request
+// with an old token must start over (concepts/delta-query-overview.md, "Synchronization
+// reset" and "Token duration").
+func (s *Sim) ResetDelta(tenantID, userID, resource string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.tenants[tenantID]
+	if !ok {
+		return fmt.Errorf("tenant %s: %w", tenantID, ErrNotFound)
+	}
+	if userID == "" {
+		t.users.gen++
+		return nil
+	}
+	mb, ok := t.mailboxes[userID]
+	if !ok {
+		return fmt.Errorf("mailbox of %s: %w", userID, ErrNotFound)
+	}
+	switch resource {
+	case "messages":
+		for _, c := range mb.messages {
+			c.gen++
+		}
+	case "events":
+		mb.events.gen++
+	case "contacts":
+		for _, c := range mb.contacts {
+			c.gen++
+		}
+	default:
+		return fmt.Errorf("resource %q: %w", resource, ErrNotFound)
+	}
+	return nil
+}

@@ -1,0 +1,155 @@
+package graphsim
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// listMailFolders is GET /users/{id}/mailFolders (api-reference/v1.0/api/user-list-mailfolders.md).
+func (s *Sim) listMailFolders(w http.ResponseWriter, r *http.Request, c caller, mb *mailbox) {
+	if !s.requireRole(w, r, c, false, mailRoles...) {
+		return
+	}
+	sel := selectFields(r)
+	s.mu.Lock()
+	var value []map[string]any
+	for _, wk := range wellKnownFolders {
+		f := *mb.folders[mb.wellKnown[wk.name]]
+		f.TotalItemCount = len(mb.messages[f.ID].live())
+		value = append(value, shape(&f, sel, ""))
+	}
+	s.mu.Unlock()
+	s.writeCollection(w, "Collection(mailFolder)", value, "", "", 0)
+}
+
+// getMailFolder is GET /users/{id}/mailFolders/{id | well-known name}
+// (api-reference/v1.0/api/mailfolder-get.md). teamaccess uses it as the cheapest probe of
+// whether a mailbox can be read.
+func (s *Sim) getMailFolder(w http.ResponseWriter, r *http.Request, c caller, mb *mailbox, id string) {
+	if !s.requireRole(w, r, c, false, mailRoles...) {
+		return
+	}
+	s.mu.Lock()
+	fid, ok := mb.folderID(id)
+	var f MailFolder
+	if ok {
+		f = *mb.folders[fid]
+		f.TotalItemCount = len(mb.messages[fid].live())
+	}
+	s.mu.Unlock()
+	if !ok {
+		s.graphError(w, r, http.StatusNotFound, "ErrorItemNotFound", "The specified object was not found in the store.")
+		return
+	}
+	writeJSONBody(w, http.StatusOK, shape(&f, selectFields(r), ""))
+}
+
+// messagesDelta is GET /users/{id}/mailFolders/{id}/messages/delta
+// (api-reference/v1.0/api/message-delta.md; concepts/delta-query-messages.md): 10 messages a
+// page unless Prefer: odata.maxpagesize says otherwise, $select carried in the tokens, and
+// $filter=receivedDateTime ge {date} supported.
+func (s *Sim) messagesDelta(w http.ResponseWriter, r *http.Request, c caller, u *User, mb *mailbox, folder string) {
+	if !s.requireRole(w, r, c, false, mailRoles...) {
+		return
+	}
+	s.mu.Lock()
+	fid, ok := mb.folderID(folder)
+	s.mu.Unlock()
+	if !ok {
+		s.graphError(w, r, http.StatusNotFound, "ErrorItemNotFound", "The specified object was not found in the store.")
+		return
+	}
+	s.serveDelta(w, r, deltaRequest{
+		coll: mb.messages[fid], key: "messages:" + c.tenant.id + ":" + u.ID + ":" + fid,
+		path: "users/" + u.ID + "/mailFolders/" + fid + "/messages/delta", context: "Collection(message)",
+		defPage: 10, maxPage: 1000, removedKind: "#microsoft.graph.message",
+		fresh: func(st *deltaState) bool {
+			f, err := parseReceivedFilter(r.URL.Query().Get("$filter"))
+			if err != nil {
+				return false
+			}
+			if f != "" {
+				if _, err := time.Parse(time.RFC3339, f); err != nil {
+					return false
+				}
+			}
+			st.Filter = f
+			return true
+		},
+		keep: func(st deltaState) func(any) bool {
+			if st.Filter == "" {
+				return nil
+			}
+			from, _ := time.Parse(time.RFC3339, st.Filter)
+			return func(v any) bool { return !v.(*Message).ReceivedDateTime.Before(from) }
+		},
+	})
+}
+
+// listMessages is GET /users/{id}/messages or …/mailFolders/{id}/messages
+// (api-reference/v1.0/api/user-list-messages.md), newest first, 10 a page by default.
+func (s *Sim) listMessages(w http.ResponseWriter, r *http.Request, c caller, u *User, mb *mailbox, folder string) {
+	if !s.requireRole(w, r, c, false, mailRoles...) {
+		return
+	}
+	size, _ := pageSize(r, 10, 1000)
+	skip, _ := strconv.Atoi(r.URL.Query().Get("$skip"))
+	sel := selectFields(r)
+	s.mu.Lock()
+	var all []*Message
+	for fid, coll := range mb.messages {
+		if folder != "" {
+			if want, ok := mb.folderID(folder); !ok || want != fid {
+				continue
+			}
+		}
+		for _, e := range coll.live() {
+			all = append(all, e.value.(*Message))
+		}
+	}
+	s.mu.Unlock()
+	sortNewestFirst(all)
+	var value []map[string]any
+	for i := skip; i < len(all) && i < skip+size; i++ {
+		value = append(value, shape(all[i], sel, all[i].ChangeKey))
+	}
+	next := ""
+	if skip+size < len(all) {
+		path := "users/" + u.ID + "/messages"
+		if folder != "" {
+			path = "users/" + u.ID + "/mailFolders/" + folder + "/messages"
+		}
+		next = s.link(path, "$skip", strconv.Itoa(skip+size)) + "&$top=" + strconv.Itoa(size)
+	}
+	s.writeCollection(w, "users('"+u.ID+"')/messages", value, next, "", 0)
+}
+
+func sortNewestFirst(ms []*Message) {
+	for i := 1; i < len(ms); i++ {
+		for j := i; j > 0 && ms[j].ReceivedDateTime.After(ms[j-1].ReceivedDateTime); j-- {
+			ms[j], ms[j-1] = ms[j-1], ms[j]
+		}
+	}
+}
+
+// getMessage is GET /users/{id}/messages/{id} (api-reference/v1.0/api/message-get.md).
+func (s *Sim) getMessage(w http.ResponseWriter, r *http.Request, c caller, mb *mailbox, id string) {
+	if !s.requireRole(w, r, c, false, mailRoles...) {
+		return
+	}
+	s.mu.Lock()
+	var v any
+	fid, ok := mb.messageFolder[id]
+	if ok {
+		v, ok = mb.messages[fid].get(id)
+	}
+	s.mu.Unlock()
+	if !ok {
+		s.graphError(w, r, http.StatusNotFound, "ErrorItemNotFound", "The specified object was not found in the store.")
+		return
+	}
+	m := shape(v, selectFields(r), etagOf(v))
+	m["@odata.context"] = s.graph.url + "/v1.0/$metadata#Collection(message)/$entity"
+	writeJSONBody(w, http.StatusOK, m)
+}

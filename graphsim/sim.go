@@ -1,0 +1,258 @@
+package graphsim
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// App is an application registered in the simulated identity platform: a multi-tenant app
+// that tenant admins can consent to.
+type App struct {
+	ID           string
+	Secret       string
+	Name         string
+	RedirectURIs []string
+	// Permissions are the application permissions the app requests (its required resource
+	// access), granted as app roles on admin consent.
+	Permissions []string
+}
+
+// Options configure a simulator. Zero values take Microsoft's documented defaults.
+type Options struct {
+	Apps []App
+	// TokenLifetime of app-only access tokens; Microsoft issues them for 60 to 90 minutes
+	// (docs/identity-platform/access-tokens.md, "Token lifetime").
+	TokenLifetime time.Duration
+	// PolicyDelay is how long an application access policy change takes to apply: "can take
+	// longer than 1 hour" (api-reference/.../concepts/auth-limit-mailbox-access.md); 30 minutes
+	// by default.
+	PolicyDelay time.Duration
+	// MailboxConcurrency and MailboxRequests per RequestWindow are the Outlook limits per app
+	// and mailbox: 4 concurrent requests, 10,000 requests in 10 minutes
+	// (concepts/throttling-limits.md, "Outlook service limits").
+	MailboxConcurrency int
+	MailboxRequests    int
+	RequestWindow      time.Duration
+	// NotificationTimeout is how long a webhook may take to answer a notification: 3 s
+	// (concepts/change-notifications-delivery-webhooks.md, "Throttling"). ValidationTimeout is
+	// for the validationToken handshake: 10 s (same page, "Notification endpoint validation").
+	NotificationTimeout time.Duration
+	ValidationTimeout   time.Duration
+	// RetryBase is the first delay before a failed notification is delivered again; it doubles
+	// each time. Microsoft retries for up to 4 hours with exponential backoff.
+	RetryBase time.Duration
+	// MaxDeliveryAttempts before a notification is dropped.
+	MaxDeliveryAttempts int
+	Logger              *slog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.TokenLifetime == 0 {
+		o.TokenLifetime = 3599 * time.Second
+	}
+	if o.PolicyDelay == 0 {
+		o.PolicyDelay = 30 * time.Minute
+	}
+	if o.MailboxConcurrency == 0 {
+		o.MailboxConcurrency = 4
+	}
+	if o.MailboxRequests == 0 {
+		o.MailboxRequests = 10000
+	}
+	if o.RequestWindow == 0 {
+		o.RequestWindow = 10 * time.Minute
+	}
+	if o.NotificationTimeout == 0 {
+		o.NotificationTimeout = 3 * time.Second
+	}
+	if o.ValidationTimeout == 0 {
+		o.ValidationTimeout = 10 * time.Second
+	}
+	if o.RetryBase == 0 {
+		o.RetryBase = 2 * time.Second
+	}
+	if o.MaxDeliveryAttempts == 0 {
+		o.MaxDeliveryAttempts = 8
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Sim is a running simulator. Its methods are the control API; all are safe for concurrent use.
+type Sim struct {
+	opts Options
+	ca   *authority
+	key  *rsa.PrivateKey
+	kid  string
+	log  *slog.Logger
+
+	identity, graph, control *server
+
+	mu       sync.Mutex
+	apps     map[string]App
+	tenants  map[string]*tenant // by id
+	domains  map[string]*tenant // by domain name
+	offset   time.Duration      // Advance moves the clock
+	requests []Request
+	faults   []*Fault
+	throttle map[string]*mailboxLimit
+	subs     map[string]*subscription
+	deliver  *deliverer
+}
+
+// server is one of the simulator's listeners.
+type server struct {
+	srv *http.Server
+	url string
+}
+
+func serve(h http.Handler, tlsCert *tls.Certificate, log *slog.Logger) (*server, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s := &server{srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}}
+	scheme := "http"
+	if tlsCert != nil {
+		scheme = "https"
+		s.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*tlsCert}, MinVersion: tls.VersionTLS12}
+		ln = tls.NewListener(ln, s.srv.TLSConfig)
+	}
+	s.url = scheme + "://" + ln.Addr().String()
+	go func() { _ = s.srv.Serve(ln) }()
+	return s, nil
+}
+
+// Start runs a simulator on loopback: the identity platform and Graph over HTTPS, the control
+// API over HTTP.
+func Start(opts Options) (*Sim, error) {
+	opts.defaults()
+	ca, err := newAuthority()
+	if err != nil {
+		return nil, fmt.Errorf("graphsim: %w", err)
+	}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, fmt.Errorf("graphsim: %w", err)
+	}
+	s := &Sim{
+		opts: opts, ca: ca, key: key, kid: randomID(12), log: opts.Logger,
+		apps: map[string]App{}, tenants: map[string]*tenant{}, domains: map[string]*tenant{},
+		throttle: map[string]*mailboxLimit{}, subs: map[string]*subscription{},
+	}
+	for _, a := range opts.Apps {
+		s.apps[a.ID] = a
+	}
+	s.deliver = newDeliverer(s)
+	if s.identity, err = serve(s.identityHandler(), &ca.serving, s.log); err != nil {
+		return nil, err
+	}
+	if s.graph, err = serve(s.graphHandler(), &ca.serving, s.log); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if s.control, err = serve(s.controlHandler(), nil, s.log); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close stops the listeners and notification delivery.
+func (s *Sim) Close() {
+	s.deliver.stop()
+	for _, srv := range []*server{s.identity, s.graph, s.control} {
+		if srv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = srv.srv.Shutdown(ctx)
+			cancel()
+		}
+	}
+}
+
+// AuthorityURL is the identity platform's base URL (the "authority host"), e.g.
+// https://127.0.0.1:PORT; tenants are path segments under it as under
+// https://login.microsoftonline.com.
+func (s *Sim) AuthorityURL() string { return s.identity.url }
+
+// GraphURL is Microsoft Graph's base URL including the version, e.g. https://127.0.0.1:PORT/v1.0.
+func (s *Sim) GraphURL() string { return s.graph.url + "/v1.0" }
+
+// ControlURL is the control API's base URL.
+func (s *Sim) ControlURL() string { return s.control.url }
+
+// CACertPEM is the certificate of the simulator's certificate authority, PEM-encoded.
+func (s *Sim) CACertPEM() []byte { return s.ca.certPEM }
+
+// CertPool holds the simulator's certificate authority, for clients' TLS roots.
+func (s *Sim) CertPool() *x509.CertPool { return s.ca.pool }
+
+// HTTPClient is a client that trusts the simulator.
+func (s *Sim) HTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{RootCAs: s.ca.pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: t, Timeout: 30 * time.Second}
+}
+
+// now is the simulator's clock: real time moved by Advance.
+func (s *Sim) now() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.nowLocked()
+}
+
+func (s *Sim) nowLocked() time.Time { return time.Now().Add(s.offset).UTC() }
+
+// Now is the simulator's current time.
+func (s *Sim) Now() time.Time { return s.now() }
+
+// Advance moves the simulator's clock forward: policies take effect, tokens and subscriptions
+// expire, without waiting.
+func (s *Sim) Advance(d time.Duration) {
+	s.mu.Lock()
+	s.offset += d
+	s.mu.Unlock()
+	s.deliver.expire()
+}
+
+// RegisterApp adds or replaces an application registration.
+func (s *Sim) RegisterApp(a App) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.apps[a.ID] = a
+}
+
+// ErrNotFound reports an unknown tenant, user or item in a control call.
+var ErrNotFound = errors.New("graphsim: not found")
+
+func randomID(n int) string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, n)
+	_, _ = io.ReadFull(rand.Reader, b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+// newGUID returns a random GUID in the 8-4-4-4-12 form Microsoft uses for ids.
+func newGUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}

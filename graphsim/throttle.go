@@ -1,0 +1,56 @@
+package graphsim
+
+import (
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// mailboxLimit tracks one app's use of one mailbox: requests in flight and requests in the
+// current window (concepts/throttling-limits.md, "Outlook service limits": 10,000 API requests
+// in a 10-minute period and 4 concurrent requests, per app ID and mailbox).
+type mailboxLimit struct {
+	inFlight    int
+	windowStart time.Time
+	count       int
+}
+
+// admit applies the mailbox's limits, answering 429 with Retry-After when over them
+// (concepts/throttling.md, "Best practices to handle throttling"). The caller must release.
+func (s *Sim) admit(w http.ResponseWriter, r *http.Request, c caller, userID string) (func(), bool) {
+	key := c.appID + "/" + c.tenant.id + "/" + userID
+	s.mu.Lock()
+	l := s.throttle[key]
+	if l == nil {
+		l = &mailboxLimit{}
+		s.throttle[key] = l
+	}
+	now := s.nowLocked()
+	if now.Sub(l.windowStart) >= s.opts.RequestWindow {
+		l.windowStart, l.count = now, 0
+	}
+	var reason string
+	var wait time.Duration
+	switch {
+	case l.inFlight >= s.opts.MailboxConcurrency:
+		reason, wait = "MailboxConcurrency", time.Second
+	case l.count >= s.opts.MailboxRequests:
+		reason, wait = "MailboxRequests", l.windowStart.Add(s.opts.RequestWindow).Sub(now)
+	default:
+		l.inFlight++
+		l.count++
+	}
+	s.mu.Unlock()
+	if reason != "" {
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+		s.graphError(w, r, http.StatusTooManyRequests, "ApplicationThrottled", fmt.Sprintf("Application is over its %s limit.", reason))
+		return nil, false
+	}
+	return func() {
+		s.mu.Lock()
+		l.inFlight--
+		s.mu.Unlock()
+	}, true
+}
