@@ -12,9 +12,9 @@ type tenant struct {
 	name      string
 	domains   []string // the first is the default domain
 	users     *collection
-	mailboxes map[string]*mailbox  // by user id
-	consents  map[string]*consent  // by app id
-	policies  []policy             // application access policies, in the order made
+	mailboxes map[string]*mailbox // by user id
+	consents  map[string]*consent // by app id
+	policies  []policy            // application access policies, in the order made
 }
 
 // consent is an admin's grant of an app's application permissions in a tenant.
