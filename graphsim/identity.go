@@ -134,7 +134,7 @@ func (s *Sim) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.tokenError(w, http.StatusUnauthorized, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '"+clientID+"'.")
 		return
 	}
-	if scope != graphResource+"/.default" && scope != "00000003-0000-0000-c000-000000000000/.default" {
+	if !graphDefaultScope(scope) {
 		s.tokenError(w, http.StatusBadRequest, "invalid_scope", 1002012, "The provided value for scope "+scope+" is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).")
 		return
 	}
@@ -159,6 +159,23 @@ func (s *Sim) handleToken(w http.ResponseWriter, r *http.Request) {
 	writeJSONBody(w, http.StatusOK, map[string]any{
 		"token_type": "Bearer", "expires_in": exp, "ext_expires_in": exp, "access_token": signed,
 	})
+}
+
+// graphDefaultScope reports whether a client-credentials scope asks for Microsoft Graph's
+// /.default. MSAL adds the OpenID scopes (openid, profile, offline_access) to every request;
+// the token endpoint ignores them for this grant.
+func graphDefaultScope(scope string) bool {
+	found := false
+	for _, s := range strings.Fields(scope) {
+		switch s {
+		case "openid", "profile", "offline_access":
+		case graphResource + "/.default", "00000003-0000-0000-c000-000000000000/.default":
+			found = true
+		default:
+			return false
+		}
+	}
+	return found
 }
 
 // clientAuthenticated checks a client secret (client_secret_post or client_secret_basic) or a
