@@ -32,8 +32,8 @@ const (
 // and msgraph-sdk-go for Graph, configured as DEPENDENCIES.md describes (TLS authority, no
 // instance discovery, the Graph host among the valid hosts, the base URL set on the adapter).
 type sdkFixture struct {
-	sim    *graphsim.Sim
-	tenant string
+	sim     *graphsim.Sim
+	tenant  string
 	alice   string
 	users   *users.UsersRequestBuilder
 	adapter *msgraphcore.GraphRequestAdapterBase
