@@ -21,8 +21,17 @@ type collection struct {
 type entry struct {
 	id      string
 	seq     uint64
-	removed string // "" while the item exists; else the @removed reason ("deleted" or "changed")
-	value   any    // *User, *Message, *Event or *Contact
+	removed string         // "" while the item exists; else the @removed reason ("deleted" or "changed")
+	value   any            // *User, *Message, *Event or *Contact
+	doc     map[string]any // value's JSON properties, made on first use; entries never change
+}
+
+// properties returns the item's JSON properties, rendering them once.
+func (e *entry) properties() map[string]any {
+	if e.doc == nil {
+		e.doc = toProperties(e.value)
+	}
+	return e.doc
 }
 
 func newCollection() *collection { return &collection{items: map[string]*entry{}} }

@@ -82,7 +82,7 @@ func (s *Sim) serveDelta(w http.ResponseWriter, r *http.Request, d deltaRequest)
 			value = append(value, map[string]any{"@odata.type": d.removedKind, "id": e.id, "@removed": map[string]any{"reason": e.removed}})
 			continue
 		}
-		value = append(value, shape(e.value, st.Select, etagOf(e.value)))
+		value = append(value, selectProperties(e.properties(), st.Select, etagOf(e.value)))
 	}
 	s.mu.Unlock()
 	if more {

@@ -25,7 +25,12 @@ type Request struct {
 	UserID   string    `json:"userId,omitempty"`
 }
 
-// Requests returns the Graph requests answered so far, oldest first.
+// maxRequestLog bounds the request log of a long-running simulator; the older half goes when
+// it is full.
+const maxRequestLog = 20000
+
+// Requests returns the Graph requests answered so far (the latest ones, up to maxRequestLog),
+// oldest first.
 func (s *Sim) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -88,6 +93,9 @@ func (s *Sim) graphHandler() http.Handler {
 		defer func() {
 			entry.Status = rec.status
 			s.mu.Lock()
+			if len(s.requests) >= maxRequestLog {
+				s.requests = append(s.requests[:0], s.requests[maxRequestLog/2:]...)
+			}
 			s.requests = append(s.requests, entry)
 			s.mu.Unlock()
 		}()

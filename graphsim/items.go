@@ -64,6 +64,12 @@ func (s *Sim) AddMessage(tenantID, userID, folder string, m Message) (string, er
 	if m.Categories == nil {
 		m.Categories = []string{}
 	}
+	if m.InferenceClassification == "" {
+		m.InferenceClassification = "focused"
+	}
+	if m.Flag.FlagStatus == "" {
+		m.Flag.FlagStatus = "notFlagged"
+	}
 	mb.messages[fid].put(m.ID, &m)
 	mb.messageFolder[m.ID] = fid
 	s.notifyLocked(t, "messages", userID, m.ID, "created")
@@ -167,6 +173,36 @@ func (s *Sim) AddEvent(tenantID, userID string, e Event) (string, error) {
 	if e.Attendees == nil {
 		e.Attendees = []Attendee{}
 	}
+	if e.Categories == nil {
+		e.Categories = []string{}
+	}
+	if e.Locations == nil {
+		e.Locations = []Location{}
+		if e.Location.DisplayName != "" {
+			e.Locations = append(e.Locations, e.Location)
+		}
+	}
+	if e.Sensitivity == "" {
+		e.Sensitivity = "normal"
+	}
+	if e.OnlineMeetingProvider == "" {
+		e.OnlineMeetingProvider = "unknown"
+		if e.IsOnlineMeeting {
+			e.OnlineMeetingProvider = "teamsForBusiness"
+		}
+	}
+	if e.OriginalStartTimeZone == "" {
+		e.OriginalStartTimeZone, e.OriginalEndTimeZone = e.Start.TimeZone, e.End.TimeZone
+	}
+	if e.Body.ContentType == "" {
+		e.Body.ContentType = "html"
+	}
+	if e.ResponseStatus.Response == "" {
+		e.ResponseStatus = ResponseStatus{Response: "organizer", Time: time.Time{}}
+		if !e.IsOrganizer {
+			e.ResponseStatus.Response = "notResponded"
+		}
+	}
 	e.WebLink = "https://outlook.office365.com/owa/?itemid=" + e.ID + "&exvsurl=1&path=/calendar/item"
 	mb.events.put(e.ID, &e)
 	s.notifyLocked(t, "events", userID, e.ID, "created")
@@ -242,6 +278,18 @@ func (s *Sim) AddContact(tenantID, userID string, c Contact) (string, error) {
 	}
 	if c.BusinessPhones == nil {
 		c.BusinessPhones = []string{}
+	}
+	if c.Categories == nil {
+		c.Categories = []string{}
+	}
+	if c.HomePhones == nil {
+		c.HomePhones = []string{}
+	}
+	if c.ImAddresses == nil {
+		c.ImAddresses = []string{}
+	}
+	if c.FileAs == "" {
+		c.FileAs = c.DisplayName
 	}
 	mb.contacts[mb.defaultContact].put(c.ID, &c)
 	mb.contactFolder[c.ID] = mb.defaultContact

@@ -39,6 +39,9 @@ type User struct {
 	AccountEnabled    bool     `json:"accountEnabled"`
 	UserType          string   `json:"userType,omitempty"` // Member or Guest
 	BusinessPhones    []string `json:"businessPhones"`
+	MobilePhone       *string  `json:"mobilePhone"`
+	OfficeLocation    *string  `json:"officeLocation"`
+	PreferredLanguage *string  `json:"preferredLanguage"`
 
 	// Not Graph properties: the simulator's own facts about the user.
 	HasMailbox bool `json:"-"`
@@ -70,6 +73,16 @@ type Message struct {
 	CcRecipients         []Recipient `json:"ccRecipients"`
 	BccRecipients        []Recipient `json:"bccRecipients"`
 	ReplyTo              []Recipient `json:"replyTo"`
+
+	IsDeliveryReceiptRequested bool         `json:"isDeliveryReceiptRequested"`
+	IsReadReceiptRequested     bool         `json:"isReadReceiptRequested"`
+	InferenceClassification    string       `json:"inferenceClassification"` // focused or other
+	Flag                       FollowupFlag `json:"flag"`
+}
+
+// FollowupFlag is followupFlag (api-reference/v1.0/resources/followupflag.md).
+type FollowupFlag struct {
+	FlagStatus string `json:"flagStatus"` // notFlagged, complete, flagged
 }
 
 // DateTimeTimeZone is dateTimeTimeZone (api-reference/v1.0/resources/datetimetimezone.md):
@@ -128,6 +141,21 @@ type Event struct {
 	Location             Location           `json:"location"`
 	Attendees            []Attendee         `json:"attendees"`
 	Organizer            Recipient          `json:"organizer"`
+
+	Categories            []string        `json:"categories"`
+	HasAttachments        bool            `json:"hasAttachments"`
+	Sensitivity           string          `json:"sensitivity"`
+	IsReminderOn          bool            `json:"isReminderOn"`
+	ResponseRequested     bool            `json:"responseRequested"`
+	IsDraft               bool            `json:"isDraft"`
+	OriginalStartTimeZone string          `json:"originalStartTimeZone"`
+	OriginalEndTimeZone   string          `json:"originalEndTimeZone"`
+	Body                  ItemBody        `json:"body"`
+	OnlineMeetingURL      *string         `json:"onlineMeetingUrl"`
+	OnlineMeetingProvider string          `json:"onlineMeetingProvider"`
+	Locations             []Location      `json:"locations"`
+	Recurrence            *map[string]any `json:"recurrence"`
+	ResponseStatus        ResponseStatus  `json:"responseStatus"`
 }
 
 // Contact is contact (api-reference/v1.0/resources/contact.md).
@@ -145,6 +173,16 @@ type Contact struct {
 	EmailAddresses       []EmailAddress `json:"emailAddresses"`
 	BusinessPhones       []string       `json:"businessPhones"`
 	MobilePhone          *string        `json:"mobilePhone"`
+
+	Categories     []string `json:"categories"`
+	FileAs         string   `json:"fileAs"`
+	MiddleName     *string  `json:"middleName"`
+	Title          *string  `json:"title"`
+	Department     *string  `json:"department"`
+	OfficeLocation *string  `json:"officeLocation"`
+	HomePhones     []string `json:"homePhones"`
+	ImAddresses    []string `json:"imAddresses"`
+	PersonalNotes  string   `json:"personalNotes"`
 }
 
 // MailFolder is mailFolder (api-reference/v1.0/resources/mailfolder.md).

@@ -51,17 +51,30 @@ func selectFields(r *http.Request) []string {
 // adding the Outlook items' @odata.etag (api-reference/v1.0/api/message-get.md, response
 // example).
 func shape(v any, sel []string, etag string) map[string]any {
+	return selectProperties(toProperties(v), sel, etag)
+}
+
+// toProperties renders an item as its JSON properties.
+func toProperties(v any) map[string]any {
 	b, _ := json.Marshal(v)
 	var m map[string]any
 	_ = json.Unmarshal(b, &m)
-	if len(sel) > 0 {
-		keep := map[string]bool{"id": true}
-		for _, f := range sel {
-			keep[f] = true
+	return m
+}
+
+// selectProperties copies the selected properties (all if sel is empty, id always) and adds the
+// etag.
+func selectProperties(all map[string]any, sel []string, etag string) map[string]any {
+	m := make(map[string]any, len(all)+1)
+	if len(sel) == 0 {
+		for k, v := range all {
+			m[k] = v
 		}
-		for k := range m {
-			if !keep[k] {
-				delete(m, k)
+	} else {
+		m["id"] = all["id"]
+		for _, f := range sel {
+			if v, ok := all[f]; ok {
+				m[f] = v
 			}
 		}
 	}

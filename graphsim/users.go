@@ -7,6 +7,20 @@ import (
 	"strconv"
 )
 
+// defaultUserProperties are what GET /users and /users/{id} return without $select
+// (api-reference/v1.0/api/user-get.md: "by default, only a limited set of properties are
+// returned": businessPhones, displayName, givenName, id, jobTitle, mail, mobilePhone,
+// officeLocation, preferredLanguage, surname, userPrincipalName).
+var defaultUserProperties = []string{"businessPhones", "displayName", "givenName", "jobTitle", "mail",
+	"mobilePhone", "officeLocation", "preferredLanguage", "surname", "userPrincipalName"}
+
+func userSelect(r *http.Request) []string {
+	if sel := selectFields(r); sel != nil {
+		return sel
+	}
+	return defaultUserProperties
+}
+
 // listUsers is GET /users (api-reference/v1.0/api/user-list.md): pages of 100 by default, up to
 // 999 with $top, continued by @odata.nextLink with a $skiptoken.
 func (s *Sim) listUsers(w http.ResponseWriter, r *http.Request, c caller) {
@@ -15,7 +29,7 @@ func (s *Sim) listUsers(w http.ResponseWriter, r *http.Request, c caller) {
 	}
 	size, _ := pageSize(r, 100, 999)
 	skip, _ := strconv.Atoi(r.URL.Query().Get("$skiptoken"))
-	sel := selectFields(r)
+	sel := userSelect(r)
 	s.mu.Lock()
 	live := c.tenant.users.live()
 	s.mu.Unlock()
@@ -46,7 +60,7 @@ func (s *Sim) getUser(w http.ResponseWriter, r *http.Request, c caller, id strin
 		s.graphError(w, r, http.StatusNotFound, "Request_ResourceNotFound", fmt.Sprintf("Resource '%s' does not exist or one of its queried reference-property objects are not present.", id))
 		return
 	}
-	m := shape(u, selectFields(r), "")
+	m := shape(u, userSelect(r), "")
 	m["@odata.context"] = s.graph.url + "/v1.0/$metadata#users/$entity"
 	writeJSONBody(w, http.StatusOK, m)
 }
@@ -61,5 +75,9 @@ func (s *Sim) usersDelta(w http.ResponseWriter, r *http.Request, c caller) {
 	s.serveDelta(w, r, deltaRequest{
 		coll: c.tenant.users, key: "users:" + c.tenant.id, path: "users/delta", context: "users",
 		defPage: 100, maxPage: 999, directory: true, removedKind: "#microsoft.graph.user",
+		fresh: func(st *deltaState) bool {
+			st.Select = userSelect(r)
+			return true
+		},
 	})
 }
