@@ -55,6 +55,9 @@ type Options struct {
 	// MaxDeliveryAttempts before a notification is dropped.
 	MaxDeliveryAttempts int
 	Logger              *slog.Logger
+	// IdentityAddr, GraphAddr and ControlAddr are the listen addresses; 127.0.0.1:0 (a free
+	// port) when empty.
+	IdentityAddr, GraphAddr, ControlAddr string
 }
 
 func (o *Options) defaults() {
@@ -118,8 +121,11 @@ type server struct {
 	url string
 }
 
-func serve(h http.Handler, tlsCert *tls.Certificate, log *slog.Logger) (*server, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func serve(addr string, h http.Handler, tlsCert *tls.Certificate, log *slog.Logger) (*server, error) {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
@@ -157,16 +163,17 @@ func Start(opts Options) (*Sim, error) {
 		s.apps[a.ID] = a
 	}
 	s.deliver = newDeliverer(s)
-	if s.identity, err = serve(s.identityHandler(), &ca.serving, s.log); err != nil {
-		return nil, err
-	}
-	if s.graph, err = serve(s.graphHandler(), &ca.serving, s.log); err != nil {
+	if s.identity, err = serve(opts.IdentityAddr, s.identityHandler(), &ca.serving, s.log); err != nil {
 		s.Close()
-		return nil, err
+		return nil, fmt.Errorf("graphsim: identity platform: %w", err)
 	}
-	if s.control, err = serve(s.controlHandler(), nil, s.log); err != nil {
+	if s.graph, err = serve(opts.GraphAddr, s.graphHandler(), &ca.serving, s.log); err != nil {
 		s.Close()
-		return nil, err
+		return nil, fmt.Errorf("graphsim: graph: %w", err)
+	}
+	if s.control, err = serve(opts.ControlAddr, s.controlHandler(), nil, s.log); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("graphsim: control API: %w", err)
 	}
 	return s, nil
 }

@@ -253,13 +253,18 @@ func (s *Sim) RevokeConsent(tenantID, appID string) error {
 // only after the configured PolicyDelay (concepts/auth-limit-mailbox-access.md: "Changes to
 // application access policies can take longer than 1 hour to take effect").
 func (s *Sim) SetAccessPolicy(tenantID, appID string, users []string) error {
+	return s.setAccessPolicy(tenantID, appID, users, s.opts.PolicyDelay)
+}
+
+// setAccessPolicy records a policy taking effect after delay.
+func (s *Sim) setAccessPolicy(tenantID, appID string, users []string, delay time.Duration) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t, ok := s.tenants[tenantID]
 	if !ok {
 		return fmt.Errorf("tenant %s: %w", tenantID, ErrNotFound)
 	}
-	p := policy{appID: appID, effectiveAt: s.nowLocked().Add(s.opts.PolicyDelay)}
+	p := policy{appID: appID, effectiveAt: s.nowLocked().Add(delay)}
 	if users != nil {
 		p.allowed = map[string]bool{}
 		for _, u := range users {

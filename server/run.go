@@ -39,6 +39,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runAPIKey(ctx, rest, getenv, stdout, stderr)
 	case "org":
 		err = runOrg(ctx, rest, getenv, stdout, stderr)
+	case "simulate":
+		err = runSimulate(ctx, rest, getenv, stdout, stderr)
 	case "version":
 		err = runVersion(rest, stdout, stderr)
 	case "help":
@@ -76,6 +78,7 @@ Commands:
   serve     run the service (the default command)
   apikey    create, list or revoke API keys (create|list|revoke)
   org       create or list organizations (create|list)
+  simulate  run graphsim, a simulated Microsoft 365 tenant, standalone
   version   print the version and exit
   help      print this help
 
