@@ -1,6 +1,7 @@
 package graphsim
 
 import (
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -131,6 +132,10 @@ func (s *Sim) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.clientAuthenticated(r, app, tn) {
+		if r.PostForm.Has("client_assertion") {
+			s.tokenError(w, http.StatusUnauthorized, "invalid_client", 700027, "The certificate with identifier used to sign the client assertion is not registered on application, or the assertion is invalid. [Reason - The key was not found., Thumbprint of key used by client: see the assertion header.]")
+			return
+		}
 		s.tokenError(w, http.StatusUnauthorized, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '"+clientID+"'.")
 		return
 	}
@@ -179,27 +184,38 @@ func graphDefaultScope(scope string) bool {
 }
 
 // clientAuthenticated checks a client secret (client_secret_post or client_secret_basic) or a
-// client assertion: a JWT signed by the app's certificate with aud = the token endpoint
-// (docs/identity-platform/certificate-credentials.md). The simulator accepts any well-formed
-// assertion for the app whose audience is its token endpoint; it does not keep certificates.
+// client assertion (docs/identity-platform/certificate-credentials.md): a JWT signed with the
+// private key of one of the app's certificates, named by its x5t (SHA-1) or x5t#S256 header,
+// with iss and sub the app id, aud the token endpoint, and an exp in the future.
 func (s *Sim) clientAuthenticated(r *http.Request, app App, tn string) bool {
 	if secret := r.PostForm.Get("client_secret"); secret != "" {
-		return secret == app.Secret
+		return app.Secret != "" && secret == app.Secret
 	}
 	if id, secret, ok := r.BasicAuth(); ok {
-		return id == app.ID && secret == app.Secret
+		return id == app.ID && app.Secret != "" && secret == app.Secret
 	}
-	if r.PostForm.Get("client_assertion_type") == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
-		claims := jwt.MapClaims{}
-		_, _, err := jwt.NewParser().ParseUnverified(r.PostForm.Get("client_assertion"), claims)
-		if err != nil {
-			return false
+	if r.PostForm.Get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
+		return false
+	}
+	claims := jwt.MapClaims{}
+	_, err := jwt.ParseWithClaims(r.PostForm.Get("client_assertion"), claims, func(tok *jwt.Token) (any, error) {
+		for _, cert := range app.Certificates {
+			sha1sum, sha256sum := sha1.Sum(cert.Raw), sha256.Sum256(cert.Raw)
+			if thumbprintMatches(tok.Header["x5t"], sha1sum[:]) || thumbprintMatches(tok.Header["x5t#S256"], sha256sum[:]) {
+				return cert.PublicKey, nil
+			}
 		}
-		aud, _ := claims.GetAudience()
-		sub, _ := claims.GetSubject()
-		return sub == app.ID && slices.Contains(aud, s.identity.url+"/"+tn+"/oauth2/v2.0/token")
-	}
-	return false
+		return nil, fmt.Errorf("no registered certificate matches the assertion")
+	}, jwt.WithValidMethods([]string{"RS256", "PS256"}), jwt.WithTimeFunc(s.now), jwt.WithExpirationRequired(),
+		jwt.WithAudience(s.identity.url+"/"+tn+"/oauth2/v2.0/token"), jwt.WithIssuer(app.ID), jwt.WithSubject(app.ID))
+	return err == nil
+}
+
+// thumbprintMatches compares a JWT thumbprint header with a certificate hash. RFC 7515 says
+// base64url; MSAL sends standard base64, which Microsoft accepts too.
+func thumbprintMatches(header any, sum []byte) bool {
+	h, ok := header.(string)
+	return ok && (h == base64.RawURLEncoding.EncodeToString(sum) || h == base64.StdEncoding.EncodeToString(sum))
 }
 
 // servicePrincipalID is the app's stable object id in a tenant.

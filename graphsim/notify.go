@@ -39,6 +39,42 @@ type DeliveryStats struct {
 	Failures  int `json:"failures"`  // attempts that failed (non-2xx, error, or slower than 3 s)
 	Dropped   int `json:"dropped"`   // notifications given up on
 	Pending   int `json:"pending"`
+	// State is the endpoint's health: healthy, slow or drop.
+	State string `json:"state"`
+
+	windowStart time.Time
+	responses   int
+	bad         int
+	dropUntil   time.Time
+}
+
+// Endpoint states (concepts/change-notifications-delivery-webhooks.md, "Throttling").
+const (
+	endpointHealthy = "healthy"
+	endpointSlow    = "slow"
+	endpointDrop    = "drop"
+)
+
+// record counts a response in the endpoint's window and updates its state.
+func (st *DeliveryStats) record(o *Options, bad bool, now time.Time) {
+	if now.Sub(st.windowStart) > o.DeliveryWindow {
+		st.windowStart, st.responses, st.bad = now, 0, 0
+	}
+	st.responses++
+	if bad {
+		st.bad++
+	}
+	if st.responses < o.MinWindowResponses {
+		return
+	}
+	switch ratio := float64(st.bad) / float64(st.responses); {
+	case ratio > 0.15:
+		st.State, st.dropUntil = endpointDrop, now.Add(o.DropPeriod)
+	case ratio > 0.10:
+		st.State = endpointSlow
+	default:
+		st.State = endpointHealthy
+	}
 }
 
 // deliverer posts change and lifecycle notifications, one request at a time per endpoint,
@@ -95,6 +131,11 @@ func (d *deliverer) expire() { d.poke() }
 // enqueue adds a notification for an endpoint, joining the last batch if it has not started.
 func (d *deliverer) enqueue(url string, n Notification) {
 	d.mu.Lock()
+	if st := d.stat(url); d.dropping(st, time.Now()) {
+		st.Dropped++
+		d.mu.Unlock()
+		return
+	}
 	q := d.queues[url]
 	if len(q) > 0 && q[len(q)-1].attempts == 0 && len(q[len(q)-1].items) < maxBatch {
 		q[len(q)-1].items = append(q[len(q)-1].items, n)
@@ -109,10 +150,23 @@ func (d *deliverer) enqueue(url string, n Notification) {
 func (d *deliverer) stat(url string) *DeliveryStats {
 	st := d.stats[url]
 	if st == nil {
-		st = &DeliveryStats{}
+		st = &DeliveryStats{State: endpointHealthy}
 		d.stats[url] = st
 	}
 	return st
+}
+
+// dropping reports whether the endpoint is in its drop period, ending the period when it is
+// over.
+func (d *deliverer) dropping(st *DeliveryStats, now time.Time) bool {
+	if st.State != endpointDrop {
+		return false
+	}
+	if now.Before(st.dropUntil) {
+		return true
+	}
+	st.State, st.windowStart, st.responses, st.bad = endpointHealthy, now, 0, 0
+	return false
 }
 
 func (d *deliverer) loop() {
@@ -143,6 +197,14 @@ func (d *deliverer) dispatch() time.Duration {
 		if len(q) == 0 || d.busy[url] {
 			continue
 		}
+		if st := d.stat(url); d.dropping(st, now) {
+			for _, p := range q {
+				st.Dropped += len(p.items)
+				st.Pending -= len(p.items)
+			}
+			d.queues[url] = nil
+			continue
+		}
 		p := q[0]
 		if wait := p.due.Sub(now); wait > 0 {
 			next = min(next, wait)
@@ -151,14 +213,20 @@ func (d *deliverer) dispatch() time.Duration {
 		d.busy[url] = true
 		p.attempts++
 		d.wg.Add(1)
-		go d.post(p)
+		go d.post(p, d.stat(url).State == endpointSlow)
 	}
 	return next
 }
 
 // post sends one batch and settles it.
-func (d *deliverer) post(p *pending) {
+func (d *deliverer) post(p *pending, slow bool) {
 	defer d.wg.Done()
+	if slow { // a slow endpoint's notifications are delayed
+		select {
+		case <-time.After(d.s.opts.SlowDelay):
+		case <-d.done:
+		}
+	}
 	body, _ := json.Marshal(map[string]any{"value": p.items})
 	ctx, cancel := context.WithTimeout(context.Background(), d.s.opts.NotificationTimeout)
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(body))
@@ -172,6 +240,7 @@ func (d *deliverer) post(p *pending) {
 	cancel()
 	d.mu.Lock()
 	st := d.stat(p.url)
+	st.record(&d.s.opts, !ok, time.Now())
 	switch {
 	case ok:
 		st.Delivered += len(p.items)

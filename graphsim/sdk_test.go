@@ -2,14 +2,20 @@ package graphsim_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"math/big"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	kiotaauth "github.com/microsoft/kiota-authentication-azure-go"
 	khttp "github.com/microsoft/kiota-http-go"
@@ -163,4 +169,38 @@ func TestSDKSeesAccessPolicyAsODataError(t *testing.T) {
 	require.Equal(t, 403, oe.ResponseStatusCode)
 	require.Equal(t, "ErrorAccessDenied", *oe.GetErrorEscaped().GetCode())
 	require.Contains(t, *oe.GetErrorEscaped().GetMessage(), "[RAOP]")
+}
+
+// A certificate credential: azidentity signs a client assertion, which the simulator verifies
+// against the app's registered certificate.
+func TestSDKCertificateCredential(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "teamaccess"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	cert, _ := x509.ParseCertificate(der)
+	sim, err := graphsim.Start(graphsim.Options{Apps: []graphsim.App{{ID: appID, Name: "teamaccess",
+		Permissions: []string{"User.Read.All"}, Certificates: []*x509.Certificate{cert}}}})
+	require.NoError(t, err)
+	defer sim.Close()
+	tenant := sim.AddTenant(graphsim.TenantSpec{Name: "Contoso"})
+	require.NoError(t, sim.GrantConsent(tenant, appID))
+	opts := &azidentity.ClientCertificateCredentialOptions{ClientOptions: azcore.ClientOptions{
+		Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: sim.AuthorityURL() + "/"}, Transport: sim.HTTPClient()},
+		DisableInstanceDiscovery: true}
+	cred, err := azidentity.NewClientCertificateCredential(tenant, appID, []*x509.Certificate{cert}, key, opts)
+	require.NoError(t, err)
+	tok, err := cred.GetToken(t.Context(), policy.TokenRequestOptions{Scopes: []string{"https://graph.microsoft.com/.default"}})
+	require.NoError(t, err)
+	require.NotEmpty(t, tok.Token)
+
+	otherKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	otherDER, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &otherKey.PublicKey, otherKey)
+	otherCert, _ := x509.ParseCertificate(otherDER)
+	forged, err := azidentity.NewClientCertificateCredential(tenant, appID, []*x509.Certificate{otherCert}, otherKey, opts)
+	require.NoError(t, err)
+	_, err = forged.GetToken(t.Context(), policy.TokenRequestOptions{Scopes: []string{"https://graph.microsoft.com/.default"}})
+	require.ErrorContains(t, err, "AADSTS700027", "an assertion signed with an unregistered certificate is refused")
 }

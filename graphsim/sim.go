@@ -26,6 +26,9 @@ type App struct {
 	// Permissions are the application permissions the app requests (its required resource
 	// access), granted as app roles on admin consent.
 	Permissions []string
+	// Certificates the app may authenticate with instead of its secret, by signing a client
+	// assertion (docs/identity-platform/certificate-credentials.md).
+	Certificates []*x509.Certificate
 }
 
 // Options configure a simulator. Zero values take Microsoft's documented defaults.
@@ -54,7 +57,16 @@ type Options struct {
 	RetryBase time.Duration
 	// MaxDeliveryAttempts before a notification is dropped.
 	MaxDeliveryAttempts int
-	Logger              *slog.Logger
+	// Endpoint health (concepts/change-notifications-delivery-webhooks.md, "Throttling"): when
+	// more than 10% of an endpoint's responses in DeliveryWindow (10 minutes) were slow or
+	// failed, it is marked slow and each delivery waits SlowDelay (10 s); past 15%, it is marked
+	// drop and its notifications are dropped for DropPeriod (10 minutes). A window needs at least
+	// MinWindowResponses (10) responses before it counts.
+	DeliveryWindow     time.Duration
+	SlowDelay          time.Duration
+	DropPeriod         time.Duration
+	MinWindowResponses int
+	Logger             *slog.Logger
 	// IdentityAddr, GraphAddr and ControlAddr are the listen addresses; 127.0.0.1:0 (a free
 	// port) when empty.
 	IdentityAddr, GraphAddr, ControlAddr string
@@ -87,6 +99,18 @@ func (o *Options) defaults() {
 	}
 	if o.MaxDeliveryAttempts == 0 {
 		o.MaxDeliveryAttempts = 8
+	}
+	if o.DeliveryWindow == 0 {
+		o.DeliveryWindow = 10 * time.Minute
+	}
+	if o.SlowDelay == 0 {
+		o.SlowDelay = 10 * time.Second
+	}
+	if o.DropPeriod == 0 {
+		o.DropPeriod = 10 * time.Minute
+	}
+	if o.MinWindowResponses == 0 {
+		o.MinWindowResponses = 10
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

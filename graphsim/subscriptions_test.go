@@ -214,3 +214,40 @@ func TestRenewReauthorizeDelete(t *testing.T) {
 	resp, _ = f.do(t, http.MethodPatch, "/subscriptions/"+id, map[string]any{"expirationDateTime": later.Format(time.RFC3339)})
 	require.Equal(t, 404, resp.StatusCode, "renewing a deleted subscription fails, so the client recreates it")
 }
+
+// concepts/change-notifications-delivery-webhooks.md, "Throttling": an endpoint that fails or
+// answers slowly is marked slow (deliveries delayed), then drop (notifications dropped for a
+// while), then recovers.
+func TestFailingEndpointIsMarkedSlowThenDrop(t *testing.T) {
+	f := newFixture(t, func(o *Options) {
+		o.RetryBase, o.MaxDeliveryAttempts = time.Millisecond, 1
+		o.MinWindowResponses, o.SlowDelay, o.DropPeriod = 10, 5*time.Millisecond, 200*time.Millisecond
+	})
+	hook := newWebhook(t)
+	resp, _ := f.subscribe(t, "/users/"+f.alice+"/messages", hook.srv.URL, nil)
+	require.Equal(t, 201, resp.StatusCode)
+	ctx := context.Background()
+	send := func(n int) {
+		for range n {
+			_, _ = f.sim.AddMessage(f.tenant, f.alice, "inbox", msg("x"))
+			require.NoError(t, f.sim.WaitDelivered(ctx))
+		}
+	}
+	send(12)
+	require.Equal(t, "healthy", f.sim.DeliveryStats(hook.srv.URL).State)
+	hook.fail.Store(2)
+	send(2) // 2 bad of 14: over 10%
+	require.Equal(t, "slow", f.sim.DeliveryStats(hook.srv.URL).State)
+	hook.fail.Store(1)
+	send(1) // 3 bad of 15: over 15%
+	st := f.sim.DeliveryStats(hook.srv.URL)
+	require.Equal(t, "drop", st.State)
+	delivered := len(hook.got())
+	send(3)
+	require.Len(t, hook.got(), delivered, "dropped while marked drop")
+	require.Equal(t, st.Dropped+3, f.sim.DeliveryStats(hook.srv.URL).Dropped)
+	time.Sleep(250 * time.Millisecond)
+	send(1)
+	require.Len(t, hook.got(), delivered+1, "delivered again after the drop period")
+	require.Equal(t, "healthy", f.sim.DeliveryStats(hook.srv.URL).State)
+}
