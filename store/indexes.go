@@ -19,6 +19,12 @@ var indexes = map[string][]mongo.IndexModel{
 	apiKeysCollection: {
 		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "createdAt", Value: -1}}, Options: options.Index().SetName("org_created")},
 	},
+	consentStateCollection: {
+		{Keys: bson.D{{Key: "expiresAt", Value: 1}}, Options: options.Index().SetName("expires")},
+	},
+	tenantBindingCollection: {
+		{Keys: bson.D{{Key: "orgId", Value: 1}}, Options: options.Index().SetName("org")},
+	},
 	auditCollection: {
 		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "_id", Value: -1}}, Options: options.Index().SetName("org_id")},
 		{Keys: bson.D{{Key: "at", Value: 1}}, Options: options.Index().SetName("at")},
