@@ -14,6 +14,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/introspection"
+	"github.com/teamaccess/teamaccess/access"
 	"github.com/teamaccess/teamaccess/auth"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -33,6 +34,8 @@ type ResolverRoot interface {
 	Mutation() MutationResolver
 	Query() QueryResolver
 	ServerInfo() ServerInfoResolver
+	Subscription() SubscriptionResolver
+	TeamAccess() TeamAccessResolver
 	Viewer() ViewerResolver
 }
 
@@ -73,6 +76,11 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	ConsentLink struct {
+		ExpiresAt func(childComplexity int) int
+		URL       func(childComplexity int) int
+	}
+
 	CreatedApiKey struct {
 		APIKey func(childComplexity int) int
 		Secret func(childComplexity int) int
@@ -84,9 +92,19 @@ type ComplexityRoot struct {
 		Starts    func(childComplexity int) int
 	}
 
+	MailboxSummary struct {
+		Accessible      func(childComplexity int) int
+		BlockedByPolicy func(childComplexity int) int
+		Errors          func(childComplexity int) int
+		NoMailbox       func(childComplexity int) int
+		Total           func(childComplexity int) int
+	}
+
 	Mutation struct {
-		CreateAPIKey func(childComplexity int, name string, role auth.Role, expiresAt *time.Time) int
-		RevokeAPIKey func(childComplexity int, id string) int
+		CreateAPIKey         func(childComplexity int, name string, role auth.Role, expiresAt *time.Time) int
+		CreateConsentLink    func(childComplexity int, input CreateConsentLinkInput) int
+		DisconnectTeamAccess func(childComplexity int, input DisconnectTeamAccessInput) int
+		RevokeAPIKey         func(childComplexity int, id string) int
 	}
 
 	Organization struct {
@@ -102,11 +120,18 @@ type ComplexityRoot struct {
 		StartCursor     func(childComplexity int) int
 	}
 
+	ProblemDetail struct {
+		At      func(childComplexity int) int
+		Code    func(childComplexity int) int
+		Message func(childComplexity int) int
+	}
+
 	Query struct {
 		APIKeys    func(childComplexity int) int
 		AuditLog   func(childComplexity int, first *int, after *string) int
 		Node       func(childComplexity int, id string) int
 		ServerInfo func(childComplexity int) int
+		TeamAccess func(childComplexity int) int
 		Viewer     func(childComplexity int) int
 	}
 
@@ -126,6 +151,25 @@ type ComplexityRoot struct {
 		ServerVersion func(childComplexity int) int
 	}
 
+	Subscription struct {
+		TeamAccessChanged func(childComplexity int) int
+	}
+
+	TeamAccess struct {
+		ApplicationID       func(childComplexity int) int
+		ConsentedAt         func(childComplexity int) int
+		ExtraPermissions    func(childComplexity int) int
+		GrantedPermissions  func(childComplexity int) int
+		LastError           func(childComplexity int) int
+		LastVerifiedAt      func(childComplexity int) int
+		MailboxSummary      func(childComplexity int) int
+		MissingPermissions  func(childComplexity int) int
+		Provider            func(childComplexity int) int
+		RequiredPermissions func(childComplexity int) int
+		Status              func(childComplexity int) int
+		TenantID            func(childComplexity int) int
+	}
+
 	Viewer struct {
 		APIKey       func(childComplexity int) int
 		Organization func(childComplexity int) int
@@ -143,6 +187,8 @@ type ApiKeyResolver interface {
 type MutationResolver interface {
 	CreateAPIKey(ctx context.Context, name string, role auth.Role, expiresAt *time.Time) (*CreatedAPIKey, error)
 	RevokeAPIKey(ctx context.Context, id string) (*auth.Key, error)
+	CreateConsentLink(ctx context.Context, input CreateConsentLinkInput) (*access.ConsentLink, error)
+	DisconnectTeamAccess(ctx context.Context, input DisconnectTeamAccessInput) (*access.TeamAccess, error)
 }
 type QueryResolver interface {
 	Viewer(ctx context.Context) (*auth.Identity, error)
@@ -150,10 +196,19 @@ type QueryResolver interface {
 	Node(ctx context.Context, id string) (Node, error)
 	APIKeys(ctx context.Context) ([]*auth.Key, error)
 	AuditLog(ctx context.Context, first *int, after *string) (*AuditEntryConnection, error)
+	TeamAccess(ctx context.Context) (*access.TeamAccess, error)
 }
 type ServerInfoResolver interface {
 	Installation(ctx context.Context, obj *ServerInfo) (*Installation, error)
 	Storage(ctx context.Context, obj *ServerInfo) (*Storage, error)
+}
+type SubscriptionResolver interface {
+	TeamAccessChanged(ctx context.Context) (<-chan *access.TeamAccess, error)
+}
+type TeamAccessResolver interface {
+	Provider(ctx context.Context, obj *access.TeamAccess) (Provider, error)
+
+	MailboxSummary(ctx context.Context, obj *access.TeamAccess) (*MailboxSummary, error)
 }
 type ViewerResolver interface {
 	Organization(ctx context.Context, obj *auth.Identity) (*auth.Organization, error)
@@ -303,6 +358,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AuditEntryEdge.Node(childComplexity), true
 
+	case "ConsentLink.expiresAt":
+		if e.ComplexityRoot.ConsentLink.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentLink.ExpiresAt(childComplexity), true
+	case "ConsentLink.url":
+		if e.ComplexityRoot.ConsentLink.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentLink.URL(childComplexity), true
+
 	case "CreatedApiKey.apiKey":
 		if e.ComplexityRoot.CreatedApiKey.APIKey == nil {
 			break
@@ -335,6 +403,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Installation.Starts(childComplexity), true
 
+	case "MailboxSummary.accessible":
+		if e.ComplexityRoot.MailboxSummary.Accessible == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MailboxSummary.Accessible(childComplexity), true
+	case "MailboxSummary.blockedByPolicy":
+		if e.ComplexityRoot.MailboxSummary.BlockedByPolicy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MailboxSummary.BlockedByPolicy(childComplexity), true
+	case "MailboxSummary.errors":
+		if e.ComplexityRoot.MailboxSummary.Errors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MailboxSummary.Errors(childComplexity), true
+	case "MailboxSummary.noMailbox":
+		if e.ComplexityRoot.MailboxSummary.NoMailbox == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MailboxSummary.NoMailbox(childComplexity), true
+	case "MailboxSummary.total":
+		if e.ComplexityRoot.MailboxSummary.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MailboxSummary.Total(childComplexity), true
+
 	case "Mutation.createApiKey":
 		if e.ComplexityRoot.Mutation.CreateAPIKey == nil {
 			break
@@ -346,6 +445,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateAPIKey(childComplexity, args["name"].(string), args["role"].(auth.Role), args["expiresAt"].(*time.Time)), true
+	case "Mutation.createConsentLink":
+		if e.ComplexityRoot.Mutation.CreateConsentLink == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createConsentLink_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateConsentLink(childComplexity, args["input"].(CreateConsentLinkInput)), true
+	case "Mutation.disconnectTeamAccess":
+		if e.ComplexityRoot.Mutation.DisconnectTeamAccess == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_disconnectTeamAccess_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DisconnectTeamAccess(childComplexity, args["input"].(DisconnectTeamAccessInput)), true
 	case "Mutation.revokeApiKey":
 		if e.ComplexityRoot.Mutation.RevokeAPIKey == nil {
 			break
@@ -402,6 +523,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
 
+	case "ProblemDetail.at":
+		if e.ComplexityRoot.ProblemDetail.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProblemDetail.At(childComplexity), true
+	case "ProblemDetail.code":
+		if e.ComplexityRoot.ProblemDetail.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProblemDetail.Code(childComplexity), true
+	case "ProblemDetail.message":
+		if e.ComplexityRoot.ProblemDetail.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProblemDetail.Message(childComplexity), true
+
 	case "Query.apiKeys":
 		if e.ComplexityRoot.Query.APIKeys == nil {
 			break
@@ -437,6 +577,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.ServerInfo(childComplexity), true
+	case "Query.teamAccess":
+		if e.ComplexityRoot.Query.TeamAccess == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.TeamAccess(childComplexity), true
 	case "Query.viewer":
 		if e.ComplexityRoot.Query.Viewer == nil {
 			break
@@ -506,6 +652,86 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Storage.ServerVersion(childComplexity), true
 
+	case "Subscription.teamAccessChanged":
+		if e.ComplexityRoot.Subscription.TeamAccessChanged == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Subscription.TeamAccessChanged(childComplexity), true
+
+	case "TeamAccess.applicationId":
+		if e.ComplexityRoot.TeamAccess.ApplicationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamAccess.ApplicationID(childComplexity), true
+	case "TeamAccess.consentedAt":
+		if e.ComplexityRoot.TeamAccess.ConsentedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamAccess.ConsentedAt(childComplexity), true
+	case "TeamAccess.extraPermissions":
+		if e.ComplexityRoot.TeamAccess.ExtraPermissions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamAccess.ExtraPermissions(childComplexity), true
+	case "TeamAccess.grantedPermissions":
+		if e.ComplexityRoot.TeamAccess.GrantedPermissions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamAccess.GrantedPermissions(childComplexity), true
+	case "TeamAccess.lastError":
+		if e.ComplexityRoot.TeamAccess.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamAccess.LastError(childComplexity), true
+	case "TeamAccess.lastVerifiedAt":
+		if e.ComplexityRoot.TeamAccess.LastVerifiedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamAccess.LastVerifiedAt(childComplexity), true
+	case "TeamAccess.mailboxSummary":
+		if e.ComplexityRoot.TeamAccess.MailboxSummary == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamAccess.MailboxSummary(childComplexity), true
+	case "TeamAccess.missingPermissions":
+		if e.ComplexityRoot.TeamAccess.MissingPermissions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamAccess.MissingPermissions(childComplexity), true
+	case "TeamAccess.provider":
+		if e.ComplexityRoot.TeamAccess.Provider == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamAccess.Provider(childComplexity), true
+	case "TeamAccess.requiredPermissions":
+		if e.ComplexityRoot.TeamAccess.RequiredPermissions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamAccess.RequiredPermissions(childComplexity), true
+	case "TeamAccess.status":
+		if e.ComplexityRoot.TeamAccess.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamAccess.Status(childComplexity), true
+	case "TeamAccess.tenantId":
+		if e.ComplexityRoot.TeamAccess.TenantID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamAccess.TenantID(childComplexity), true
+
 	case "Viewer.apiKey":
 		if e.ComplexityRoot.Viewer.APIKey == nil {
 			break
@@ -533,7 +759,10 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	opCtx := graphql.GetOperationContext(ctx)
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
-		return graphql.NewInputUnmarshalerIndex()
+		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("CreateConsentLinkInput", ec.unmarshalInputCreateConsentLinkInput),
+			graphql.NewInputUnmarshaler("DisconnectTeamAccessInput", ec.unmarshalInputDisconnectTeamAccessInput),
+		)
 	}
 	first := true
 
@@ -577,6 +806,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, inputUnmarshalers)
 			data := ec._Mutation(ctx, opCtx.Operation.SelectionSet)
 			var buf bytes.Buffer
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
 			data.MarshalGQL(&buf)
 
 			return &graphql.Response{
@@ -799,6 +1045,106 @@ type Storage {
   schemaVersion: Int!
 }
 `, BuiltIn: false},
+	{Name: "../schema/team_access.graphqls", Input: `"Where an organization's email and calendars live."
+enum Provider {
+  "Microsoft 365 (Exchange Online), through Microsoft Graph."
+  OFFICE_365
+}
+
+"The state of an organization's Microsoft 365 connection."
+enum TeamAccessStatus {
+  "Nobody has authorized Team Access yet."
+  NOT_CONFIGURED
+  "A consent link was created; waiting for the Microsoft 365 administrator."
+  PENDING_CONSENT
+  "Connected with every required permission."
+  ACTIVE
+  "Connected, but some required permissions were not granted: see missingPermissions."
+  DEGRADED
+  "The Microsoft 365 administrator withdrew consent or removed the app; stored data is kept."
+  REVOKED
+  "teamaccess cannot use the connection because of its own configuration: see lastError."
+  ERROR
+}
+
+"What went wrong last, in words an administrator can act on."
+type ProblemDetail {
+  "A stable code, such as CONSENT_REVOKED or ACCESS_DENIED."
+  code: String!
+  message: String!
+  at: DateTime!
+}
+
+"""
+How many of the tenant's users teamaccess can read. Counts come from mailbox discovery; they are
+zero until it has run.
+"""
+type MailboxSummary {
+  total: Int!
+  accessible: Int!
+  blockedByPolicy: Int!
+  noMailbox: Int!
+  errors: Int!
+}
+
+"An organization's connection to its Microsoft 365 tenant."
+type TeamAccess {
+  provider: Provider!
+  status: TeamAccessStatus!
+  "The connected tenant (directory) id."
+  tenantId: String
+  consentedAt: DateTime
+  "The application permissions teamaccess needs: Calendars.Read, User.Read.All, Mail.Read, Contacts.Read."
+  requiredPermissions: [String!]!
+  "What the tenant's administrator granted, as Microsoft reports it in the app's token."
+  grantedPermissions: [String!]!
+  missingPermissions: [String!]!
+  "Permissions granted beyond what teamaccess needs: a least-privilege warning."
+  extraPermissions: [String!]!
+  lastVerifiedAt: DateTime
+  lastError: ProblemDetail
+  mailboxSummary: MailboxSummary!
+  """
+  The application (client) id the Microsoft 365 administrator grants access to, for
+  New-ApplicationAccessPolicy -AppId.
+  """
+  applicationId: String!
+}
+
+input CreateConsentLinkInput {
+  "A tenant id or domain (contoso.onmicrosoft.com) to take the administrator straight to their tenant."
+  tenantHint: String
+}
+
+"A one-time admin-consent link to send to the Microsoft 365 administrator."
+type ConsentLink {
+  url: String!
+  expiresAt: DateTime!
+}
+
+input DisconnectTeamAccessInput {
+  "Also delete the tenant's mailboxes and activities stored by teamaccess."
+  purgeData: Boolean = false
+}
+
+extend type Query {
+  "This organization's Microsoft 365 connection."
+  teamAccess: TeamAccess!
+}
+
+extend type Mutation {
+  "Creates an admin-consent link, valid for an hour and usable once."
+  createConsentLink(input: CreateConsentLinkInput!): ConsentLink! @hasRole(role: ADMIN)
+  "Disconnects Microsoft 365: syncs and Graph subscriptions stop; the status returns to NOT_CONFIGURED."
+  disconnectTeamAccess(input: DisconnectTeamAccessInput!): TeamAccess! @hasRole(role: ADMIN)
+}
+
+"Live updates."
+type Subscription {
+  "The organization's connection, each time it changes."
+  teamAccessChanged: TeamAccess!
+}
+`, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -870,6 +1216,16 @@ func (ec *executionContext) childFields_AuditEntryEdge(ctx context.Context, fiel
 	return nil, fmt.Errorf("no field named %q was found under type AuditEntryEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_ConsentLink(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "url":
+		return ec.fieldContext_ConsentLink_url(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_ConsentLink_expiresAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ConsentLink", field.Name)
+}
+
 func (ec *executionContext) childFields_CreatedApiKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "apiKey":
@@ -890,6 +1246,22 @@ func (ec *executionContext) childFields_Installation(ctx context.Context, field 
 		return ec.fieldContext_Installation_starts(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Installation", field.Name)
+}
+
+func (ec *executionContext) childFields_MailboxSummary(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "total":
+		return ec.fieldContext_MailboxSummary_total(ctx, field)
+	case "accessible":
+		return ec.fieldContext_MailboxSummary_accessible(ctx, field)
+	case "blockedByPolicy":
+		return ec.fieldContext_MailboxSummary_blockedByPolicy(ctx, field)
+	case "noMailbox":
+		return ec.fieldContext_MailboxSummary_noMailbox(ctx, field)
+	case "errors":
+		return ec.fieldContext_MailboxSummary_errors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MailboxSummary", field.Name)
 }
 
 func (ec *executionContext) childFields_Organization(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -916,6 +1288,18 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 		return ec.fieldContext_PageInfo_endCursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_ProblemDetail(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "code":
+		return ec.fieldContext_ProblemDetail_code(ctx, field)
+	case "message":
+		return ec.fieldContext_ProblemDetail_message(ctx, field)
+	case "at":
+		return ec.fieldContext_ProblemDetail_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ProblemDetail", field.Name)
 }
 
 func (ec *executionContext) childFields_ServerInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -948,6 +1332,36 @@ func (ec *executionContext) childFields_Storage(ctx context.Context, field graph
 		return ec.fieldContext_Storage_schemaVersion(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Storage", field.Name)
+}
+
+func (ec *executionContext) childFields_TeamAccess(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "provider":
+		return ec.fieldContext_TeamAccess_provider(ctx, field)
+	case "status":
+		return ec.fieldContext_TeamAccess_status(ctx, field)
+	case "tenantId":
+		return ec.fieldContext_TeamAccess_tenantId(ctx, field)
+	case "consentedAt":
+		return ec.fieldContext_TeamAccess_consentedAt(ctx, field)
+	case "requiredPermissions":
+		return ec.fieldContext_TeamAccess_requiredPermissions(ctx, field)
+	case "grantedPermissions":
+		return ec.fieldContext_TeamAccess_grantedPermissions(ctx, field)
+	case "missingPermissions":
+		return ec.fieldContext_TeamAccess_missingPermissions(ctx, field)
+	case "extraPermissions":
+		return ec.fieldContext_TeamAccess_extraPermissions(ctx, field)
+	case "lastVerifiedAt":
+		return ec.fieldContext_TeamAccess_lastVerifiedAt(ctx, field)
+	case "lastError":
+		return ec.fieldContext_TeamAccess_lastError(ctx, field)
+	case "mailboxSummary":
+		return ec.fieldContext_TeamAccess_mailboxSummary(ctx, field)
+	case "applicationId":
+		return ec.fieldContext_TeamAccess_applicationId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TeamAccess", field.Name)
 }
 
 func (ec *executionContext) childFields_Viewer(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1119,6 +1533,34 @@ func (ec *executionContext) field_Mutation_createApiKey_args(ctx context.Context
 		return nil, err
 	}
 	args["expiresAt"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createConsentLink_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (CreateConsentLinkInput, error) {
+			return ec.unmarshalNCreateConsentLinkInput2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐCreateConsentLinkInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_disconnectTeamAccess_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (DisconnectTeamAccessInput, error) {
+			return ec.unmarshalNDisconnectTeamAccessInput2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐDisconnectTeamAccessInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -1747,6 +2189,52 @@ func (ec *executionContext) fieldContext_AuditEntryEdge_node(_ context.Context, 
 	return fc, nil
 }
 
+func (ec *executionContext) _ConsentLink_url(ctx context.Context, field graphql.CollectedField, obj *access.ConsentLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentLink_url(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.URL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentLink_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentLink", field, false, false, "String")
+}
+
+func (ec *executionContext) _ConsentLink_expiresAt(ctx context.Context, field graphql.CollectedField, obj *access.ConsentLink) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentLink_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentLink_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentLink", field, false, false, "DateTime")
+}
+
 func (ec *executionContext) _CreatedApiKey_apiKey(ctx context.Context, field graphql.CollectedField, obj *CreatedAPIKey) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -1871,6 +2359,121 @@ func (ec *executionContext) fieldContext_Installation_starts(_ context.Context, 
 	return graphql.NewScalarFieldContext("Installation", field, false, false, "Int")
 }
 
+func (ec *executionContext) _MailboxSummary_total(ctx context.Context, field graphql.CollectedField, obj *MailboxSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MailboxSummary_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MailboxSummary_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MailboxSummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _MailboxSummary_accessible(ctx context.Context, field graphql.CollectedField, obj *MailboxSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MailboxSummary_accessible(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Accessible, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MailboxSummary_accessible(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MailboxSummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _MailboxSummary_blockedByPolicy(ctx context.Context, field graphql.CollectedField, obj *MailboxSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MailboxSummary_blockedByPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BlockedByPolicy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MailboxSummary_blockedByPolicy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MailboxSummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _MailboxSummary_noMailbox(ctx context.Context, field graphql.CollectedField, obj *MailboxSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MailboxSummary_noMailbox(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NoMailbox, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MailboxSummary_noMailbox(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MailboxSummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _MailboxSummary_errors(ctx context.Context, field graphql.CollectedField, obj *MailboxSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MailboxSummary_errors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Errors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MailboxSummary_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MailboxSummary", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Mutation_createApiKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -1989,6 +2592,130 @@ func (ec *executionContext) fieldContext_Mutation_revokeApiKey(ctx context.Conte
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_revokeApiKey_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createConsentLink(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createConsentLink(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateConsentLink(ctx, fc.Args["input"].(CreateConsentLinkInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋteamaccessᚋteamaccessᚋauthᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *access.ConsentLink
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *access.ConsentLink
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *access.ConsentLink) graphql.Marshaler {
+			return ec.marshalNConsentLink2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋaccessᚐConsentLink(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createConsentLink(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConsentLink(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createConsentLink_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_disconnectTeamAccess(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_disconnectTeamAccess(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DisconnectTeamAccess(ctx, fc.Args["input"].(DisconnectTeamAccessInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋteamaccessᚋteamaccessᚋauthᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *access.TeamAccess
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *access.TeamAccess
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *access.TeamAccess) graphql.Marshaler {
+			return ec.marshalNTeamAccess2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋaccessᚐTeamAccess(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_disconnectTeamAccess(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TeamAccess(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_disconnectTeamAccess_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -2154,6 +2881,75 @@ func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "String")
+}
+
+func (ec *executionContext) _ProblemDetail_code(ctx context.Context, field graphql.CollectedField, obj *access.Problem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProblemDetail_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Code, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProblemDetail_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProblemDetail", field, false, false, "String")
+}
+
+func (ec *executionContext) _ProblemDetail_message(ctx context.Context, field graphql.CollectedField, obj *access.Problem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProblemDetail_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProblemDetail_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProblemDetail", field, false, false, "String")
+}
+
+func (ec *executionContext) _ProblemDetail_at(ctx context.Context, field graphql.CollectedField, obj *access.Problem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProblemDetail_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProblemDetail_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProblemDetail", field, false, false, "DateTime")
 }
 
 func (ec *executionContext) _Query_viewer(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -2372,6 +3168,38 @@ func (ec *executionContext) fieldContext_Query_auditLog(ctx context.Context, fie
 	if fc.Args, err = ec.field_Query_auditLog_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_teamAccess(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_teamAccess(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().TeamAccess(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *access.TeamAccess) graphql.Marshaler {
+			return ec.marshalNTeamAccess2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋaccessᚐTeamAccess(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_teamAccess(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TeamAccess(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -2698,6 +3526,332 @@ func (ec *executionContext) _Storage_schemaVersion(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_Storage_schemaVersion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Storage", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Subscription_teamAccessChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_teamAccessChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Subscription().TeamAccessChanged(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *access.TeamAccess) graphql.Marshaler {
+			return ec.marshalNTeamAccess2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋaccessᚐTeamAccess(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_teamAccessChanged(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TeamAccess(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TeamAccess_provider(ctx context.Context, field graphql.CollectedField, obj *access.TeamAccess) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamAccess_provider(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.TeamAccess().Provider(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v Provider) graphql.Marshaler {
+			return ec.marshalNProvider2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐProvider(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamAccess_provider(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamAccess", field, true, true, "Provider")
+}
+
+func (ec *executionContext) _TeamAccess_status(ctx context.Context, field graphql.CollectedField, obj *access.TeamAccess) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamAccess_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v access.Status) graphql.Marshaler {
+			return ec.marshalNTeamAccessStatus2githubᚗcomᚋteamaccessᚋteamaccessᚋaccessᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamAccess_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamAccess", field, false, false, "TeamAccessStatus")
+}
+
+func (ec *executionContext) _TeamAccess_tenantId(ctx context.Context, field graphql.CollectedField, obj *access.TeamAccess) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamAccess_tenantId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TenantID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TeamAccess_tenantId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamAccess", field, false, false, "String")
+}
+
+func (ec *executionContext) _TeamAccess_consentedAt(ctx context.Context, field graphql.CollectedField, obj *access.TeamAccess) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamAccess_consentedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ConsentedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TeamAccess_consentedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamAccess", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _TeamAccess_requiredPermissions(ctx context.Context, field graphql.CollectedField, obj *access.TeamAccess) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamAccess_requiredPermissions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequiredPermissions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamAccess_requiredPermissions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamAccess", field, false, false, "String")
+}
+
+func (ec *executionContext) _TeamAccess_grantedPermissions(ctx context.Context, field graphql.CollectedField, obj *access.TeamAccess) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamAccess_grantedPermissions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GrantedPermissions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamAccess_grantedPermissions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamAccess", field, false, false, "String")
+}
+
+func (ec *executionContext) _TeamAccess_missingPermissions(ctx context.Context, field graphql.CollectedField, obj *access.TeamAccess) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamAccess_missingPermissions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MissingPermissions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamAccess_missingPermissions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamAccess", field, false, false, "String")
+}
+
+func (ec *executionContext) _TeamAccess_extraPermissions(ctx context.Context, field graphql.CollectedField, obj *access.TeamAccess) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamAccess_extraPermissions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExtraPermissions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamAccess_extraPermissions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamAccess", field, false, false, "String")
+}
+
+func (ec *executionContext) _TeamAccess_lastVerifiedAt(ctx context.Context, field graphql.CollectedField, obj *access.TeamAccess) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamAccess_lastVerifiedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastVerifiedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TeamAccess_lastVerifiedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamAccess", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _TeamAccess_lastError(ctx context.Context, field graphql.CollectedField, obj *access.TeamAccess) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamAccess_lastError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastError, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *access.Problem) graphql.Marshaler {
+			return ec.marshalOProblemDetail2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋaccessᚐProblem(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TeamAccess_lastError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TeamAccess",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProblemDetail(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TeamAccess_mailboxSummary(ctx context.Context, field graphql.CollectedField, obj *access.TeamAccess) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamAccess_mailboxSummary(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.TeamAccess().MailboxSummary(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *MailboxSummary) graphql.Marshaler {
+			return ec.marshalNMailboxSummary2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐMailboxSummary(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamAccess_mailboxSummary(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TeamAccess",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MailboxSummary(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TeamAccess_applicationId(ctx context.Context, field graphql.CollectedField, obj *access.TeamAccess) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamAccess_applicationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ApplicationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamAccess_applicationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamAccess", field, false, false, "String")
 }
 
 func (ec *executionContext) _Viewer_organization(ctx context.Context, field graphql.CollectedField, obj *auth.Identity) (ret graphql.Marshaler) {
@@ -3860,6 +5014,94 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputCreateConsentLinkInput(ctx context.Context, obj any) (CreateConsentLinkInput, error) {
+	var it CreateConsentLinkInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"tenantHint"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "tenantHint":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tenantHint"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TenantHint = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateConsentLinkInput unmarshals raw into the CreateConsentLinkInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateConsentLinkInput(ctx context.Context, raw any) (CreateConsentLinkInput, error) {
+	var out CreateConsentLinkInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateConsentLinkInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputDisconnectTeamAccessInput(ctx context.Context, obj any) (DisconnectTeamAccessInput, error) {
+	var it DisconnectTeamAccessInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["purgeData"]; !present {
+		asMap["purgeData"] = false
+	}
+
+	fieldsInOrder := [...]string{"purgeData"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "purgeData":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("purgeData"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PurgeData = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDisconnectTeamAccessInput unmarshals raw into the DisconnectTeamAccessInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDisconnectTeamAccessInput(ctx context.Context, raw any) (DisconnectTeamAccessInput, error) {
+	var out DisconnectTeamAccessInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DisconnectTeamAccessInput", raw, &out)
+	return out, err
+}
+
 // endregion **************************** input.gotpl *****************************
 
 // region    ************************** interface.gotpl ***************************
@@ -4115,6 +5357,44 @@ func (ec *executionContext) _AuditEntryEdge(ctx context.Context, sel ast.Selecti
 	return out
 }
 
+var consentLinkImplementors = []string{"ConsentLink"}
+
+func (ec *executionContext) _ConsentLink(ctx context.Context, sel ast.SelectionSet, obj *access.ConsentLink) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, consentLinkImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ConsentLink")
+		case "url":
+			out.Values[i] = ec._ConsentLink_url(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expiresAt":
+			out.Values[i] = ec._ConsentLink_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var createdApiKeyImplementors = []string{"CreatedApiKey"}
 
 func (ec *executionContext) _CreatedApiKey(ctx context.Context, sel ast.SelectionSet, obj *CreatedAPIKey) graphql.Marshaler {
@@ -4196,6 +5476,59 @@ func (ec *executionContext) _Installation(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var mailboxSummaryImplementors = []string{"MailboxSummary"}
+
+func (ec *executionContext) _MailboxSummary(ctx context.Context, sel ast.SelectionSet, obj *MailboxSummary) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mailboxSummaryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MailboxSummary")
+		case "total":
+			out.Values[i] = ec._MailboxSummary_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "accessible":
+			out.Values[i] = ec._MailboxSummary_accessible(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "blockedByPolicy":
+			out.Values[i] = ec._MailboxSummary_blockedByPolicy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "noMailbox":
+			out.Values[i] = ec._MailboxSummary_noMailbox(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "errors":
+			out.Values[i] = ec._MailboxSummary_errors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var mutationImplementors = []string{"Mutation"}
 
 func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -4225,6 +5558,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "revokeApiKey":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_revokeApiKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createConsentLink":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createConsentLink(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "disconnectTeamAccess":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_disconnectTeamAccess(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -4337,6 +5684,49 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var problemDetailImplementors = []string{"ProblemDetail"}
+
+func (ec *executionContext) _ProblemDetail(ctx context.Context, sel ast.SelectionSet, obj *access.Problem) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, problemDetailImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ProblemDetail")
+		case "code":
+			out.Values[i] = ec._ProblemDetail_code(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._ProblemDetail_message(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._ProblemDetail_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -4385,6 +5775,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_auditLog(ctx, field)
+				})
+		case "teamAccess":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_teamAccess(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
@@ -4507,6 +5903,116 @@ func (ec *executionContext) _Storage(ctx context.Context, sel ast.SelectionSet, 
 			out.Values[i] = ec._Storage_schemaVersion(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "teamAccessChanged":
+		return ec._Subscription_teamAccessChanged(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
+}
+
+var teamAccessImplementors = []string{"TeamAccess"}
+
+func (ec *executionContext) _TeamAccess(ctx context.Context, sel ast.SelectionSet, obj *access.TeamAccess) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, teamAccessImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TeamAccess")
+		case "provider":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._TeamAccess_provider(ctx, field, obj)
+				})
+		case "status":
+			out.Values[i] = ec._TeamAccess_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "tenantId":
+			out.Values[i] = ec._TeamAccess_tenantId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "consentedAt":
+			out.Values[i] = ec._TeamAccess_consentedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "requiredPermissions":
+			out.Values[i] = ec._TeamAccess_requiredPermissions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "grantedPermissions":
+			out.Values[i] = ec._TeamAccess_grantedPermissions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "missingPermissions":
+			out.Values[i] = ec._TeamAccess_missingPermissions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "extraPermissions":
+			out.Values[i] = ec._TeamAccess_extraPermissions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastVerifiedAt":
+			out.Values[i] = ec._TeamAccess_lastVerifiedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastError":
+			out.Values[i] = ec._TeamAccess_lastError(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "mailboxSummary":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._TeamAccess_mailboxSummary(ctx, field, obj)
+				})
+		case "applicationId":
+			out.Values[i] = ec._TeamAccess_applicationId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -5025,6 +6531,19 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	return res
 }
 
+func (ec *executionContext) marshalNConsentLink2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋaccessᚐConsentLink(ctx context.Context, sel ast.SelectionSet, v *access.ConsentLink) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ConsentLink!")
+		return graphql.Null
+	}
+	return ec._ConsentLink(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNCreateConsentLinkInput2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐCreateConsentLinkInput(ctx context.Context, v any) (CreateConsentLinkInput, error) {
+	res, err := ec.unmarshalInputCreateConsentLinkInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNCreatedApiKey2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐCreatedAPIKey(ctx context.Context, sel ast.SelectionSet, v *CreatedAPIKey) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "CreatedApiKey!")
@@ -5045,6 +6564,11 @@ func (ec *executionContext) marshalNDateTime2timeᚐTime(ctx context.Context, se
 		graphql.AddInvalidNullFromMarshaler(ctx, "DateTime!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNDisconnectTeamAccessInput2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐDisconnectTeamAccessInput(ctx context.Context, v any) (DisconnectTeamAccessInput, error) {
+	res, err := ec.unmarshalInputDisconnectTeamAccessInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {
@@ -5083,6 +6607,14 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 	return res
 }
 
+func (ec *executionContext) marshalNMailboxSummary2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐMailboxSummary(ctx context.Context, sel ast.SelectionSet, v *MailboxSummary) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "MailboxSummary!")
+		return graphql.Null
+	}
+	return ec._MailboxSummary(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNOrganization2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋauthᚐOrganization(ctx context.Context, sel ast.SelectionSet, v *auth.Organization) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Organization!")
@@ -5097,6 +6629,16 @@ func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋteamaccessᚋteam
 		return graphql.Null
 	}
 	return ec._PageInfo(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNProvider2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐProvider(ctx context.Context, v any) (Provider, error) {
+	var res Provider
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNProvider2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐProvider(ctx context.Context, sel ast.SelectionSet, v Provider) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNRole2githubᚗcomᚋteamaccessᚋteamaccessᚋauthᚐRole(ctx context.Context, v any) (auth.Role, error) {
@@ -5150,6 +6692,58 @@ func (ec *executionContext) marshalNString2string(ctx context.Context, sel ast.S
 	res := graphql.MarshalString(v)
 	if res == graphql.Null {
 		graphql.AddInvalidNullFromMarshaler(ctx, "String!")
+	}
+	return res
+}
+
+func (ec *executionContext) unmarshalNString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNString2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNString2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNTeamAccess2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋaccessᚐTeamAccess(ctx context.Context, sel ast.SelectionSet, v *access.TeamAccess) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "TeamAccess!")
+		return graphql.Null
+	}
+	return ec._TeamAccess(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNTeamAccessStatus2githubᚗcomᚋteamaccessᚋteamaccessᚋaccessᚐStatus(ctx context.Context, v any) (access.Status, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := access.Status(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNTeamAccessStatus2githubᚗcomᚋteamaccessᚋteamaccessᚋaccessᚐStatus(ctx context.Context, sel ast.SelectionSet, v access.Status) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "TeamAccessStatus!")
 	}
 	return res
 }
@@ -5387,6 +6981,13 @@ func (ec *executionContext) marshalONode2githubᚗcomᚋteamaccessᚋteamaccess�
 		return graphql.Null
 	}
 	return ec._Node(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOProblemDetail2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋaccessᚐProblem(ctx context.Context, sel ast.SelectionSet, v *access.Problem) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ProblemDetail(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOString2ᚖstring(ctx context.Context, v any) (*string, error) {

@@ -28,11 +28,21 @@ type AuditEntryEdge struct {
 	Node   *auth.AuditEntry `json:"node"`
 }
 
+type CreateConsentLinkInput struct {
+	// A tenant id or domain (contoso.onmicrosoft.com) to take the administrator straight to their tenant.
+	TenantHint *string `json:"tenantHint,omitempty"`
+}
+
 // A new API key, with the only copy of its secret.
 type CreatedAPIKey struct {
 	APIKey *auth.Key `json:"apiKey"`
 	// Store it now: teamaccess keeps only its hash and cannot show it again.
 	Secret string `json:"secret"`
+}
+
+type DisconnectTeamAccessInput struct {
+	// Also delete the tenant's mailboxes and activities stored by teamaccess.
+	PurgeData *bool `json:"purgeData,omitempty"`
 }
 
 // One teamaccess installation: a database that one or more teamaccess processes share. Its
@@ -44,6 +54,16 @@ type Installation struct {
 	CreatedAt time.Time `json:"createdAt"`
 	// How many times a teamaccess process has started against this database.
 	Starts int `json:"starts"`
+}
+
+// How many of the tenant's users teamaccess can read. Counts come from mailbox discovery; they are
+// zero until it has run.
+type MailboxSummary struct {
+	Total           int `json:"total"`
+	Accessible      int `json:"accessible"`
+	BlockedByPolicy int `json:"blockedByPolicy"`
+	NoMailbox       int `json:"noMailbox"`
+	Errors          int `json:"errors"`
 }
 
 // Changes. Every mutation needs an ADMIN key.
@@ -89,6 +109,65 @@ type Storage struct {
 	Database string `json:"database"`
 	// The version of teamaccess's data layout; raised by migrations that run at start-up.
 	SchemaVersion int `json:"schemaVersion"`
+}
+
+// Live updates.
+type Subscription struct {
+}
+
+// Where an organization's email and calendars live.
+type Provider string
+
+const (
+	// Microsoft 365 (Exchange Online), through Microsoft Graph.
+	ProviderOffice365 Provider = "OFFICE_365"
+)
+
+var AllProvider = []Provider{
+	ProviderOffice365,
+}
+
+func (e Provider) IsValid() bool {
+	switch e {
+	case ProviderOffice365:
+		return true
+	}
+	return false
+}
+
+func (e Provider) String() string {
+	return string(e)
+}
+
+func (e *Provider) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = Provider(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid Provider", str)
+	}
+	return nil
+}
+
+func (e Provider) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *Provider) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e Provider) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 // The kind of database server teamaccess talks to over the MongoDB wire protocol.

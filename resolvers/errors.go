@@ -8,6 +8,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/teamaccess/teamaccess/access"
 	"github.com/teamaccess/teamaccess/auth"
 )
 
@@ -30,7 +31,7 @@ func userError(ctx context.Context, err error) error {
 		code = CodeUnauthenticated
 	case errors.Is(err, auth.ErrForbidden):
 		code = CodeForbidden
-	case errors.Is(err, auth.ErrInvalid):
+	case errors.Is(err, auth.ErrInvalid), errors.Is(err, access.ErrInvalid):
 		code = CodeBadUserInput
 	case errors.Is(err, auth.ErrNotFound):
 		code = CodeNotFound

@@ -7,6 +7,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/teamaccess/teamaccess/access"
 	"github.com/teamaccess/teamaccess/auth"
 	"github.com/teamaccess/teamaccess/graph"
 )
@@ -21,9 +22,23 @@ type Resolver struct {
 	DB StorageDescriber
 	// Directory holds organisations, API keys and the audit log.
 	Directory Directory
+	// TeamAccess is the Microsoft 365 connection; TeamAccessFeed its live changes.
+	Access         TeamAccessService
+	TeamAccessFeed interface {
+		Subscribe(ctx context.Context, orgID string) <-chan access.TeamAccess
+	}
 	// Now is the clock; time.Now if nil.
 	Now func() time.Time
 }
+
+// TeamAccessService is what the resolvers need of access.Service.
+type TeamAccessService interface {
+	Status(ctx context.Context, orgID string) (access.TeamAccess, error)
+	CreateConsentLink(ctx context.Context, actor auth.Actor, tenantHint string) (access.ConsentLink, error)
+	Disconnect(ctx context.Context, actor auth.Actor, purge bool) (access.TeamAccess, error)
+}
+
+var _ TeamAccessService = (*access.Service)(nil)
 
 // StorageDescriber tells what database the server uses and which installation it holds.
 type StorageDescriber interface {

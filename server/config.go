@@ -33,6 +33,8 @@ type config struct {
 	rateLimit       float64
 	rateBurst       int
 	auditRetention  time.Duration
+	m365            m365Settings
+	reverifyEvery   time.Duration
 }
 
 // option is one setting: a flag, the environment variable that sets it when the flag is absent,
@@ -56,6 +58,24 @@ var serveOptions = append([]option{
 		"requests an API key may send at once above the sustained rate (`number`)", applyRateBurst},
 	{"audit-retention", "TEAMACCESS_AUDIT_RETENTION", "8760h",
 		"how long the audit log keeps an entry (`duration`; 8760h is a year)", applyAuditRetention},
+	{"m365-client-id", "TEAMACCESS_M365_CLIENT_ID", "",
+		"application (client) `id` of teamaccess's Microsoft Entra app registration; empty runs demo mode against a simulated tenant", applyClientID},
+	{"m365-client-secret", "TEAMACCESS_M365_CLIENT_SECRET", "",
+		"the app's client `secret` (prefer the environment variable: flags show in process lists)", applyClientSecret},
+	{"m365-certificate", "TEAMACCESS_M365_CERTIFICATE", "",
+		"`file` with the app's certificate and private key (PEM), instead of a secret", applyCertificate},
+	{"m365-cloud", "TEAMACCESS_M365_CLOUD", "global",
+		"Microsoft `cloud`: global, usgov, china, or custom (with the two URLs below)", applyCloud},
+	{"m365-authority-url", "TEAMACCESS_M365_AUTHORITY_URL", "",
+		"identity platform `URL` of a custom cloud", applyAuthorityURL},
+	{"m365-graph-url", "TEAMACCESS_M365_GRAPH_URL", "",
+		"Microsoft Graph `URL` of a custom cloud, with the version (…/v1.0)", applyGraphURL},
+	{"m365-ca-file", "TEAMACCESS_M365_CA_FILE", "",
+		"PEM `file` of the certificate authorities a custom cloud's endpoints use", applyCAFile},
+	{"consent-redirect-uri", "TEAMACCESS_CONSENT_REDIRECT_URI", "",
+		"`URI` registered on the app for the admin-consent answer (default: <public URL>/consent/callback)", applyRedirectURI},
+	{"reverify-every", "TEAMACCESS_REVERIFY_EVERY", "1h",
+		"how often to check that each tenant still grants access (`duration`)", applyReverify},
 }, storeOptions...)
 
 // storeOptions are the settings of every command that opens the store.
@@ -125,6 +145,9 @@ func parseConfig(cmd command, fs *flag.FlagSet, args []string, getenv func(strin
 	}
 	if c.logFormat == "auto" {
 		c.logFormat = map[bool]string{true: "text", false: "json"}[isTerminal]
+	}
+	if err := c.m365.check(); err != nil {
+		return nil, usagef("%v", err)
 	}
 	if c.mongoURI == "" && !store.EmbeddedAvailable {
 		return nil, usagef("MONGODB_URI is required: this build has no embedded database (built with -tags noembedded)")
@@ -247,6 +270,8 @@ func applyRateBurst(c *config, v string) error {
 	c.rateBurst = n
 	return nil
 }
+
+func applyReverify(c *config, v string) error { return applyDuration(&c.reverifyEvery, v) }
 
 func applyLogLevel(c *config, v string) error {
 	if err := c.logLevel.UnmarshalText([]byte(v)); err != nil {

@@ -109,6 +109,7 @@ func TestREADMEListsEverySetting(t *testing.T) {
 	readme, err := os.ReadFile("../README.md")
 	require.NoError(t, err)
 	for _, o := range serveOptions {
-		require.Contains(t, string(readme), "| `--"+o.flag+"` | `"+o.env+"` |")
+		row := "| `--" + o.flag + "` | `" + o.env + "` |"
+		require.True(t, strings.Contains(string(readme), row), "README.md lacks the row %s", row)
 	}
 }

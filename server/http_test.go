@@ -88,10 +88,14 @@ func TestHTTPSurface(t *testing.T) {
 		resp, _ = get(t, svc.url+"/graphiql/nothing.js")
 		require.Equal(t, 404, resp.StatusCode)
 	})
-	t.Run("root leads to GraphiQL", func(t *testing.T) {
-		resp, _ := get(t, svc.url+"/")
-		require.Equal(t, http.StatusFound, resp.StatusCode)
-		require.Equal(t, "/graphiql", resp.Header.Get("Location"))
+	t.Run("admin page and unknown paths", func(t *testing.T) {
+		resp, page := get(t, svc.url+"/")
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Contains(t, string(page), "Team Access")
+		require.Contains(t, string(page), "Authorize Team Access")
+		resp, js := get(t, svc.url+"/admin/admin.js")
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Contains(t, string(js), "teamAccessChanged")
 		resp, body := get(t, svc.url+"/no/such/page")
 		require.Equal(t, 404, resp.StatusCode)
 		require.Contains(t, string(body), `"not found"`)

@@ -16,8 +16,9 @@ func addRoutes(mux *http.ServeMux, d *deps) {
 	handle("GET /healthz", handleHealthz())
 	handle("GET /readyz", handleReadyz(d.store, d.streams.draining))
 	handle("GET /metrics", d.metrics.handler())
-	// The admin page comes to / with Team Access; until then / leads to GraphiQL.
-	handle("GET /{$}", http.RedirectHandler("/graphiql", http.StatusFound))
+	handle("GET /consent/callback", handleConsentCallback(d.access, d.log))
+	handle("GET /{$}", handleAdminPage())
+	handle("GET /admin/{file}", handleAdminAsset())
 	handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found", "path": r.URL.Path})
 	}))

@@ -13,7 +13,9 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/teamaccess/teamaccess/access"
 	"github.com/teamaccess/teamaccess/auth"
+	"github.com/teamaccess/teamaccess/feed"
 	"github.com/teamaccess/teamaccess/resolvers"
 	"github.com/teamaccess/teamaccess/store"
 )
@@ -96,19 +98,36 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := bootstrap(ctx, dir, log, stdout); err != nil {
 		return err
 	}
+	ms, err := connectMicrosoft(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer ms.stop()
+	changes := feed.New[access.TeamAccess](8)
+	svc := access.New(st, verifier{ms.client}, dir, access.Options{
+		Log:     log.With("component", "access"),
+		Publish: func(org string, ta access.TeamAccess) { changes.Publish(org, ta) },
+	})
 	d := &deps{
-		log: log, store: st, directory: dir, metrics: newMetrics(), streams: newStreams(),
+		log: log, store: st, directory: dir, access: svc, metrics: newMetrics(), streams: newStreams(),
 		limits: newRateLimiter(cfg.rateLimit, cfg.rateBurst),
 	}
 	d.graphql = newGraphQLHandler(&resolvers.Resolver{
-		Version:   buildVersion(),
-		GoVersion: runtime.Version(),
-		StartedAt: started.UTC(),
-		DB:        storageDescriber{st},
-		Directory: dir,
+		Version:        buildVersion(),
+		GoVersion:      runtime.Version(),
+		StartedAt:      started.UTC(),
+		DB:             storageDescriber{st},
+		Directory:      dir,
+		Access:         svc,
+		TeamAccessFeed: changes,
 	}, d)
 	sched, err := startScheduler(log, []job{
 		{name: "record API key use", every: 30 * time.Second, run: dir.FlushUsage},
+		{name: "re-verify team access", every: cfg.reverifyEvery, run: svc.ReverifyAll},
+		{name: "prune consent links", every: time.Hour, run: func(ctx context.Context) error {
+			_, err := svc.PruneConsentStates(ctx)
+			return err
+		}},
 		{name: "prune audit log", every: time.Hour, run: func(ctx context.Context) error {
 			n, err := dir.PruneAudit(ctx, cfg.auditRetention)
 			if n > 0 {
@@ -146,6 +165,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	log.Info("teamaccess is ready",
 		"listen", url,
 		"graphql", url+"/graphql",
+		"admin_page", url+"/",
 		"graphiql", url+"/graphiql",
 		"public_url", cfg.publicURL.String(),
 		"storage", describeStorage(st, cfg),

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/teamaccess/teamaccess/access"
 	"github.com/teamaccess/teamaccess/auth"
 	"github.com/teamaccess/teamaccess/graph"
 	"github.com/teamaccess/teamaccess/resolvers"
@@ -16,6 +17,7 @@ type deps struct {
 	log       *slog.Logger
 	store     *store.Store
 	directory *auth.Directory
+	access    *access.Service
 	metrics   *metrics
 	streams   *streams
 	limits    *rateLimiter

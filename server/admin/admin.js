@@ -1,0 +1,179 @@
+// The Team Access settings page: talks to /graphql with the admin's API key, kept in this tab's
+// sessionStorage only, and follows teamAccessChanged over a graphql-transport-ws websocket, so
+// the status changes as soon as the Microsoft 365 administrator consents.
+(function () {
+  'use strict';
+  var KEY = 'teamaccess.apiKey';
+  var $ = function (id) { return document.getElementById(id); };
+  var FIELDS = 'status tenantId consentedAt requiredPermissions grantedPermissions missingPermissions ' +
+    'extraPermissions lastVerifiedAt lastError { code message at } applicationId';
+  var PERMISSIONS = {
+    'Calendars.Read': 'Read calendars in all mailboxes',
+    'User.Read.All': "Read all users' full profiles",
+    'Mail.Read': 'Read mail in all mailboxes',
+    'Contacts.Read': 'Read contacts in all mailboxes'
+  };
+  var socket = null;
+
+  function gql(query, variables) {
+    return fetch('/graphql', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'Authorization': 'Bearer ' + sessionStorage.getItem(KEY) },
+      body: JSON.stringify({ query: query, variables: variables || {} })
+    }).then(function (r) {
+      return r.json().then(function (body) {
+        if (r.status === 401) { signOut(body.errors && body.errors[0] && body.errors[0].message); throw new Error('unauthenticated'); }
+        if (body.errors && body.errors.length) { throw new Error(body.errors[0].message); }
+        return body.data;
+      });
+    });
+  }
+
+  function signOut(problem) {
+    sessionStorage.removeItem(KEY);
+    if (socket) { socket.close(); socket = null; }
+    $('settings').hidden = true;
+    $('login').hidden = false;
+    $('login-problem').textContent = problem || '';
+    $('api-key').focus();
+  }
+
+  function when(iso) { return iso ? new Date(iso).toLocaleString() : ''; }
+
+  function render(ta) {
+    var status = $('status'), detail = $('status-detail');
+    status.className = 'status';
+    detail.textContent = '';
+    switch (ta.status) {
+      case 'ACTIVE':
+        status.textContent = '\u2714 Team access to Office 365 is active.';
+        status.classList.add('ok');
+        detail.textContent = 'Tenant ' + ta.tenantId + ', authorized ' + when(ta.consentedAt) + '; last checked ' + when(ta.lastVerifiedAt) + '.';
+        break;
+      case 'DEGRADED':
+        status.textContent = 'Team access to Office 365 is active, but some permissions are missing: ' + ta.missingPermissions.join(', ') + '.';
+        status.classList.add('warn');
+        detail.textContent = 'Ask the Microsoft 365 administrator to grant them, then authorize again.';
+        break;
+      case 'PENDING_CONSENT':
+        status.textContent = 'Waiting for the Microsoft 365 administrator to authorize Team Access.';
+        status.classList.add('warn');
+        break;
+      case 'REVOKED':
+        status.textContent = 'Team access to Office 365 was revoked in Microsoft 365.';
+        status.classList.add('bad');
+        detail.textContent = (ta.lastError ? ta.lastError.message + ' ' : '') + 'Authorize again to restore it; nothing stored was lost.';
+        break;
+      case 'ERROR':
+        status.textContent = 'Team access to Office 365 has a problem.';
+        status.classList.add('bad');
+        detail.textContent = ta.lastError ? ta.lastError.message : '';
+        break;
+      default:
+        status.textContent = 'Team access to Office 365 is not configured.';
+        if (ta.lastError) { detail.textContent = ta.lastError.message; }
+    }
+    if (ta.extraPermissions && ta.extraPermissions.length) {
+      detail.textContent += ' Least-privilege warning: the app was also granted ' + ta.extraPermissions.join(', ') + ', which teamaccess does not need.';
+    }
+    var connected = ta.status === 'ACTIVE' || ta.status === 'DEGRADED';
+    $('authorize').textContent = connected ? 'Authorize again' : 'Authorize Team Access';
+    $('disconnect').hidden = !(connected || ta.status === 'REVOKED' || ta.status === 'ERROR');
+    if (connected) { $('link-box').hidden = true; }
+
+    var rows = '';
+    ta.requiredPermissions.forEach(function (p) {
+      var granted = ta.grantedPermissions.indexOf(p) >= 0;
+      rows += '<tr><td>' + p + '</td><td>' + PERMISSIONS[p] + '</td><td>Application</td><td>' +
+        (ta.tenantId ? (granted ? '\u2714 yes' : '\u2718 missing') : '') + '</td></tr>';
+    });
+    $('perms').innerHTML = rows;
+    $('policy-cmd').textContent = 'New-ApplicationAccessPolicy -AppId ' + ta.applicationId +
+      ' -PolicyScopeGroupId sales-team@contoso.com -AccessRight RestrictAccess ' +
+      '-Description "Restrict teamaccess to members of sales-team"';
+    $('test-cmd').textContent = 'Test-ApplicationAccessPolicy -Identity user1@contoso.com -AppId ' + ta.applicationId;
+  }
+
+  // subscribe follows teamAccessChanged with the graphql-transport-ws protocol, reconnecting
+  // after a pause if the connection drops.
+  function subscribe(delay) {
+    var ws = new WebSocket(location.origin.replace(/^http/, 'ws') + '/graphql', 'graphql-transport-ws');
+    socket = ws;
+    ws.onopen = function () {
+      ws.send(JSON.stringify({ type: 'connection_init', payload: { Authorization: 'Bearer ' + sessionStorage.getItem(KEY) } }));
+    };
+    ws.onmessage = function (ev) {
+      var msg = JSON.parse(ev.data);
+      if (msg.type === 'connection_ack') {
+        ws.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: 'subscription { teamAccessChanged { ' + FIELDS + ' } }' } }));
+      } else if (msg.type === 'next' && msg.payload.data) {
+        render(msg.payload.data.teamAccessChanged);
+      } else if (msg.type === 'ping') {
+        ws.send(JSON.stringify({ type: 'pong' }));
+      }
+    };
+    ws.onclose = function (ev) {
+      if (socket !== ws) { return; }
+      if (ev.code === 4403) { signOut('The API key was refused.'); return; }
+      var next = Math.min((delay || 500) * 2, 30000);
+      setTimeout(function () { if (socket === ws) { subscribe(next); } }, next);
+    };
+  }
+
+  function start() {
+    $('login').hidden = true;
+    $('settings').hidden = false;
+    gql('{ viewer { organization { name } role apiKey { name } } teamAccess { ' + FIELDS + ' } }').then(function (d) {
+      $('who').textContent = d.viewer.organization.name + ' \u00b7 ' + d.viewer.apiKey.name + ' (' + d.viewer.role + ')';
+      $('authorize').disabled = $('disconnect').disabled = d.viewer.role !== 'ADMIN';
+      render(d.teamAccess);
+      subscribe();
+    }).catch(function (e) { if (e.message !== 'unauthenticated') { $('status').textContent = e.message; } });
+  }
+
+  $('login-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    var key = $('api-key').value.trim();
+    if (key.indexOf('tak_') !== 0) { $('login-problem').textContent = 'That is not a teamaccess API key.'; return; }
+    sessionStorage.setItem(KEY, key);
+    $('api-key').value = '';
+    start();
+  });
+
+  $('authorize').addEventListener('click', function () {
+    gql('mutation { createConsentLink(input: {}) { url expiresAt } }').then(function (d) {
+      $('consent-url').value = d.createConsentLink.url;
+      $('link-expires').textContent = when(d.createConsentLink.expiresAt);
+      $('link-box').hidden = false;
+      $('copied').textContent = '';
+    }).catch(function (e) { $('status-detail').textContent = e.message; });
+  });
+
+  $('copy').addEventListener('click', function () {
+    var url = $('consent-url').value;
+    var done = function () { $('copied').textContent = 'Copied.'; };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(url).then(done);
+    } else {
+      $('consent-url').select();
+      document.execCommand('copy');
+      done();
+    }
+  });
+
+  $('disconnect').addEventListener('click', function () {
+    if (!confirm('Disconnect Office 365? Syncs stop; stored activities are kept.')) { return; }
+    gql('mutation { disconnectTeamAccess(input: {}) { ' + FIELDS + ' } }').then(function (d) {
+      render(d.disconnectTeamAccess);
+    }).catch(function (e) { $('status-detail').textContent = e.message; });
+  });
+
+  document.querySelectorAll('.tabs button').forEach(function (tab) {
+    tab.addEventListener('click', function () {
+      document.querySelectorAll('.tabs button').forEach(function (t) { t.setAttribute('aria-selected', String(t === tab)); });
+      document.querySelectorAll('.panel').forEach(function (p) { p.hidden = p.dataset.panel !== tab.dataset.tab; });
+    });
+  });
+
+  if (sessionStorage.getItem(KEY)) { start(); } else { signOut(); }
+})();

@@ -1,0 +1,101 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/teamaccess/teamaccess/access"
+	"github.com/teamaccess/teamaccess/graphsim"
+	"github.com/teamaccess/teamaccess/m365"
+)
+
+// verifier shows the m365 client to package access, in its terms.
+type verifier struct{ c *m365.Client }
+
+var _ access.Verifier = verifier{}
+
+// ClientID implements access.Verifier.
+func (v verifier) ClientID() string { return v.c.ClientID() }
+
+// ConsentURL implements access.Verifier.
+func (v verifier) ConsentURL(hint, state string) string { return v.c.ConsentURL(hint, state) }
+
+// VerifyTenant implements access.Verifier.
+func (v verifier) VerifyTenant(ctx context.Context, tenantID string) (access.Grant, error) {
+	g, err := v.c.VerifyTenant(ctx, tenantID)
+	if err != nil {
+		for _, m := range []struct{ from, to error }{
+			{m365.ErrNotConsented, access.ErrNotConsented}, {m365.ErrTenantNotFound, access.ErrTenantNotFound},
+			{m365.ErrCredentials, access.ErrCredentials}, {m365.ErrUnavailable, access.ErrUnavailable},
+		} {
+			if errors.Is(err, m.from) {
+				return access.Grant{}, fmt.Errorf("%w: %s", m.to, strings.TrimPrefix(err.Error(), m.from.Error()+": "))
+			}
+		}
+		return access.Grant{}, fmt.Errorf("%w: %v", access.ErrUnavailable, err)
+	}
+	return access.Grant{TenantID: g.TenantID, Roles: g.Roles}, nil
+}
+
+// demoApp is the app registration demo mode signs in as, in the simulated tenant.
+const (
+	demoModeAppID  = "7a1c5e0b-3f2d-4b8a-9e6f-1d2c3b4a5f60"
+	demoModeSecret = "demo-mode-secret"
+)
+
+// microsoft is what the service uses of Microsoft: the real one, or graphsim in demo mode.
+type microsoft struct {
+	client *m365.Client
+	sim    *graphsim.Sim // demo mode only
+	stop   func()
+}
+
+// connectMicrosoft builds the m365 client. Without a client id it starts graphsim with the demo
+// tenant and points the client at it, so that the whole consent flow can be walked on a laptop.
+func connectMicrosoft(ctx context.Context, cfg *config, log *slog.Logger) (*microsoft, error) {
+	redirect := cfg.m365.redirectURI
+	if redirect == "" {
+		redirect = cfg.publicURL.String() + "/consent/callback"
+	}
+	if !cfg.m365.demo() {
+		cl, err := cfg.m365.cloud()
+		if err != nil {
+			return nil, usagef("invalid --m365-cloud: %v", err)
+		}
+		c, err := m365.New(m365.Config{ClientID: cfg.m365.clientID, ClientSecret: cfg.m365.clientSecret,
+			Certificates: cfg.m365.certs, PrivateKey: cfg.m365.key, Cloud: cl, RootCAs: cfg.m365.roots, RedirectURI: redirect})
+		if err != nil {
+			return nil, err
+		}
+		return &microsoft{client: c, stop: func() {}}, nil
+	}
+	sim, err := graphsim.Start(graphsim.Options{
+		Apps: []graphsim.App{{ID: demoModeAppID, Secret: demoModeSecret, Name: "teamaccess (demo)",
+			RedirectURIs: []string{redirect}, Permissions: access.RequiredPermissions}},
+		Logger: log.With("component", "graphsim"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("demo mode: %w", err)
+	}
+	demo, err := sim.SeedDemo(demoModeAppID)
+	if err != nil {
+		sim.Close()
+		return nil, fmt.Errorf("demo mode: %w", err)
+	}
+	genCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	go sim.RunDemoGenerator(genCtx, demo, 10*time.Second)
+	cl, _ := m365.CustomCloud(sim.AuthorityURL(), sim.GraphURL())
+	c, err := m365.New(m365.Config{ClientID: demoModeAppID, ClientSecret: demoModeSecret, Cloud: cl, RootCAs: sim.CertPool(), RedirectURI: redirect})
+	if err != nil {
+		cancel()
+		sim.Close()
+		return nil, err
+	}
+	log.Warn("DEMO MODE: no Microsoft app is configured (--m365-client-id), so teamaccess talks to graphsim, a simulated Microsoft 365 tenant; nothing reaches Microsoft",
+		"tenant", "Contoso ("+demo.TenantID+")", "graphsim_control", sim.ControlURL())
+	return &microsoft{client: c, sim: sim, stop: func() { cancel(); sim.Close() }}, nil
+}
