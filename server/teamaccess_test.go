@@ -57,7 +57,9 @@ func TestTeamAccessEndToEndInDemoMode(t *testing.T) {
 	svc := startService(t, dir)
 	require.NotNil(t, svc.logs.find("DEMO MODE: no Microsoft app is configured (--m365-client-id), so teamaccess talks to graphsim, a simulated Microsoft 365 tenant; nothing reaches Microsoft"))
 
-	var ta struct{ TeamAccess struct{ Status, ApplicationID string } }
+	var ta struct {
+		TeamAccess struct{ Status, ApplicationID string }
+	}
 	require.Empty(t, gql(t, svc.url, s.readerA, `{ teamAccess { status applicationId } }`, nil, &ta))
 	require.Equal(t, "NOT_CONFIGURED", ta.TeamAccess.Status)
 	require.Equal(t, []string{"FORBIDDEN"}, gql(t, svc.url, s.readerA, `mutation { createConsentLink(input: {}) { url } }`, nil, nil))
@@ -72,7 +74,9 @@ func TestTeamAccessEndToEndInDemoMode(t *testing.T) {
 	require.Equal(t, "next", first.Type)
 	require.Contains(t, string(first.Payload), "NOT_CONFIGURED", "the current state comes first")
 
-	var link struct{ CreateConsentLink struct{ URL, ExpiresAt string } }
+	var link struct {
+		CreateConsentLink struct{ URL, ExpiresAt string }
+	}
 	require.Empty(t, gql(t, svc.url, s.adminA, `mutation { createConsentLink(input: {}) { url expiresAt } }`, nil, &link))
 	require.Contains(t, link.CreateConsentLink.URL, "/organizations/v2.0/adminconsent?")
 	require.Contains(t, link.CreateConsentLink.URL, "scope=https%3A%2F%2Fgraph.microsoft.com%2F.default")
