@@ -1,0 +1,117 @@
+package server
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+)
+
+// ignore runs an action for its effect only.
+func ignore[T any](a chromedp.Action[T]) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := a(ctx, t)
+		return chromedp.Void{}, err
+	}
+}
+
+// findChromium looks for Debian's chromium (or another Chrome) on this machine.
+func findChromium() string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// artifactDir is where tests leave screenshots: $TEAMACCESS_ARTIFACTS, or artifacts/ at the
+// repository's root (ignored by git).
+func artifactDir(t *testing.T) string {
+	dir := os.Getenv("TEAMACCESS_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join("..", "artifacts")
+	}
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	return dir
+}
+
+// The whole flow as people see it, in headless Chromium against the service in demo mode: the
+// org admin signs in to the admin page with the key from the first start and presses Authorize;
+// the Microsoft 365 admin opens the link in another tab and presses Accept on the (simulated)
+// Microsoft page; the first tab says "Team access to Office 365 is active." without a reload.
+func TestAdminPageConsentFlowInBrowser(t *testing.T) {
+	chrome := findChromium()
+	if chrome == "" {
+		if os.Getenv("TEAMACCESS_REQUIRE_BROWSER") != "" {
+			t.Fatal("TEAMACCESS_REQUIRE_BROWSER is set but no Chromium is installed (apt-get install chromium)")
+		}
+		t.Skip("no Chromium on this machine: .ci/run installs Debian's chromium package and runs this test")
+	}
+	svc := startService(t, filepath.Join(t.TempDir(), "data"))
+	require.NotEmpty(t, svc.key)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chrome), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true),
+		// graphsim's own certificate authority stands in for Microsoft's public one.
+		chromedp.Flag("ignore-certificate-errors", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 1000),
+	)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	admin, cancelAdmin := chromedp.NewContext(alloc)
+	defer cancelAdmin()
+	admin, cancelTimeout := context.WithTimeout(admin, 90*time.Second)
+	defer cancelTimeout()
+
+	status, link, err := "", "", chromedp.Do(admin,
+		chromedp.Navigate(svc.url+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#api-key")),
+		chromedp.SendKeys(chromedp.CSS("#api-key"), svc.key),
+		chromedp.Click(chromedp.CSS("#sign-in")),
+		ignore(chromedp.Poll[bool](`document.getElementById('status').textContent.includes('not configured')`)),
+	)
+	require.NoError(t, err)
+	status, err = chromedp.Run(admin, chromedp.Text(chromedp.CSS("#status")))
+	require.NoError(t, err)
+	require.Equal(t, "Team access to Office 365 is not configured.", status)
+	require.NoError(t, chromedp.Do(admin,
+		chromedp.Click(chromedp.CSS("#authorize")),
+		chromedp.WaitVisible(chromedp.CSS("#link-box")),
+		ignore(chromedp.Poll[bool](`document.getElementById('consent-url').value !== ''`)),
+	))
+	link, err = chromedp.Run(admin, chromedp.Value(chromedp.CSS("#consent-url")))
+	require.NoError(t, err)
+	require.Contains(t, link, "/v2.0/adminconsent?")
+
+	m365admin, cancelM365 := chromedp.NewContext(admin) // another tab
+	defer cancelM365()
+	require.NoError(t, chromedp.Do(m365admin,
+		chromedp.Navigate(link),
+		chromedp.WaitVisible(chromedp.CSS("#accept")),
+		chromedp.Click(chromedp.CSS("#accept")),
+		chromedp.WaitVisible(chromedp.CSS("#result")),
+	))
+	result, err := chromedp.Run(m365admin, chromedp.Text(chromedp.CSS("#result")))
+	require.NoError(t, err)
+	require.Contains(t, result, "Authorization Successful")
+
+	require.NoError(t, chromedp.Do(admin, ignore(chromedp.Poll[bool](
+		`document.getElementById('status').textContent.includes('is active')`, chromedp.WithPollingTimeout(30*time.Second)))))
+	status, err = chromedp.Run(admin, chromedp.Text(chromedp.CSS("#status")))
+	require.NoError(t, err)
+	shot, err := chromedp.Run(admin, chromedp.FullScreenshot(100))
+	require.NoError(t, err)
+	require.True(t, strings.HasSuffix(status, "Team access to Office 365 is active."), status)
+	path := filepath.Join(artifactDir(t), "admin-page-active.png")
+	require.NoError(t, os.WriteFile(path, shot, 0o644))
+	t.Logf("screenshot of the active state: %s", path)
+}
