@@ -88,7 +88,7 @@ func writeGraphQLError(w http.ResponseWriter, status int, code, msg string, ext 
 // the socket with 4403 Forbidden, as graphql-transport-ws prescribes.
 func websocketInit(a authenticator, limits *rateLimiter) transport.WebsocketInitFunc {
 	return func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-		ctx = withWebsocket(ctx)
+		ctx = withSubscriptionCount(withWebsocket(ctx))
 		if _, ok := auth.FromContext(ctx); ok {
 			return ctx, nil, nil
 		}

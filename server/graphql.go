@@ -61,6 +61,7 @@ func newGraphQLHandler(r *resolvers.Resolver, d *deps) *handler.Server {
 	srv.Use(depthLimit{max: maxQueryDepth})
 	srv.Use(extension.FixedComplexityLimit(maxQueryComplexity))
 	srv.Use(websocketRate{d.limits})
+	srv.Use(subscriptionLimit{max: maxSubscriptionsPerConnection})
 	srv.Use(responseMetrics{m})
 	srv.SetErrorPresenter(presentError(log, m))
 	srv.SetRecoverFunc(func(ctx context.Context, v any) error {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -90,4 +91,36 @@ func TestOversizedWebsocketMessageClosesTheConnection(t *testing.T) {
 	require.NoError(t, c.Write(ctx, websocket.MessageText, []byte(big)))
 	_, _, err := c.Read(ctx)
 	require.Equal(t, websocket.StatusMessageTooBig, websocket.CloseStatus(err), "got %v", err)
+}
+
+func TestSubscriptionsPerConnectionAreLimited(t *testing.T) {
+	svc := startService(t, filepath.Join(t.TempDir(), "data"), "--rate-burst", "1000")
+	ctx := wsContext(t)
+	c := dialGraphQL(t, ctx, svc.url, "graphql-transport-ws", svc.key)
+	t.Cleanup(func() { _ = c.CloseNow() }) // before the service stops: this client reads no close frame
+	payload, _ := json.Marshal(map[string]string{"query": `subscription { teamAccessChanged { status } }`})
+	for i := range maxSubscriptionsPerConnection {
+		require.NoError(t, wsjson.Write(ctx, c, wsMessage{ID: strconv.Itoa(i), Type: "subscribe", Payload: payload}))
+		require.Equal(t, "next", readWS(t, ctx, c).Type, "subscription %d", i)
+	}
+	require.NoError(t, wsjson.Write(ctx, c, wsMessage{ID: "extra", Type: "subscribe", Payload: payload}))
+	m := readWS(t, ctx, c)
+	require.Equal(t, "extra", m.ID)
+	require.Contains(t, string(m.Payload), "TOO_MANY_SUBSCRIPTIONS")
+
+	require.NoError(t, wsjson.Write(ctx, c, wsMessage{ID: "0", Type: "complete"}))
+	// The place frees as soon as the server has ended subscription 0.
+	for attempt := 0; ; attempt++ {
+		require.Less(t, attempt, 100, "stopping a subscription never freed its place")
+		id := "again-" + strconv.Itoa(attempt)
+		require.NoError(t, wsjson.Write(ctx, c, wsMessage{ID: id, Type: "subscribe", Payload: payload}))
+		m := readWS(t, ctx, c)
+		for m.ID != id {
+			m = readWS(t, ctx, c)
+		}
+		if m.Type == "next" {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
