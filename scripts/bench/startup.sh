@@ -12,7 +12,7 @@ port=$(( 20000 + RANDOM % 20000 ))
 measure() { # $1: data dir; prints milliseconds to ready
   local start end pid
   start=$(date +%s%N)
-  TEAMACCESS_LISTEN=127.0.0.1:$port TEAMACCESS_DATA_DIR=$1 "$tmp/teamaccess" 2>/dev/null &
+  TEAMACCESS_LISTEN=127.0.0.1:$port TEAMACCESS_DATA_DIR=$1 "$tmp/teamaccess" >/dev/null 2>&1 &
   pid=$!
   until curl -sf -o /dev/null "http://127.0.0.1:$port/readyz"; do sleep 0.002; done
   end=$(date +%s%N)
