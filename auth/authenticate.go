@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"time"
 
 	"github.com/teamaccess/teamaccess/store"
 )
@@ -18,18 +19,18 @@ func (d *Directory) Authenticate(ctx context.Context, token string) (Identity, e
 	if err != nil {
 		return Identity{}, err
 	}
-	k, found, err := d.lookup(ctx, id)
+	now := d.now()
+	k, found, err := d.lookup(ctx, id, now)
 	if err != nil {
 		return Identity{}, err
 	}
 	if !found || subtle.ConstantTimeCompare(hash, k.Hash) != 1 {
 		return Identity{}, fmt.Errorf("%w: unknown API key", ErrUnauthenticated)
 	}
-	now := d.now()
-	switch toKey(k).Status(now) {
-	case KeyRevoked:
+	switch {
+	case k.RevokedAt != nil:
 		return Identity{}, fmt.Errorf("%w: API key %s was revoked", ErrUnauthenticated, toKey(k).Prefix())
-	case KeyExpired:
+	case k.ExpiresAt != nil && !now.Before(*k.ExpiresAt):
 		return Identity{}, fmt.Errorf("%w: API key %s has expired", ErrUnauthenticated, toKey(k).Prefix())
 	}
 	d.mu.Lock()
@@ -39,8 +40,7 @@ func (d *Directory) Authenticate(ctx context.Context, token string) (Identity, e
 }
 
 // lookup reads a key through the cache.
-func (d *Directory) lookup(ctx context.Context, id string) (store.APIKey, bool, error) {
-	now := d.now()
+func (d *Directory) lookup(ctx context.Context, id string, now time.Time) (store.APIKey, bool, error) {
 	d.mu.Lock()
 	c, ok := d.cache[id]
 	d.mu.Unlock()

@@ -49,15 +49,38 @@ func parseToken(token string) (id string, hash []byte, err error) {
 	if !ok || len(id) != idLen || len(secret) != secretLen {
 		return "", nil, fmt.Errorf("%w: malformed API key", ErrUnauthenticated)
 	}
-	if _, err := idEncoding.DecodeString(id); err != nil {
-		return "", nil, fmt.Errorf("%w: malformed API key", ErrUnauthenticated)
-	}
-	if _, err := base64.RawURLEncoding.DecodeString(secret); err != nil {
+	if !only(id, isBase32) || !only(secret, isBase64URL) || !validLastChar(secret) {
 		return "", nil, fmt.Errorf("%w: malformed API key", ErrUnauthenticated)
 	}
 	sum := sha256.Sum256([]byte(secret))
 	return keyIDPrefix + id, sum[:], nil
 }
+
+// only reports whether every byte of s passes ok; it checks a key's alphabet without
+// decoding (and allocating) on every request.
+func only(s string, ok func(byte) bool) bool {
+	for i := 0; i < len(s); i++ {
+		if !ok(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isBase32(c byte) bool { return 'a' <= c && c <= 'z' || '2' <= c && c <= '7' }
+
+func isBase64URL(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_'
+}
+
+// validLastChar: 32 bytes in unpadded base64 leave 2 spare bits in the last character, which
+// must be zero for the encoding to be canonical.
+func validLastChar(secret string) bool {
+	i := strings.IndexByte(b64Alphabet, secret[len(secret)-1])
+	return i >= 0 && i&3 == 0
+}
+
+const b64Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 // keyIDPrefix starts a key's ID, which names it in the API, logs and the audit log.
 const keyIDPrefix = "key_"

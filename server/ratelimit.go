@@ -39,12 +39,13 @@ func (l *rateLimiter) allow(key string) (bool, time.Duration) {
 	}
 	l.mu.Unlock()
 	now := time.Now()
-	r := lim.ReserveN(now, 1)
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return false, d
+	if lim.AllowN(now, 1) {
+		return true, 0
 	}
-	return true, 0
+	r := lim.ReserveN(now, 1) // only to learn how long until a token is free
+	d := r.DelayFrom(now)
+	r.CancelAt(now)
+	return false, d
 }
 
 // retrySeconds rounds a wait up to whole seconds, as Retry-After needs.
