@@ -86,42 +86,17 @@ func preview(s string) string {
 
 // UpdateMessage changes a message through fn; it gets a new changeKey.
 func (s *Sim) UpdateMessage(tenantID, userID, messageID string, fn func(m *Message)) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, mb, err := s.mailboxLocked(tenantID, userID)
-	if err != nil {
-		return err
-	}
-	fid, ok := mb.messageFolder[messageID]
-	if !ok {
-		return fmt.Errorf("message %s: %w", messageID, ErrNotFound)
-	}
-	v, _ := mb.messages[fid].get(messageID)
-	c := *v.(*Message)
-	fn(&c)
-	c.ID, c.ParentFolderID = messageID, fid
-	c.LastModifiedDateTime, c.ChangeKey = s.nowLocked(), randomID(20)
-	mb.messages[fid].put(messageID, &c)
-	s.notifyLocked(t, "messages", userID, messageID, "updated")
-	return nil
+	return s.updateFiled(tenantID, userID, "messages", messageID, mailFiles, func(v any, fid string, now time.Time) any {
+		c := *v.(*Message)
+		fn(&c)
+		c.ID, c.ParentFolderID, c.LastModifiedDateTime, c.ChangeKey = messageID, fid, now, randomID(20)
+		return &c
+	})
 }
 
 // DeleteMessage removes a message (hard delete): the folder's delta reports it @removed.
 func (s *Sim) DeleteMessage(tenantID, userID, messageID string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, mb, err := s.mailboxLocked(tenantID, userID)
-	if err != nil {
-		return err
-	}
-	fid, ok := mb.messageFolder[messageID]
-	if !ok {
-		return fmt.Errorf("message %s: %w", messageID, ErrNotFound)
-	}
-	mb.messages[fid].remove(messageID, "deleted")
-	delete(mb.messageFolder, messageID)
-	s.notifyLocked(t, "messages", userID, messageID, "deleted")
-	return nil
+	return s.deleteFiled(tenantID, userID, "messages", messageID, mailFiles)
 }
 
 // Messages returns the ground truth: the live messages of a folder, oldest change first.
@@ -299,41 +274,17 @@ func (s *Sim) AddContact(tenantID, userID string, c Contact) (string, error) {
 
 // UpdateContact changes a contact through fn.
 func (s *Sim) UpdateContact(tenantID, userID, contactID string, fn func(c *Contact)) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, mb, err := s.mailboxLocked(tenantID, userID)
-	if err != nil {
-		return err
-	}
-	fid, ok := mb.contactFolder[contactID]
-	if !ok {
-		return fmt.Errorf("contact %s: %w", contactID, ErrNotFound)
-	}
-	v, _ := mb.contacts[fid].get(contactID)
-	c := *v.(*Contact)
-	fn(&c)
-	c.ID, c.ParentFolderID, c.LastModifiedDateTime, c.ChangeKey = contactID, fid, s.nowLocked(), randomID(20)
-	mb.contacts[fid].put(contactID, &c)
-	s.notifyLocked(t, "contacts", userID, contactID, "updated")
-	return nil
+	return s.updateFiled(tenantID, userID, "contacts", contactID, contactFiles, func(v any, fid string, now time.Time) any {
+		c := *v.(*Contact)
+		fn(&c)
+		c.ID, c.ParentFolderID, c.LastModifiedDateTime, c.ChangeKey = contactID, fid, now, randomID(20)
+		return &c
+	})
 }
 
 // DeleteContact removes a contact.
 func (s *Sim) DeleteContact(tenantID, userID, contactID string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, mb, err := s.mailboxLocked(tenantID, userID)
-	if err != nil {
-		return err
-	}
-	fid, ok := mb.contactFolder[contactID]
-	if !ok {
-		return fmt.Errorf("contact %s: %w", contactID, ErrNotFound)
-	}
-	mb.contacts[fid].remove(contactID, "deleted")
-	delete(mb.contactFolder, contactID)
-	s.notifyLocked(t, "contacts", userID, contactID, "deleted")
-	return nil
+	return s.deleteFiled(tenantID, userID, "contacts", contactID, contactFiles)
 }
 
 // ResetDelta invalidates every delta token of one of a user's resources ("messages",
@@ -369,5 +320,54 @@ func (s *Sim) ResetDelta(tenantID, userID, resource string) error {
 	default:
 		return fmt.Errorf("resource %q: %w", resource, ErrNotFound)
 	}
+	return nil
+}
+
+// Messages and contacts are filed: kept in one collection per folder, with an index from item
+// to folder. These pick a mailbox's files of one kind.
+func mailFiles(mb *mailbox) (map[string]*collection, map[string]string) {
+	return mb.messages, mb.messageFolder
+}
+
+func contactFiles(mb *mailbox) (map[string]*collection, map[string]string) {
+	return mb.contacts, mb.contactFolder
+}
+
+// updateFiled replaces a filed item with what change makes of it, and notifies subscribers.
+func (s *Sim) updateFiled(tenantID, userID, kind, id string, files func(*mailbox) (map[string]*collection, map[string]string),
+	change func(v any, folderID string, now time.Time) any) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, mb, err := s.mailboxLocked(tenantID, userID)
+	if err != nil {
+		return err
+	}
+	colls, folderOf := files(mb)
+	fid, ok := folderOf[id]
+	if !ok {
+		return fmt.Errorf("%s %s: %w", kind, id, ErrNotFound)
+	}
+	v, _ := colls[fid].get(id)
+	colls[fid].put(id, change(v, fid, s.nowLocked()))
+	s.notifyLocked(t, kind, userID, id, "updated")
+	return nil
+}
+
+// deleteFiled removes a filed item (a hard delete): its folder's delta reports it @removed.
+func (s *Sim) deleteFiled(tenantID, userID, kind, id string, files func(*mailbox) (map[string]*collection, map[string]string)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, mb, err := s.mailboxLocked(tenantID, userID)
+	if err != nil {
+		return err
+	}
+	colls, folderOf := files(mb)
+	fid, ok := folderOf[id]
+	if !ok {
+		return fmt.Errorf("%s %s: %w", kind, id, ErrNotFound)
+	}
+	colls[fid].remove(id, "deleted")
+	delete(folderOf, id)
+	s.notifyLocked(t, kind, userID, id, "deleted")
 	return nil
 }
