@@ -44,8 +44,9 @@ type Config struct {
 
 // Client reaches the identity platform (and, with later releases, Graph) for any tenant.
 type Client struct {
-	cfg  Config
-	http *http.Client
+	cfg    Config
+	http   *http.Client
+	graphs graphs
 }
 
 // New checks the configuration and returns a client.

@@ -1,0 +1,232 @@
+package m365
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	kiotaauth "github.com/microsoft/kiota-authentication-azure-go"
+	khttp "github.com/microsoft/kiota-http-go"
+	jsonserialization "github.com/microsoft/kiota-serialization-json-go"
+	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
+	"github.com/microsoftgraph/msgraph-sdk-go/models"
+	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
+	"github.com/microsoftgraph/msgraph-sdk-go/users"
+)
+
+// tenantGraph is a tenant's Graph client: a credential whose tokens azidentity caches, and the
+// request adapter (retries 429/503/504 honouring Retry-After, compression, paging).
+type tenantGraph struct {
+	adapter *msgraphcore.GraphRequestAdapterBase
+	users   *users.UsersRequestBuilder
+}
+
+// graphs caches a Graph client per tenant.
+type graphs struct {
+	mu sync.Mutex
+	m  map[string]*tenantGraph
+}
+
+// graph returns the tenant's Graph client, making it on first use.
+func (c *Client) graph(tenantID string) (*tenantGraph, error) {
+	c.graphs.mu.Lock()
+	defer c.graphs.mu.Unlock()
+	if g, ok := c.graphs.m[tenantID]; ok {
+		return g, nil
+	}
+	cred, err := c.credential(tenantID)
+	if err != nil {
+		return nil, err
+	}
+	g, err := c.newGraph(cred)
+	if err != nil {
+		return nil, err
+	}
+	if c.graphs.m == nil {
+		c.graphs.m = map[string]*tenantGraph{}
+	}
+	c.graphs.m[tenantID] = g
+	return g, nil
+}
+
+func (c *Client) newGraph(cred azcore.TokenCredential) (*tenantGraph, error) {
+	host := strings.TrimPrefix(strings.TrimPrefix(c.cfg.Cloud.GraphURL, "https://"), "http://")
+	host, _, _ = strings.Cut(host, "/")
+	hostname := host
+	if i := strings.LastIndex(host, ":"); i > 0 && !strings.HasSuffix(host, "]") {
+		hostname = host[:i] // valid hosts are names without ports (DEPENDENCIES.md)
+	}
+	auth, err := kiotaauth.NewAzureIdentityAuthenticationProviderWithScopesAndValidHosts(cred, []string{GraphScope}, []string{hostname})
+	if err != nil {
+		return nil, fmt.Errorf("m365: %w", err)
+	}
+	opts := msgraphcore.GraphClientOptions{GraphServiceVersion: "v1.0", GraphServiceLibraryVersion: "1.89.0"}
+	httpClient := &http.Client{
+		Transport: khttp.NewCustomTransportWithParentTransport(c.http.Transport, msgraphcore.GetDefaultMiddlewaresWithOptions(&opts)...),
+		Timeout:   2 * time.Minute,
+	}
+	adapter, err := msgraphcore.NewGraphRequestAdapterBaseWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(
+		auth, opts, jsonserialization.NewJsonParseNodeFactory(), jsonserialization.NewJsonSerializationWriterFactory(), httpClient)
+	if err != nil {
+		return nil, fmt.Errorf("m365: %w", err)
+	}
+	adapter.SetBaseUrl(c.cfg.Cloud.GraphURL)
+	return &tenantGraph{adapter: adapter, users: users.NewUsersRequestBuilderInternal(map[string]string{}, adapter)}, nil
+}
+
+// DirectoryUser is a user of the tenant as users/delta reports it.
+type DirectoryUser struct {
+	ID, DisplayName, UserPrincipalName, Mail, JobTitle, Department, UserType string
+	AccountEnabled                                                         bool
+	// Removed is set for a user deleted from the tenant (soft or permanently).
+	Removed bool
+}
+
+// ErrDeltaExpired reports a delta link the service no longer accepts: start over without it.
+var ErrDeltaExpired = errors.New("the delta link expired; a full synchronisation is needed")
+
+// userFields are the user properties discovery reads.
+var userFields = []string{"id", "displayName", "userPrincipalName", "mail", "jobTitle", "department", "userType", "accountEnabled"}
+
+// UsersDelta reads the tenant's users changed since deltaLink (all of them with an empty one),
+// following every page, and returns them with the next delta link
+// (api-reference/v1.0/api/user-delta.md).
+func (c *Client) UsersDelta(ctx context.Context, tenantID, deltaLink string) ([]DirectoryUser, string, error) {
+	g, err := c.graph(tenantID)
+	if err != nil {
+		return nil, "", err
+	}
+	b := g.users.Delta()
+	var cfg *users.DeltaRequestBuilderGetRequestConfiguration
+	if deltaLink != "" {
+		b = b.WithUrl(deltaLink)
+	} else {
+		cfg = &users.DeltaRequestBuilderGetRequestConfiguration{QueryParameters: &users.DeltaRequestBuilderGetQueryParameters{Select: userFields}}
+	}
+	resp, err := b.GetAsDeltaGetResponse(ctx, cfg)
+	if err != nil {
+		return nil, "", graphError("users/delta", err)
+	}
+	it, err := msgraphcore.NewPageIterator[models.Userable](resp, g.adapter, users.CreateDeltaGetResponseFromDiscriminatorValue)
+	if err != nil {
+		return nil, "", fmt.Errorf("users/delta: %w", err)
+	}
+	var out []DirectoryUser
+	err = it.Iterate(ctx, func(u models.Userable) bool {
+		out = append(out, toDirectoryUser(u))
+		return true
+	})
+	if err != nil {
+		return nil, "", graphError("users/delta", err)
+	}
+	next := ""
+	if l := it.GetOdataDeltaLink(); l != nil {
+		next = *l
+	}
+	return out, next, nil
+}
+
+func toDirectoryUser(u models.Userable) DirectoryUser {
+	s := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	d := DirectoryUser{ID: s(u.GetId()), DisplayName: s(u.GetDisplayName()), UserPrincipalName: s(u.GetUserPrincipalName()),
+		Mail: s(u.GetMail()), JobTitle: s(u.GetJobTitle()), Department: s(u.GetDepartment()), UserType: s(u.GetUserType())}
+	if e := u.GetAccountEnabled(); e != nil {
+		d.AccountEnabled = *e
+	}
+	if _, removed := u.GetAdditionalData()["@removed"]; removed {
+		d.Removed = true
+	}
+	return d
+}
+
+// Mailbox access classes.
+const (
+	AccessAccessible        = "ACCESSIBLE"
+	AccessBlockedByPolicy   = "BLOCKED_BY_POLICY"
+	AccessNoMailbox         = "NO_MAILBOX"
+	AccessMissingPermission = "MISSING_PERMISSION"
+	AccessError             = "ERROR"
+)
+
+// Probe is what one cheap read of a mailbox showed.
+type Probe struct {
+	Access  string
+	Code    string // Graph's error code, if any
+	Message string
+}
+
+// ErrTransient reports a probe that says nothing of the mailbox (throttled past the retries,
+// a 5xx, the network): ask again later.
+var ErrTransient = errors.New("transient Graph failure")
+
+// ProbeMailbox reads the mailbox's Inbox id, the cheapest read of a mailbox, and classifies
+// the answer: 403 ErrorAccessDenied with the RAOP text is an application access policy
+// (concepts/auth-limit-mailbox-access.md); 404 MailboxNotEnabledForRESTAPI (or an unknown
+// user) has no Exchange Online mailbox; another 403 is a missing permission.
+func (c *Client) ProbeMailbox(ctx context.Context, tenantID, userID string) (Probe, error) {
+	g, err := c.graph(tenantID)
+	if err != nil {
+		return Probe{}, err
+	}
+	_, err = g.users.ByUserId(userID).MailFolders().ByMailFolderId("inbox").Get(ctx,
+		&users.ItemMailFoldersMailFolderItemRequestBuilderGetRequestConfiguration{
+			QueryParameters: &users.ItemMailFoldersMailFolderItemRequestBuilderGetQueryParameters{Select: []string{"id"}},
+		})
+	if err == nil {
+		return Probe{Access: AccessAccessible}, nil
+	}
+	var oe *odataerrors.ODataError
+	if !errors.As(err, &oe) {
+		return Probe{}, fmt.Errorf("%w: %v", ErrTransient, err)
+	}
+	code, msg := "", oe.Error()
+	if me := oe.GetErrorEscaped(); me != nil {
+		if me.GetCode() != nil {
+			code = *me.GetCode()
+		}
+		if me.GetMessage() != nil {
+			msg = *me.GetMessage()
+		}
+	}
+	p := Probe{Code: code, Message: msg}
+	switch status := oe.ResponseStatusCode; {
+	case status == http.StatusForbidden && (strings.Contains(msg, "RAOP") || strings.Contains(msg, "AccessPolicy")):
+		p.Access = AccessBlockedByPolicy
+	case status == http.StatusForbidden:
+		p.Access = AccessMissingPermission
+	case status == http.StatusNotFound:
+		p.Access = AccessNoMailbox
+	case status == http.StatusTooManyRequests || status >= 500:
+		return Probe{}, fmt.Errorf("%w: %d %s: %s", ErrTransient, status, code, msg)
+	default:
+		p.Access = AccessError
+	}
+	return p, nil
+}
+
+// graphError wraps a Graph failure, recognising expired delta links (400 syncStateNotFound,
+// 410 Gone: concepts/delta-query-overview.md).
+func graphError(what string, err error) error {
+	var oe *odataerrors.ODataError
+	if errors.As(err, &oe) {
+		code := ""
+		if me := oe.GetErrorEscaped(); me != nil && me.GetCode() != nil {
+			code = *me.GetCode()
+		}
+		if oe.ResponseStatusCode == http.StatusGone || strings.EqualFold(code, "syncStateNotFound") || strings.EqualFold(code, "resyncRequired") {
+			return fmt.Errorf("%s: %w", what, ErrDeltaExpired)
+		}
+		return fmt.Errorf("%s: %w: %d %s", what, ErrTransient, oe.ResponseStatusCode, code)
+	}
+	return fmt.Errorf("%s: %w: %v", what, ErrTransient, err)
+}

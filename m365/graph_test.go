@@ -1,0 +1,69 @@
+package m365
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/teamaccess/teamaccess/graphsim"
+)
+
+func TestUsersDeltaAndProbes(t *testing.T) {
+	sim, cl := startSim(t)
+	client, err := New(Config{ClientID: appID, ClientSecret: secret, Cloud: cl, RootCAs: sim.CertPool()})
+	require.NoError(t, err)
+	ctx := t.Context()
+	tenant := sim.AddTenant(graphsim.TenantSpec{Name: "Contoso"})
+	alice, _ := sim.AddUser(tenant, graphsim.UserSpec{DisplayName: "Alice Adams", UPN: "alice@contoso.com", JobTitle: "AE", Department: "Sales"})
+	bob, _ := sim.AddUser(tenant, graphsim.UserSpec{DisplayName: "Bob Brown", UPN: "bob@contoso.com"})
+	kiosk, _ := sim.AddUser(tenant, graphsim.UserSpec{DisplayName: "Kiosk", UPN: "kiosk@contoso.com", NoMailbox: true})
+	require.NoError(t, sim.GrantConsent(tenant, appID))
+
+	all, link, err := client.UsersDelta(ctx, tenant, "")
+	require.NoError(t, err)
+	require.Len(t, all, 3)
+	require.NotEmpty(t, link)
+	for _, u := range all {
+		if u.ID == alice {
+			require.Equal(t, "Sales", u.Department)
+			require.True(t, u.AccountEnabled)
+			require.Equal(t, "Member", u.UserType)
+		}
+	}
+	require.NoError(t, sim.DeleteUser(tenant, bob, false))
+	changes, _, err := client.UsersDelta(ctx, tenant, link)
+	require.NoError(t, err)
+	require.Equal(t, []DirectoryUser{{ID: bob, Removed: true}}, changes)
+	require.NoError(t, sim.ResetDelta(tenant, "", ""))
+	_, _, err = client.UsersDelta(ctx, tenant, link)
+	require.ErrorIs(t, err, ErrDeltaExpired)
+
+	p, err := client.ProbeMailbox(ctx, tenant, alice)
+	require.NoError(t, err)
+	require.Equal(t, AccessAccessible, p.Access)
+	p, err = client.ProbeMailbox(ctx, tenant, kiosk)
+	require.NoError(t, err)
+	require.Equal(t, AccessNoMailbox, p.Access)
+	require.Equal(t, "MailboxNotEnabledForRESTAPI", p.Code)
+
+	require.NoError(t, sim.SetAccessPolicy(tenant, appID, []string{}))
+	sim.Advance(time.Hour)
+	client, _ = New(Config{ClientID: appID, ClientSecret: secret, Cloud: cl, RootCAs: sim.CertPool()}) // tokens expired
+	p, err = client.ProbeMailbox(ctx, tenant, alice)
+	require.NoError(t, err)
+	require.Equal(t, AccessBlockedByPolicy, p.Access)
+
+	require.NoError(t, sim.GrantConsent(tenant, appID, "User.Read.All"))
+	client, _ = New(Config{ClientID: appID, ClientSecret: secret, Cloud: cl, RootCAs: sim.CertPool()})
+	require.NoError(t, sim.SetAccessPolicy(tenant, appID, nil))
+	sim.Advance(time.Hour)
+	client, _ = New(Config{ClientID: appID, ClientSecret: secret, Cloud: cl, RootCAs: sim.CertPool()})
+	p, err = client.ProbeMailbox(ctx, tenant, alice)
+	require.NoError(t, err)
+	require.Equal(t, AccessMissingPermission, p.Access)
+
+	sim.InjectFault(graphsim.Fault{Path: "/mailFolders/inbox", Status: 500})
+	_, err = client.ProbeMailbox(ctx, tenant, alice)
+	require.ErrorIs(t, err, ErrTransient)
+}
