@@ -54,7 +54,7 @@ var demoMeetings = []string{"Discovery call", "Product demo", "Pricing review", 
 
 // SeedDemo creates the demo tenant, "Contoso": 25 users, most in sales and in the app's
 // application access policy group, three outside it, one without a mailbox, a guest and a
-// disabled account, with a few hundred messages and meetings with external customers over the
+// disabled account (still in the group), with a few hundred messages and meetings with external customers over the
 // last 90 days and the next month. The policy is in effect at once. Consent is not granted:
 // that is the demo's first step.
 func (s *Sim) SeedDemo(appID string) (Demo, error) {
@@ -83,7 +83,8 @@ func (s *Sim) SeedDemo(appID string) (Demo, error) {
 	if d.Disabled, err = s.AddUser(d.TenantID, UserSpec{DisplayName: "Former Employee", UPN: "former.employee@contoso.com", Disabled: true}); err != nil {
 		return d, err
 	}
-	if err := s.setAccessPolicy(d.TenantID, appID, d.Sales, 0); err != nil {
+	// The former employee is still in the sales group: readable, though disabled.
+	if err := s.setAccessPolicy(d.TenantID, appID, append(append([]string{}, d.Sales...), d.Disabled), 0); err != nil {
 		return d, err
 	}
 	now := s.now()

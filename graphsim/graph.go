@@ -20,6 +20,7 @@ type Request struct {
 	Path     string    `json:"path"`
 	Query    string    `json:"query,omitempty"`
 	Status   int       `json:"status"`
+	Code     string    `json:"code,omitempty"` // the Graph error code, for errors
 	TenantID string    `json:"tenantId,omitempty"`
 	AppID    string    `json:"appId,omitempty"`
 	UserID   string    `json:"userId,omitempty"`
@@ -47,6 +48,9 @@ type caller struct {
 // graphError writes Microsoft Graph's error envelope (concepts/errors.md, "Error resource
 // type"): code, message, and innerError with date, request-id and client-request-id.
 func (s *Sim) graphError(w http.ResponseWriter, r *http.Request, status int, code, message string) {
+	if rec, ok := w.(*statusRecorder); ok {
+		rec.code = code
+	}
 	reqID := newGUID()
 	clientReqID := r.Header.Get("client-request-id")
 	if clientReqID == "" {
@@ -66,6 +70,7 @@ func (s *Sim) graphError(w http.ResponseWriter, r *http.Request, status int, cod
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
+	code   string
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
@@ -91,7 +96,7 @@ func (s *Sim) graphHandler() http.Handler {
 		rec := &statusRecorder{ResponseWriter: w}
 		entry := Request{At: s.now(), Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery}
 		defer func() {
-			entry.Status = rec.status
+			entry.Status, entry.Code = rec.status, rec.code
 			s.mu.Lock()
 			if len(s.requests) >= maxRequestLog {
 				s.requests = append(s.requests[:0], s.requests[maxRequestLog/2:]...)

@@ -19,6 +19,10 @@ var indexes = map[string][]mongo.IndexModel{
 	apiKeysCollection: {
 		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "createdAt", Value: -1}}, Options: options.Index().SetName("org_created")},
 	},
+	mailboxCollection: {
+		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "displayName", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("org_name")},
+		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "nextCheckAt", Value: 1}}, Options: options.Index().SetName("org_due")},
+	},
 	consentStateCollection: {
 		{Keys: bson.D{{Key: "expiresAt", Value: 1}}, Options: options.Index().SetName("expires")},
 	},

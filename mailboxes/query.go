@@ -1,0 +1,255 @@
+package mailboxes
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/teamaccess/teamaccess/auth"
+	"github.com/teamaccess/teamaccess/store"
+)
+
+// idPrefix starts a mailbox's global id.
+const idPrefix = "mbx_"
+
+func toView(m store.Mailbox) Mailbox {
+	opt := func(s string) *string {
+		if s == "" {
+			return nil
+		}
+		return &s
+	}
+	v := Mailbox{ID: idPrefix + m.UserID, UserID: m.UserID, DisplayName: m.DisplayName, UserPrincipalName: m.UserPrincipalName,
+		Mail: opt(m.Mail), JobTitle: opt(m.JobTitle), Department: opt(m.Department), IsGuest: m.UserType == "Guest",
+		AccountEnabled: m.AccountEnabled, Access: Access(m.Access), AccessReason: m.Reason, AccessCode: opt(m.Code),
+		CheckedAt: m.CheckedAt, AccessChangedAt: m.AccessChangedAt, Capture: m.Capture, Captured: captured(m)}
+	if v.AccessReason == "" && v.Access == Unknown {
+		v.AccessReason = "Not checked yet."
+	}
+	if m.Deleted {
+		v.AccessReason = "The user was removed from the tenant."
+	}
+	return v
+}
+
+// userID reads a global mailbox id.
+func userID(id string) (string, error) {
+	u, ok := strings.CutPrefix(id, idPrefix)
+	if !ok || u == "" {
+		return "", fmt.Errorf("%w: %q is not a mailbox id", ErrInvalid, id)
+	}
+	return u, nil
+}
+
+// Filter selects mailboxes.
+type Filter struct {
+	Access  []Access
+	Capture *bool
+	Search  string
+}
+
+// Page is a page of mailboxes with their cursors.
+type Page struct {
+	Mailboxes []Mailbox
+	Cursors   []string
+	HasNext   bool
+}
+
+// MaxPage is the largest page.
+const MaxPage = 100
+
+// List pages through the organisation's mailboxes by display name.
+func (s *Service) List(ctx context.Context, orgID string, f Filter, first int, after string) (Page, error) {
+	if first < 0 || first > MaxPage {
+		return Page{}, fmt.Errorf("%w: first must be between 0 and %d", ErrInvalid, MaxPage)
+	}
+	if len(f.Search) > 200 {
+		return Page{}, fmt.Errorf("%w: search is at most 200 characters", ErrInvalid)
+	}
+	q := store.MailboxQuery{Capture: f.Capture, Search: f.Search, Limit: first + 1}
+	for _, a := range f.Access {
+		q.Access = append(q.Access, string(a))
+	}
+	if after != "" {
+		b, err := base64.RawURLEncoding.DecodeString(after)
+		name, id, ok := strings.Cut(string(b), "\x00")
+		if err != nil || !ok {
+			return Page{}, fmt.Errorf("%w: after is not a cursor of this connection", ErrInvalid)
+		}
+		q.AfterName, q.AfterID = name, id
+	}
+	ms, err := s.st.Org(orgID).Mailboxes(ctx, q)
+	if err != nil {
+		return Page{}, err
+	}
+	page := Page{HasNext: len(ms) > first}
+	if page.HasNext {
+		ms = ms[:first]
+	}
+	for _, m := range ms {
+		page.Mailboxes = append(page.Mailboxes, toView(m))
+		page.Cursors = append(page.Cursors, base64.RawURLEncoding.EncodeToString([]byte(m.DisplayName+"\x00"+m.ID)))
+	}
+	return page, nil
+}
+
+// Get reads one mailbox.
+func (s *Service) Get(ctx context.Context, orgID, id string) (Mailbox, error) {
+	u, err := userID(id)
+	if err != nil {
+		return Mailbox{}, err
+	}
+	m, err := s.st.Org(orgID).Mailbox(ctx, u)
+	if errors.Is(err, store.ErrNotFound) {
+		return Mailbox{}, fmt.Errorf("%w: mailbox %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return Mailbox{}, err
+	}
+	return toView(m), nil
+}
+
+// Summary counts the organisation's mailboxes by access.
+func (s *Service) Summary(ctx context.Context, orgID string) (Summary, error) {
+	c, err := s.st.Org(orgID).MailboxCounts(ctx)
+	if err != nil {
+		return Summary{}, err
+	}
+	sum := Summary{Accessible: c[string(Accessible)], BlockedByPolicy: c[string(BlockedByPolicy)], NoMailbox: c[string(NoMailbox)],
+		MissingPermission: c[string(MissingPermission)], Errors: c[string(Errored)], Unknown: c[string(Unknown)]}
+	for _, n := range c {
+		sum.Total += n
+	}
+	return sum, nil
+}
+
+// SetCapture lets an admin exclude a mailbox from capture, or include it again. Audited.
+func (s *Service) SetCapture(ctx context.Context, actor auth.Actor, id string, enabled bool) (Mailbox, error) {
+	u, err := userID(id)
+	if err != nil {
+		return Mailbox{}, err
+	}
+	scope := s.st.Org(actor.OrgID)
+	before, err := scope.Mailbox(ctx, u)
+	if errors.Is(err, store.ErrNotFound) {
+		return Mailbox{}, fmt.Errorf("%w: mailbox %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return Mailbox{}, err
+	}
+	if before.Capture == enabled {
+		return toView(before), nil
+	}
+	after, err := scope.SetMailboxCapture(ctx, u, enabled, s.now())
+	if err != nil {
+		return Mailbox{}, err
+	}
+	verb := map[bool]string{true: "included", false: "excluded"}[enabled]
+	if err := s.audit.Record(ctx, actor, "mailbox.capture", idPrefix+u, verb+" the mailbox of "+after.DisplayName+" ("+after.UserPrincipalName+") in capture"); err != nil {
+		return Mailbox{}, err
+	}
+	s.changed(ctx, actor.OrgID, after, captured(before))
+	return toView(after), nil
+}
+
+// Recheck probes the given mailboxes (all with none) now, and returns them.
+func (s *Service) Recheck(ctx context.Context, orgID, tenantID string, ids []string) ([]Mailbox, error) {
+	users := make([]string, 0, len(ids))
+	for _, id := range ids {
+		u, err := userID(id)
+		if err != nil {
+			return nil, err
+		}
+		users = append(users, u)
+	}
+	defer s.lock(orgID)()
+	scope := s.st.Org(orgID)
+	if err := scope.SetMailboxNextCheck(ctx, users, s.now()); err != nil {
+		return nil, err
+	}
+	if err := s.probeDue(ctx, orgID, tenantID); err != nil {
+		return nil, err
+	}
+	var out []Mailbox
+	if len(users) == 0 {
+		all, err := scope.Mailboxes(ctx, store.MailboxQuery{})
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range all {
+			out = append(out, toView(m))
+		}
+		return out, nil
+	}
+	for _, u := range users {
+		m, err := scope.Mailbox(ctx, u)
+		if err != nil {
+			return nil, fmt.Errorf("%w: mailbox %s", ErrNotFound, idPrefix+u)
+		}
+		out = append(out, toView(m))
+	}
+	return out, nil
+}
+
+// connected lists organisations whose connection can be used.
+func (s *Service) connected(ctx context.Context) ([]store.TeamAccess, error) {
+	all, err := s.st.ConnectedTeamAccess(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.TeamAccess
+	for _, ta := range all {
+		if ta.Status == "ACTIVE" || ta.Status == "DEGRADED" {
+			out = append(out, ta)
+		}
+	}
+	return out, nil
+}
+
+// DiscoverAll runs discovery for every connected organisation: the scheduled job.
+func (s *Service) DiscoverAll(ctx context.Context) error {
+	tas, err := s.connected(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, ta := range tas {
+		if err := s.Discover(ctx, ta.OrgID, ta.TenantID); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", ta.OrgID, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ProbeAllDue probes the due mailboxes of every connected organisation: the scheduled job.
+func (s *Service) ProbeAllDue(ctx context.Context) error {
+	tas, err := s.connected(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, ta := range tas {
+		unlock := s.lock(ta.OrgID)
+		err := s.probeDue(ctx, ta.OrgID, ta.TenantID)
+		unlock()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", ta.OrgID, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Disconnected forgets the tenant's users delta link (it belongs to that tenant) and, with purge,
+// deletes the organisation's mailboxes.
+func (s *Service) Disconnected(ctx context.Context, orgID string, purge bool) error {
+	defer s.lock(orgID)()
+	scope := s.st.Org(orgID)
+	if purge {
+		if err := scope.DeleteMailboxes(ctx); err != nil {
+			return err
+		}
+	}
+	return scope.SetSyncState(ctx, usersKey, "", s.now())
+}

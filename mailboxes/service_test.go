@@ -1,0 +1,223 @@
+package mailboxes_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/teamaccess/teamaccess/auth"
+	"github.com/teamaccess/teamaccess/graphsim"
+	"github.com/teamaccess/teamaccess/m365"
+	"github.com/teamaccess/teamaccess/mailboxes"
+	"github.com/teamaccess/teamaccess/store"
+)
+
+const (
+	appID  = "0f4a2c6e-1b3d-4e5f-8a9b-0c1d2e3f4a5b"
+	secret = "secret"
+)
+
+// directory adapts m365.Client as the server does.
+type directory struct{ c *m365.Client }
+
+func (d directory) UsersDelta(ctx context.Context, tenant, link string) ([]mailboxes.User, string, error) {
+	us, next, err := d.c.UsersDelta(ctx, tenant, link)
+	if errors.Is(err, m365.ErrDeltaExpired) {
+		return nil, "", errors.Join(mailboxes.ErrDeltaExpired, err)
+	}
+	out := make([]mailboxes.User, len(us))
+	for i, u := range us {
+		out[i] = mailboxes.User{ID: u.ID, DisplayName: u.DisplayName, UserPrincipalName: u.UserPrincipalName, Mail: u.Mail,
+			UserType: u.UserType, AccountEnabled: u.AccountEnabled, Removed: u.Removed}
+	}
+	return out, next, err
+}
+
+func (d directory) ProbeMailbox(ctx context.Context, tenant, user string) (mailboxes.Probe, error) {
+	p, err := d.c.ProbeMailbox(ctx, tenant, user)
+	if errors.Is(err, m365.ErrTransient) {
+		return mailboxes.Probe{}, errors.Join(mailboxes.ErrTransient, err)
+	}
+	return mailboxes.Probe{Access: mailboxes.Access(p.Access), Code: p.Code, Message: p.Message}, err
+}
+
+type env struct {
+	sim      *graphsim.Sim
+	svc      *mailboxes.Service
+	st       *store.Store
+	org      string
+	tenant   string
+	clock    time.Time
+	mu       sync.Mutex
+	captured map[string]bool
+}
+
+func newEnv(t *testing.T, policyDelay time.Duration, configure ...func(*graphsim.Options)) *env {
+	t.Helper()
+	o := graphsim.Options{Apps: []graphsim.App{{ID: appID, Secret: secret, Name: "teamaccess",
+		Permissions: []string{"Calendars.Read", "User.Read.All", "Mail.Read", "Contacts.Read"}}}, PolicyDelay: policyDelay}
+	for _, c := range configure {
+		c(&o)
+	}
+	sim, err := graphsim.Start(o)
+	require.NoError(t, err)
+	t.Cleanup(sim.Close)
+	st, err := store.Open(t.Context(), store.Options{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close(context.Background()) })
+	cl, _ := m365.CustomCloud(sim.AuthorityURL(), sim.GraphURL())
+	mc, err := m365.New(m365.Config{ClientID: appID, ClientSecret: secret, Cloud: cl, RootCAs: sim.CertPool()})
+	require.NoError(t, err)
+	e := &env{sim: sim, st: st, clock: time.Now(), captured: map[string]bool{}}
+	dir := auth.NewDirectory(st)
+	org, _ := dir.CreateOrganization(t.Context(), "Acme")
+	e.org = org.ID
+	e.svc = mailboxes.New(st, directory{mc}, dir, mailboxes.Options{
+		Now: func() time.Time { e.mu.Lock(); defer e.mu.Unlock(); return e.clock },
+		OnCapture: func(_ context.Context, _ string, m mailboxes.Mailbox, on bool) {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			e.captured[m.UserID] = on
+		},
+	})
+	return e
+}
+
+func (e *env) advance(d time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.clock = e.clock.Add(d)
+}
+
+func (e *env) access(t *testing.T) map[string]mailboxes.Access {
+	t.Helper()
+	page, err := e.svc.List(t.Context(), e.org, mailboxes.Filter{}, 100, "")
+	require.NoError(t, err)
+	out := map[string]mailboxes.Access{}
+	for _, m := range page.Mailboxes {
+		out[m.UserID] = m.Access
+	}
+	return out
+}
+
+func TestDemoTenantIsClassifiedRight(t *testing.T) {
+	e := newEnv(t, 0)
+	d, err := e.sim.SeedDemo(appID)
+	require.NoError(t, err)
+	require.NoError(t, e.sim.GrantConsent(d.TenantID, appID))
+	require.NoError(t, e.svc.Discover(t.Context(), e.org, d.TenantID))
+	got := e.access(t)
+	require.Len(t, got, 25)
+	for _, u := range d.Sales {
+		require.Equal(t, mailboxes.Accessible, got[u], u)
+		require.True(t, e.captured[u])
+	}
+	for _, u := range d.Blocked {
+		require.Equal(t, mailboxes.BlockedByPolicy, got[u])
+		require.False(t, e.captured[u])
+	}
+	require.Equal(t, mailboxes.NoMailbox, got[d.NoMailbox])
+	require.Equal(t, mailboxes.NoMailbox, got[d.Guest], "a guest is not probed")
+	sum, err := e.svc.Summary(t.Context(), e.org)
+	require.NoError(t, err)
+	require.Equal(t, mailboxes.Summary{Total: 25, Accessible: 20, BlockedByPolicy: 3, NoMailbox: 2}, sum)
+	require.False(t, e.captured[d.Disabled], "a disabled account is not captured even when readable")
+
+	blocked, err := e.svc.List(t.Context(), e.org, mailboxes.Filter{Access: []mailboxes.Access{mailboxes.BlockedByPolicy}}, 2, "")
+	require.NoError(t, err)
+	require.Len(t, blocked.Mailboxes, 2)
+	require.True(t, blocked.HasNext)
+	rest, err := e.svc.List(t.Context(), e.org, mailboxes.Filter{Access: []mailboxes.Access{mailboxes.BlockedByPolicy}}, 2, blocked.Cursors[1])
+	require.NoError(t, err)
+	require.Len(t, rest.Mailboxes, 1)
+	require.False(t, rest.HasNext)
+	require.Contains(t, rest.Mailboxes[0].AccessReason, "application access policy")
+	found, err := e.svc.List(t.Context(), e.org, mailboxes.Filter{Search: "VANCE"}, 10, "")
+	require.NoError(t, err)
+	require.Len(t, found.Mailboxes, 1)
+	require.Equal(t, "Adele Vance", found.Mailboxes[0].DisplayName)
+}
+
+// A policy change applies after graphsim's propagation delay and is seen by the next scheduled
+// re-probe; a user deleted in the tenant leaves capture; the admin's capture switch is heard.
+func TestPolicyChangeDeletionAndCaptureSwitch(t *testing.T) {
+	e := newEnv(t, 300*time.Millisecond)
+	ctx := t.Context()
+	e.tenant = e.sim.AddTenant(graphsim.TenantSpec{Name: "Contoso"})
+	var users []string
+	for i := range 4 {
+		u, _ := e.sim.AddUser(e.tenant, graphsim.UserSpec{DisplayName: fmt.Sprintf("User %d", i), UPN: fmt.Sprintf("u%d@contoso.com", i)})
+		users = append(users, u)
+	}
+	require.NoError(t, e.sim.GrantConsent(e.tenant, appID))
+	require.NoError(t, e.svc.Discover(ctx, e.org, e.tenant))
+	require.Equal(t, mailboxes.Accessible, e.access(t)[users[3]])
+
+	require.NoError(t, e.sim.SetAccessPolicy(e.tenant, appID, users[:2]))
+	require.NoError(t, e.svc.ProbeAllDue(ctx))
+	require.Equal(t, mailboxes.Accessible, e.access(t)[users[3]], "nothing due yet; and the policy is not applied yet")
+	time.Sleep(350 * time.Millisecond) // graphsim applies the policy
+	e.advance(mailboxes.DefaultSchedule.Readable + time.Minute)
+	require.NoError(t, e.svc.ProbeAllDue(ctx)) // no connection recorded: nothing to do
+	require.Equal(t, mailboxes.Accessible, e.access(t)[users[3]])
+	require.NoError(t, e.st.Org(e.org).SaveTeamAccess(ctx, store.TeamAccess{Status: "ACTIVE", TenantID: e.tenant}))
+	require.NoError(t, e.svc.ProbeAllDue(ctx))
+	got := e.access(t)
+	require.Equal(t, mailboxes.Accessible, got[users[0]])
+	require.Equal(t, mailboxes.BlockedByPolicy, got[users[3]], "picked up by the scheduled re-probe")
+	require.False(t, e.captured[users[3]], "capture stopped")
+
+	require.NoError(t, e.sim.DeleteUser(e.tenant, users[1], false))
+	require.NoError(t, e.svc.DiscoverAll(ctx))
+	_, present := e.access(t)[users[1]]
+	require.False(t, present, "a deleted user is no longer listed")
+	require.False(t, e.captured[users[1]])
+
+	m, err := e.svc.SetCapture(ctx, auth.CommandLine(e.org), "mbx_"+users[0], false)
+	require.NoError(t, err)
+	require.False(t, m.Captured)
+	require.False(t, e.captured[users[0]])
+	_, err = e.svc.SetCapture(ctx, auth.CommandLine(e.org), "mbx_nobody", false)
+	require.ErrorIs(t, err, mailboxes.ErrNotFound)
+
+	re, err := e.svc.Recheck(ctx, e.org, e.tenant, []string{"mbx_" + users[3]})
+	require.NoError(t, err)
+	require.Equal(t, mailboxes.BlockedByPolicy, re[0].Access)
+}
+
+// Probing through a storm of 429s ends with every mailbox classified, and never more than 4
+// requests in flight on a mailbox (graphsim answers 429 MailboxConcurrency past that, and its
+// request log would show it).
+func TestThrottlingStorm(t *testing.T) {
+	e := newEnv(t, 0)
+	ctx := t.Context()
+	e.tenant = e.sim.AddTenant(graphsim.TenantSpec{Name: "Contoso"})
+	for i := range 12 {
+		_, _ = e.sim.AddUser(e.tenant, graphsim.UserSpec{DisplayName: fmt.Sprintf("User %02d", i), UPN: fmt.Sprintf("u%d@contoso.com", i)})
+	}
+	require.NoError(t, e.sim.GrantConsent(e.tenant, appID))
+	e.sim.InjectFault(graphsim.Fault{Path: "/mailFolders/inbox", Status: 429, RetryAfter: 1, Rate: 0.4, Count: 8})
+	require.NoError(t, e.svc.Discover(ctx, e.org, e.tenant))
+	require.NoError(t, e.st.Org(e.org).SaveTeamAccess(ctx, store.TeamAccess{Status: "ACTIVE", TenantID: e.tenant}))
+	for range 5 { // probes that stayed throttled past the client's retries come back a minute later
+		e.advance(time.Minute)
+		require.NoError(t, e.svc.ProbeAllDue(ctx))
+	}
+	for u, a := range e.access(t) {
+		require.Equal(t, mailboxes.Accessible, a, u)
+	}
+	throttled := 0
+	for _, r := range e.sim.Requests() {
+		if r.Status == 429 {
+			throttled++
+			require.NotEqual(t, "ApplicationThrottled", r.Code, "never over the mailbox's concurrency or request limits")
+		}
+	}
+	require.Positive(t, throttled, "the storm happened")
+}

@@ -1,0 +1,266 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+const (
+	mailboxCollection   = "mailboxes"
+	syncStateCollection = "syncStates"
+)
+
+// Mailbox is a user of the organisation's tenant and whether teamaccess may read their mailbox.
+type Mailbox struct {
+	ID                string     `bson:"_id"` // orgId:userId
+	OrgID             string     `bson:"orgId"`
+	TenantID          string     `bson:"tenantId"`
+	UserID            string     `bson:"userId"`
+	DisplayName       string     `bson:"displayName"`
+	UserPrincipalName string     `bson:"upn"`
+	Mail              string     `bson:"mail,omitempty"`
+	JobTitle          string     `bson:"jobTitle,omitempty"`
+	Department        string     `bson:"department,omitempty"`
+	UserType          string     `bson:"userType,omitempty"`
+	AccountEnabled    bool       `bson:"accountEnabled"`
+	Deleted           bool       `bson:"deleted"`
+	Search            string     `bson:"search"` // lower-case name, UPN and mail
+	Access            string     `bson:"access"`
+	Code              string     `bson:"code,omitempty"`
+	Reason            string     `bson:"reason,omitempty"`
+	CheckedAt         *time.Time `bson:"checkedAt,omitempty"`
+	AccessChangedAt   *time.Time `bson:"accessChangedAt,omitempty"`
+	NextCheckAt       time.Time  `bson:"nextCheckAt"`
+	Capture           bool       `bson:"capture"`
+	CaptureChangedAt  *time.Time `bson:"captureChangedAt,omitempty"`
+	CreatedAt         time.Time  `bson:"createdAt"`
+	UpdatedAt         time.Time  `bson:"updatedAt"`
+}
+
+// MailboxID is a mailbox's _id.
+func MailboxID(orgID, userID string) string { return orgID + ":" + userID }
+
+// UpsertDirectoryUsers records users as the directory describes them, in one bulk write: new
+// ones start with access UNKNOWN, capture on, and a probe due at once; known ones keep their
+// access and capture.
+func (o OrgScope) UpsertDirectoryUsers(ctx context.Context, tenantID string, us []Mailbox, now time.Time) error {
+	if len(us) == 0 {
+		return nil
+	}
+	models := make([]mongo.WriteModel, 0, len(us))
+	for _, u := range us {
+		set := bson.D{
+			{Key: "orgId", Value: o.org}, {Key: "tenantId", Value: tenantID}, {Key: "userId", Value: u.UserID},
+			{Key: "displayName", Value: u.DisplayName}, {Key: "upn", Value: u.UserPrincipalName}, {Key: "mail", Value: u.Mail},
+			{Key: "jobTitle", Value: u.JobTitle}, {Key: "department", Value: u.Department}, {Key: "userType", Value: u.UserType},
+			{Key: "accountEnabled", Value: u.AccountEnabled}, {Key: "deleted", Value: false},
+			{Key: "search", Value: strings.ToLower(u.DisplayName + " " + u.UserPrincipalName + " " + u.Mail)},
+			{Key: "updatedAt", Value: now},
+		}
+		onInsert := bson.D{{Key: "access", Value: "UNKNOWN"}, {Key: "capture", Value: true}, {Key: "createdAt", Value: now}, {Key: "nextCheckAt", Value: now}}
+		models = append(models, mongo.NewUpdateOneModel().
+			SetFilter(bson.D{{Key: "_id", Value: MailboxID(o.org, u.UserID)}}).
+			SetUpdate(bson.D{{Key: "$set", Value: set}, {Key: "$setOnInsert", Value: onInsert}}).
+			SetUpsert(true))
+	}
+	if _, err := o.s.collection(mailboxCollection).BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
+		return fmt.Errorf("record users: %w", err)
+	}
+	return nil
+}
+
+// MarkMailboxesDeleted records users removed from the tenant; they are probed no more.
+func (o OrgScope) MarkMailboxesDeleted(ctx context.Context, userIDs []string, now time.Time) error {
+	if len(userIDs) == 0 {
+		return nil
+	}
+	ids := make(bson.A, len(userIDs))
+	for i, u := range userIDs {
+		ids[i] = MailboxID(o.org, u)
+	}
+	_, err := o.s.collection(mailboxCollection).UpdateMany(ctx, o.filter(bson.E{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}),
+		bson.D{{Key: "$set", Value: bson.D{{Key: "deleted", Value: true}, {Key: "updatedAt", Value: now}, {Key: "nextCheckAt", Value: farFuture}}}})
+	if err != nil {
+		return fmt.Errorf("mark users deleted: %w", err)
+	}
+	return nil
+}
+
+// farFuture is when nothing is due.
+var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Mailbox reads one of the organisation's mailboxes by user id.
+func (o OrgScope) Mailbox(ctx context.Context, userID string) (Mailbox, error) {
+	var m Mailbox
+	err := o.s.collection(mailboxCollection).FindOne(ctx, o.filter(bson.E{Key: "_id", Value: MailboxID(o.org, userID)})).Decode(&m)
+	if err != nil {
+		return Mailbox{}, notFound(err, "mailbox "+userID)
+	}
+	return m, nil
+}
+
+// MailboxQuery selects mailboxes; the zero value selects every live one.
+type MailboxQuery struct {
+	Access  []string
+	Capture *bool
+	Search  string // substring of name, UPN or mail, any case
+	// After is the sort key (displayName, _id) of the last mailbox of the previous page.
+	AfterName, AfterID string
+	Limit              int
+}
+
+// Mailboxes lists live (not deleted) mailboxes by display name.
+func (o OrgScope) Mailboxes(ctx context.Context, q MailboxQuery) ([]Mailbox, error) {
+	f := o.filter(bson.E{Key: "deleted", Value: false})
+	if len(q.Access) > 0 {
+		f = append(f, bson.E{Key: "access", Value: bson.D{{Key: "$in", Value: q.Access}}})
+	}
+	if q.Capture != nil {
+		f = append(f, bson.E{Key: "capture", Value: *q.Capture})
+	}
+	if q.Search != "" {
+		f = append(f, bson.E{Key: "search", Value: bson.D{{Key: "$regex", Value: regexp.QuoteMeta(strings.ToLower(q.Search))}}})
+	}
+	if q.AfterID != "" {
+		f = append(f, bson.E{Key: "$or", Value: bson.A{
+			bson.D{{Key: "displayName", Value: bson.D{{Key: "$gt", Value: q.AfterName}}}},
+			bson.D{{Key: "displayName", Value: q.AfterName}, {Key: "_id", Value: bson.D{{Key: "$gt", Value: q.AfterID}}}},
+		}})
+	}
+	opts := options.Find().SetSort(bson.D{{Key: "displayName", Value: 1}, {Key: "_id", Value: 1}})
+	if q.Limit > 0 {
+		opts.SetLimit(int64(q.Limit))
+	}
+	cur, err := o.s.collection(mailboxCollection).Find(ctx, f, opts)
+	if err != nil {
+		return nil, fmt.Errorf("list mailboxes: %w", err)
+	}
+	out := []Mailbox{}
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, fmt.Errorf("list mailboxes: %w", err)
+	}
+	return out, nil
+}
+
+// MailboxesDue lists live mailboxes whose next probe is due, soonest first.
+func (o OrgScope) MailboxesDue(ctx context.Context, now time.Time, limit int) ([]Mailbox, error) {
+	cur, err := o.s.collection(mailboxCollection).Find(ctx,
+		o.filter(bson.E{Key: "deleted", Value: false}, bson.E{Key: "nextCheckAt", Value: bson.D{{Key: "$lte", Value: now}}}),
+		options.Find().SetSort(bson.D{{Key: "nextCheckAt", Value: 1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, fmt.Errorf("list due mailboxes: %w", err)
+	}
+	var out []Mailbox
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, fmt.Errorf("list due mailboxes: %w", err)
+	}
+	return out, nil
+}
+
+// SaveMailboxAccess records a probe's result and the next probe's time; it returns the mailbox
+// as it now is.
+func (o OrgScope) SaveMailboxAccess(ctx context.Context, userID, access, code, reason string, checkedAt, next time.Time, changed bool) (Mailbox, error) {
+	set := bson.D{{Key: "access", Value: access}, {Key: "code", Value: code}, {Key: "reason", Value: reason},
+		{Key: "checkedAt", Value: checkedAt}, {Key: "nextCheckAt", Value: next}, {Key: "updatedAt", Value: checkedAt}}
+	if changed {
+		set = append(set, bson.E{Key: "accessChangedAt", Value: checkedAt})
+	}
+	return o.updateMailbox(ctx, userID, set)
+}
+
+// SetMailboxNextCheck moves a mailbox's next probe.
+func (o OrgScope) SetMailboxNextCheck(ctx context.Context, userIDs []string, at time.Time) error {
+	ids := make(bson.A, len(userIDs))
+	for i, u := range userIDs {
+		ids[i] = MailboxID(o.org, u)
+	}
+	f := o.filter(bson.E{Key: "deleted", Value: false})
+	if len(userIDs) > 0 {
+		f = append(f, bson.E{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}})
+	}
+	_, err := o.s.collection(mailboxCollection).UpdateMany(ctx, f, bson.D{{Key: "$set", Value: bson.D{{Key: "nextCheckAt", Value: at}}}})
+	if err != nil {
+		return fmt.Errorf("schedule mailbox checks: %w", err)
+	}
+	return nil
+}
+
+// SetMailboxCapture switches capture for a mailbox.
+func (o OrgScope) SetMailboxCapture(ctx context.Context, userID string, enabled bool, at time.Time) (Mailbox, error) {
+	return o.updateMailbox(ctx, userID, bson.D{{Key: "capture", Value: enabled}, {Key: "captureChangedAt", Value: at}, {Key: "updatedAt", Value: at}})
+}
+
+func (o OrgScope) updateMailbox(ctx context.Context, userID string, set bson.D) (Mailbox, error) {
+	var m Mailbox
+	err := o.s.collection(mailboxCollection).FindOneAndUpdate(ctx, o.filter(bson.E{Key: "_id", Value: MailboxID(o.org, userID)}),
+		bson.D{{Key: "$set", Value: set}}, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&m)
+	if err != nil {
+		return Mailbox{}, notFound(err, "mailbox "+userID)
+	}
+	return m, nil
+}
+
+// MailboxCounts counts live mailboxes by access.
+func (o OrgScope) MailboxCounts(ctx context.Context) (map[string]int, error) {
+	cur, err := o.s.collection(mailboxCollection).Aggregate(ctx, mongo.Pipeline{
+		{{Key: "$match", Value: o.filter(bson.E{Key: "deleted", Value: false})}},
+		{{Key: "$group", Value: bson.D{{Key: "_id", Value: "$access"}, {Key: "n", Value: bson.D{{Key: "$sum", Value: 1}}}}}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("count mailboxes: %w", err)
+	}
+	var rows []struct {
+		Access string `bson:"_id"`
+		N      int    `bson:"n"`
+	}
+	if err := cur.All(ctx, &rows); err != nil {
+		return nil, fmt.Errorf("count mailboxes: %w", err)
+	}
+	out := map[string]int{}
+	for _, r := range rows {
+		out[r.Access] = r.N
+	}
+	return out, nil
+}
+
+// DeleteMailboxes removes every mailbox of the organisation (a disconnect with purge).
+func (o OrgScope) DeleteMailboxes(ctx context.Context) error {
+	if _, err := o.s.collection(mailboxCollection).DeleteMany(ctx, o.filter()); err != nil {
+		return fmt.Errorf("delete mailboxes: %w", err)
+	}
+	return nil
+}
+
+// SyncState reads a delta link; "" if none.
+func (o OrgScope) SyncState(ctx context.Context, key string) (string, error) {
+	var doc struct {
+		DeltaLink string `bson:"deltaLink"`
+	}
+	err := o.s.collection(syncStateCollection).FindOne(ctx, o.filter(bson.E{Key: "_id", Value: o.org + ":" + key})).Decode(&doc)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read sync state %s: %w", key, err)
+	}
+	return doc.DeltaLink, nil
+}
+
+// SetSyncState stores a delta link ("" forgets it).
+func (o OrgScope) SetSyncState(ctx context.Context, key, deltaLink string, at time.Time) error {
+	_, err := o.s.collection(syncStateCollection).UpdateOne(ctx, bson.D{{Key: "_id", Value: o.org + ":" + key}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "orgId", Value: o.org}, {Key: "deltaLink", Value: deltaLink}, {Key: "updatedAt", Value: at}}}},
+		options.UpdateOne().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("save sync state %s: %w", key, err)
+	}
+	return nil
+}
