@@ -82,7 +82,7 @@ func (c *Client) newGraph(cred azcore.TokenCredential) (*tenantGraph, error) {
 // DirectoryUser is a user of the tenant as users/delta reports it.
 type DirectoryUser struct {
 	ID, DisplayName, UserPrincipalName, Mail, JobTitle, Department, UserType string
-	AccountEnabled                                                         bool
+	AccountEnabled                                                           bool
 	// Removed is set for a user deleted from the tenant (soft or permanently).
 	Removed bool
 }
