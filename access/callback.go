@@ -111,6 +111,9 @@ func (s *Service) Callback(ctx context.Context, q url.Values) (CallbackResult, e
 	if err := s.audit.Record(ctx, callbackActor(cs.OrgID), "teamAccess.connect", tenant, summary); err != nil {
 		return CallbackResult{}, err
 	}
+	if s.o.OnConnect != nil {
+		s.o.OnConnect(cs.OrgID, tenant)
+	}
 	res := CallbackResult{Outcome: Connected, Title: "Authorization Successful", TeamAccess: ta,
 		Message: "Team access to Office 365 is active."}
 	if ta.Status == Degraded {

@@ -43,6 +43,8 @@ type Options struct {
 	Log      *slog.Logger
 	Publish  func(orgID string, ta TeamAccess) // live updates; may be nil
 	OnDelete []DisconnectHook
+	// OnConnect hears of a tenant just bound to an organisation (discovery starts there).
+	OnConnect func(orgID, tenantID string)
 }
 
 // Service is Team Access.

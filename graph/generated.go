@@ -16,6 +16,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/introspection"
 	"github.com/teamaccess/teamaccess/access"
 	"github.com/teamaccess/teamaccess/auth"
+	"github.com/teamaccess/teamaccess/mailboxes"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -92,6 +93,35 @@ type ComplexityRoot struct {
 		Starts    func(childComplexity int) int
 	}
 
+	Mailbox struct {
+		Access            func(childComplexity int) int
+		AccessChangedAt   func(childComplexity int) int
+		AccessCode        func(childComplexity int) int
+		AccessReason      func(childComplexity int) int
+		AccountEnabled    func(childComplexity int) int
+		Capture           func(childComplexity int) int
+		Captured          func(childComplexity int) int
+		CheckedAt         func(childComplexity int) int
+		Department        func(childComplexity int) int
+		DisplayName       func(childComplexity int) int
+		ID                func(childComplexity int) int
+		IsGuest           func(childComplexity int) int
+		JobTitle          func(childComplexity int) int
+		Mail              func(childComplexity int) int
+		UserID            func(childComplexity int) int
+		UserPrincipalName func(childComplexity int) int
+	}
+
+	MailboxConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	MailboxEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	MailboxSummary struct {
 		Accessible      func(childComplexity int) int
 		BlockedByPolicy func(childComplexity int) int
@@ -104,7 +134,9 @@ type ComplexityRoot struct {
 		CreateAPIKey         func(childComplexity int, name string, role auth.Role, expiresAt *time.Time) int
 		CreateConsentLink    func(childComplexity int, input CreateConsentLinkInput) int
 		DisconnectTeamAccess func(childComplexity int, input DisconnectTeamAccessInput) int
+		RecheckMailboxAccess func(childComplexity int, ids []string) int
 		RevokeAPIKey         func(childComplexity int, id string) int
+		SetMailboxCapture    func(childComplexity int, id string, enabled bool) int
 	}
 
 	Organization struct {
@@ -129,6 +161,8 @@ type ComplexityRoot struct {
 	Query struct {
 		APIKeys    func(childComplexity int) int
 		AuditLog   func(childComplexity int, first *int, after *string) int
+		Mailbox    func(childComplexity int, id string) int
+		Mailboxes  func(childComplexity int, filter *MailboxFilter, first *int, after *string, last *int, before *string) int
 		Node       func(childComplexity int, id string) int
 		ServerInfo func(childComplexity int) int
 		TeamAccess func(childComplexity int) int
@@ -152,6 +186,7 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
+		MailboxChanged    func(childComplexity int, filter *MailboxFilter) int
 		TeamAccessChanged func(childComplexity int) int
 	}
 
@@ -187,6 +222,8 @@ type ApiKeyResolver interface {
 type MutationResolver interface {
 	CreateAPIKey(ctx context.Context, name string, role auth.Role, expiresAt *time.Time) (*CreatedAPIKey, error)
 	RevokeAPIKey(ctx context.Context, id string) (*auth.Key, error)
+	RecheckMailboxAccess(ctx context.Context, ids []string) ([]*mailboxes.Mailbox, error)
+	SetMailboxCapture(ctx context.Context, id string, enabled bool) (*mailboxes.Mailbox, error)
 	CreateConsentLink(ctx context.Context, input CreateConsentLinkInput) (*access.ConsentLink, error)
 	DisconnectTeamAccess(ctx context.Context, input DisconnectTeamAccessInput) (*access.TeamAccess, error)
 }
@@ -196,6 +233,8 @@ type QueryResolver interface {
 	Node(ctx context.Context, id string) (Node, error)
 	APIKeys(ctx context.Context) ([]*auth.Key, error)
 	AuditLog(ctx context.Context, first *int, after *string) (*AuditEntryConnection, error)
+	Mailboxes(ctx context.Context, filter *MailboxFilter, first *int, after *string, last *int, before *string) (*MailboxConnection, error)
+	Mailbox(ctx context.Context, id string) (*mailboxes.Mailbox, error)
 	TeamAccess(ctx context.Context) (*access.TeamAccess, error)
 }
 type ServerInfoResolver interface {
@@ -204,11 +243,12 @@ type ServerInfoResolver interface {
 }
 type SubscriptionResolver interface {
 	TeamAccessChanged(ctx context.Context) (<-chan *access.TeamAccess, error)
+	MailboxChanged(ctx context.Context, filter *MailboxFilter) (<-chan *mailboxes.Mailbox, error)
 }
 type TeamAccessResolver interface {
 	Provider(ctx context.Context, obj *access.TeamAccess) (Provider, error)
 
-	MailboxSummary(ctx context.Context, obj *access.TeamAccess) (*MailboxSummary, error)
+	MailboxSummary(ctx context.Context, obj *access.TeamAccess) (*mailboxes.Summary, error)
 }
 type ViewerResolver interface {
 	Organization(ctx context.Context, obj *auth.Identity) (*auth.Organization, error)
@@ -403,6 +443,129 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Installation.Starts(childComplexity), true
 
+	case "Mailbox.access":
+		if e.ComplexityRoot.Mailbox.Access == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mailbox.Access(childComplexity), true
+	case "Mailbox.accessChangedAt":
+		if e.ComplexityRoot.Mailbox.AccessChangedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mailbox.AccessChangedAt(childComplexity), true
+	case "Mailbox.accessCode":
+		if e.ComplexityRoot.Mailbox.AccessCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mailbox.AccessCode(childComplexity), true
+	case "Mailbox.accessReason":
+		if e.ComplexityRoot.Mailbox.AccessReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mailbox.AccessReason(childComplexity), true
+	case "Mailbox.accountEnabled":
+		if e.ComplexityRoot.Mailbox.AccountEnabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mailbox.AccountEnabled(childComplexity), true
+	case "Mailbox.capture":
+		if e.ComplexityRoot.Mailbox.Capture == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mailbox.Capture(childComplexity), true
+	case "Mailbox.captured":
+		if e.ComplexityRoot.Mailbox.Captured == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mailbox.Captured(childComplexity), true
+	case "Mailbox.checkedAt":
+		if e.ComplexityRoot.Mailbox.CheckedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mailbox.CheckedAt(childComplexity), true
+	case "Mailbox.department":
+		if e.ComplexityRoot.Mailbox.Department == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mailbox.Department(childComplexity), true
+	case "Mailbox.displayName":
+		if e.ComplexityRoot.Mailbox.DisplayName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mailbox.DisplayName(childComplexity), true
+	case "Mailbox.id":
+		if e.ComplexityRoot.Mailbox.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mailbox.ID(childComplexity), true
+	case "Mailbox.isGuest":
+		if e.ComplexityRoot.Mailbox.IsGuest == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mailbox.IsGuest(childComplexity), true
+	case "Mailbox.jobTitle":
+		if e.ComplexityRoot.Mailbox.JobTitle == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mailbox.JobTitle(childComplexity), true
+	case "Mailbox.mail":
+		if e.ComplexityRoot.Mailbox.Mail == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mailbox.Mail(childComplexity), true
+	case "Mailbox.userId":
+		if e.ComplexityRoot.Mailbox.UserID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mailbox.UserID(childComplexity), true
+	case "Mailbox.userPrincipalName":
+		if e.ComplexityRoot.Mailbox.UserPrincipalName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mailbox.UserPrincipalName(childComplexity), true
+
+	case "MailboxConnection.edges":
+		if e.ComplexityRoot.MailboxConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MailboxConnection.Edges(childComplexity), true
+	case "MailboxConnection.pageInfo":
+		if e.ComplexityRoot.MailboxConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MailboxConnection.PageInfo(childComplexity), true
+
+	case "MailboxEdge.cursor":
+		if e.ComplexityRoot.MailboxEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MailboxEdge.Cursor(childComplexity), true
+	case "MailboxEdge.node":
+		if e.ComplexityRoot.MailboxEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MailboxEdge.Node(childComplexity), true
+
 	case "MailboxSummary.accessible":
 		if e.ComplexityRoot.MailboxSummary.Accessible == nil {
 			break
@@ -467,6 +630,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DisconnectTeamAccess(childComplexity, args["input"].(DisconnectTeamAccessInput)), true
+	case "Mutation.recheckMailboxAccess":
+		if e.ComplexityRoot.Mutation.RecheckMailboxAccess == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_recheckMailboxAccess_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RecheckMailboxAccess(childComplexity, args["ids"].([]string)), true
 	case "Mutation.revokeApiKey":
 		if e.ComplexityRoot.Mutation.RevokeAPIKey == nil {
 			break
@@ -478,6 +652,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeAPIKey(childComplexity, args["id"].(string)), true
+	case "Mutation.setMailboxCapture":
+		if e.ComplexityRoot.Mutation.SetMailboxCapture == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setMailboxCapture_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetMailboxCapture(childComplexity, args["id"].(string), args["enabled"].(bool)), true
 
 	case "Organization.createdAt":
 		if e.ComplexityRoot.Organization.CreatedAt == nil {
@@ -560,6 +745,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.AuditLog(childComplexity, args["first"].(*int), args["after"].(*string)), true
 
+	case "Query.mailbox":
+		if e.ComplexityRoot.Query.Mailbox == nil {
+			break
+		}
+
+		args, err := ec.field_Query_mailbox_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Mailbox(childComplexity, args["id"].(string)), true
+	case "Query.mailboxes":
+		if e.ComplexityRoot.Query.Mailboxes == nil {
+			break
+		}
+
+		args, err := ec.field_Query_mailboxes_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Mailboxes(childComplexity, args["filter"].(*MailboxFilter), args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string)), true
 	case "Query.node":
 		if e.ComplexityRoot.Query.Node == nil {
 			break
@@ -652,6 +859,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Storage.ServerVersion(childComplexity), true
 
+	case "Subscription.mailboxChanged":
+		if e.ComplexityRoot.Subscription.MailboxChanged == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_mailboxChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.MailboxChanged(childComplexity, args["filter"].(*MailboxFilter)), true
 	case "Subscription.teamAccessChanged":
 		if e.ComplexityRoot.Subscription.TeamAccessChanged == nil {
 			break
@@ -762,6 +980,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("CreateConsentLinkInput", ec.unmarshalInputCreateConsentLinkInput),
 			graphql.NewInputUnmarshaler("DisconnectTeamAccessInput", ec.unmarshalInputDisconnectTeamAccessInput),
+			graphql.NewInputUnmarshaler("MailboxFilter", ec.unmarshalInputMailboxFilter),
 		)
 	}
 	first := true
@@ -954,6 +1173,82 @@ type AuditEntryConnection {
 type AuditEntryEdge {
   cursor: String!
   node: AuditEntry!
+}
+`, BuiltIn: false},
+	{Name: "../schema/mailboxes.graphqls", Input: `"Whether teamaccess may read a mailbox."
+enum MailboxAccess {
+  "teamaccess can read it."
+  ACCESSIBLE
+  "An application access policy (or RBAC for Applications) of the tenant keeps teamaccess out."
+  BLOCKED_BY_POLICY
+  "The user has no Exchange Online mailbox: no license, on-premises, inactive, or a guest."
+  NO_MAILBOX
+  "The tenant has not granted the permission this needs."
+  MISSING_PERMISSION
+  "Graph answered with an error: see accessReason."
+  ERROR
+  "Not checked yet."
+  UNKNOWN
+}
+
+input MailboxFilter {
+  access: [MailboxAccess!]
+  capture: Boolean
+  "Part of the name, user principal name or address, in any case."
+  search: String
+}
+
+"A user of the tenant, and teamaccess's access to their mailbox."
+type Mailbox implements Node {
+  id: ID!
+  "The user's id in Microsoft Entra ID."
+  userId: String!
+  displayName: String!
+  userPrincipalName: String!
+  mail: String
+  jobTitle: String
+  department: String
+  isGuest: Boolean!
+  accountEnabled: Boolean!
+  access: MailboxAccess!
+  "Why, in words."
+  accessReason: String!
+  "Graph's error code behind the access, if any."
+  accessCode: String
+  checkedAt: DateTime
+  accessChangedAt: DateTime
+  "Whether the admin lets teamaccess capture this mailbox (setMailboxCapture)."
+  capture: Boolean!
+  "Whether it is captured now: accessible, enabled, and capture on."
+  captured: Boolean!
+}
+
+type MailboxConnection {
+  edges: [MailboxEdge!]!
+  pageInfo: PageInfo!
+}
+
+type MailboxEdge {
+  cursor: String!
+  node: Mailbox!
+}
+
+extend type Query {
+  "The tenant's users and their mailboxes, by name. Forward pagination (first, after); at most 100 a page."
+  mailboxes(filter: MailboxFilter, first: Int = 50, after: String, last: Int, before: String): MailboxConnection!
+  mailbox(id: ID!): Mailbox
+}
+
+extend type Mutation {
+  "Probes the given mailboxes (all with none) now, and returns them."
+  recheckMailboxAccess(ids: [ID!]): [Mailbox!]! @hasRole(role: ADMIN)
+  "Includes a mailbox in capture, or excludes it. Audited."
+  setMailboxCapture(id: ID!, enabled: Boolean!): Mailbox! @hasRole(role: ADMIN)
+}
+
+extend type Subscription {
+  "Mailboxes whose access or capture changes."
+  mailboxChanged(filter: MailboxFilter): Mailbox!
 }
 `, BuiltIn: false},
 	{Name: "../schema/schema.graphqls", Input: `"""
@@ -1246,6 +1541,64 @@ func (ec *executionContext) childFields_Installation(ctx context.Context, field 
 		return ec.fieldContext_Installation_starts(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Installation", field.Name)
+}
+
+func (ec *executionContext) childFields_Mailbox(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Mailbox_id(ctx, field)
+	case "userId":
+		return ec.fieldContext_Mailbox_userId(ctx, field)
+	case "displayName":
+		return ec.fieldContext_Mailbox_displayName(ctx, field)
+	case "userPrincipalName":
+		return ec.fieldContext_Mailbox_userPrincipalName(ctx, field)
+	case "mail":
+		return ec.fieldContext_Mailbox_mail(ctx, field)
+	case "jobTitle":
+		return ec.fieldContext_Mailbox_jobTitle(ctx, field)
+	case "department":
+		return ec.fieldContext_Mailbox_department(ctx, field)
+	case "isGuest":
+		return ec.fieldContext_Mailbox_isGuest(ctx, field)
+	case "accountEnabled":
+		return ec.fieldContext_Mailbox_accountEnabled(ctx, field)
+	case "access":
+		return ec.fieldContext_Mailbox_access(ctx, field)
+	case "accessReason":
+		return ec.fieldContext_Mailbox_accessReason(ctx, field)
+	case "accessCode":
+		return ec.fieldContext_Mailbox_accessCode(ctx, field)
+	case "checkedAt":
+		return ec.fieldContext_Mailbox_checkedAt(ctx, field)
+	case "accessChangedAt":
+		return ec.fieldContext_Mailbox_accessChangedAt(ctx, field)
+	case "capture":
+		return ec.fieldContext_Mailbox_capture(ctx, field)
+	case "captured":
+		return ec.fieldContext_Mailbox_captured(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Mailbox", field.Name)
+}
+
+func (ec *executionContext) childFields_MailboxConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_MailboxConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_MailboxConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MailboxConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_MailboxEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_MailboxEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_MailboxEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MailboxEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_MailboxSummary(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1564,6 +1917,20 @@ func (ec *executionContext) field_Mutation_disconnectTeamAccess_args(ctx context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_recheckMailboxAccess_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "ids",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ids"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_revokeApiKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1575,6 +1942,28 @@ func (ec *executionContext) field_Mutation_revokeApiKey_args(ctx context.Context
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setMailboxCapture_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "enabled",
+		func(ctx context.Context, v any) (bool, error) {
+			return ec.unmarshalNBoolean2bool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["enabled"] = arg1
 	return args, nil
 }
 
@@ -1614,6 +2003,66 @@ func (ec *executionContext) field_Query_auditLog_args(ctx context.Context, rawAr
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_mailbox_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_mailboxes_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*MailboxFilter, error) {
+			return ec.unmarshalOMailboxFilter2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐMailboxFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg4
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_node_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1625,6 +2074,20 @@ func (ec *executionContext) field_Query_node_args(ctx context.Context, rawArgs m
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_mailboxChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*MailboxFilter, error) {
+			return ec.unmarshalOMailboxFilter2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐMailboxFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg0
 	return args, nil
 }
 
@@ -2359,7 +2822,494 @@ func (ec *executionContext) fieldContext_Installation_starts(_ context.Context, 
 	return graphql.NewScalarFieldContext("Installation", field, false, false, "Int")
 }
 
-func (ec *executionContext) _MailboxSummary_total(ctx context.Context, field graphql.CollectedField, obj *MailboxSummary) (ret graphql.Marshaler) {
+func (ec *executionContext) _Mailbox_id(ctx context.Context, field graphql.CollectedField, obj *mailboxes.Mailbox) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mailbox_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mailbox_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mailbox", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Mailbox_userId(ctx context.Context, field graphql.CollectedField, obj *mailboxes.Mailbox) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mailbox_userId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mailbox_userId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mailbox", field, false, false, "String")
+}
+
+func (ec *executionContext) _Mailbox_displayName(ctx context.Context, field graphql.CollectedField, obj *mailboxes.Mailbox) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mailbox_displayName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DisplayName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mailbox_displayName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mailbox", field, false, false, "String")
+}
+
+func (ec *executionContext) _Mailbox_userPrincipalName(ctx context.Context, field graphql.CollectedField, obj *mailboxes.Mailbox) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mailbox_userPrincipalName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserPrincipalName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mailbox_userPrincipalName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mailbox", field, false, false, "String")
+}
+
+func (ec *executionContext) _Mailbox_mail(ctx context.Context, field graphql.CollectedField, obj *mailboxes.Mailbox) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mailbox_mail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Mail, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mailbox_mail(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mailbox", field, false, false, "String")
+}
+
+func (ec *executionContext) _Mailbox_jobTitle(ctx context.Context, field graphql.CollectedField, obj *mailboxes.Mailbox) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mailbox_jobTitle(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.JobTitle, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mailbox_jobTitle(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mailbox", field, false, false, "String")
+}
+
+func (ec *executionContext) _Mailbox_department(ctx context.Context, field graphql.CollectedField, obj *mailboxes.Mailbox) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mailbox_department(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Department, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mailbox_department(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mailbox", field, false, false, "String")
+}
+
+func (ec *executionContext) _Mailbox_isGuest(ctx context.Context, field graphql.CollectedField, obj *mailboxes.Mailbox) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mailbox_isGuest(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IsGuest, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mailbox_isGuest(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mailbox", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Mailbox_accountEnabled(ctx context.Context, field graphql.CollectedField, obj *mailboxes.Mailbox) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mailbox_accountEnabled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AccountEnabled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mailbox_accountEnabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mailbox", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Mailbox_access(ctx context.Context, field graphql.CollectedField, obj *mailboxes.Mailbox) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mailbox_access(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Access, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v mailboxes.Access) graphql.Marshaler {
+			return ec.marshalNMailboxAccess2githubᚗcomᚋteamaccessᚋteamaccessᚋmailboxesᚐAccess(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mailbox_access(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mailbox", field, false, false, "MailboxAccess")
+}
+
+func (ec *executionContext) _Mailbox_accessReason(ctx context.Context, field graphql.CollectedField, obj *mailboxes.Mailbox) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mailbox_accessReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AccessReason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mailbox_accessReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mailbox", field, false, false, "String")
+}
+
+func (ec *executionContext) _Mailbox_accessCode(ctx context.Context, field graphql.CollectedField, obj *mailboxes.Mailbox) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mailbox_accessCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AccessCode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mailbox_accessCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mailbox", field, false, false, "String")
+}
+
+func (ec *executionContext) _Mailbox_checkedAt(ctx context.Context, field graphql.CollectedField, obj *mailboxes.Mailbox) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mailbox_checkedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CheckedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mailbox_checkedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mailbox", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _Mailbox_accessChangedAt(ctx context.Context, field graphql.CollectedField, obj *mailboxes.Mailbox) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mailbox_accessChangedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AccessChangedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mailbox_accessChangedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mailbox", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _Mailbox_capture(ctx context.Context, field graphql.CollectedField, obj *mailboxes.Mailbox) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mailbox_capture(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Capture, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mailbox_capture(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mailbox", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Mailbox_captured(ctx context.Context, field graphql.CollectedField, obj *mailboxes.Mailbox) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mailbox_captured(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Captured, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mailbox_captured(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mailbox", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _MailboxConnection_edges(ctx context.Context, field graphql.CollectedField, obj *MailboxConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MailboxConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*MailboxEdge) graphql.Marshaler {
+			return ec.marshalNMailboxEdge2ᚕᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐMailboxEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MailboxConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MailboxConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MailboxEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MailboxConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *MailboxConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MailboxConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MailboxConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MailboxConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MailboxEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *MailboxEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MailboxEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MailboxEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MailboxEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _MailboxEdge_node(ctx context.Context, field graphql.CollectedField, obj *MailboxEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MailboxEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *mailboxes.Mailbox) graphql.Marshaler {
+			return ec.marshalNMailbox2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋmailboxesᚐMailbox(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MailboxEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MailboxEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Mailbox(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MailboxSummary_total(ctx context.Context, field graphql.CollectedField, obj *mailboxes.Summary) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -2382,7 +3332,7 @@ func (ec *executionContext) fieldContext_MailboxSummary_total(_ context.Context,
 	return graphql.NewScalarFieldContext("MailboxSummary", field, false, false, "Int")
 }
 
-func (ec *executionContext) _MailboxSummary_accessible(ctx context.Context, field graphql.CollectedField, obj *MailboxSummary) (ret graphql.Marshaler) {
+func (ec *executionContext) _MailboxSummary_accessible(ctx context.Context, field graphql.CollectedField, obj *mailboxes.Summary) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -2405,7 +3355,7 @@ func (ec *executionContext) fieldContext_MailboxSummary_accessible(_ context.Con
 	return graphql.NewScalarFieldContext("MailboxSummary", field, false, false, "Int")
 }
 
-func (ec *executionContext) _MailboxSummary_blockedByPolicy(ctx context.Context, field graphql.CollectedField, obj *MailboxSummary) (ret graphql.Marshaler) {
+func (ec *executionContext) _MailboxSummary_blockedByPolicy(ctx context.Context, field graphql.CollectedField, obj *mailboxes.Summary) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -2428,7 +3378,7 @@ func (ec *executionContext) fieldContext_MailboxSummary_blockedByPolicy(_ contex
 	return graphql.NewScalarFieldContext("MailboxSummary", field, false, false, "Int")
 }
 
-func (ec *executionContext) _MailboxSummary_noMailbox(ctx context.Context, field graphql.CollectedField, obj *MailboxSummary) (ret graphql.Marshaler) {
+func (ec *executionContext) _MailboxSummary_noMailbox(ctx context.Context, field graphql.CollectedField, obj *mailboxes.Summary) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -2451,7 +3401,7 @@ func (ec *executionContext) fieldContext_MailboxSummary_noMailbox(_ context.Cont
 	return graphql.NewScalarFieldContext("MailboxSummary", field, false, false, "Int")
 }
 
-func (ec *executionContext) _MailboxSummary_errors(ctx context.Context, field graphql.CollectedField, obj *MailboxSummary) (ret graphql.Marshaler) {
+func (ec *executionContext) _MailboxSummary_errors(ctx context.Context, field graphql.CollectedField, obj *mailboxes.Summary) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -2592,6 +3542,130 @@ func (ec *executionContext) fieldContext_Mutation_revokeApiKey(ctx context.Conte
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_revokeApiKey_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_recheckMailboxAccess(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_recheckMailboxAccess(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RecheckMailboxAccess(ctx, fc.Args["ids"].([]string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋteamaccessᚋteamaccessᚋauthᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal []*mailboxes.Mailbox
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal []*mailboxes.Mailbox
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []*mailboxes.Mailbox) graphql.Marshaler {
+			return ec.marshalNMailbox2ᚕᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋmailboxesᚐMailboxᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_recheckMailboxAccess(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Mailbox(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_recheckMailboxAccess_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setMailboxCapture(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setMailboxCapture(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetMailboxCapture(ctx, fc.Args["id"].(string), fc.Args["enabled"].(bool))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋteamaccessᚋteamaccessᚋauthᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *mailboxes.Mailbox
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *mailboxes.Mailbox
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *mailboxes.Mailbox) graphql.Marshaler {
+			return ec.marshalNMailbox2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋmailboxesᚐMailbox(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setMailboxCapture(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Mailbox(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setMailboxCapture_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -3172,6 +4246,94 @@ func (ec *executionContext) fieldContext_Query_auditLog(ctx context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_mailboxes(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_mailboxes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Mailboxes(ctx, fc.Args["filter"].(*MailboxFilter), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *MailboxConnection) graphql.Marshaler {
+			return ec.marshalNMailboxConnection2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐMailboxConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_mailboxes(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MailboxConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_mailboxes_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_mailbox(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_mailbox(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Mailbox(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *mailboxes.Mailbox) graphql.Marshaler {
+			return ec.marshalOMailbox2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋmailboxesᚐMailbox(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_mailbox(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Mailbox(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_mailbox_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_teamAccess(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3560,6 +4722,50 @@ func (ec *executionContext) fieldContext_Subscription_teamAccessChanged(_ contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Subscription_mailboxChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_mailboxChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().MailboxChanged(ctx, fc.Args["filter"].(*MailboxFilter))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *mailboxes.Mailbox) graphql.Marshaler {
+			return ec.marshalNMailbox2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋmailboxesᚐMailbox(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_mailboxChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Mailbox(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_mailboxChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _TeamAccess_provider(ctx context.Context, field graphql.CollectedField, obj *access.TeamAccess) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3811,8 +5017,8 @@ func (ec *executionContext) _TeamAccess_mailboxSummary(ctx context.Context, fiel
 			return ec.Resolvers.TeamAccess().MailboxSummary(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *MailboxSummary) graphql.Marshaler {
-			return ec.marshalNMailboxSummary2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐMailboxSummary(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *mailboxes.Summary) graphql.Marshaler {
+			return ec.marshalNMailboxSummary2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋmailboxesᚐSummary(ctx, selections, v)
 		},
 		true,
 		true,
@@ -5102,6 +6308,62 @@ func UnmarshalDisconnectTeamAccessInput(ctx context.Context, raw any) (Disconnec
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputMailboxFilter(ctx context.Context, obj any) (MailboxFilter, error) {
+	var it MailboxFilter
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"access", "capture", "search"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "access":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("access"))
+			data, err := ec.unmarshalOMailboxAccess2ᚕgithubᚗcomᚋteamaccessᚋteamaccessᚋmailboxesᚐAccessᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Access = data
+		case "capture":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("capture"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Capture = data
+		case "search":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("search"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Search = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalMailboxFilter unmarshals raw into the MailboxFilter input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalMailboxFilter(ctx context.Context, raw any) (MailboxFilter, error) {
+	var out MailboxFilter
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "MailboxFilter", raw, &out)
+	return out, err
+}
+
 // endregion **************************** input.gotpl *****************************
 
 // region    ************************** interface.gotpl ***************************
@@ -5117,6 +6379,13 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Organization(ctx, sel, obj)
+	case mailboxes.Mailbox:
+		return ec._Mailbox(ctx, sel, &obj)
+	case *mailboxes.Mailbox:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Mailbox(ctx, sel, obj)
 	case auth.AuditEntry:
 		return ec._AuditEntry(ctx, sel, &obj)
 	case *auth.AuditEntry:
@@ -5476,9 +6745,193 @@ func (ec *executionContext) _Installation(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var mailboxImplementors = []string{"Mailbox", "Node"}
+
+func (ec *executionContext) _Mailbox(ctx context.Context, sel ast.SelectionSet, obj *mailboxes.Mailbox) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mailboxImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Mailbox")
+		case "id":
+			out.Values[i] = ec._Mailbox_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "userId":
+			out.Values[i] = ec._Mailbox_userId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "displayName":
+			out.Values[i] = ec._Mailbox_displayName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "userPrincipalName":
+			out.Values[i] = ec._Mailbox_userPrincipalName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "mail":
+			out.Values[i] = ec._Mailbox_mail(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "jobTitle":
+			out.Values[i] = ec._Mailbox_jobTitle(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "department":
+			out.Values[i] = ec._Mailbox_department(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "isGuest":
+			out.Values[i] = ec._Mailbox_isGuest(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "accountEnabled":
+			out.Values[i] = ec._Mailbox_accountEnabled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "access":
+			out.Values[i] = ec._Mailbox_access(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "accessReason":
+			out.Values[i] = ec._Mailbox_accessReason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "accessCode":
+			out.Values[i] = ec._Mailbox_accessCode(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "checkedAt":
+			out.Values[i] = ec._Mailbox_checkedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "accessChangedAt":
+			out.Values[i] = ec._Mailbox_accessChangedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "capture":
+			out.Values[i] = ec._Mailbox_capture(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "captured":
+			out.Values[i] = ec._Mailbox_captured(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var mailboxConnectionImplementors = []string{"MailboxConnection"}
+
+func (ec *executionContext) _MailboxConnection(ctx context.Context, sel ast.SelectionSet, obj *MailboxConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mailboxConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MailboxConnection")
+		case "edges":
+			out.Values[i] = ec._MailboxConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._MailboxConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var mailboxEdgeImplementors = []string{"MailboxEdge"}
+
+func (ec *executionContext) _MailboxEdge(ctx context.Context, sel ast.SelectionSet, obj *MailboxEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mailboxEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MailboxEdge")
+		case "cursor":
+			out.Values[i] = ec._MailboxEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._MailboxEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var mailboxSummaryImplementors = []string{"MailboxSummary"}
 
-func (ec *executionContext) _MailboxSummary(ctx context.Context, sel ast.SelectionSet, obj *MailboxSummary) graphql.Marshaler {
+func (ec *executionContext) _MailboxSummary(ctx context.Context, sel ast.SelectionSet, obj *mailboxes.Summary) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, mailboxSummaryImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -5558,6 +7011,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "revokeApiKey":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_revokeApiKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "recheckMailboxAccess":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_recheckMailboxAccess(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setMailboxCapture":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setMailboxCapture(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -5776,6 +7243,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_auditLog(ctx, field)
 				})
+		case "mailboxes":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_mailboxes(ctx, field)
+				})
+		case "mailbox":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_mailbox(ctx, field)
+				})
 		case "teamAccess":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -5936,6 +7415,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	switch fields[0].Name {
 	case "teamAccessChanged":
 		return ec._Subscription_teamAccessChanged(ctx, fields[0])
+	case "mailboxChanged":
+		return ec._Subscription_mailboxChanged(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
@@ -6607,7 +8088,78 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 	return res
 }
 
-func (ec *executionContext) marshalNMailboxSummary2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐMailboxSummary(ctx context.Context, sel ast.SelectionSet, v *MailboxSummary) graphql.Marshaler {
+func (ec *executionContext) marshalNMailbox2ᚕᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋmailboxesᚐMailboxᚄ(ctx context.Context, sel ast.SelectionSet, v []*mailboxes.Mailbox) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNMailbox2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋmailboxesᚐMailbox(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNMailbox2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋmailboxesᚐMailbox(ctx context.Context, sel ast.SelectionSet, v *mailboxes.Mailbox) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Mailbox!")
+		return graphql.Null
+	}
+	return ec._Mailbox(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNMailboxAccess2githubᚗcomᚋteamaccessᚋteamaccessᚋmailboxesᚐAccess(ctx context.Context, v any) (mailboxes.Access, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := mailboxes.Access(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNMailboxAccess2githubᚗcomᚋteamaccessᚋteamaccessᚋmailboxesᚐAccess(ctx context.Context, sel ast.SelectionSet, v mailboxes.Access) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "MailboxAccess!")
+	}
+	return res
+}
+
+func (ec *executionContext) marshalNMailboxConnection2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐMailboxConnection(ctx context.Context, sel ast.SelectionSet, v *MailboxConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "MailboxConnection!")
+		return graphql.Null
+	}
+	return ec._MailboxConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNMailboxEdge2ᚕᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐMailboxEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*MailboxEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNMailboxEdge2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐMailboxEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNMailboxEdge2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐMailboxEdge(ctx context.Context, sel ast.SelectionSet, v *MailboxEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "MailboxEdge!")
+		return graphql.Null
+	}
+	return ec._MailboxEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNMailboxSummary2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋmailboxesᚐSummary(ctx context.Context, sel ast.SelectionSet, v *mailboxes.Summary) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "MailboxSummary!")
 		return graphql.Null
@@ -6958,6 +8510,41 @@ func (ec *executionContext) marshalOID2string(ctx context.Context, sel ast.Selec
 	return res
 }
 
+func (ec *executionContext) unmarshalOID2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNID2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOID2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNID2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalOInt2ᚖint(ctx context.Context, v any) (*int, error) {
 	if v == nil {
 		return nil, nil
@@ -6974,6 +8561,57 @@ func (ec *executionContext) marshalOInt2ᚖint(ctx context.Context, sel ast.Sele
 	_ = ctx
 	res := graphql.MarshalInt(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOMailbox2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋmailboxesᚐMailbox(ctx context.Context, sel ast.SelectionSet, v *mailboxes.Mailbox) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Mailbox(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOMailboxAccess2ᚕgithubᚗcomᚋteamaccessᚋteamaccessᚋmailboxesᚐAccessᚄ(ctx context.Context, v any) ([]mailboxes.Access, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]mailboxes.Access, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNMailboxAccess2githubᚗcomᚋteamaccessᚋteamaccessᚋmailboxesᚐAccess(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOMailboxAccess2ᚕgithubᚗcomᚋteamaccessᚋteamaccessᚋmailboxesᚐAccessᚄ(ctx context.Context, sel ast.SelectionSet, v []mailboxes.Access) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNMailboxAccess2githubᚗcomᚋteamaccessᚋteamaccessᚋmailboxesᚐAccess(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOMailboxFilter2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐMailboxFilter(ctx context.Context, v any) (*MailboxFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputMailboxFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalONode2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐNode(ctx context.Context, sel ast.SelectionSet, v Node) graphql.Marshaler {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/teamaccess/teamaccess/auth"
+	"github.com/teamaccess/teamaccess/mailboxes"
 )
 
 // An object with a globally unique ID, refetchable with `node(id:)`.
@@ -56,14 +57,21 @@ type Installation struct {
 	Starts int `json:"starts"`
 }
 
-// How many of the tenant's users teamaccess can read. Counts come from mailbox discovery; they are
-// zero until it has run.
-type MailboxSummary struct {
-	Total           int `json:"total"`
-	Accessible      int `json:"accessible"`
-	BlockedByPolicy int `json:"blockedByPolicy"`
-	NoMailbox       int `json:"noMailbox"`
-	Errors          int `json:"errors"`
+type MailboxConnection struct {
+	Edges    []*MailboxEdge `json:"edges"`
+	PageInfo *PageInfo      `json:"pageInfo"`
+}
+
+type MailboxEdge struct {
+	Cursor string             `json:"cursor"`
+	Node   *mailboxes.Mailbox `json:"node"`
+}
+
+type MailboxFilter struct {
+	Access  []mailboxes.Access `json:"access,omitempty"`
+	Capture *bool              `json:"capture,omitempty"`
+	// Part of the name, user principal name or address, in any case.
+	Search *string `json:"search,omitempty"`
 }
 
 // Changes. Every mutation needs an ADMIN key.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/teamaccess/teamaccess/access"
 	"github.com/teamaccess/teamaccess/auth"
+	"github.com/teamaccess/teamaccess/mailboxes"
 )
 
 // The error codes of the API (extensions.code).
@@ -31,15 +32,15 @@ func userError(ctx context.Context, err error) error {
 		code = CodeUnauthenticated
 	case errors.Is(err, auth.ErrForbidden):
 		code = CodeForbidden
-	case errors.Is(err, auth.ErrInvalid), errors.Is(err, access.ErrInvalid):
+	case errors.Is(err, auth.ErrInvalid), errors.Is(err, access.ErrInvalid), errors.Is(err, mailboxes.ErrInvalid):
 		code = CodeBadUserInput
-	case errors.Is(err, auth.ErrNotFound):
+	case errors.Is(err, auth.ErrNotFound), errors.Is(err, mailboxes.ErrNotFound):
 		code = CodeNotFound
 	default:
 		return err
 	}
 	return &gqlerror.Error{
-		Message:    strings.TrimPrefix(err.Error(), "invalid input: "),
+		Message:    strings.TrimPrefix(strings.TrimPrefix(err.Error(), "invalid input: "), "not found: "),
 		Path:       graphql.GetPath(ctx),
 		Extensions: map[string]any{"code": code},
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/teamaccess/teamaccess/auth"
 	"github.com/teamaccess/teamaccess/graph"
+	"github.com/teamaccess/teamaccess/mailboxes"
 )
 
 // node finds an object of the caller's organisation by its global ID, whose prefix names its
@@ -40,6 +41,15 @@ func (r *queryResolver) node(ctx context.Context, id string) (graph.Node, error)
 		var e auth.AuditEntry
 		e, err = r.Directory.AuditEntry(ctx, who.OrgID, id)
 		n = e
+	case strings.HasPrefix(id, "mbx_"):
+		m, err := r.Resolver.Mailboxes.Get(ctx, who.OrgID, id)
+		if errors.Is(err, mailboxes.ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, userError(ctx, err)
+		}
+		return m, nil
 	default:
 		return nil, nil
 	}

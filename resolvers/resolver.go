@@ -10,6 +10,7 @@ import (
 	"github.com/teamaccess/teamaccess/access"
 	"github.com/teamaccess/teamaccess/auth"
 	"github.com/teamaccess/teamaccess/graph"
+	"github.com/teamaccess/teamaccess/mailboxes"
 )
 
 // Resolver is the root resolver.
@@ -27,6 +28,11 @@ type Resolver struct {
 	TeamAccessFeed interface {
 		Subscribe(ctx context.Context, orgID string) <-chan access.TeamAccess
 	}
+	// Mailboxes are the tenant's users and access to their mailboxes; MailboxFeed their changes.
+	Mailboxes   MailboxService
+	MailboxFeed interface {
+		Subscribe(ctx context.Context, orgID string) <-chan mailboxes.Mailbox
+	}
 	// Now is the clock; time.Now if nil.
 	Now func() time.Time
 }
@@ -39,6 +45,17 @@ type TeamAccessService interface {
 }
 
 var _ TeamAccessService = (*access.Service)(nil)
+
+// MailboxService is what the resolvers need of mailboxes.Service.
+type MailboxService interface {
+	List(ctx context.Context, orgID string, f mailboxes.Filter, first int, after string) (mailboxes.Page, error)
+	Get(ctx context.Context, orgID, id string) (mailboxes.Mailbox, error)
+	Summary(ctx context.Context, orgID string) (mailboxes.Summary, error)
+	SetCapture(ctx context.Context, actor auth.Actor, id string, enabled bool) (mailboxes.Mailbox, error)
+	Recheck(ctx context.Context, orgID, tenantID string, ids []string) ([]mailboxes.Mailbox, error)
+}
+
+var _ MailboxService = (*mailboxes.Service)(nil)
 
 // StorageDescriber tells what database the server uses and which installation it holds.
 type StorageDescriber interface {

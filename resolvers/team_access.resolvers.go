@@ -11,6 +11,7 @@ import (
 	"github.com/teamaccess/teamaccess/access"
 	"github.com/teamaccess/teamaccess/auth"
 	"github.com/teamaccess/teamaccess/graph"
+	"github.com/teamaccess/teamaccess/mailboxes"
 )
 
 func (r *mutationResolver) CreateConsentLink(ctx context.Context, input graph.CreateConsentLinkInput) (*access.ConsentLink, error) {
@@ -82,8 +83,12 @@ func (r *teamAccessResolver) Provider(ctx context.Context, obj *access.TeamAcces
 	return graph.ProviderOffice365, nil
 }
 
-func (r *teamAccessResolver) MailboxSummary(ctx context.Context, obj *access.TeamAccess) (*graph.MailboxSummary, error) {
-	return &graph.MailboxSummary{}, nil
+func (r *teamAccessResolver) MailboxSummary(ctx context.Context, obj *access.TeamAccess) (*mailboxes.Summary, error) {
+	sum, err := r.Mailboxes.Summary(ctx, obj.OrgID)
+	if err != nil {
+		return nil, userError(ctx, err)
+	}
+	return &sum, nil
 }
 
 func (r *Resolver) Subscription() graph.SubscriptionResolver { return &subscriptionResolver{r} }

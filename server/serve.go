@@ -16,6 +16,7 @@ import (
 	"github.com/teamaccess/teamaccess/access"
 	"github.com/teamaccess/teamaccess/auth"
 	"github.com/teamaccess/teamaccess/feed"
+	"github.com/teamaccess/teamaccess/mailboxes"
 	"github.com/teamaccess/teamaccess/resolvers"
 	"github.com/teamaccess/teamaccess/store"
 )
@@ -104,9 +105,21 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	defer ms.stop()
 	changes := feed.New[access.TeamAccess](8)
+	mailboxChanges := feed.New[mailboxes.Mailbox](64)
+	mbx := mailboxes.New(st, directory{ms.client}, dir, mailboxes.Options{
+		Log:     log.With("component", "mailboxes"),
+		Publish: func(org string, m mailboxes.Mailbox) { mailboxChanges.Publish(org, m) },
+		OnCapture: func(_ context.Context, org string, m mailboxes.Mailbox, captured bool) {
+			log.Info("mailbox capture changed", "organization", org, "mailbox", m.ID, "captured", captured)
+		},
+	})
 	svc := access.New(st, verifier{ms.client}, dir, access.Options{
-		Log:     log.With("component", "access"),
-		Publish: func(org string, ta access.TeamAccess) { changes.Publish(org, ta) },
+		Log:       log.With("component", "access"),
+		Publish:   func(org string, ta access.TeamAccess) { changes.Publish(org, ta) },
+		OnConnect: discoverSoon(ctx, mbx, log),
+		OnDelete: []access.DisconnectHook{func(ctx context.Context, org, _ string, purge bool) error {
+			return mbx.Disconnected(ctx, org, purge)
+		}},
 	})
 	d := &deps{
 		log: log, store: st, directory: dir, access: svc, metrics: newMetrics(), streams: newStreams(),
@@ -120,10 +133,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Directory:      dir,
 		Access:         svc,
 		TeamAccessFeed: changes,
+		Mailboxes:      mbx,
+		MailboxFeed:    mailboxChanges,
 	}, d)
 	sched, err := startScheduler(log, []job{
 		{name: "record API key use", every: 30 * time.Second, run: dir.FlushUsage},
 		{name: "re-verify team access", every: cfg.reverifyEvery, run: svc.ReverifyAll},
+		{name: "discover users", every: 15 * time.Minute, run: mbx.DiscoverAll},
+		{name: "probe mailbox access", every: time.Minute, run: mbx.ProbeAllDue},
 		{name: "prune consent links", every: time.Hour, run: func(ctx context.Context) error {
 			_, err := svc.PruneConsentStates(ctx)
 			return err

@@ -1,0 +1,134 @@
+package server
+
+import (
+	"encoding/json"
+	"github.com/coder/websocket/wsjson"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// connectDemo walks the consent flow for the key's organisation against demo mode's graphsim.
+func connectDemo(t *testing.T, base, adminKey string) {
+	t.Helper()
+	var link struct{ CreateConsentLink struct{ URL string } }
+	require.Empty(t, gql(t, base, adminKey, `mutation { createConsentLink(input: {}) { url } }`, nil, &link))
+	loc := browse(t, link.CreateConsentLink.URL, "accept")
+	resp, page := get(t, base+"/consent/callback?"+loc.RawQuery)
+	require.Equal(t, 200, resp.StatusCode, string(page))
+}
+
+type mailboxPage struct {
+	Mailboxes struct {
+		Edges []struct {
+			Cursor string
+			Node   struct {
+				ID, DisplayName, Access, AccessReason string
+				Capture, Captured                     bool
+			}
+		}
+		PageInfo struct{ HasNextPage bool }
+	}
+}
+
+func TestMailboxCoverageOverGraphQL(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	s := seed(t, dir)
+	svc := startService(t, dir)
+	connectDemo(t, svc.url, s.adminA)
+
+	// Discovery starts right after consent.
+	var sum struct {
+		TeamAccess struct {
+			MailboxSummary struct{ Total, Accessible, BlockedByPolicy, NoMailbox, Errors int }
+		}
+	}
+	require.Eventually(t, func() bool {
+		require.Empty(t, gql(t, svc.url, s.readerA, `{ teamAccess { mailboxSummary { total accessible blockedByPolicy noMailbox errors } } }`, nil, &sum))
+		ms := sum.TeamAccess.MailboxSummary
+		return ms.Total == 25 && ms.Accessible+ms.BlockedByPolicy+ms.NoMailbox == 25
+	}, 30*time.Second, 50*time.Millisecond)
+	require.Equal(t, 20, sum.TeamAccess.MailboxSummary.Accessible)
+	require.Equal(t, 3, sum.TeamAccess.MailboxSummary.BlockedByPolicy)
+	require.Equal(t, 2, sum.TeamAccess.MailboxSummary.NoMailbox)
+
+	var blocked mailboxPage
+	require.Empty(t, gql(t, svc.url, s.readerA, `{ mailboxes(filter: {access: [BLOCKED_BY_POLICY]}, first: 2) { edges { cursor node { id displayName access accessReason } } pageInfo { hasNextPage } } }`, nil, &blocked))
+	require.Len(t, blocked.Mailboxes.Edges, 2)
+	require.True(t, blocked.Mailboxes.PageInfo.HasNextPage)
+	require.Contains(t, blocked.Mailboxes.Edges[0].Node.AccessReason, "application access policy")
+	var rest mailboxPage
+	require.Empty(t, gql(t, svc.url, s.readerA, `query($after: String) { mailboxes(filter: {access: [BLOCKED_BY_POLICY]}, first: 2, after: $after) { edges { node { displayName } } pageInfo { hasNextPage } } }`,
+		map[string]any{"after": blocked.Mailboxes.Edges[1].Cursor}, &rest))
+	require.Len(t, rest.Mailboxes.Edges, 1)
+	require.Equal(t, []string{"BAD_USER_INPUT"}, gql(t, svc.url, s.readerA, `{ mailboxes(last: 5) { edges { cursor } } }`, nil, nil))
+
+	var other mailboxPage
+	require.Empty(t, gql(t, svc.url, s.adminB, `{ mailboxes { edges { node { id } } } }`, nil, &other))
+	require.Empty(t, other.Mailboxes.Edges, "another organization sees none of them")
+
+	var found mailboxPage
+	require.Empty(t, gql(t, svc.url, s.adminA, `{ mailboxes(filter: {search: "adele"}) { edges { node { id displayName capture captured } } } }`, nil, &found))
+	require.Len(t, found.Mailboxes.Edges, 1)
+	adele := found.Mailboxes.Edges[0].Node
+	require.True(t, adele.Captured)
+
+	// Switching capture off is admin-only, audited, and heard live.
+	ctx := wsContext(t)
+	c := dialGraphQL(t, ctx, svc.url, "graphql-transport-ws", s.readerA)
+	payload, _ := json.Marshal(map[string]string{"query": `subscription { mailboxChanged(filter: {search: "adele"}) { id capture captured } }`})
+	require.NoError(t, wsjson.Write(ctx, c, wsMessage{ID: "m", Type: "subscribe", Payload: payload}))
+	require.Equal(t, []string{"FORBIDDEN"}, gql(t, svc.url, s.readerA, `mutation($id: ID!) { setMailboxCapture(id: $id, enabled: false) { id } }`, map[string]any{"id": adele.ID}, nil))
+	heard := make(chan wsMessage, 16)
+	go func() {
+		defer close(heard)
+		for {
+			var m wsMessage
+			if err := wsjson.Read(ctx, c, &m); err != nil {
+				return
+			}
+			heard <- m
+		}
+	}()
+	// The subscription starts asynchronously: switch capture off (and on again) until it hears.
+	var set struct {
+		SetMailboxCapture struct{ Capture, Captured bool }
+	}
+	for attempt := 0; ; attempt++ {
+		require.Less(t, attempt, 20, "mailboxChanged never heard the capture change")
+		require.Empty(t, gql(t, svc.url, s.adminA, `mutation($id: ID!, $on: Boolean!) { setMailboxCapture(id: $id, enabled: $on) { capture captured } }`,
+			map[string]any{"id": adele.ID, "on": false}, &set))
+		require.False(t, set.SetMailboxCapture.Captured)
+		select {
+		case m := <-heard:
+			require.Equal(t, "next", m.Type)
+			require.Contains(t, string(m.Payload), `"captured":false`)
+		case <-time.After(300 * time.Millisecond):
+			require.Empty(t, gql(t, svc.url, s.adminA, `mutation($id: ID!) { setMailboxCapture(id: $id, enabled: true) { capture } }`, map[string]any{"id": adele.ID}, nil))
+			continue
+		}
+		break
+	}
+	var log struct {
+		AuditLog struct {
+			Edges []struct {
+				Node struct{ Action, Summary string }
+			}
+		}
+	}
+	require.Empty(t, gql(t, svc.url, s.adminA, `{ auditLog(first: 1) { edges { node { action summary } } } }`, nil, &log))
+	require.Equal(t, "mailbox.capture", log.AuditLog.Edges[0].Node.Action)
+	require.True(t, strings.Contains(log.AuditLog.Edges[0].Node.Summary, "Adele Vance"))
+
+	var re struct{ RecheckMailboxAccess []struct{ Access string } }
+	require.Empty(t, gql(t, svc.url, s.adminA, `mutation($id: ID!) { recheckMailboxAccess(ids: [$id]) { access } }`, map[string]any{"id": adele.ID}, &re))
+	require.Equal(t, "ACCESSIBLE", re.RecheckMailboxAccess[0].Access)
+	var n struct{ Node *struct{ DisplayName string } }
+	require.Empty(t, gql(t, svc.url, s.adminA, `query($id: ID!) { node(id: $id) { ... on Mailbox { displayName } } }`, map[string]any{"id": adele.ID}, &n))
+	require.Equal(t, "Adele Vance", n.Node.DisplayName)
+	require.Empty(t, gql(t, svc.url, s.adminB, `query($id: ID!) { node(id: $id) { id } }`, map[string]any{"id": adele.ID}, &n))
+	require.Nil(t, n.Node)
+}
