@@ -28,8 +28,13 @@ func toView(m store.Mailbox) Mailbox {
 	if v.AccessReason == "" && v.Access == Unknown {
 		v.AccessReason = "Not checked yet."
 	}
-	if m.Deleted {
+	switch {
+	case m.Deleted:
 		v.AccessReason = "The user was removed from the tenant."
+	case v.Access == Accessible && !m.AccountEnabled:
+		v.AccessReason = "teamaccess can read this mailbox, but the account is disabled, so it is not captured."
+	case v.Access == Accessible && !m.Capture:
+		v.AccessReason = "teamaccess can read this mailbox; an admin excluded it from capture."
 	}
 	return v
 }

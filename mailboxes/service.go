@@ -254,12 +254,12 @@ func reason(p Probe) string {
 	case Accessible:
 		return "teamaccess can read this mailbox."
 	case BlockedByPolicy:
-		return "An application access policy of the tenant keeps teamaccess out of this mailbox (Graph answered: " + p.Message + ")."
+		return "An application access policy of the tenant keeps teamaccess out of this mailbox."
 	case NoMailbox:
 		if strings.HasPrefix(p.Message, "guest") {
 			return "A " + p.Message + "."
 		}
-		return "This user has no Exchange Online mailbox (no license, on-premises, or inactive): " + p.Message
+		return "No Exchange Online mailbox: no license, on-premises, or inactive."
 	case MissingPermission:
 		return "The tenant has not granted the permission this needs: " + p.Message
 	}

@@ -108,9 +108,22 @@ func TestAdminPageConsentFlowInBrowser(t *testing.T) {
 		`document.getElementById('status').textContent.includes('is active')`, chromedp.WithPollingTimeout(30*time.Second)))))
 	status, err = chromedp.Run(admin, chromedp.Text(chromedp.CSS("#status")))
 	require.NoError(t, err)
+
+	// Discovery has started: the coverage table fills in and the summary counts, live.
+	require.NoError(t, chromedp.Do(admin, ignore(chromedp.Poll[bool](
+		`document.getElementById('summary').textContent.includes('20 readable') && document.querySelectorAll('#mbx-rows tr').length === 25`,
+		chromedp.WithPollingTimeout(30*time.Second)))))
+	summary, err := chromedp.Run(admin, chromedp.Text(chromedp.CSS("#summary")))
+	require.NoError(t, err)
+	require.Contains(t, summary, "3 blocked by an application access policy")
 	shot, err := chromedp.Run(admin, chromedp.FullScreenshot(100))
 	require.NoError(t, err)
 	require.True(t, strings.HasSuffix(status, "Team access to Office 365 is active."), status)
+	require.NoError(t, chromedp.Do(admin,
+		chromedp.SetValue(chromedp.CSS("#mbx-access"), "BLOCKED_BY_POLICY"),
+		ignore(chromedp.Evaluate[bool](`document.getElementById('mbx-access').dispatchEvent(new Event('change'))`)),
+		ignore(chromedp.Poll[bool](`document.querySelectorAll('#mbx-rows tr').length === 3`, chromedp.WithPollingTimeout(10*time.Second))),
+	))
 	path := filepath.Join(artifactDir(t), "admin-page-active.png")
 	require.NoError(t, os.WriteFile(path, shot, 0o644))
 	t.Logf("screenshot of the active state: %s", path)

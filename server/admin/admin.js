@@ -14,6 +14,81 @@
     'Contacts.Read': 'Read contacts in all mailboxes'
   };
   var socket = null;
+  var isAdmin = false;
+  var MBX = 'id displayName userPrincipalName access accessReason capture captured';
+  var LABELS = { ACCESSIBLE: 'Readable', BLOCKED_BY_POLICY: 'Blocked by policy', NO_MAILBOX: 'No mailbox',
+    MISSING_PERMISSION: 'Missing permission', ERROR: 'Error', UNKNOWN: 'Not checked yet' };
+  var mbxCursor = null;
+
+  function esc(s) {
+    return String(s == null ? '' : s).replace(/[&<>"']/g, function (c) {
+      return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c];
+    });
+  }
+
+  function mailboxRow(m) {
+    var tr = document.createElement('tr');
+    tr.dataset.id = m.id;
+    tr.innerHTML = '<td>' + esc(m.displayName) + '<div class="upn">' + esc(m.userPrincipalName) + '</div></td>' +
+      '<td><span class="badge ' + esc(m.access) + '">' + esc(LABELS[m.access] || m.access) + '</span></td>' +
+      '<td>' + esc(m.accessReason) + '</td>' +
+      '<td><label><input type="checkbox" class="capture"' + (m.capture ? ' checked' : '') + (isAdmin ? '' : ' disabled') +
+      '> ' + (m.captured ? 'captured' : 'not captured') + '</label></td>' +
+      '<td><button class="secondary-neutral recheck"' + (isAdmin ? '' : ' disabled') + '>Recheck</button></td>';
+    tr.querySelector('.capture').addEventListener('change', function (e) {
+      gql('mutation($id: ID!, $on: Boolean!) { setMailboxCapture(id: $id, enabled: $on) { ' + MBX + ' } }', { id: m.id, on: e.target.checked })
+        .then(function (d) { updateRow(d.setMailboxCapture); })
+        .catch(function (err) { $('summary').textContent = err.message; });
+    });
+    tr.querySelector('.recheck').addEventListener('click', function () {
+      gql('mutation($id: ID!) { recheckMailboxAccess(ids: [$id]) { ' + MBX + ' } }', { id: m.id })
+        .then(function (d) { updateRow(d.recheckMailboxAccess[0]); loadSummary(); })
+        .catch(function (err) { $('summary').textContent = err.message; });
+    });
+    return tr;
+  }
+
+  var reloadTimer = null;
+  function updateRow(m) {
+    var old = document.querySelector('#mbx-rows tr[data-id="' + CSS.escape(m.id) + '"]');
+    if (old) {
+      old.replaceWith(mailboxRow(m));
+      return;
+    }
+    // A mailbox not shown yet (discovery is filling the list): reload, once things settle.
+    clearTimeout(reloadTimer);
+    reloadTimer = setTimeout(function () { loadMailboxes(false); }, 300);
+  }
+
+  function filterVars() {
+    var f = {};
+    if ($('mbx-search').value.trim()) { f.search = $('mbx-search').value.trim(); }
+    if ($('mbx-access').value) { f.access = [$('mbx-access').value]; }
+    return f;
+  }
+
+  function loadMailboxes(more) {
+    var vars = { filter: filterVars(), after: more ? mbxCursor : null };
+    gql('query($filter: MailboxFilter, $after: String) { mailboxes(filter: $filter, first: 50, after: $after) { edges { cursor node { ' + MBX + ' } } pageInfo { hasNextPage endCursor } } }', vars)
+      .then(function (d) {
+        if (!more) { $('mbx-rows').innerHTML = ''; }
+        d.mailboxes.edges.forEach(function (e) { $('mbx-rows').appendChild(mailboxRow(e.node)); });
+        mbxCursor = d.mailboxes.pageInfo.endCursor;
+        $('mbx-more').hidden = !d.mailboxes.pageInfo.hasNextPage;
+      }).catch(function (err) { $('summary').textContent = err.message; });
+  }
+
+  var summaryTimer = null;
+  function loadSummary() {
+    clearTimeout(summaryTimer);
+    summaryTimer = setTimeout(function () {
+      gql('{ teamAccess { mailboxSummary { total accessible blockedByPolicy noMailbox errors } } }').then(function (d) {
+        var s = d.teamAccess.mailboxSummary;
+        $('summary').textContent = s.total + ' users: ' + s.accessible + ' readable, ' + s.blockedByPolicy +
+          ' blocked by an application access policy, ' + s.noMailbox + ' without a mailbox, ' + s.errors + ' with errors.';
+      });
+    }, 200);
+  }
 
   function gql(query, variables) {
     return fetch('/graphql', {
@@ -77,6 +152,10 @@
       detail.textContent += ' Least-privilege warning: the app was also granted ' + ta.extraPermissions.join(', ') + ', which teamaccess does not need.';
     }
     var connected = ta.status === 'ACTIVE' || ta.status === 'DEGRADED';
+    var showCoverage = !!ta.tenantId;
+    if (showCoverage && $('coverage').hidden) { loadMailboxes(false); }
+    $('coverage').hidden = !showCoverage;
+    if (showCoverage) { loadSummary(); }
     $('authorize').textContent = connected ? 'Authorize again' : 'Authorize Team Access';
     $('disconnect').hidden = !(connected || ta.status === 'REVOKED' || ta.status === 'ERROR');
     if (connected) { $('link-box').hidden = true; }
@@ -106,6 +185,10 @@
       var msg = JSON.parse(ev.data);
       if (msg.type === 'connection_ack') {
         ws.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: 'subscription { teamAccessChanged { ' + FIELDS + ' } }' } }));
+        ws.send(JSON.stringify({ id: '2', type: 'subscribe', payload: { query: 'subscription { mailboxChanged { ' + MBX + ' } }' } }));
+      } else if (msg.type === 'next' && msg.id === '2' && msg.payload.data) {
+        updateRow(msg.payload.data.mailboxChanged);
+        loadSummary();
       } else if (msg.type === 'next' && msg.payload.data) {
         render(msg.payload.data.teamAccessChanged);
       } else if (msg.type === 'ping') {
@@ -125,7 +208,8 @@
     $('settings').hidden = false;
     gql('{ viewer { organization { name } role apiKey { name } } teamAccess { ' + FIELDS + ' } }').then(function (d) {
       $('who').textContent = d.viewer.organization.name + ' \u00b7 ' + d.viewer.apiKey.name + ' (' + d.viewer.role + ')';
-      $('authorize').disabled = $('disconnect').disabled = d.viewer.role !== 'ADMIN';
+      isAdmin = d.viewer.role === 'ADMIN';
+      $('authorize').disabled = $('disconnect').disabled = $('recheck-all').disabled = !isAdmin;
       render(d.teamAccess);
       subscribe();
     }).catch(function (e) { if (e.message !== 'unauthenticated') { $('status').textContent = e.message; } });
@@ -166,6 +250,19 @@
     gql('mutation { disconnectTeamAccess(input: {}) { ' + FIELDS + ' } }').then(function (d) {
       render(d.disconnectTeamAccess);
     }).catch(function (e) { $('status-detail').textContent = e.message; });
+  });
+
+  var searchTimer = null;
+  $('mbx-search').addEventListener('input', function () {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(function () { loadMailboxes(false); }, 250);
+  });
+  $('mbx-access').addEventListener('change', function () { loadMailboxes(false); });
+  $('mbx-more').addEventListener('click', function () { loadMailboxes(true); });
+  $('recheck-all').addEventListener('click', function () {
+    $('summary').textContent = 'Rechecking every mailbox…';
+    gql('mutation { recheckMailboxAccess { id } }').then(function () { loadMailboxes(false); loadSummary(); })
+      .catch(function (err) { $('summary').textContent = err.message; });
   });
 
   document.querySelectorAll('.tabs button').forEach(function (tab) {
