@@ -109,19 +109,25 @@ func (s *Service) Discover(ctx context.Context, orgID, tenantID string) error {
 		present = append(present, store.Mailbox{UserID: u.ID, DisplayName: u.DisplayName, UserPrincipalName: u.UserPrincipalName,
 			Mail: u.Mail, JobTitle: u.JobTitle, Department: u.Department, UserType: u.UserType, AccountEnabled: u.AccountEnabled})
 	}
-	before := s.capturedOf(ctx, scope, users)
+	before, err := s.previous(ctx, scope, users)
+	if err != nil {
+		return err
+	}
 	if err := scope.UpsertDirectoryUsers(ctx, tenantID, present, now); err != nil {
 		return err
 	}
 	if err := scope.MarkMailboxesDeleted(ctx, removed, now); err != nil {
 		return err
 	}
-	for _, u := range users { // announce users disabled, re-enabled or removed
-		m, err := scope.Mailbox(ctx, u.ID)
-		if err != nil {
+	// Announce users disabled, re-enabled or removed; new users are announced by their probe.
+	for _, u := range users {
+		prev, known := before[u.ID]
+		if !known || prev.Deleted == u.Removed && prev.AccountEnabled == u.AccountEnabled {
 			continue
 		}
-		s.changed(ctx, orgID, m, before[u.ID])
+		after := prev
+		after.Deleted, after.AccountEnabled = u.Removed, u.AccountEnabled && !u.Removed
+		s.changed(ctx, orgID, after, captured(prev))
 	}
 	if err := scope.SetSyncState(ctx, usersKey, next, now); err != nil {
 		return err
@@ -130,24 +136,31 @@ func (s *Service) Discover(ctx context.Context, orgID, tenantID string) error {
 	return s.probeDue(ctx, orgID, tenantID)
 }
 
-// capturedOf records whether each changed user's mailbox was captured before the change.
-func (s *Service) capturedOf(ctx context.Context, scope store.OrgScope, users []User) map[string]bool {
-	out := make(map[string]bool, len(users))
-	if len(users) > 200 { // a first or full discovery: read them all at once
+// previous reads the mailboxes of changed users as they were: all at once for a large change
+// (a first or full discovery), one by one for a few.
+func (s *Service) previous(ctx context.Context, scope store.OrgScope, users []User) (map[string]store.Mailbox, error) {
+	out := make(map[string]store.Mailbox, len(users))
+	if len(users) > 50 {
 		all, err := scope.Mailboxes(ctx, store.MailboxQuery{})
-		if err == nil {
-			for _, m := range all {
-				out[m.UserID] = captured(m)
-			}
+		if err != nil {
+			return nil, err
 		}
-		return out
+		for _, m := range all {
+			out[m.UserID] = m
+		}
+		return out, nil
 	}
 	for _, u := range users {
-		if m, err := scope.Mailbox(ctx, u.ID); err == nil {
-			out[u.ID] = captured(m)
+		m, err := scope.Mailbox(ctx, u.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
 		}
+		if err != nil {
+			return nil, err
+		}
+		out[u.ID] = m
 	}
-	return out
+	return out, nil
 }
 
 // captured: accessible, present, enabled, and capture on.
@@ -166,20 +179,8 @@ func (s *Service) changed(ctx context.Context, orgID string, m store.Mailbox, wa
 	}
 }
 
-// next is when a mailbox with this access is probed again.
-func (s *Service) next(access Access, changedAt, now time.Time) time.Time {
-	sc := s.o.Schedule
-	switch access {
-	case Accessible, NoMailbox:
-		return now.Add(sc.Readable)
-	}
-	if now.Sub(changedAt) < sc.Window {
-		return now.Add(sc.Settling)
-	}
-	return now.Add(sc.Settled)
-}
-
-// probeDue probes, a few at a time, every mailbox whose probe is due.
+// probeDue probes, a few at a time, every mailbox whose probe is due, and records the results
+// batch by batch.
 func (s *Service) probeDue(ctx context.Context, orgID, tenantID string) error {
 	scope := s.st.Org(orgID)
 	for {
@@ -187,11 +188,10 @@ func (s *Service) probeDue(ctx context.Context, orgID, tenantID string) error {
 		if err != nil || len(due) == 0 {
 			return err
 		}
+		results := make([]result, len(due))
 		sem := make(chan struct{}, s.o.Concurrency)
 		var wg sync.WaitGroup
-		var mu sync.Mutex
-		var errs []error
-		for _, m := range due {
+		for i, m := range due {
 			if ctx.Err() != nil {
 				break
 			}
@@ -199,53 +199,102 @@ func (s *Service) probeDue(ctx context.Context, orgID, tenantID string) error {
 			wg.Add(1)
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				if err := s.probe(ctx, scope, orgID, tenantID, m); err != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-				}
+				results[i] = s.probe(ctx, tenantID, m)
 			}()
 		}
 		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
-			return err
-		}
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if err := s.record(ctx, scope, orgID, results); err != nil {
+			return err
 		}
 	}
 }
 
-// probe classifies one mailbox and records it.
-func (s *Service) probe(ctx context.Context, scope store.OrgScope, orgID, tenantID string, m store.Mailbox) error {
-	var p Probe
+// result is one probe's outcome.
+type result struct {
+	m     store.Mailbox
+	p     Probe
+	retry bool  // throttled or failed: ask again later
+	err   error // not a Graph answer at all
+}
+
+// probe asks Graph about one mailbox.
+func (s *Service) probe(ctx context.Context, tenantID string, m store.Mailbox) result {
 	if m.UserType == "Guest" {
 		// A guest's mailbox lives in its home organisation: nothing to probe here.
-		p = Probe{Access: NoMailbox, Message: "guest account: its mailbox belongs to another organization"}
-	} else {
-		var err error
-		p, err = s.dir.ProbeMailbox(ctx, tenantID, m.UserID)
-		if errors.Is(err, ErrTransient) {
-			return scope.SetMailboxNextCheck(ctx, []string{m.UserID}, s.now().Add(s.o.Schedule.Retry))
-		}
-		if err != nil {
-			return fmt.Errorf("probe %s: %w", m.UserID, err)
-		}
+		return result{m: m, p: Probe{Access: NoMailbox, Message: "guest account: its mailbox belongs to another organization"}}
+	}
+	p, err := s.dir.ProbeMailbox(ctx, tenantID, m.UserID)
+	switch {
+	case errors.Is(err, ErrTransient):
+		s.o.Log.Debug("mailbox probe will be retried", "user", m.UserID, "err", err)
+		return result{m: m, retry: true}
+	case err != nil:
+		return result{m: m, err: fmt.Errorf("probe %s: %w", m.UserID, err)}
+	}
+	return result{m: m, p: p}
+}
+
+// record writes a batch of results, one update per distinct result, and announces changes.
+func (s *Service) record(ctx context.Context, scope store.OrgScope, orgID string, results []result) error {
+	type key struct {
+		access, code, reason string
+		changed, settling    bool
 	}
 	now := s.now()
-	changedAt := now
-	changed := string(p.Access) != m.Access
-	if !changed && m.AccessChangedAt != nil {
-		changedAt = *m.AccessChangedAt
+	groups := map[key][]string{}
+	var retry []string
+	var errs []error
+	for _, r := range results {
+		switch {
+		case r.err != nil:
+			errs = append(errs, r.err)
+			retry = append(retry, r.m.UserID)
+			continue
+		case r.retry || r.p.Access == "":
+			retry = append(retry, r.m.UserID)
+			continue
+		}
+		changed := string(r.p.Access) != r.m.Access
+		settling := changed || r.m.AccessChangedAt == nil || now.Sub(*r.m.AccessChangedAt) < s.o.Schedule.Window
+		k := key{string(r.p.Access), r.p.Code, reason(r.p), changed, settling}
+		groups[k] = append(groups[k], r.m.UserID)
 	}
-	updated, err := scope.SaveMailboxAccess(ctx, m.UserID, string(p.Access), p.Code, reason(p), now, s.next(p.Access, changedAt, now), changed)
-	if err != nil {
-		return err
+	if len(retry) > 0 {
+		if err := scope.SetMailboxNextCheck(ctx, retry, now.Add(s.o.Schedule.Retry)); err != nil {
+			return err
+		}
 	}
-	if changed {
-		s.changed(ctx, orgID, updated, captured(m))
+	for k, ids := range groups {
+		next := s.next(Access(k.access), k.settling, now)
+		if err := scope.SaveMailboxAccess(ctx, ids, k.access, k.code, k.reason, now, next, k.changed); err != nil {
+			return err
+		}
 	}
-	return nil
+	for _, r := range results { // announce what changed, from what was read and written
+		if r.retry || r.err != nil || string(r.p.Access) == r.m.Access || r.p.Access == "" {
+			continue
+		}
+		after := r.m
+		after.Access, after.Code, after.Reason, after.CheckedAt, after.AccessChangedAt = string(r.p.Access), r.p.Code, reason(r.p), &now, &now
+		s.changed(ctx, orgID, after, captured(r.m))
+	}
+	return errors.Join(errs...)
+}
+
+// next is when a mailbox with this access is probed again: daily once readable (or without a
+// mailbox), often while blocked or failing shortly after a change, hourly after that.
+func (s *Service) next(access Access, settling bool, now time.Time) time.Time {
+	sc := s.o.Schedule
+	switch {
+	case access == Accessible || access == NoMailbox:
+		return now.Add(sc.Readable)
+	case settling:
+		return now.Add(sc.Settling)
+	}
+	return now.Add(sc.Settled)
 }
 
 // reason says in words why a mailbox has its access.

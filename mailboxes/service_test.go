@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -58,7 +59,7 @@ type env struct {
 	captured map[string]bool
 }
 
-func newEnv(t *testing.T, policyDelay time.Duration, configure ...func(*graphsim.Options)) *env {
+func newEnv(t testing.TB, policyDelay time.Duration, configure ...func(*graphsim.Options)) *env {
 	t.Helper()
 	o := graphsim.Options{Apps: []graphsim.App{{ID: appID, Secret: secret, Name: "teamaccess",
 		Permissions: []string{"Calendars.Read", "User.Read.All", "Mail.Read", "Contacts.Read"}}}, PolicyDelay: policyDelay}
@@ -68,7 +69,9 @@ func newEnv(t *testing.T, policyDelay time.Duration, configure ...func(*graphsim
 	sim, err := graphsim.Start(o)
 	require.NoError(t, err)
 	t.Cleanup(sim.Close)
-	st, err := store.Open(t.Context(), store.Options{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	// TEAMACCESS_BENCH_POSTGRESQL_URL runs the embedded FerretDB on PostgreSQL (scripts/bench/discovery.sh).
+	st, err := store.Open(t.Context(), store.Options{DataDir: t.TempDir(), PostgreSQLURL: os.Getenv("TEAMACCESS_BENCH_POSTGRESQL_URL"),
+		Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close(context.Background()) })
 	cl, _ := m365.CustomCloud(sim.AuthorityURL(), sim.GraphURL())

@@ -25,7 +25,7 @@ func runAdmin(ctx context.Context, cmd command, fs *flag.FlagSet, args []string,
 	}
 	log := newLogger(stderr, cfg.logFormat, max(cfg.logLevel, slog.LevelWarn))
 	st, err := store.Open(ctx, store.Options{
-		URI: cfg.mongoURI, Database: cfg.mongoDatabase, DataDir: cfg.dataDir,
+		URI: cfg.mongoURI, Database: cfg.mongoDatabase, DataDir: cfg.dataDir, PostgreSQLURL: cfg.embeddedPGURL,
 		ConnectTimeout: cfg.mongoTimeout, Logger: log,
 	})
 	if err != nil {

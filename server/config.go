@@ -25,6 +25,7 @@ type config struct {
 	publicURL       *url.URL
 	dataDir         string
 	mongoURI        string
+	embeddedPGURL   string
 	mongoDatabase   string
 	mongoTimeout    time.Duration
 	logLevel        slog.Level
@@ -84,6 +85,8 @@ var storeOptions = []option{
 		"`directory` for local state, including the embedded database", applyDataDir},
 	{"mongodb-uri", "MONGODB_URI", "",
 		"MongoDB connection string `URI`; empty starts the embedded FerretDB (SQLite) in the data directory", applyMongoURI},
+	{"embedded-postgresql-url", "TEAMACCESS_EMBEDDED_POSTGRESQL_URL", "",
+		"with no MongoDB URI, run the embedded FerretDB on this PostgreSQL database (`URL`) instead of SQLite files", applyEmbeddedPostgres},
 	{"mongodb-database", "TEAMACCESS_MONGODB_DATABASE", store.DefaultDatabase,
 		"MongoDB database `name`", applyMongoDatabase},
 	{"mongodb-timeout", "TEAMACCESS_MONGODB_TIMEOUT", "10s",
@@ -227,6 +230,18 @@ func applyMongoURI(c *config, v string) error {
 		return err
 	}
 	c.mongoURI = v
+	return nil
+}
+
+func applyEmbeddedPostgres(c *config, v string) error {
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+		return errors.New("not a postgres:// URL")
+	}
+	c.embeddedPGURL = v
 	return nil
 }
 

@@ -82,6 +82,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		URI:            cfg.mongoURI,
 		Database:       cfg.mongoDatabase,
 		DataDir:        cfg.dataDir,
+		PostgreSQLURL:  cfg.embeddedPGURL,
 		ConnectTimeout: cfg.mongoTimeout,
 		Logger:         log.With("component", "store"),
 	})
@@ -189,7 +190,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		"startup_ms", time.Since(started).Milliseconds(),
 		"version", buildVersion(),
 	)
-	if st.Embedded() {
+	if st.Embedded() && cfg.embeddedPGURL == "" {
 		log.Warn("the embedded database scans whole collections on every query: fine for demos, tests and trials; set MONGODB_URI for real tenants")
 	}
 
@@ -227,6 +228,9 @@ func shutdown(ctx context.Context, srv *http.Server, d *deps, timeout time.Durat
 
 // describeStorage says in a few words where the data goes, without credentials.
 func describeStorage(st *store.Store, cfg *config) string {
+	if st.Embedded() && cfg.embeddedPGURL != "" {
+		return "embedded FerretDB on PostgreSQL"
+	}
 	if st.Embedded() {
 		dir, _ := filepath.Abs(filepath.Join(cfg.dataDir, "db"))
 		return "embedded FerretDB (SQLite) in " + dir

@@ -28,8 +28,9 @@ type embedded struct {
 }
 
 // startEmbedded locks the data directory (two processes must not share its SQLite files),
-// then starts FerretDB in it.
-func startEmbedded(ctx context.Context, dataDir string, log *slog.Logger) (*embedded, error) {
+// then starts FerretDB in it: on SQLite files there, or on the PostgreSQL database postgresURL
+// names.
+func startEmbedded(ctx context.Context, dataDir, postgresURL string, log *slog.Logger) (*embedded, error) {
 	if dataDir == "" {
 		return nil, errors.New("embedded database: no data directory")
 	}
@@ -46,13 +47,17 @@ func startEmbedded(ctx context.Context, dataDir string, log *slog.Logger) (*embe
 		_ = lock.Close()
 		return nil, fmt.Errorf("embedded database: %w", err)
 	}
-	f, err := ferretdb.New(&ferretdb.Config{
+	cfg := &ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + absDir + "/",
 		// FerretDB logs every error reply as a wire dump at WARN; keep only its errors.
 		Logger: slog.New(minLevel{log.Handler(), slog.LevelError}).With("component", "ferretdb"),
-	})
+	}
+	if postgresURL != "" {
+		cfg.Handler, cfg.SQLiteURL, cfg.PostgreSQLURL = "postgresql", "", postgresURL
+	}
+	f, err := ferretdb.New(cfg)
 	if err != nil {
 		_ = lock.Close()
 		return nil, fmt.Errorf("embedded database: %w", err)

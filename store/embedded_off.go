@@ -14,7 +14,7 @@ const EmbeddedAvailable = false
 
 type embedded struct{ uri string }
 
-func startEmbedded(context.Context, string, *slog.Logger) (*embedded, error) {
+func startEmbedded(context.Context, string, string, *slog.Logger) (*embedded, error) {
 	return nil, errors.New("this build has no embedded database (built with -tags noembedded): set MONGODB_URI")
 }
 

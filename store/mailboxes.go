@@ -55,8 +55,24 @@ func (o OrgScope) UpsertDirectoryUsers(ctx context.Context, tenantID string, us 
 	if len(us) == 0 {
 		return nil
 	}
+	known, err := o.mailboxIDs(ctx)
+	if err != nil {
+		return err
+	}
+	// New users are inserted in one batch (the embedded store inserts thousands a second but
+	// scans the collection for every update); known ones are updated.
+	var fresh []any
 	models := make([]mongo.WriteModel, 0, len(us))
 	for _, u := range us {
+		id := MailboxID(o.org, u.UserID)
+		if !known[id] {
+			known[id] = true
+			fresh = append(fresh, Mailbox{ID: id, OrgID: o.org, TenantID: tenantID, UserID: u.UserID, DisplayName: u.DisplayName,
+				UserPrincipalName: u.UserPrincipalName, Mail: u.Mail, JobTitle: u.JobTitle, Department: u.Department, UserType: u.UserType,
+				AccountEnabled: u.AccountEnabled, Search: strings.ToLower(u.DisplayName + " " + u.UserPrincipalName + " " + u.Mail),
+				Access: "UNKNOWN", Capture: true, CreatedAt: now, UpdatedAt: now, NextCheckAt: now})
+			continue
+		}
 		set := bson.D{
 			{Key: "orgId", Value: o.org}, {Key: "tenantId", Value: tenantID}, {Key: "userId", Value: u.UserID},
 			{Key: "displayName", Value: u.DisplayName}, {Key: "upn", Value: u.UserPrincipalName}, {Key: "mail", Value: u.Mail},
@@ -71,10 +87,40 @@ func (o OrgScope) UpsertDirectoryUsers(ctx context.Context, tenantID string, us 
 			SetUpdate(bson.D{{Key: "$set", Value: set}, {Key: "$setOnInsert", Value: onInsert}}).
 			SetUpsert(true))
 	}
-	if _, err := o.s.collection(mailboxCollection).BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
+	coll := o.s.collection(mailboxCollection)
+	for len(fresh) > 0 {
+		n := min(len(fresh), 1000)
+		if _, err := coll.InsertMany(ctx, fresh[:n], options.InsertMany().SetOrdered(false)); err != nil {
+			return fmt.Errorf("record new users: %w", err)
+		}
+		fresh = fresh[n:]
+	}
+	if len(models) == 0 {
+		return nil
+	}
+	if _, err := coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
 		return fmt.Errorf("record users: %w", err)
 	}
 	return nil
+}
+
+// mailboxIDs reads the ids of the organisation's mailboxes.
+func (o OrgScope) mailboxIDs(ctx context.Context) (map[string]bool, error) {
+	cur, err := o.s.collection(mailboxCollection).Find(ctx, o.filter(), options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("list mailbox ids: %w", err)
+	}
+	var rows []struct {
+		ID string `bson:"_id"`
+	}
+	if err := cur.All(ctx, &rows); err != nil {
+		return nil, fmt.Errorf("list mailbox ids: %w", err)
+	}
+	out := make(map[string]bool, len(rows))
+	for _, r := range rows {
+		out[r.ID] = true
+	}
+	return out, nil
 }
 
 // MarkMailboxesDeleted records users removed from the tenant; they are probed no more.
@@ -165,15 +211,28 @@ func (o OrgScope) MailboxesDue(ctx context.Context, now time.Time, limit int) ([
 	return out, nil
 }
 
-// SaveMailboxAccess records a probe's result and the next probe's time; it returns the mailbox
-// as it now is.
-func (o OrgScope) SaveMailboxAccess(ctx context.Context, userID, access, code, reason string, checkedAt, next time.Time, changed bool) (Mailbox, error) {
+// SaveMailboxAccess records the same probe result for several mailboxes in one update (a batch
+// of probes mostly ends in a few distinct results; the embedded store scans its collection once
+// per update, whatever the update's size).
+func (o OrgScope) SaveMailboxAccess(ctx context.Context, userIDs []string, access, code, reason string, checkedAt, next time.Time, changed bool) error {
+	if len(userIDs) == 0 {
+		return nil
+	}
+	ids := make(bson.A, len(userIDs))
+	for i, u := range userIDs {
+		ids[i] = MailboxID(o.org, u)
+	}
 	set := bson.D{{Key: "access", Value: access}, {Key: "code", Value: code}, {Key: "reason", Value: reason},
 		{Key: "checkedAt", Value: checkedAt}, {Key: "nextCheckAt", Value: next}, {Key: "updatedAt", Value: checkedAt}}
 	if changed {
 		set = append(set, bson.E{Key: "accessChangedAt", Value: checkedAt})
 	}
-	return o.updateMailbox(ctx, userID, set)
+	_, err := o.s.collection(mailboxCollection).UpdateMany(ctx, o.filter(bson.E{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}),
+		bson.D{{Key: "$set", Value: set}})
+	if err != nil {
+		return fmt.Errorf("record mailbox access: %w", err)
+	}
+	return nil
 }
 
 // SetMailboxNextCheck moves a mailbox's next probe.

@@ -26,6 +26,9 @@ type Options struct {
 	Database string
 	// DataDir holds the embedded database's files. Only used when URI is empty.
 	DataDir string
+	// PostgreSQLURL, with URI empty, runs the embedded FerretDB on this PostgreSQL database
+	// instead of SQLite files: FerretDB filters there, where SQLite scans.
+	PostgreSQLURL string
 	// ConnectTimeout bounds connecting and the first ping; 10 s if zero.
 	ConnectTimeout time.Duration
 	// Logger receives the store's own events; slog.Default() if nil.
@@ -81,7 +84,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	s := &Store{log: o.Logger}
 	uri := o.URI
 	if uri == "" {
-		e, err := startEmbedded(ctx, o.DataDir, o.Logger)
+		e, err := startEmbedded(ctx, o.DataDir, o.PostgreSQLURL, o.Logger)
 		if err != nil {
 			return nil, err
 		}
