@@ -371,3 +371,30 @@ func (s *Sim) deleteFiled(tenantID, userID, kind, id string, files func(*mailbox
 	s.notifyLocked(t, kind, userID, id, "deleted")
 	return nil
 }
+
+// MoveMessage moves a message to another folder. Like Exchange (without immutable ids), the
+// moved message has a new id: the source folder's delta reports the old one @removed, the
+// destination's the new one (api-reference/v1.0/api/message-move.md). It returns the new id.
+func (s *Sim) MoveMessage(tenantID, userID, messageID, folder string) (string, error) {
+	s.mu.Lock()
+	_, mb, err := s.mailboxLocked(tenantID, userID)
+	var m Message
+	if err == nil {
+		fid, ok := mb.messageFolder[messageID]
+		if !ok {
+			err = fmt.Errorf("message %s: %w", messageID, ErrNotFound)
+		} else {
+			v, _ := mb.messages[fid].get(messageID)
+			m = *v.(*Message)
+		}
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return "", err
+	}
+	if err := s.DeleteMessage(tenantID, userID, messageID); err != nil {
+		return "", err
+	}
+	m.ID = ""
+	return s.AddMessage(tenantID, userID, folder, m)
+}

@@ -19,6 +19,16 @@ var indexes = map[string][]mongo.IndexModel{
 	apiKeysCollection: {
 		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "createdAt", Value: -1}}, Options: options.Index().SetName("org_created")},
 	},
+	activityCollection: {
+		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "mailboxId", Value: 1}, {Key: "scope", Value: 1}, {Key: "gen", Value: 1}}, Options: options.Index().SetName("org_mailbox_scope_gen")},
+		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "occurredAt", Value: -1}}, Options: options.Index().SetName("org_occurred")},
+	},
+	contactCollection: {
+		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "mailboxId", Value: 1}, {Key: "scope", Value: 1}, {Key: "gen", Value: 1}}, Options: options.Index().SetName("org_mailbox_scope_gen")},
+	},
+	deltaStateCollection: {
+		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "mailboxId", Value: 1}}, Options: options.Index().SetName("org_mailbox")},
+	},
 	mailboxCollection: {
 		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "displayName", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("org_name")},
 		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "nextCheckAt", Value: 1}}, Options: options.Index().SetName("org_due")},

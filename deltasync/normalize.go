@@ -1,0 +1,189 @@
+package deltasync
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/teamaccess/teamaccess/store"
+)
+
+// domains are the tenant's email domains (of its users' addresses), refreshed hourly: mail
+// between them is internal.
+func (s *Syncer) domainsOf(ctx context.Context, org store.OrgScope) map[string]bool {
+	s.mu.Lock()
+	d, ok := s.domains[org.ID()]
+	s.mu.Unlock()
+	if ok && s.now().Sub(d.at) < time.Hour {
+		return d.d
+	}
+	set := map[string]bool{}
+	if ms, err := org.Mailboxes(ctx, store.MailboxQuery{}); err == nil {
+		for _, m := range ms {
+			for _, a := range []string{m.UserPrincipalName, m.Mail} {
+				if _, dom, ok := strings.Cut(strings.ToLower(a), "@"); ok && !strings.Contains(dom, "#ext#") {
+					set[dom] = true
+				}
+			}
+		}
+	}
+	s.mu.Lock()
+	s.domains[org.ID()] = domainSet{at: s.now(), d: set}
+	s.mu.Unlock()
+	return set
+}
+
+func internal(domains map[string]bool, address string) bool {
+	_, dom, ok := strings.Cut(strings.ToLower(address), "@")
+	return ok && domains[dom]
+}
+
+// direction of an email: outbound from the tenant, inbound to it, or internal when every party
+// is in the tenant.
+func direction(domains map[string]bool, m Message) string {
+	fromInside := m.From != nil && internal(domains, m.From.Address)
+	allInside := fromInside
+	for _, l := range [][]Address{m.To, m.Cc, m.Bcc} {
+		for _, a := range l {
+			allInside = allInside && internal(domains, a.Address)
+		}
+	}
+	switch {
+	case allInside:
+		return "INTERNAL"
+	case fromInside:
+		return "OUTBOUND"
+	}
+	return "INBOUND"
+}
+
+func participants(role string, as []Address) []store.Participant {
+	out := make([]store.Participant, 0, len(as))
+	for _, a := range as {
+		out = append(out, store.Participant{Name: a.Name, Address: a.Address, Role: role})
+	}
+	return out
+}
+
+// storeMessages writes a page of messages and tombstones the removed ones.
+func (s *Syncer) storeMessages(ctx context.Context, org store.OrgScope, userID string, st *store.DeltaState, ms []Message) error {
+	domains := s.domainsOf(ctx, org)
+	now := s.now()
+	var acts []store.Activity
+	var removed []string
+	for _, m := range ms {
+		if m.Removed {
+			removed = append(removed, m.ID)
+			continue
+		}
+		if m.IsDraft {
+			continue // not an activity until sent
+		}
+		a := store.Activity{ID: store.ItemID(org.ID(), userID, st.Scope, m.ID), MailboxID: userID, Scope: st.Scope, GraphID: m.ID,
+			Kind: "EMAIL", Subject: m.Subject, Direction: direction(domains, m), ConversationID: m.ConversationID,
+			InternetMessageID: m.InternetMessageID, WebLink: m.WebLink, HasAttachments: m.HasAttachments, Importance: m.Importance,
+			SentAt: m.Sent, ReceivedAt: m.Received, Gen: st.Gen, ChangedAt: now}
+		if s.o.CaptureBodies {
+			a.BodyPreview = m.BodyPreview
+		}
+		a.OccurredAt = m.Received
+		if a.Direction != "INBOUND" && !m.Sent.IsZero() {
+			a.OccurredAt = m.Sent
+		}
+		if m.From != nil {
+			a.Participants = append(a.Participants, store.Participant{Name: m.From.Name, Address: m.From.Address, Role: "from"})
+		}
+		a.Participants = append(a.Participants, participants("to", m.To)...)
+		a.Participants = append(a.Participants, participants("cc", m.Cc)...)
+		if m.From != nil && a.Direction != "INBOUND" && s.isMailbox(ctx, org, userID, m.From.Address) {
+			a.Participants = append(a.Participants, participants("bcc", m.Bcc)...) // the sender's own copy
+		}
+		acts = append(acts, a)
+	}
+	return s.write(ctx, org, userID, st, acts, removed)
+}
+
+// isMailbox reports whether an address is the mailbox owner's.
+func (s *Syncer) isMailbox(ctx context.Context, org store.OrgScope, userID, address string) bool {
+	m, err := org.Mailbox(ctx, userID)
+	return err == nil && (strings.EqualFold(m.Mail, address) || strings.EqualFold(m.UserPrincipalName, address))
+}
+
+// storeEvents writes a page of events and tombstones the removed ones.
+func (s *Syncer) storeEvents(ctx context.Context, org store.OrgScope, userID string, st *store.DeltaState, es []Event) error {
+	now := s.now()
+	var acts []store.Activity
+	var removed []string
+	for _, e := range es {
+		if e.Removed {
+			removed = append(removed, e.ID)
+			continue
+		}
+		a := store.Activity{ID: store.ItemID(org.ID(), userID, st.Scope, e.ID), MailboxID: userID, Scope: st.Scope, GraphID: e.ID,
+			Kind: "MEETING", Subject: e.Subject, OccurredAt: e.Start, Start: e.Start, End: e.End,
+			StartTimeZone: e.StartTimeZone, EndTimeZone: e.EndTimeZone, IsAllDay: e.IsAllDay, SeriesID: e.SeriesMasterID,
+			OnlineMeetingURL: e.JoinURL, Location: e.Location, IsCancelled: e.IsCancelled, WebLink: e.WebLink, Gen: st.Gen, ChangedAt: now}
+		a.Participants = append(a.Participants, store.Participant{Name: e.Organizer.Name, Address: e.Organizer.Address, Role: "organizer"})
+		for _, at := range e.Attendees {
+			a.Participants = append(a.Participants, store.Participant{Name: at.Name, Address: at.Address.Address, Role: "attendee", Response: at.Response, Type: at.Type})
+		}
+		acts = append(acts, a)
+	}
+	return s.write(ctx, org, userID, st, acts, removed)
+}
+
+// storeContacts writes a page of contacts and tombstones the removed ones.
+func (s *Syncer) storeContacts(ctx context.Context, org store.OrgScope, userID string, st *store.DeltaState, cs []Contact) error {
+	now := s.now()
+	var out []store.PersonalContact
+	var removed []string
+	for _, c := range cs {
+		if c.Removed {
+			removed = append(removed, c.ID)
+			continue
+		}
+		pc := store.PersonalContact{ID: store.ItemID(org.ID(), userID, st.Scope, c.ID), MailboxID: userID, Scope: st.Scope, GraphID: c.ID,
+			DisplayName: c.DisplayName, GivenName: c.GivenName, Surname: c.Surname, Company: c.Company, JobTitle: c.JobTitle,
+			Emails: []string{}, Phones: append([]string{}, c.Phones...), Gen: st.Gen, ChangedAt: now}
+		for _, e := range c.Emails {
+			pc.Emails = append(pc.Emails, e.Address)
+		}
+		out = append(out, pc)
+	}
+	if _, err := org.WriteContacts(ctx, out); err != nil {
+		return err
+	}
+	_, err := org.Tombstone(ctx, userID, st.Scope, removed, st.Gen, now)
+	return err
+}
+
+// write stores activities and tombstones, and publishes them.
+func (s *Syncer) write(ctx context.Context, org store.OrgScope, userID string, st *store.DeltaState, acts []store.Activity, removed []string) error {
+	existed, err := org.WriteActivities(ctx, acts)
+	if err != nil {
+		return err
+	}
+	if _, err := org.Tombstone(ctx, userID, st.Scope, removed, st.Gen, s.now()); err != nil {
+		return err
+	}
+	if s.o.Publish != nil {
+		for _, a := range acts {
+			t := Created
+			if existed[a.ID] {
+				t = Updated
+			}
+			s.o.Publish(org.ID(), Change{Type: t, Activity: a})
+		}
+	}
+	s.publishDeleted(org.ID(), userID, st.Scope, removed)
+	return nil
+}
+
+func (s *Syncer) publishDeleted(orgID, userID, scope string, graphIDs []string) {
+	if s.o.Publish == nil || scope == "contacts" {
+		return
+	}
+	for _, g := range graphIDs {
+		s.o.Publish(orgID, Change{Type: Deleted, Activity: store.Activity{ID: store.ItemID(orgID, userID, scope, g), OrgID: orgID, MailboxID: userID, Scope: scope, GraphID: g, Deleted: true}})
+	}
+}

@@ -1,0 +1,227 @@
+package deltasync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/teamaccess/teamaccess/store"
+)
+
+// Options tune the syncer.
+type Options struct {
+	Now func() time.Time
+	Log *slog.Logger
+	// MailFolders are the well-known names or ids of the folders synced; inbox and sentitems by
+	// default.
+	MailFolders []string
+	// Backfill is how far back the first round reads mail: 90 days by default.
+	Backfill time.Duration
+	// CalendarBack and CalendarAhead bound the calendar view: 90 days back, 180 ahead.
+	CalendarBack, CalendarAhead time.Duration
+	// WindowMove is how old a calendar window may get before a new round moves it: a day.
+	WindowMove time.Duration
+	// CaptureBodies adds the body preview to emails (off by default: bodies are personal data).
+	CaptureBodies bool
+	// Interval between two syncs of a mailbox; Concurrency mailboxes sync at a time.
+	Interval    time.Duration
+	Concurrency int
+	// Publish hears of every stored change.
+	Publish func(orgID string, c Change)
+}
+
+// Syncer runs delta rounds.
+type Syncer struct {
+	st Store
+	g  Graph
+	o  Options
+
+	mu      sync.Mutex
+	running map[string]bool      // mailbox keys syncing now: one sync per mailbox at a time
+	next    map[string]time.Time // mailbox key -> when it is due
+	domains map[string]domainSet // org -> the tenant's domains, for directions
+}
+
+type domainSet struct {
+	at time.Time
+	d  map[string]bool
+}
+
+// New returns a syncer.
+func New(st Store, g Graph, o Options) *Syncer {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if len(o.MailFolders) == 0 {
+		o.MailFolders = []string{"inbox", "sentitems"}
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.Backfill, 90*24*time.Hour)
+	def(&o.CalendarBack, 90*24*time.Hour)
+	def(&o.CalendarAhead, 180*24*time.Hour)
+	def(&o.WindowMove, 24*time.Hour)
+	def(&o.Interval, 5*time.Minute)
+	if o.Concurrency <= 0 {
+		o.Concurrency = 4
+	}
+	return &Syncer{st: st, g: g, o: o, running: map[string]bool{}, next: map[string]time.Time{}, domains: map[string]domainSet{}}
+}
+
+func (s *Syncer) now() time.Time { return s.o.Now().UTC().Truncate(time.Millisecond) }
+
+// Scopes are the delta rounds of a mailbox: one per mail folder, the calendar, the contacts.
+func (s *Syncer) Scopes() []string {
+	out := make([]string, 0, len(s.o.MailFolders)+2)
+	for _, f := range s.o.MailFolders {
+		out = append(out, "mail:"+f)
+	}
+	return append(out, "calendar", "contacts")
+}
+
+// SyncMailbox runs one round of every scope of a mailbox, one after the other (so at most one
+// Graph request is in flight for it). A mailbox already syncing is skipped.
+func (s *Syncer) SyncMailbox(ctx context.Context, orgID, tenantID, userID string) error {
+	key := orgID + "|" + userID
+	s.mu.Lock()
+	if s.running[key] {
+		s.mu.Unlock()
+		return nil
+	}
+	s.running[key] = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.running, key)
+		s.mu.Unlock()
+	}()
+	var errs []error
+	for _, scope := range s.Scopes() {
+		if err := s.syncScope(ctx, orgID, tenantID, userID, scope); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", scope, err))
+			if ctx.Err() != nil {
+				break
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// initial is the first request of a full round of a scope.
+func (s *Syncer) initial(st *store.DeltaState, userID string, now time.Time) string {
+	switch {
+	case strings.HasPrefix(st.Scope, "mail:"):
+		return s.g.MessagesDeltaURL(userID, strings.TrimPrefix(st.Scope, "mail:"), now.Add(-s.o.Backfill), s.o.CaptureBodies)
+	case st.Scope == "calendar":
+		st.WindowFrom, st.WindowTo = now.Add(-s.o.CalendarBack).Truncate(time.Hour), now.Add(s.o.CalendarAhead).Truncate(time.Hour)
+		return s.g.EventsDeltaURL(userID, st.WindowFrom, st.WindowTo)
+	}
+	return s.g.ContactsDeltaURL(userID)
+}
+
+// maxResyncs bounds the full rounds one sync starts after expired tokens.
+const maxResyncs = 2
+
+// syncScope runs (or resumes) one round of a scope, page by page.
+func (s *Syncer) syncScope(ctx context.Context, orgID, tenantID, userID, scope string) error {
+	org := s.st.Org(orgID)
+	st, err := org.DeltaState(ctx, userID, scope)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	if scope == "calendar" && !st.InRound && st.Link != "" && now.Sub(st.WindowFrom.Add(s.o.CalendarBack)) > s.o.WindowMove {
+		st.Link = "" // the window has aged: a full round over the window as of today
+	}
+	resyncs := 0
+	for {
+		if st.Link == "" { // a full round
+			st.Gen++
+			st.Link, st.InRound = s.initial(&st, userID, now), true
+			st.FullRound = true
+		}
+		next, delta, n, err := s.page(ctx, org, tenantID, userID, &st)
+		switch {
+		case errors.Is(err, ErrDeltaExpired) && resyncs < maxResyncs:
+			resyncs++
+			st.Resyncs++
+			st.Link = ""
+			s.o.Log.Info("delta token expired: resynchronising", "organization", orgID, "mailbox", userID, "scope", scope)
+			continue
+		case err != nil:
+			return s.failed(ctx, org, &st, err)
+		}
+		st.Items += int64(n)
+		if next != "" {
+			st.Link = next
+			if err := org.SaveDeltaState(ctx, s.stamp(st)); err != nil {
+				return err
+			}
+			continue
+		}
+		if st.FullRound { // what the full round did not find is gone
+			gone, err := org.Sweep(ctx, userID, scope, st.Gen, st.WindowFrom, st.WindowTo, s.now())
+			if err != nil {
+				return s.failed(ctx, org, &st, err)
+			}
+			s.publishDeleted(orgID, userID, scope, gone)
+		}
+		t := s.now()
+		st.Link, st.InRound, st.FullRound = delta, false, false
+		st.LastSuccessAt, st.LastError, st.Failures = &t, "", 0
+		return org.SaveDeltaState(ctx, s.stamp(st))
+	}
+}
+
+func (s *Syncer) stamp(st store.DeltaState) store.DeltaState {
+	st.UpdatedAt = s.now()
+	return st
+}
+
+// failed records a failed round; its link is kept, so the next attempt resumes there.
+func (s *Syncer) failed(ctx context.Context, org store.OrgScope, st *store.DeltaState, err error) error {
+	t := s.now()
+	st.LastError, st.LastErrorAt = err.Error(), &t
+	st.Failures++
+	if errors.Is(err, ErrThrottled) {
+		st.Throttled++
+	}
+	if serr := org.SaveDeltaState(ctx, s.stamp(*st)); serr != nil {
+		return errors.Join(err, serr)
+	}
+	return err
+}
+
+// page fetches and stores one page; it returns the next page's link or the delta link, and how
+// many items it stored.
+func (s *Syncer) page(ctx context.Context, org store.OrgScope, tenantID, userID string, st *store.DeltaState) (string, string, int, error) {
+	switch {
+	case strings.HasPrefix(st.Scope, "mail:"):
+		p, err := s.g.MessagesPage(ctx, tenantID, st.Link)
+		if err != nil {
+			return "", "", 0, err
+		}
+		return p.NextLink, p.DeltaLink, len(p.Items), s.storeMessages(ctx, org, userID, st, p.Items)
+	case st.Scope == "calendar":
+		p, err := s.g.EventsPage(ctx, tenantID, st.Link)
+		if err != nil {
+			return "", "", 0, err
+		}
+		return p.NextLink, p.DeltaLink, len(p.Items), s.storeEvents(ctx, org, userID, st, p.Items)
+	}
+	p, err := s.g.ContactsPage(ctx, tenantID, st.Link)
+	if err != nil {
+		return "", "", 0, err
+	}
+	return p.NextLink, p.DeltaLink, len(p.Items), s.storeContacts(ctx, org, userID, st, p.Items)
+}

@@ -1,0 +1,92 @@
+package deltasync
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/teamaccess/teamaccess/store"
+)
+
+// Address is a name and an email address.
+type Address struct{ Name, Address string }
+
+// Message is a Graph message, as the Graph interface hands it over.
+type Message struct {
+	ID, Subject, ConversationID, InternetMessageID, WebLink, Importance, BodyPreview string
+	From                                                                             *Address
+	To, Cc, Bcc                                                                      []Address
+	Sent, Received                                                                   time.Time
+	HasAttachments, IsDraft, Removed                                                 bool
+}
+
+// Attendee is an event attendee.
+type Attendee struct {
+	Address
+	Type, Response string
+}
+
+// Event is a Graph calendar event.
+type Event struct {
+	ID, Subject, SeriesMasterID, Type, WebLink, JoinURL, Location string
+	Organizer                                                     Address
+	Attendees                                                     []Attendee
+	Start, End                                                    time.Time
+	StartTimeZone, EndTimeZone                                    string
+	IsAllDay, IsCancelled, Removed                                bool
+}
+
+// Contact is a Graph personal contact.
+type Contact struct {
+	ID, DisplayName, GivenName, Surname, Company, JobTitle string
+	Emails                                                 []Address
+	Phones                                                 []string
+	Removed                                                bool
+}
+
+// Page is a page of a delta round.
+type Page[T any] struct {
+	Items               []T
+	NextLink, DeltaLink string
+}
+
+// Graph reads delta rounds. Its errors wrap ErrDeltaExpired (start over) or ErrThrottled.
+type Graph interface {
+	MessagesDeltaURL(userID, folder string, since time.Time, withPreview bool) string
+	EventsDeltaURL(userID string, from, to time.Time) string
+	ContactsDeltaURL(userID string) string
+	MessagesPage(ctx context.Context, tenantID, link string) (Page[Message], error)
+	EventsPage(ctx context.Context, tenantID, link string) (Page[Event], error)
+	ContactsPage(ctx context.Context, tenantID, link string) (Page[Contact], error)
+}
+
+// Errors a Graph reports.
+var (
+	ErrDeltaExpired = errors.New("delta link expired")
+	ErrThrottled    = errors.New("throttled or unavailable")
+	ErrInvalid      = errors.New("invalid input")
+)
+
+// Store is what the syncer needs of the database.
+type Store interface {
+	Org(orgID string) store.OrgScope
+	ConnectedTeamAccess(ctx context.Context) ([]store.TeamAccess, error)
+}
+
+var _ Store = (*store.Store)(nil)
+
+// ChangeType says what happened to an activity.
+type ChangeType string
+
+// The change types (the API's ChangeType).
+const (
+	Created ChangeType = "CREATED"
+	Updated ChangeType = "UPDATED"
+	Deleted ChangeType = "DELETED"
+)
+
+// Change is a stored change to an activity, for live subscribers.
+type Change struct {
+	Type     ChangeType
+	Activity store.Activity // for DELETED, only its ids
+}

@@ -1,0 +1,287 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+const (
+	activityCollection   = "activities"
+	contactCollection    = "contacts"
+	deltaStateCollection = "deltaStates"
+)
+
+// Participant is a person on an activity.
+type Participant struct {
+	Name     string `bson:"name,omitempty"`
+	Address  string `bson:"address"`
+	Role     string `bson:"role"` // from, to, cc, bcc, organizer, attendee
+	Response string `bson:"response,omitempty"`
+	Type     string `bson:"type,omitempty"` // attendee type: required, optional, resource
+}
+
+// Activity is an email or a meeting of a mailbox, normalised. Its _id is
+// org|mailbox|scope|graph id, so every write of the same item is the same document.
+type Activity struct {
+	ID           string        `bson:"_id"`
+	OrgID        string        `bson:"orgId"`
+	MailboxID    string        `bson:"mailboxId"` // the user's directory id
+	Scope        string        `bson:"scope"`     // the delta round it comes from: mail:inbox, mail:sentitems, calendar
+	GraphID      string        `bson:"graphId"`
+	Kind         string        `bson:"kind"` // EMAIL or MEETING
+	Subject      string        `bson:"subject"`
+	OccurredAt   time.Time     `bson:"occurredAt"`
+	Participants []Participant `bson:"participants"`
+
+	Direction         string    `bson:"direction,omitempty"`
+	ConversationID    string    `bson:"conversationId,omitempty"`
+	InternetMessageID string    `bson:"internetMessageId,omitempty"`
+	WebLink           string    `bson:"webLink,omitempty"`
+	HasAttachments    bool      `bson:"hasAttachments,omitempty"`
+	Importance        string    `bson:"importance,omitempty"`
+	BodyPreview       string    `bson:"bodyPreview,omitempty"`
+	SentAt            time.Time `bson:"sentAt,omitempty"`
+	ReceivedAt        time.Time `bson:"receivedAt,omitempty"`
+
+	Start            time.Time `bson:"start,omitempty"`
+	End              time.Time `bson:"end,omitempty"`
+	StartTimeZone    string    `bson:"startTimeZone,omitempty"`
+	EndTimeZone      string    `bson:"endTimeZone,omitempty"`
+	IsAllDay         bool      `bson:"isAllDay,omitempty"`
+	SeriesID         string    `bson:"seriesId,omitempty"`
+	OnlineMeetingURL string    `bson:"onlineMeetingUrl,omitempty"`
+	Location         string    `bson:"location,omitempty"`
+	IsCancelled      bool      `bson:"isCancelled,omitempty"`
+
+	Deleted   bool      `bson:"deleted"` // a tombstone, kept for the live feed, hidden from queries
+	Gen       int64     `bson:"gen"`     // the sync generation that last wrote it
+	ChangedAt time.Time `bson:"changedAt"`
+}
+
+// PersonalContact is a contact of a mailbox.
+type PersonalContact struct {
+	ID          string    `bson:"_id"` // org|mailbox|contacts|graph id
+	OrgID       string    `bson:"orgId"`
+	MailboxID   string    `bson:"mailboxId"`
+	Scope       string    `bson:"scope"`
+	GraphID     string    `bson:"graphId"`
+	DisplayName string    `bson:"displayName"`
+	GivenName   string    `bson:"givenName,omitempty"`
+	Surname     string    `bson:"surname,omitempty"`
+	Company     string    `bson:"company,omitempty"`
+	JobTitle    string    `bson:"jobTitle,omitempty"`
+	Emails      []string  `bson:"emails"`
+	Phones      []string  `bson:"phones"`
+	Deleted     bool      `bson:"deleted"`
+	Gen         int64     `bson:"gen"`
+	ChangedAt   time.Time `bson:"changedAt"`
+}
+
+// ItemID is the _id of a synced item.
+func ItemID(orgID, mailboxID, scope, graphID string) string {
+	return orgID + "|" + mailboxID + "|" + scope + "|" + graphID
+}
+
+// upsertAll writes documents keyed by _id in as few round trips as it can: one unordered
+// insert of them all, then a replace for each that existed already (a later round, a replay or
+// a restart). The embedded store inserts thousands a second but scans per update, so new items,
+// the bulk of a backfill, never cost an update.
+//
+// It returns the ids that existed already.
+func (o OrgScope) upsertAll(ctx context.Context, coll string, ids []string, docs []any) (map[string]bool, error) {
+	existed := map[string]bool{}
+	if len(docs) == 0 {
+		return existed, nil
+	}
+	c := o.s.collection(coll)
+	_, err := c.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	if err == nil {
+		return existed, nil
+	}
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) {
+		return nil, fmt.Errorf("write %s: %w", coll, err)
+	}
+	var models []mongo.WriteModel
+	for _, we := range bwe.WriteErrors {
+		if !mongo.IsDuplicateKeyError(we) {
+			return nil, fmt.Errorf("write %s: %w", coll, err)
+		}
+		existed[ids[we.Index]] = true
+		models = append(models, mongo.NewReplaceOneModel().
+			SetFilter(o.filter(bson.E{Key: "_id", Value: ids[we.Index]})).SetReplacement(docs[we.Index]))
+	}
+	if _, err := c.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
+		return nil, fmt.Errorf("rewrite %s: %w", coll, err)
+	}
+	return existed, nil
+}
+
+// WriteActivities stores activities of the organisation, new or changed, and says which
+// existed already.
+func (o OrgScope) WriteActivities(ctx context.Context, as []Activity) (map[string]bool, error) {
+	ids, docs := make([]string, len(as)), make([]any, len(as))
+	for i := range as {
+		as[i].OrgID = o.org
+		ids[i], docs[i] = as[i].ID, as[i]
+	}
+	return o.upsertAll(ctx, activityCollection, ids, docs)
+}
+
+// WriteContacts stores contacts of the organisation, new or changed, and says which existed
+// already.
+func (o OrgScope) WriteContacts(ctx context.Context, cs []PersonalContact) (map[string]bool, error) {
+	ids, docs := make([]string, len(cs)), make([]any, len(cs))
+	for i := range cs {
+		cs[i].OrgID = o.org
+		ids[i], docs[i] = cs[i].ID, cs[i]
+	}
+	return o.upsertAll(ctx, contactCollection, ids, docs)
+}
+
+// collectionOf names where a scope's items live.
+func collectionOf(scope string) string {
+	if scope == "contacts" {
+		return contactCollection
+	}
+	return activityCollection
+}
+
+// Tombstone marks items deleted (Graph's @removed); it returns those that were live.
+func (o OrgScope) Tombstone(ctx context.Context, mailboxID, scope string, graphIDs []string, gen int64, now time.Time) (int64, error) {
+	if len(graphIDs) == 0 {
+		return 0, nil
+	}
+	ids := make(bson.A, len(graphIDs))
+	for i, g := range graphIDs {
+		ids[i] = ItemID(o.org, mailboxID, scope, g)
+	}
+	res, err := o.s.collection(collectionOf(scope)).UpdateMany(ctx,
+		o.filter(bson.E{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}, bson.E{Key: "deleted", Value: false}),
+		bson.D{{Key: "$set", Value: bson.D{{Key: "deleted", Value: true}, {Key: "gen", Value: gen}, {Key: "changedAt", Value: now}}}})
+	if err != nil {
+		return 0, fmt.Errorf("tombstone %s: %w", scope, err)
+	}
+	return res.ModifiedCount, nil
+}
+
+// Sweep tombstones the live items of a scope that the generation did not write: what a full
+// resynchronisation no longer found. For a calendar window, only items starting in it.
+func (o OrgScope) Sweep(ctx context.Context, mailboxID, scope string, gen int64, from, to time.Time, now time.Time) ([]string, error) {
+	f := o.filter(bson.E{Key: "mailboxId", Value: mailboxID}, bson.E{Key: "scope", Value: scope},
+		bson.E{Key: "deleted", Value: false}, bson.E{Key: "gen", Value: bson.D{{Key: "$lt", Value: gen}}})
+	if !from.IsZero() {
+		f = append(f, bson.E{Key: "start", Value: bson.D{{Key: "$gte", Value: from}, {Key: "$lt", Value: to}}})
+	}
+	coll := o.s.collection(collectionOf(scope))
+	cur, err := coll.Find(ctx, f, options.Find().SetProjection(bson.D{{Key: "graphId", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("sweep %s: %w", scope, err)
+	}
+	var rows []struct {
+		GraphID string `bson:"graphId"`
+	}
+	if err := cur.All(ctx, &rows); err != nil {
+		return nil, fmt.Errorf("sweep %s: %w", scope, err)
+	}
+	gone := make([]string, len(rows))
+	for i, r := range rows {
+		gone[i] = r.GraphID
+	}
+	if _, err := o.Tombstone(ctx, mailboxID, scope, gone, gen, now); err != nil {
+		return nil, err
+	}
+	return gone, nil
+}
+
+// LiveActivities lists a mailbox's live activities (for reconciliation and the API).
+func (o OrgScope) LiveActivities(ctx context.Context, mailboxID string) ([]Activity, error) {
+	cur, err := o.s.collection(activityCollection).Find(ctx, o.filter(bson.E{Key: "mailboxId", Value: mailboxID}, bson.E{Key: "deleted", Value: false}))
+	if err != nil {
+		return nil, fmt.Errorf("list activities: %w", err)
+	}
+	out := []Activity{}
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, fmt.Errorf("list activities: %w", err)
+	}
+	return out, nil
+}
+
+// LiveContacts lists a mailbox's live contacts.
+func (o OrgScope) LiveContacts(ctx context.Context, mailboxID string) ([]PersonalContact, error) {
+	cur, err := o.s.collection(contactCollection).Find(ctx, o.filter(bson.E{Key: "mailboxId", Value: mailboxID}, bson.E{Key: "deleted", Value: false}))
+	if err != nil {
+		return nil, fmt.Errorf("list contacts: %w", err)
+	}
+	out := []PersonalContact{}
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, fmt.Errorf("list contacts: %w", err)
+	}
+	return out, nil
+}
+
+// DeltaState is where a mailbox's delta round for one scope stands, and its health.
+type DeltaState struct {
+	ID            string     `bson:"_id"` // org|mailbox|scope
+	OrgID         string     `bson:"orgId"`
+	MailboxID     string     `bson:"mailboxId"`
+	Scope         string     `bson:"scope"`
+	Link          string     `bson:"link"`      // the next page's link mid-round, the delta link between rounds
+	InRound       bool       `bson:"inRound"`   // Link is a nextLink
+	FullRound     bool       `bson:"fullRound"` // the round in progress reads everything, and sweeps at its end
+	Gen           int64      `bson:"gen"`       // raised by every full resynchronisation
+	WindowFrom    time.Time  `bson:"windowFrom,omitempty"`
+	WindowTo      time.Time  `bson:"windowTo,omitempty"`
+	LastSuccessAt *time.Time `bson:"lastSuccessAt,omitempty"`
+	LastError     string     `bson:"lastError,omitempty"`
+	LastErrorAt   *time.Time `bson:"lastErrorAt,omitempty"`
+	Failures      int        `bson:"failures"`
+	Items         int64      `bson:"items"`
+	Resyncs       int        `bson:"resyncs"`
+	Throttled     int        `bson:"throttled"`
+	UpdatedAt     time.Time  `bson:"updatedAt"`
+}
+
+// DeltaState reads a mailbox's state for a scope; a zero one (with ids) if it has none.
+func (o OrgScope) DeltaState(ctx context.Context, mailboxID, scope string) (DeltaState, error) {
+	id := ItemID(o.org, mailboxID, scope, "")
+	var st DeltaState
+	err := o.s.collection(deltaStateCollection).FindOne(ctx, o.filter(bson.E{Key: "_id", Value: id})).Decode(&st)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return DeltaState{ID: id, OrgID: o.org, MailboxID: mailboxID, Scope: scope}, nil
+	}
+	if err != nil {
+		return DeltaState{}, fmt.Errorf("read delta state: %w", err)
+	}
+	return st, nil
+}
+
+// SaveDeltaState writes a mailbox's state for a scope.
+func (o OrgScope) SaveDeltaState(ctx context.Context, st DeltaState) error {
+	st.OrgID = o.org
+	_, err := o.s.collection(deltaStateCollection).ReplaceOne(ctx, bson.D{{Key: "_id", Value: st.ID}}, st, options.Replace().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("save delta state: %w", err)
+	}
+	return nil
+}
+
+// DeltaStates lists a mailbox's states, for its sync health.
+func (o OrgScope) DeltaStates(ctx context.Context, mailboxID string) ([]DeltaState, error) {
+	cur, err := o.s.collection(deltaStateCollection).Find(ctx, o.filter(bson.E{Key: "mailboxId", Value: mailboxID}),
+		options.Find().SetSort(bson.D{{Key: "scope", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("list delta states: %w", err)
+	}
+	out := []DeltaState{}
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, fmt.Errorf("list delta states: %w", err)
+	}
+	return out, nil
+}
