@@ -43,6 +43,7 @@ type Syncer struct {
 	mu      sync.Mutex
 	running map[string]bool      // mailbox keys syncing now: one sync per mailbox at a time
 	next    map[string]time.Time // mailbox key -> when it is due
+	fails   map[string]int       // mailbox key -> failures in a row
 	domains map[string]domainSet // org -> the tenant's domains, for directions
 }
 
@@ -75,7 +76,7 @@ func New(st Store, g Graph, o Options) *Syncer {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
 	}
-	return &Syncer{st: st, g: g, o: o, running: map[string]bool{}, next: map[string]time.Time{}, domains: map[string]domainSet{}}
+	return &Syncer{st: st, g: g, o: o, running: map[string]bool{}, next: map[string]time.Time{}, fails: map[string]int{}, domains: map[string]domainSet{}}
 }
 
 func (s *Syncer) now() time.Time { return s.o.Now().UTC().Truncate(time.Millisecond) }

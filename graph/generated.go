@@ -32,6 +32,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
 	ApiKey() ApiKeyResolver
+	Mailbox() MailboxResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
 	ServerInfo() ServerInfoResolver
@@ -108,6 +109,7 @@ type ComplexityRoot struct {
 		IsGuest           func(childComplexity int) int
 		JobTitle          func(childComplexity int) int
 		Mail              func(childComplexity int) int
+		SyncHealth        func(childComplexity int) int
 		UserID            func(childComplexity int) int
 		UserPrincipalName func(childComplexity int) int
 	}
@@ -135,6 +137,7 @@ type ComplexityRoot struct {
 		CreateConsentLink    func(childComplexity int, input CreateConsentLinkInput) int
 		DisconnectTeamAccess func(childComplexity int, input DisconnectTeamAccessInput) int
 		RecheckMailboxAccess func(childComplexity int, ids []string) int
+		ResyncMailbox        func(childComplexity int, id string, resources []SyncResource) int
 		RevokeAPIKey         func(childComplexity int, id string) int
 		SetMailboxCapture    func(childComplexity int, id string, enabled bool) int
 	}
@@ -190,6 +193,19 @@ type ComplexityRoot struct {
 		TeamAccessChanged func(childComplexity int) int
 	}
 
+	SyncHealth struct {
+		Failures      func(childComplexity int) int
+		InProgress    func(childComplexity int) int
+		Items         func(childComplexity int) int
+		LagSeconds    func(childComplexity int) int
+		LastError     func(childComplexity int) int
+		LastSuccessAt func(childComplexity int) int
+		Resource      func(childComplexity int) int
+		Resyncs       func(childComplexity int) int
+		Scope         func(childComplexity int) int
+		Throttled     func(childComplexity int) int
+	}
+
 	TeamAccess struct {
 		ApplicationID       func(childComplexity int) int
 		ConsentedAt         func(childComplexity int) int
@@ -219,11 +235,15 @@ type ComplexityRoot struct {
 type ApiKeyResolver interface {
 	Status(ctx context.Context, obj *auth.Key) (auth.KeyStatus, error)
 }
+type MailboxResolver interface {
+	SyncHealth(ctx context.Context, obj *mailboxes.Mailbox) ([]*SyncHealth, error)
+}
 type MutationResolver interface {
 	CreateAPIKey(ctx context.Context, name string, role auth.Role, expiresAt *time.Time) (*CreatedAPIKey, error)
 	RevokeAPIKey(ctx context.Context, id string) (*auth.Key, error)
 	RecheckMailboxAccess(ctx context.Context, ids []string) ([]*mailboxes.Mailbox, error)
 	SetMailboxCapture(ctx context.Context, id string, enabled bool) (*mailboxes.Mailbox, error)
+	ResyncMailbox(ctx context.Context, id string, resources []SyncResource) (*mailboxes.Mailbox, error)
 	CreateConsentLink(ctx context.Context, input CreateConsentLinkInput) (*access.ConsentLink, error)
 	DisconnectTeamAccess(ctx context.Context, input DisconnectTeamAccessInput) (*access.TeamAccess, error)
 }
@@ -527,6 +547,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mailbox.Mail(childComplexity), true
+	case "Mailbox.syncHealth":
+		if e.ComplexityRoot.Mailbox.SyncHealth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mailbox.SyncHealth(childComplexity), true
 	case "Mailbox.userId":
 		if e.ComplexityRoot.Mailbox.UserID == nil {
 			break
@@ -641,6 +667,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RecheckMailboxAccess(childComplexity, args["ids"].([]string)), true
+	case "Mutation.resyncMailbox":
+		if e.ComplexityRoot.Mutation.ResyncMailbox == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_resyncMailbox_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ResyncMailbox(childComplexity, args["id"].(string), args["resources"].([]SyncResource)), true
 	case "Mutation.revokeApiKey":
 		if e.ComplexityRoot.Mutation.RevokeAPIKey == nil {
 			break
@@ -876,6 +913,67 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.TeamAccessChanged(childComplexity), true
+
+	case "SyncHealth.failures":
+		if e.ComplexityRoot.SyncHealth.Failures == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncHealth.Failures(childComplexity), true
+	case "SyncHealth.inProgress":
+		if e.ComplexityRoot.SyncHealth.InProgress == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncHealth.InProgress(childComplexity), true
+	case "SyncHealth.items":
+		if e.ComplexityRoot.SyncHealth.Items == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncHealth.Items(childComplexity), true
+	case "SyncHealth.lagSeconds":
+		if e.ComplexityRoot.SyncHealth.LagSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncHealth.LagSeconds(childComplexity), true
+	case "SyncHealth.lastError":
+		if e.ComplexityRoot.SyncHealth.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncHealth.LastError(childComplexity), true
+	case "SyncHealth.lastSuccessAt":
+		if e.ComplexityRoot.SyncHealth.LastSuccessAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncHealth.LastSuccessAt(childComplexity), true
+	case "SyncHealth.resource":
+		if e.ComplexityRoot.SyncHealth.Resource == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncHealth.Resource(childComplexity), true
+	case "SyncHealth.resyncs":
+		if e.ComplexityRoot.SyncHealth.Resyncs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncHealth.Resyncs(childComplexity), true
+	case "SyncHealth.scope":
+		if e.ComplexityRoot.SyncHealth.Scope == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncHealth.Scope(childComplexity), true
+	case "SyncHealth.throttled":
+		if e.ComplexityRoot.SyncHealth.Throttled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncHealth.Throttled(childComplexity), true
 
 	case "TeamAccess.applicationId":
 		if e.ComplexityRoot.TeamAccess.ApplicationID == nil {
@@ -1250,6 +1348,44 @@ extend type Subscription {
   "Mailboxes whose access or capture changes."
   mailboxChanged(filter: MailboxFilter): Mailbox!
 }
+
+"A group of what teamaccess syncs from a mailbox."
+enum SyncResource {
+  MAIL
+  CALENDAR
+  CONTACTS
+}
+
+"How one delta sync of a mailbox is doing: a mail folder, the calendar, or the contacts."
+type SyncHealth {
+  resource: SyncResource!
+  "The delta round: mail:inbox, mail:sentitems, calendar, contacts."
+  scope: String!
+  lastSuccessAt: DateTime
+  "Seconds since the last successful round."
+  lagSeconds: Int
+  lastError: String
+  "Failed attempts in a row."
+  failures: Int!
+  "Attempts throttled (429) or failed by Graph (5xx)."
+  throttled: Int!
+  "Items read so far."
+  items: Int!
+  "Full resynchronisations: expired delta tokens and admin requests."
+  resyncs: Int!
+  "A round is under way (and resumes from its page after a restart)."
+  inProgress: Boolean!
+}
+
+extend type Mailbox {
+  "Delta sync health, per round. Empty until the mailbox is first synced."
+  syncHealth: [SyncHealth!]!
+}
+
+extend type Mutation {
+  "Starts a full resynchronisation of a mailbox's resources (all with none). Audited."
+  resyncMailbox(id: ID!, resources: [SyncResource!]): Mailbox! @hasRole(role: ADMIN)
+}
 `, BuiltIn: false},
 	{Name: "../schema/schema.graphqls", Input: `"""
 An instant in time, as an RFC 3339 string with a time zone, for example
@@ -1577,6 +1713,8 @@ func (ec *executionContext) childFields_Mailbox(ctx context.Context, field graph
 		return ec.fieldContext_Mailbox_capture(ctx, field)
 	case "captured":
 		return ec.fieldContext_Mailbox_captured(ctx, field)
+	case "syncHealth":
+		return ec.fieldContext_Mailbox_syncHealth(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Mailbox", field.Name)
 }
@@ -1685,6 +1823,32 @@ func (ec *executionContext) childFields_Storage(ctx context.Context, field graph
 		return ec.fieldContext_Storage_schemaVersion(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Storage", field.Name)
+}
+
+func (ec *executionContext) childFields_SyncHealth(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "resource":
+		return ec.fieldContext_SyncHealth_resource(ctx, field)
+	case "scope":
+		return ec.fieldContext_SyncHealth_scope(ctx, field)
+	case "lastSuccessAt":
+		return ec.fieldContext_SyncHealth_lastSuccessAt(ctx, field)
+	case "lagSeconds":
+		return ec.fieldContext_SyncHealth_lagSeconds(ctx, field)
+	case "lastError":
+		return ec.fieldContext_SyncHealth_lastError(ctx, field)
+	case "failures":
+		return ec.fieldContext_SyncHealth_failures(ctx, field)
+	case "throttled":
+		return ec.fieldContext_SyncHealth_throttled(ctx, field)
+	case "items":
+		return ec.fieldContext_SyncHealth_items(ctx, field)
+	case "resyncs":
+		return ec.fieldContext_SyncHealth_resyncs(ctx, field)
+	case "inProgress":
+		return ec.fieldContext_SyncHealth_inProgress(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SyncHealth", field.Name)
 }
 
 func (ec *executionContext) childFields_TeamAccess(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1928,6 +2092,28 @@ func (ec *executionContext) field_Mutation_recheckMailboxAccess_args(ctx context
 		return nil, err
 	}
 	args["ids"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_resyncMailbox_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "resources",
+		func(ctx context.Context, v any) ([]SyncResource, error) {
+			return ec.unmarshalOSyncResource2ᚕgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐSyncResourceᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["resources"] = arg1
 	return args, nil
 }
 
@@ -3190,6 +3376,38 @@ func (ec *executionContext) fieldContext_Mailbox_captured(_ context.Context, fie
 	return graphql.NewScalarFieldContext("Mailbox", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _Mailbox_syncHealth(ctx context.Context, field graphql.CollectedField, obj *mailboxes.Mailbox) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mailbox_syncHealth(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Mailbox().SyncHealth(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*SyncHealth) graphql.Marshaler {
+			return ec.marshalNSyncHealth2ᚕᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐSyncHealthᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mailbox_syncHealth(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mailbox",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SyncHealth(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _MailboxConnection_edges(ctx context.Context, field graphql.CollectedField, obj *MailboxConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3666,6 +3884,68 @@ func (ec *executionContext) fieldContext_Mutation_setMailboxCapture(ctx context.
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_setMailboxCapture_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_resyncMailbox(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_resyncMailbox(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ResyncMailbox(ctx, fc.Args["id"].(string), fc.Args["resources"].([]SyncResource))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋteamaccessᚋteamaccessᚋauthᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *mailboxes.Mailbox
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *mailboxes.Mailbox
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *mailboxes.Mailbox) graphql.Marshaler {
+			return ec.marshalNMailbox2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋmailboxesᚐMailbox(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_resyncMailbox(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Mailbox(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_resyncMailbox_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -4764,6 +5044,236 @@ func (ec *executionContext) fieldContext_Subscription_mailboxChanged(ctx context
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _SyncHealth_resource(ctx context.Context, field graphql.CollectedField, obj *SyncHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncHealth_resource(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Resource, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v SyncResource) graphql.Marshaler {
+			return ec.marshalNSyncResource2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐSyncResource(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncHealth_resource(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncHealth", field, false, false, "SyncResource")
+}
+
+func (ec *executionContext) _SyncHealth_scope(ctx context.Context, field graphql.CollectedField, obj *SyncHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncHealth_scope(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Scope, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncHealth_scope(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncHealth", field, false, false, "String")
+}
+
+func (ec *executionContext) _SyncHealth_lastSuccessAt(ctx context.Context, field graphql.CollectedField, obj *SyncHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncHealth_lastSuccessAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastSuccessAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SyncHealth_lastSuccessAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncHealth", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _SyncHealth_lagSeconds(ctx context.Context, field graphql.CollectedField, obj *SyncHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncHealth_lagSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LagSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SyncHealth_lagSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncHealth", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SyncHealth_lastError(ctx context.Context, field graphql.CollectedField, obj *SyncHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncHealth_lastError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastError, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SyncHealth_lastError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncHealth", field, false, false, "String")
+}
+
+func (ec *executionContext) _SyncHealth_failures(ctx context.Context, field graphql.CollectedField, obj *SyncHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncHealth_failures(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failures, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncHealth_failures(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncHealth", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SyncHealth_throttled(ctx context.Context, field graphql.CollectedField, obj *SyncHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncHealth_throttled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Throttled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncHealth_throttled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncHealth", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SyncHealth_items(ctx context.Context, field graphql.CollectedField, obj *SyncHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncHealth_items(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Items, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncHealth_items(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncHealth", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SyncHealth_resyncs(ctx context.Context, field graphql.CollectedField, obj *SyncHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncHealth_resyncs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Resyncs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncHealth_resyncs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncHealth", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SyncHealth_inProgress(ctx context.Context, field graphql.CollectedField, obj *SyncHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncHealth_inProgress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InProgress, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncHealth_inProgress(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncHealth", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _TeamAccess_provider(ctx context.Context, field graphql.CollectedField, obj *access.TeamAccess) (ret graphql.Marshaler) {
@@ -6759,83 +7269,89 @@ func (ec *executionContext) _Mailbox(ctx context.Context, sel ast.SelectionSet, 
 		case "id":
 			out.Values[i] = ec._Mailbox_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "userId":
 			out.Values[i] = ec._Mailbox_userId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "displayName":
 			out.Values[i] = ec._Mailbox_displayName(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "userPrincipalName":
 			out.Values[i] = ec._Mailbox_userPrincipalName(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "mail":
 			out.Values[i] = ec._Mailbox_mail(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "jobTitle":
 			out.Values[i] = ec._Mailbox_jobTitle(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "department":
 			out.Values[i] = ec._Mailbox_department(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "isGuest":
 			out.Values[i] = ec._Mailbox_isGuest(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "accountEnabled":
 			out.Values[i] = ec._Mailbox_accountEnabled(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "access":
 			out.Values[i] = ec._Mailbox_access(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "accessReason":
 			out.Values[i] = ec._Mailbox_accessReason(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "accessCode":
 			out.Values[i] = ec._Mailbox_accessCode(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "checkedAt":
 			out.Values[i] = ec._Mailbox_checkedAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "accessChangedAt":
 			out.Values[i] = ec._Mailbox_accessChangedAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "capture":
 			out.Values[i] = ec._Mailbox_capture(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "captured":
 			out.Values[i] = ec._Mailbox_captured(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "syncHealth":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Mailbox_syncHealth(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -7025,6 +7541,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "setMailboxCapture":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_setMailboxCapture(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resyncMailbox":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_resyncMailbox(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -7420,6 +7943,84 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
+}
+
+var syncHealthImplementors = []string{"SyncHealth"}
+
+func (ec *executionContext) _SyncHealth(ctx context.Context, sel ast.SelectionSet, obj *SyncHealth) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, syncHealthImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SyncHealth")
+		case "resource":
+			out.Values[i] = ec._SyncHealth_resource(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "scope":
+			out.Values[i] = ec._SyncHealth_scope(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastSuccessAt":
+			out.Values[i] = ec._SyncHealth_lastSuccessAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lagSeconds":
+			out.Values[i] = ec._SyncHealth_lagSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lastError":
+			out.Values[i] = ec._SyncHealth_lastError(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "failures":
+			out.Values[i] = ec._SyncHealth_failures(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "throttled":
+			out.Values[i] = ec._SyncHealth_throttled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "items":
+			out.Values[i] = ec._SyncHealth_items(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resyncs":
+			out.Values[i] = ec._SyncHealth_resyncs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "inProgress":
+			out.Values[i] = ec._SyncHealth_inProgress(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
 }
 
 var teamAccessImplementors = []string{"TeamAccess"}
@@ -8277,6 +8878,40 @@ func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel
 	return ret
 }
 
+func (ec *executionContext) marshalNSyncHealth2ᚕᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐSyncHealthᚄ(ctx context.Context, sel ast.SelectionSet, v []*SyncHealth) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSyncHealth2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐSyncHealth(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSyncHealth2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐSyncHealth(ctx context.Context, sel ast.SelectionSet, v *SyncHealth) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SyncHealth!")
+		return graphql.Null
+	}
+	return ec._SyncHealth(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNSyncResource2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐSyncResource(ctx context.Context, v any) (SyncResource, error) {
+	var res SyncResource
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSyncResource2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐSyncResource(ctx context.Context, sel ast.SelectionSet, v SyncResource) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNTeamAccess2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋaccessᚐTeamAccess(ctx context.Context, sel ast.SelectionSet, v *access.TeamAccess) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "TeamAccess!")
@@ -8644,6 +9279,42 @@ func (ec *executionContext) marshalOString2ᚖstring(ctx context.Context, sel as
 	_ = ctx
 	res := graphql.MarshalString(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOSyncResource2ᚕgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐSyncResourceᚄ(ctx context.Context, v any) ([]SyncResource, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]SyncResource, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNSyncResource2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐSyncResource(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOSyncResource2ᚕgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐSyncResourceᚄ(ctx context.Context, sel ast.SelectionSet, v []SyncResource) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSyncResource2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐSyncResource(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalO__EnumValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐEnumValueᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.EnumValue) graphql.Marshaler {

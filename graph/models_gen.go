@@ -123,6 +123,27 @@ type Storage struct {
 type Subscription struct {
 }
 
+// How one delta sync of a mailbox is doing: a mail folder, the calendar, or the contacts.
+type SyncHealth struct {
+	Resource SyncResource `json:"resource"`
+	// The delta round: mail:inbox, mail:sentitems, calendar, contacts.
+	Scope         string     `json:"scope"`
+	LastSuccessAt *time.Time `json:"lastSuccessAt,omitempty"`
+	// Seconds since the last successful round.
+	LagSeconds *int    `json:"lagSeconds,omitempty"`
+	LastError  *string `json:"lastError,omitempty"`
+	// Failed attempts in a row.
+	Failures int `json:"failures"`
+	// Attempts throttled (429) or failed by Graph (5xx).
+	Throttled int `json:"throttled"`
+	// Items read so far.
+	Items int `json:"items"`
+	// Full resynchronisations: expired delta tokens and admin requests.
+	Resyncs int `json:"resyncs"`
+	// A round is under way (and resumes from its page after a restart).
+	InProgress bool `json:"inProgress"`
+}
+
 // Where an organization's email and calendars live.
 type Provider string
 
@@ -231,6 +252,64 @@ func (e *StorageEngine) UnmarshalJSON(b []byte) error {
 }
 
 func (e StorageEngine) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// A group of what teamaccess syncs from a mailbox.
+type SyncResource string
+
+const (
+	SyncResourceMail     SyncResource = "MAIL"
+	SyncResourceCalendar SyncResource = "CALENDAR"
+	SyncResourceContacts SyncResource = "CONTACTS"
+)
+
+var AllSyncResource = []SyncResource{
+	SyncResourceMail,
+	SyncResourceCalendar,
+	SyncResourceContacts,
+}
+
+func (e SyncResource) IsValid() bool {
+	switch e {
+	case SyncResourceMail, SyncResourceCalendar, SyncResourceContacts:
+		return true
+	}
+	return false
+}
+
+func (e SyncResource) String() string {
+	return string(e)
+}
+
+func (e *SyncResource) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = SyncResource(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid SyncResource", str)
+	}
+	return nil
+}
+
+func (e SyncResource) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *SyncResource) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e SyncResource) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/teamaccess/teamaccess/access"
 	"github.com/teamaccess/teamaccess/auth"
+	"github.com/teamaccess/teamaccess/deltasync"
 	"github.com/teamaccess/teamaccess/mailboxes"
 )
 
@@ -32,7 +33,7 @@ func userError(ctx context.Context, err error) error {
 		code = CodeUnauthenticated
 	case errors.Is(err, auth.ErrForbidden):
 		code = CodeForbidden
-	case errors.Is(err, auth.ErrInvalid), errors.Is(err, access.ErrInvalid), errors.Is(err, mailboxes.ErrInvalid):
+	case errors.Is(err, auth.ErrInvalid), errors.Is(err, access.ErrInvalid), errors.Is(err, mailboxes.ErrInvalid), errors.Is(err, deltasync.ErrInvalid):
 		code = CodeBadUserInput
 	case errors.Is(err, auth.ErrNotFound), errors.Is(err, mailboxes.ErrNotFound):
 		code = CodeNotFound

@@ -16,6 +16,24 @@ import (
 	"github.com/teamaccess/teamaccess/mailboxes"
 )
 
+func (r *mailboxResolver) SyncHealth(ctx context.Context, obj *mailboxes.Mailbox) ([]*graph.SyncHealth, error) {
+	who, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	hs, err := r.Sync.Health(ctx, who.OrgID, obj.UserID)
+	if err != nil {
+		return nil, userError(ctx, err)
+	}
+	out := make([]*graph.SyncHealth, len(hs))
+	for i, h := range hs {
+		out[i] = &graph.SyncHealth{Resource: graph.SyncResource(h.Resource), Scope: h.Scope, LastSuccessAt: h.LastSuccessAt,
+			LagSeconds: h.Lag, LastError: h.LastError, Failures: h.Failures, Throttled: h.Throttled, Items: h.Items,
+			Resyncs: h.Resyncs, InProgress: h.InProgress}
+	}
+	return out, nil
+}
+
 func (r *mutationResolver) RecheckMailboxAccess(ctx context.Context, ids []string) ([]*mailboxes.Mailbox, error) {
 	who, err := caller(ctx)
 	if err != nil {
@@ -46,6 +64,32 @@ func (r *mutationResolver) SetMailboxCapture(ctx context.Context, id string, ena
 	}
 	m, err := r.Mailboxes.SetCapture(ctx, auth.ActorOf(who), id, enabled)
 	if err != nil {
+		return nil, userError(ctx, err)
+	}
+	return &m, nil
+}
+
+func (r *mutationResolver) ResyncMailbox(ctx context.Context, id string, resources []graph.SyncResource) (*mailboxes.Mailbox, error) {
+	who, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m, err := r.Resolver.Mailboxes.Get(ctx, who.OrgID, id)
+	if err != nil {
+		return nil, userError(ctx, err)
+	}
+	ta, err := r.Access.Status(ctx, who.OrgID)
+	if err != nil {
+		return nil, userError(ctx, err)
+	}
+	if ta.TenantID == nil || !m.Captured {
+		return nil, userError(ctx, fmt.Errorf("%w: only a captured mailbox of a connected tenant syncs", mailboxes.ErrInvalid))
+	}
+	rs := make([]string, len(resources))
+	for i, res := range resources {
+		rs[i] = string(res)
+	}
+	if err := r.Sync.Resync(ctx, r.Audit, auth.ActorOf(who), *ta.TenantID, m.UserID, rs); err != nil {
 		return nil, userError(ctx, err)
 	}
 	return &m, nil
@@ -122,3 +166,7 @@ func (r *subscriptionResolver) MailboxChanged(ctx context.Context, filter *graph
 	}()
 	return out, nil
 }
+
+func (r *Resolver) Mailbox() graph.MailboxResolver { return &mailboxResolver{r} }
+
+type mailboxResolver struct{ *Resolver }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/teamaccess/teamaccess/access"
 	"github.com/teamaccess/teamaccess/auth"
+	"github.com/teamaccess/teamaccess/deltasync"
 	"github.com/teamaccess/teamaccess/graph"
 	"github.com/teamaccess/teamaccess/mailboxes"
 )
@@ -33,6 +34,9 @@ type Resolver struct {
 	MailboxFeed interface {
 		Subscribe(ctx context.Context, orgID string) <-chan mailboxes.Mailbox
 	}
+	// Sync is the delta sync of captured mailboxes; Audit records admin actions.
+	Sync  SyncService
+	Audit deltasync.Auditor
 	// Now is the clock; time.Now if nil.
 	Now func() time.Time
 }
@@ -56,6 +60,14 @@ type MailboxService interface {
 }
 
 var _ MailboxService = (*mailboxes.Service)(nil)
+
+// SyncService is what the resolvers need of deltasync.Syncer.
+type SyncService interface {
+	Health(ctx context.Context, orgID, userID string) ([]deltasync.Health, error)
+	Resync(ctx context.Context, audit deltasync.Auditor, actor auth.Actor, tenantID, userID string, resources []string) error
+}
+
+var _ SyncService = (*deltasync.Syncer)(nil)
 
 // StorageDescriber tells what database the server uses and which installation it holds.
 type StorageDescriber interface {

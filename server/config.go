@@ -36,6 +36,10 @@ type config struct {
 	auditRetention  time.Duration
 	m365            m365Settings
 	reverifyEvery   time.Duration
+	syncInterval    time.Duration
+	mailFolders     []string
+	backfill        time.Duration
+	captureBodies   bool
 }
 
 // option is one setting: a flag, the environment variable that sets it when the flag is absent,
@@ -77,6 +81,14 @@ var serveOptions = append([]option{
 		"`URI` registered on the app for the admin-consent answer (default: <public URL>/consent/callback)", applyRedirectURI},
 	{"reverify-every", "TEAMACCESS_REVERIFY_EVERY", "1h",
 		"how often to check that each tenant still grants access (`duration`)", applyReverify},
+	{"sync-interval", "TEAMACCESS_SYNC_INTERVAL", "5m",
+		"how often each captured mailbox is delta-synced (`duration`)", applySyncInterval},
+	{"mail-folders", "TEAMACCESS_MAIL_FOLDERS", "inbox,sentitems",
+		"mail folders synced, well-known names or ids (`list`, comma-separated)", applyMailFolders},
+	{"backfill", "TEAMACCESS_BACKFILL", "2160h",
+		"how far back the first sync reads mail (`duration`; 2160h is 90 days)", applyBackfill},
+	{"capture-bodies", "TEAMACCESS_CAPTURE_BODIES", "false",
+		"store emails' body previews (`bool`; off: bodies are personal data)", applyCaptureBodies},
 }, storeOptions...)
 
 // storeOptions are the settings of every command that opens the store.
@@ -286,7 +298,34 @@ func applyRateBurst(c *config, v string) error {
 	return nil
 }
 
-func applyReverify(c *config, v string) error { return applyDuration(&c.reverifyEvery, v) }
+func applyReverify(c *config, v string) error     { return applyDuration(&c.reverifyEvery, v) }
+func applySyncInterval(c *config, v string) error { return applyDuration(&c.syncInterval, v) }
+func applyBackfill(c *config, v string) error     { return applyDuration(&c.backfill, v) }
+
+func applyCaptureBodies(c *config, v string) error {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return fmt.Errorf("%q is not true or false", v)
+	}
+	c.captureBodies = b
+	return nil
+}
+
+func applyMailFolders(c *config, v string) error {
+	c.mailFolders = nil
+	for _, f := range strings.Split(v, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			if strings.ContainsAny(f, "/?#") {
+				return fmt.Errorf("%q is not a folder name or id", f)
+			}
+			c.mailFolders = append(c.mailFolders, f)
+		}
+	}
+	if len(c.mailFolders) == 0 {
+		return errors.New("name at least one folder")
+	}
+	return nil
+}
 
 func applyLogLevel(c *config, v string) error {
 	if err := c.logLevel.UnmarshalText([]byte(v)); err != nil {

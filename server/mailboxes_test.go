@@ -131,4 +131,37 @@ func TestMailboxCoverageOverGraphQL(t *testing.T) {
 	require.Equal(t, "Adele Vance", n.Node.DisplayName)
 	require.Empty(t, gql(t, svc.url, s.adminB, `query($id: ID!) { node(id: $id) { id } }`, map[string]any{"id": adele.ID}, &n))
 	require.Nil(t, n.Node)
+
+	// Captured mailboxes sync: each round reports its health; an admin can start a resync.
+	var health struct {
+		Mailbox struct {
+			SyncHealth []struct {
+				Resource, Scope string
+				LastSuccessAt   *string
+				Items           int
+			}
+		}
+	}
+	require.NoError(t, wsjson.Write(ctx, c, wsMessage{ID: "m", Type: "complete"}))
+	require.Empty(t, gql(t, svc.url, s.adminA, `mutation($id: ID!) { setMailboxCapture(id: $id, enabled: true) { id } }`, map[string]any{"id": adele.ID}, nil))
+	require.Eventually(t, func() bool {
+		require.Empty(t, gql(t, svc.url, s.readerA, `query($id: ID!) { mailbox(id: $id) { syncHealth { resource scope lastSuccessAt items } } }`, map[string]any{"id": adele.ID}, &health))
+		done := 0
+		for _, h := range health.Mailbox.SyncHealth {
+			if h.LastSuccessAt != nil {
+				done++
+			}
+		}
+		return done == 4
+	}, 60*time.Second, 200*time.Millisecond, "inbox, sent items, calendar and contacts synced")
+	items := 0
+	for _, h := range health.Mailbox.SyncHealth {
+		items += h.Items
+	}
+	require.Positive(t, items)
+	require.Equal(t, []string{"FORBIDDEN"}, gql(t, svc.url, s.readerA, `mutation($id: ID!) { resyncMailbox(id: $id) { id } }`, map[string]any{"id": adele.ID}, nil))
+	require.Empty(t, gql(t, svc.url, s.adminA, `mutation($id: ID!) { resyncMailbox(id: $id, resources: [CALENDAR]) { id } }`, map[string]any{"id": adele.ID}, nil))
+	require.Empty(t, gql(t, svc.url, s.adminA, `{ auditLog(first: 1) { edges { node { action summary } } } }`, nil, &log))
+	require.Equal(t, "mailbox.resync", log.AuditLog.Edges[0].Node.Action)
+	require.Contains(t, log.AuditLog.Edges[0].Node.Summary, "CALENDAR")
 }

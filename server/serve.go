@@ -15,6 +15,7 @@ import (
 
 	"github.com/teamaccess/teamaccess/access"
 	"github.com/teamaccess/teamaccess/auth"
+	"github.com/teamaccess/teamaccess/deltasync"
 	"github.com/teamaccess/teamaccess/feed"
 	"github.com/teamaccess/teamaccess/mailboxes"
 	"github.com/teamaccess/teamaccess/resolvers"
@@ -107,14 +108,24 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	defer ms.stop()
 	changes := feed.New[access.TeamAccess](8)
 	mailboxChanges := feed.New[mailboxes.Mailbox](64)
+	activityChanges := feed.New[deltasync.Change](256)
+	syncer := deltasync.New(st, syncGraph{ms.client}, deltasync.Options{
+		Log: log.With("component", "deltasync"), MailFolders: cfg.mailFolders, Backfill: cfg.backfill,
+		CaptureBodies: cfg.captureBodies, Interval: cfg.syncInterval,
+		Publish: func(org string, c deltasync.Change) { activityChanges.Publish(org, c) },
+	})
+	var svc *access.Service
 	mbx := mailboxes.New(st, directory{ms.client}, dir, mailboxes.Options{
 		Log:     log.With("component", "mailboxes"),
 		Publish: func(org string, m mailboxes.Mailbox) { mailboxChanges.Publish(org, m) },
-		OnCapture: func(_ context.Context, org string, m mailboxes.Mailbox, captured bool) {
+		OnCapture: func(ctx context.Context, org string, m mailboxes.Mailbox, captured bool) {
 			log.Info("mailbox capture changed", "organization", org, "mailbox", m.ID, "captured", captured)
+			if ta, err := svc.Status(ctx, org); captured && err == nil && ta.TenantID != nil {
+				syncer.SyncSoon(context.WithoutCancel(ctx), org, *ta.TenantID, m.UserID)
+			}
 		},
 	})
-	svc := access.New(st, verifier{ms.client}, dir, access.Options{
+	svc = access.New(st, verifier{ms.client}, dir, access.Options{
 		Log:       log.With("component", "access"),
 		Publish:   func(org string, ta access.TeamAccess) { changes.Publish(org, ta) },
 		OnConnect: discoverSoon(ctx, mbx, log),
@@ -136,12 +147,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		TeamAccessFeed: changes,
 		Mailboxes:      mbx,
 		MailboxFeed:    mailboxChanges,
+		Sync:           syncer,
+		Audit:          dir,
 	}, d)
 	sched, err := startScheduler(log, []job{
 		{name: "record API key use", every: 30 * time.Second, run: dir.FlushUsage},
 		{name: "re-verify team access", every: cfg.reverifyEvery, run: svc.ReverifyAll},
 		{name: "discover users", every: 15 * time.Minute, run: mbx.DiscoverAll},
 		{name: "probe mailbox access", every: time.Minute, run: mbx.ProbeAllDue},
+		{name: "delta sync", every: time.Minute, run: syncer.SyncDue},
 		{name: "prune consent links", every: time.Hour, run: func(ctx context.Context) error {
 			_, err := svc.PruneConsentStates(ctx)
 			return err

@@ -1,0 +1,220 @@
+package deltasync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/teamaccess/teamaccess/auth"
+	"github.com/teamaccess/teamaccess/store"
+)
+
+// job is a captured mailbox to sync.
+type job struct{ org, tenant, user string }
+
+// SyncDue syncs every captured mailbox of every connected organisation whose turn has come,
+// Concurrency at a time, the longest-waiting first: the scheduled job. A mailbox that fails
+// waits longer each time (up to an hour), without holding the others back.
+func (s *Syncer) SyncDue(ctx context.Context) error {
+	tas, err := s.st.ConnectedTeamAccess(ctx)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	var due []job
+	var when []time.Time
+	for _, ta := range tas {
+		if ta.Status != "ACTIVE" && ta.Status != "DEGRADED" {
+			continue
+		}
+		capture := true
+		ms, err := s.st.Org(ta.OrgID).Mailboxes(ctx, store.MailboxQuery{Access: []string{"ACCESSIBLE"}, Capture: &capture})
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if !m.AccountEnabled {
+				continue
+			}
+			s.mu.Lock()
+			at := s.next[ta.OrgID+"|"+m.UserID]
+			s.mu.Unlock()
+			if !at.After(now) {
+				due = append(due, job{ta.OrgID, ta.TenantID, m.UserID})
+				when = append(when, at)
+			}
+		}
+	}
+	order := make([]int, len(due))
+	for i := range order {
+		order[i] = i
+	}
+	sortByTime(order, when)
+	sem := make(chan struct{}, s.o.Concurrency)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	for _, i := range order {
+		if ctx.Err() != nil {
+			break
+		}
+		j := due[i]
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			err := s.SyncMailbox(ctx, j.org, j.tenant, j.user)
+			s.schedule(j, err)
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("%s: %w", j.user, err))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func sortByTime(order []int, when []time.Time) {
+	for i := 1; i < len(order); i++ {
+		for k := i; k > 0 && when[order[k]].Before(when[order[k-1]]); k-- {
+			order[k], order[k-1] = order[k-1], order[k]
+		}
+	}
+}
+
+// schedule sets a mailbox's next turn: the interval after a success, a growing, jittered backoff
+// after failures.
+func (s *Syncer) schedule(j job, err error) {
+	key := j.org + "|" + j.user
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err == nil {
+		delete(s.fails, key)
+		s.next[key] = s.now().Add(s.o.Interval)
+		return
+	}
+	s.fails[key]++
+	back := min(s.o.Interval<<min(s.fails[key], 6), time.Hour)
+	s.next[key] = s.now().Add(back/2 + time.Duration(rand.Int64N(int64(back/2)+1)))
+}
+
+// SyncSoon syncs a mailbox in the background now (it just became captured, or an admin asked
+// for a resync), for as long as ctx lives.
+func (s *Syncer) SyncSoon(ctx context.Context, orgID, tenantID, userID string) {
+	go func() {
+		j := job{orgID, tenantID, userID}
+		err := s.SyncMailbox(ctx, orgID, tenantID, userID)
+		s.schedule(j, err)
+		if err != nil && ctx.Err() == nil {
+			s.o.Log.Warn("mailbox sync failed", "organization", orgID, "mailbox", userID, "err", err)
+		}
+	}()
+}
+
+// Resources are the API's names for groups of scopes.
+var resourceScopes = map[string]func(scope string) bool{
+	"MAIL":     func(s string) bool { return strings.HasPrefix(s, "mail:") },
+	"CALENDAR": func(s string) bool { return s == "calendar" },
+	"CONTACTS": func(s string) bool { return s == "contacts" },
+}
+
+// Auditor records administrative actions.
+type Auditor interface {
+	Record(ctx context.Context, actor auth.Actor, action, target, summary string) error
+}
+
+// Resync starts full resynchronisations of a mailbox's resources (all with none): the next round
+// of each reads everything and tombstones what it no longer finds. Audited; the sync runs in
+// the background, for up to resyncTimeout after the request that asked for it.
+func (s *Syncer) Resync(ctx context.Context, audit Auditor, actor auth.Actor, tenantID, userID string, resources []string) error {
+	if len(resources) == 0 {
+		resources = []string{"MAIL", "CALENDAR", "CONTACTS"}
+	}
+	org := s.st.Org(actor.OrgID)
+	for _, r := range resources {
+		match, ok := resourceScopes[r]
+		if !ok {
+			return fmt.Errorf("%w: resource %q is not MAIL, CALENDAR or CONTACTS", ErrInvalid, r)
+		}
+		for _, scope := range s.Scopes() {
+			if !match(scope) {
+				continue
+			}
+			st, err := org.DeltaState(ctx, userID, scope)
+			if err != nil {
+				return err
+			}
+			st.Link, st.InRound, st.FullRound = "", false, false
+			st.Resyncs++
+			if err := org.SaveDeltaState(ctx, s.stamp(st)); err != nil {
+				return err
+			}
+		}
+	}
+	if err := audit.Record(ctx, actor, "mailbox.resync", "mbx_"+userID, "started a full resynchronisation of "+strings.Join(resources, ", ")); err != nil {
+		return err
+	}
+	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), resyncTimeout)
+	go func() {
+		defer cancel()
+		j := job{actor.OrgID, tenantID, userID}
+		err := s.SyncMailbox(bg, j.org, j.tenant, j.user)
+		s.schedule(j, err)
+		if err != nil {
+			s.o.Log.Warn("resynchronisation failed", "organization", j.org, "mailbox", j.user, "err", err)
+		}
+	}()
+	return nil
+}
+
+// resyncTimeout bounds a resynchronisation started by an admin.
+const resyncTimeout = 30 * time.Minute
+
+// Health is a scope's sync health, for the mailbox query.
+type Health struct {
+	Resource      string
+	Scope         string
+	LastSuccessAt *time.Time
+	Lag           *int // seconds since the last success
+	LastError     *string
+	Failures      int
+	Throttled     int
+	Items         int
+	Resyncs       int
+	InProgress    bool
+}
+
+// Health reports a mailbox's sync health, scope by scope.
+func (s *Syncer) Health(ctx context.Context, orgID, userID string) ([]Health, error) {
+	states, err := s.st.Org(orgID).DeltaStates(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	out := []Health{}
+	for _, st := range states {
+		h := Health{Scope: st.Scope, LastSuccessAt: st.LastSuccessAt, Failures: st.Failures, Throttled: st.Throttled,
+			Items: int(st.Items), Resyncs: st.Resyncs, InProgress: st.InRound}
+		for r, match := range resourceScopes {
+			if match(st.Scope) {
+				h.Resource = r
+			}
+		}
+		if st.LastSuccessAt != nil {
+			lag := int(now.Sub(*st.LastSuccessAt).Seconds())
+			h.Lag = &lag
+		}
+		if st.LastError != "" {
+			e := st.LastError
+			h.LastError = &e
+		}
+		out = append(out, h)
+	}
+	return out, nil
+}
