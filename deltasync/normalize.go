@@ -68,6 +68,10 @@ func participants(role string, as []Address) []store.Participant {
 // storeMessages writes a page of messages and tombstones the removed ones.
 func (s *Syncer) storeMessages(ctx context.Context, org store.OrgScope, userID string, st *store.DeltaState, ms []Message) error {
 	domains := s.domainsOf(ctx, org)
+	owner := map[string]bool{}
+	if mb, err := org.Mailbox(ctx, userID); err == nil {
+		owner[strings.ToLower(mb.Mail)], owner[strings.ToLower(mb.UserPrincipalName)] = true, true
+	}
 	now := s.now()
 	var acts []store.Activity
 	var removed []string
@@ -95,18 +99,12 @@ func (s *Syncer) storeMessages(ctx context.Context, org store.OrgScope, userID s
 		}
 		a.Participants = append(a.Participants, participants("to", m.To)...)
 		a.Participants = append(a.Participants, participants("cc", m.Cc)...)
-		if m.From != nil && a.Direction != "INBOUND" && s.isMailbox(ctx, org, userID, m.From.Address) {
+		if m.From != nil && a.Direction != "INBOUND" && owner[strings.ToLower(m.From.Address)] {
 			a.Participants = append(a.Participants, participants("bcc", m.Bcc)...) // the sender's own copy
 		}
 		acts = append(acts, a)
 	}
 	return s.write(ctx, org, userID, st, acts, removed)
-}
-
-// isMailbox reports whether an address is the mailbox owner's.
-func (s *Syncer) isMailbox(ctx context.Context, org store.OrgScope, userID, address string) bool {
-	m, err := org.Mailbox(ctx, userID)
-	return err == nil && (strings.EqualFold(m.Mail, address) || strings.EqualFold(m.UserPrincipalName, address))
 }
 
 // storeEvents writes a page of events and tombstones the removed ones.

@@ -146,13 +146,13 @@ func (s *Syncer) Resync(ctx context.Context, audit Auditor, actor auth.Actor, te
 			if !match(scope) {
 				continue
 			}
-			st, err := org.DeltaState(ctx, userID, scope)
+			st, err := s.loadState(ctx, org, userID, scope)
 			if err != nil {
 				return err
 			}
 			st.Link, st.InRound, st.FullRound = "", false, false
 			st.Resyncs++
-			if err := org.SaveDeltaState(ctx, s.stamp(st)); err != nil {
+			if err := s.saveState(ctx, org, st); err != nil {
 				return err
 			}
 		}

@@ -41,10 +41,11 @@ type Syncer struct {
 	o  Options
 
 	mu      sync.Mutex
-	running map[string]bool      // mailbox keys syncing now: one sync per mailbox at a time
-	next    map[string]time.Time // mailbox key -> when it is due
-	fails   map[string]int       // mailbox key -> failures in a row
-	domains map[string]domainSet // org -> the tenant's domains, for directions
+	running map[string]bool             // mailbox keys syncing now: one sync per mailbox at a time
+	next    map[string]time.Time        // mailbox key -> when it is due
+	fails   map[string]int              // mailbox key -> failures in a row
+	domains map[string]domainSet        // org -> the tenant's domains, for directions
+	states  map[string]store.DeltaState // the last state saved of each round: this process is its only writer
 }
 
 type domainSet struct {
@@ -76,7 +77,7 @@ func New(st Store, g Graph, o Options) *Syncer {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
 	}
-	return &Syncer{st: st, g: g, o: o, running: map[string]bool{}, next: map[string]time.Time{}, fails: map[string]int{}, domains: map[string]domainSet{}}
+	return &Syncer{st: st, g: g, o: o, running: map[string]bool{}, next: map[string]time.Time{}, fails: map[string]int{}, states: map[string]store.DeltaState{}, domains: map[string]domainSet{}}
 }
 
 func (s *Syncer) now() time.Time { return s.o.Now().UTC().Truncate(time.Millisecond) }
@@ -136,7 +137,7 @@ const maxResyncs = 2
 // syncScope runs (or resumes) one round of a scope, page by page.
 func (s *Syncer) syncScope(ctx context.Context, orgID, tenantID, userID, scope string) error {
 	org := s.st.Org(orgID)
-	st, err := org.DeltaState(ctx, userID, scope)
+	st, err := s.loadState(ctx, org, userID, scope)
 	if err != nil {
 		return err
 	}
@@ -165,12 +166,12 @@ func (s *Syncer) syncScope(ctx context.Context, orgID, tenantID, userID, scope s
 		st.Items += int64(n)
 		if next != "" {
 			st.Link = next
-			if err := org.SaveDeltaState(ctx, s.stamp(st)); err != nil {
+			if err := s.saveState(ctx, org, st); err != nil {
 				return err
 			}
 			continue
 		}
-		if st.FullRound { // what the full round did not find is gone
+		if st.FullRound && st.Gen > 1 { // what the full round did not find is gone (nothing to sweep after the first)
 			gone, err := org.Sweep(ctx, userID, scope, st.Gen, st.WindowFrom, st.WindowTo, s.now())
 			if err != nil {
 				return s.failed(ctx, org, &st, err)
@@ -180,13 +181,52 @@ func (s *Syncer) syncScope(ctx context.Context, orgID, tenantID, userID, scope s
 		t := s.now()
 		st.Link, st.InRound, st.FullRound = delta, false, false
 		st.LastSuccessAt, st.LastError, st.Failures = &t, "", 0
-		return org.SaveDeltaState(ctx, s.stamp(st))
+		return s.saveState(ctx, org, st)
 	}
 }
 
 func (s *Syncer) stamp(st store.DeltaState) store.DeltaState {
 	st.UpdatedAt = s.now()
 	return st
+}
+
+// loadState reads a round's state, from memory when this process saved it last.
+func (s *Syncer) loadState(ctx context.Context, org store.OrgScope, userID, scope string) (store.DeltaState, error) {
+	key := store.ItemID(org.ID(), userID, scope, "")
+	s.mu.Lock()
+	st, ok := s.states[key]
+	s.mu.Unlock()
+	if ok {
+		return st, nil
+	}
+	return org.DeltaState(ctx, userID, scope)
+}
+
+// idleSave is how long a round that changed nothing may go without writing its state (only its
+// last-success time moves; the health's lag is at most this stale after a restart).
+const idleSave = time.Hour
+
+// saveState writes a round's state through to the store, except for an idle round that only
+// moved its last-success time: thousands of idle mailboxes cost no writes.
+func (s *Syncer) saveState(ctx context.Context, org store.OrgScope, st store.DeltaState) error {
+	s.mu.Lock()
+	prev, ok := s.states[st.ID]
+	s.mu.Unlock()
+	idle := ok && prev.Link == st.Link && prev.Items == st.Items && prev.Gen == st.Gen && prev.InRound == st.InRound &&
+		prev.Failures == 0 && st.Failures == 0 && prev.LastSuccessAt != nil && st.LastSuccessAt != nil &&
+		st.LastSuccessAt.Sub(prev.UpdatedAt) < idleSave
+	if !idle {
+		st = s.stamp(st)
+		if err := org.SaveDeltaState(ctx, st); err != nil {
+			return err
+		}
+	} else {
+		st.UpdatedAt = prev.UpdatedAt
+	}
+	s.mu.Lock()
+	s.states[st.ID] = st
+	s.mu.Unlock()
+	return nil
 }
 
 // failed records a failed round; its link is kept, so the next attempt resumes there.
@@ -197,7 +237,7 @@ func (s *Syncer) failed(ctx context.Context, org store.OrgScope, st *store.Delta
 	if errors.Is(err, ErrThrottled) {
 		st.Throttled++
 	}
-	if serr := org.SaveDeltaState(ctx, s.stamp(*st)); serr != nil {
+	if serr := s.saveState(ctx, org, *st); serr != nil {
 		return errors.Join(err, serr)
 	}
 	return err
