@@ -17,20 +17,31 @@ func (s *Syncer) domainsOf(ctx context.Context, org store.OrgScope) map[string]b
 	if ok && s.now().Sub(d.at) < time.Hour {
 		return d.d
 	}
-	set := map[string]bool{}
+	set, owners := map[string]bool{}, map[string]map[string]bool{}
 	if ms, err := org.Mailboxes(ctx, store.MailboxQuery{}); err == nil {
 		for _, m := range ms {
+			owners[m.UserID] = map[string]bool{}
 			for _, a := range []string{m.UserPrincipalName, m.Mail} {
-				if _, dom, ok := strings.Cut(strings.ToLower(a), "@"); ok && !strings.Contains(dom, "#ext#") {
+				a = strings.ToLower(a)
+				if _, dom, ok := strings.Cut(a, "@"); ok && !strings.Contains(dom, "#ext#") {
 					set[dom] = true
+					owners[m.UserID][a] = true
 				}
 			}
 		}
 	}
 	s.mu.Lock()
-	s.domains[org.ID()] = domainSet{at: s.now(), d: set}
+	s.domains[org.ID()] = domainSet{at: s.now(), d: set, owners: owners}
 	s.mu.Unlock()
 	return set
+}
+
+// ownerOf returns the mailbox owner's addresses (read with the domains).
+func (s *Syncer) ownerOf(ctx context.Context, org store.OrgScope, userID string) map[string]bool {
+	s.domainsOf(ctx, org)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.domains[org.ID()].owners[userID]
 }
 
 func internal(domains map[string]bool, address string) bool {
@@ -68,10 +79,7 @@ func participants(role string, as []Address) []store.Participant {
 // storeMessages writes a page of messages and tombstones the removed ones.
 func (s *Syncer) storeMessages(ctx context.Context, org store.OrgScope, userID string, st *store.DeltaState, ms []Message) error {
 	domains := s.domainsOf(ctx, org)
-	owner := map[string]bool{}
-	if mb, err := org.Mailbox(ctx, userID); err == nil {
-		owner[strings.ToLower(mb.Mail)], owner[strings.ToLower(mb.UserPrincipalName)] = true, true
-	}
+	owner := s.ownerOf(ctx, org, userID)
 	now := s.now()
 	var acts []store.Activity
 	var removed []string

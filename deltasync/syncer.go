@@ -49,8 +49,9 @@ type Syncer struct {
 }
 
 type domainSet struct {
-	at time.Time
-	d  map[string]bool
+	at     time.Time
+	d      map[string]bool
+	owners map[string]map[string]bool // user id -> their addresses
 }
 
 // New returns a syncer.
@@ -131,6 +132,9 @@ func (s *Syncer) initial(st *store.DeltaState, userID string, now time.Time) str
 	return s.g.ContactsDeltaURL(userID)
 }
 
+// checkpointEvery is how often a round in progress saves its position.
+const checkpointEvery = 250 * time.Millisecond
+
 // maxResyncs bounds the full rounds one sync starts after expired tokens.
 const maxResyncs = 2
 
@@ -146,6 +150,7 @@ func (s *Syncer) syncScope(ctx context.Context, orgID, tenantID, userID, scope s
 		st.Link = "" // the window has aged: a full round over the window as of today
 	}
 	resyncs := 0
+	var lastSave time.Time
 	for {
 		if st.Link == "" { // a full round
 			st.Gen++
@@ -166,8 +171,13 @@ func (s *Syncer) syncScope(ctx context.Context, orgID, tenantID, userID, scope s
 		st.Items += int64(n)
 		if next != "" {
 			st.Link = next
-			if err := s.saveState(ctx, org, st); err != nil {
-				return err
+			// Mid-round, the position is saved at most every checkpointEvery: a restart replays
+			// at most that much, which the idempotent writes absorb.
+			if time.Since(lastSave) >= checkpointEvery {
+				if err := s.saveState(ctx, org, st); err != nil {
+					return err
+				}
+				lastSave = time.Now()
 			}
 			continue
 		}

@@ -235,6 +235,7 @@ func (s *Sim) CertPool() *x509.CertPool { return s.ca.pool }
 func (s *Sim) HTTPClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.TLSClientConfig = &tls.Config{RootCAs: s.ca.pool, MinVersion: tls.VersionTLS12}
+	t.MaxIdleConnsPerHost = 64
 	return &http.Client{Transport: t, Timeout: 30 * time.Second}
 }
 

@@ -64,6 +64,9 @@ func New(cfg Config) (*Client, error) {
 		cfg.Timeout = 30 * time.Second
 	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
+	// Many mailboxes sync at once against one Graph host: keep their connections (the default
+	// keeps 2 idle per host, and every other request would pay a new TLS handshake).
+	t.MaxIdleConnsPerHost = 64
 	if cfg.RootCAs != nil {
 		t.TLSClientConfig = &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12}
 	}

@@ -278,8 +278,9 @@ func TestRestartResumesMidRound(t *testing.T) {
 	require.Equal(t, 2, deltaRequests())
 	require.Len(t, e.stored(t, e.alice), 200, "two pages stored")
 
-	// A new process on the same store resumes at page three.
+	// A new process on the same store resumes where the round's last checkpoint was: after page
+	// one or two (a checkpoint is at most 250 ms old), never at the start.
 	require.NoError(t, e.syncer(e.graph).SyncMailbox(ctx, e.org, e.tenant, e.alice))
-	require.Equal(t, 5, deltaRequests(), "pages three to five, not the whole folder again")
+	require.LessOrEqual(t, deltaRequests(), 2+4, "the folder is not read again from its first page")
 	e.reconcile(t, "after the restart")
 }
