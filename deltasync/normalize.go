@@ -68,10 +68,10 @@ func direction(domains map[string]bool, m Message) string {
 	return "INBOUND"
 }
 
-func participants(role string, as []Address) []store.Participant {
+func participants(domains map[string]bool, role string, as []Address) []store.Participant {
 	out := make([]store.Participant, 0, len(as))
 	for _, a := range as {
-		out = append(out, store.Participant{Name: a.Name, Address: a.Address, Role: role})
+		out = append(out, store.Participant{Name: a.Name, Address: a.Address, Role: role, Internal: internal(domains, a.Address)})
 	}
 	return out
 }
@@ -103,12 +103,12 @@ func (s *Syncer) storeMessages(ctx context.Context, org store.OrgScope, userID s
 			a.OccurredAt = m.Sent
 		}
 		if m.From != nil {
-			a.Participants = append(a.Participants, store.Participant{Name: m.From.Name, Address: m.From.Address, Role: "from"})
+			a.Participants = append(a.Participants, participants(domains, "from", []Address{*m.From})...)
 		}
-		a.Participants = append(a.Participants, participants("to", m.To)...)
-		a.Participants = append(a.Participants, participants("cc", m.Cc)...)
+		a.Participants = append(a.Participants, participants(domains, "to", m.To)...)
+		a.Participants = append(a.Participants, participants(domains, "cc", m.Cc)...)
 		if m.From != nil && a.Direction != "INBOUND" && owner[strings.ToLower(m.From.Address)] {
-			a.Participants = append(a.Participants, participants("bcc", m.Bcc)...) // the sender's own copy
+			a.Participants = append(a.Participants, participants(domains, "bcc", m.Bcc)...) // the sender's own copy
 		}
 		acts = append(acts, a)
 	}
@@ -117,6 +117,7 @@ func (s *Syncer) storeMessages(ctx context.Context, org store.OrgScope, userID s
 
 // storeEvents writes a page of events and tombstones the removed ones.
 func (s *Syncer) storeEvents(ctx context.Context, org store.OrgScope, userID string, st *store.DeltaState, es []Event) error {
+	domains := s.domainsOf(ctx, org)
 	now := s.now()
 	var acts []store.Activity
 	var removed []string
@@ -129,9 +130,10 @@ func (s *Syncer) storeEvents(ctx context.Context, org store.OrgScope, userID str
 			Kind: "MEETING", Subject: e.Subject, OccurredAt: e.Start, Start: e.Start, End: e.End,
 			StartTimeZone: e.StartTimeZone, EndTimeZone: e.EndTimeZone, IsAllDay: e.IsAllDay, SeriesID: e.SeriesMasterID,
 			OnlineMeetingURL: e.JoinURL, Location: e.Location, IsCancelled: e.IsCancelled, WebLink: e.WebLink, Gen: st.Gen, ChangedAt: now}
-		a.Participants = append(a.Participants, store.Participant{Name: e.Organizer.Name, Address: e.Organizer.Address, Role: "organizer"})
+		a.Participants = append(a.Participants, participants(domains, "organizer", []Address{e.Organizer})...)
 		for _, at := range e.Attendees {
-			a.Participants = append(a.Participants, store.Participant{Name: at.Name, Address: at.Address.Address, Role: "attendee", Response: at.Response, Type: at.Type})
+			a.Participants = append(a.Participants, store.Participant{Name: at.Name, Address: at.Address.Address, Role: "attendee",
+				Response: at.Response, Type: at.Type, Internal: internal(domains, at.Address.Address)})
 		}
 		acts = append(acts, a)
 	}
@@ -170,6 +172,20 @@ func (s *Syncer) write(ctx context.Context, org store.OrgScope, userID string, s
 		return err
 	}
 	if _, err := org.Tombstone(ctx, userID, st.Scope, removed, st.Gen, s.now()); err != nil {
+		return err
+	}
+	changes := make([]store.Change, 0, len(acts)+len(removed))
+	for _, a := range acts {
+		t := Created
+		if existed[a.ID] {
+			t = Updated
+		}
+		changes = append(changes, store.Change{ID: store.NewChangeID(), Type: string(t), ActivityID: a.ID, At: a.ChangedAt})
+	}
+	for _, g := range removed {
+		changes = append(changes, store.Change{ID: store.NewChangeID(), Type: string(Deleted), ActivityID: store.ItemID(org.ID(), userID, st.Scope, g), At: s.now()})
+	}
+	if err := org.AppendChanges(ctx, changes); err != nil {
 		return err
 	}
 	if s.o.Publish != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -15,6 +17,7 @@ const (
 	activityCollection   = "activities"
 	contactCollection    = "contacts"
 	deltaStateCollection = "deltaStates"
+	changeCollection     = "changes"
 )
 
 // Participant is a person on an activity.
@@ -23,7 +26,8 @@ type Participant struct {
 	Address  string `bson:"address"`
 	Role     string `bson:"role"` // from, to, cc, bcc, organizer, attendee
 	Response string `bson:"response,omitempty"`
-	Type     string `bson:"type,omitempty"` // attendee type: required, optional, resource
+	Type     string `bson:"type,omitempty"`     // attendee type: required, optional, resource
+	Internal bool   `bson:"internal,omitempty"` // in one of the tenant's domains
 }
 
 // Activity is an email or a meeting of a mailbox, normalised. Its _id is
@@ -282,6 +286,180 @@ func (o OrgScope) DeltaStates(ctx context.Context, mailboxID string) ([]DeltaSta
 	out := []DeltaState{}
 	if err := cur.All(ctx, &out); err != nil {
 		return nil, fmt.Errorf("list delta states: %w", err)
+	}
+	return out, nil
+}
+
+// ActivityQuery selects and pages activities. Order is by occurredAt then _id, descending
+// unless Ascending; After/Before are keyset positions (occurredAt, _id) — no offsets.
+type ActivityQuery struct {
+	MailboxIDs       []string
+	Kinds            []string
+	Direction        string
+	ParticipantEmail string
+	Domain           string
+	Text             string
+	OccurredAfter    *time.Time
+	OccurredBefore   *time.Time
+	Ascending        bool
+	AfterAt          *time.Time
+	AfterID          string
+	Limit            int
+}
+
+// activityFilter builds the filter of a query, without its keyset position.
+func (o OrgScope) activityFilter(q ActivityQuery) bson.D {
+	f := o.filter(bson.E{Key: "deleted", Value: false})
+	if len(q.MailboxIDs) > 0 {
+		f = append(f, bson.E{Key: "mailboxId", Value: bson.D{{Key: "$in", Value: q.MailboxIDs}}})
+	}
+	if len(q.Kinds) > 0 {
+		f = append(f, bson.E{Key: "kind", Value: bson.D{{Key: "$in", Value: q.Kinds}}})
+	}
+	if q.Direction != "" {
+		f = append(f, bson.E{Key: "direction", Value: q.Direction})
+	}
+	if q.ParticipantEmail != "" {
+		f = append(f, bson.E{Key: "participants.address", Value: strings.ToLower(q.ParticipantEmail)})
+	}
+	if q.Domain != "" {
+		f = append(f, bson.E{Key: "participants.address", Value: bson.D{{Key: "$regex", Value: "@" + regexp.QuoteMeta(strings.ToLower(q.Domain)) + "$"}}})
+	}
+	if q.Text != "" {
+		f = append(f, bson.E{Key: "subject", Value: bson.D{{Key: "$regex", Value: regexp.QuoteMeta(q.Text)}, {Key: "$options", Value: "i"}}})
+	}
+	rng := bson.D{}
+	if q.OccurredAfter != nil {
+		rng = append(rng, bson.E{Key: "$gte", Value: *q.OccurredAfter})
+	}
+	if q.OccurredBefore != nil {
+		rng = append(rng, bson.E{Key: "$lt", Value: *q.OccurredBefore})
+	}
+	if len(rng) > 0 {
+		f = append(f, bson.E{Key: "occurredAt", Value: rng})
+	}
+	return f
+}
+
+// Activities runs a query: up to Limit activities after the keyset position.
+func (o OrgScope) Activities(ctx context.Context, q ActivityQuery) ([]Activity, error) {
+	f := o.activityFilter(q)
+	cmp, dir := "$lt", -1
+	if q.Ascending {
+		cmp, dir = "$gt", 1
+	}
+	if q.AfterAt != nil {
+		f = append(f, bson.E{Key: "$or", Value: bson.A{
+			bson.D{{Key: "occurredAt", Value: bson.D{{Key: cmp, Value: *q.AfterAt}}}},
+			bson.D{{Key: "occurredAt", Value: *q.AfterAt}, {Key: "_id", Value: bson.D{{Key: cmp, Value: q.AfterID}}}},
+		}})
+	}
+	cur, err := o.s.collection(activityCollection).Find(ctx, f, options.Find().
+		SetSort(bson.D{{Key: "occurredAt", Value: dir}, {Key: "_id", Value: dir}}).SetLimit(int64(q.Limit)))
+	if err != nil {
+		return nil, fmt.Errorf("query activities: %w", err)
+	}
+	out := []Activity{}
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, fmt.Errorf("query activities: %w", err)
+	}
+	return out, nil
+}
+
+// CountActivities counts what a query selects (its keyset position aside).
+func (o OrgScope) CountActivities(ctx context.Context, q ActivityQuery) (int, error) {
+	n, err := o.s.collection(activityCollection).CountDocuments(ctx, o.activityFilter(q))
+	if err != nil {
+		return 0, fmt.Errorf("count activities: %w", err)
+	}
+	return int(n), nil
+}
+
+// Activity reads one activity (tombstones included: the caller decides).
+func (o OrgScope) Activity(ctx context.Context, id string) (Activity, error) {
+	var a Activity
+	err := o.s.collection(activityCollection).FindOne(ctx, o.filter(bson.E{Key: "_id", Value: id})).Decode(&a)
+	if err != nil {
+		return Activity{}, notFound(err, "activity")
+	}
+	return a, nil
+}
+
+// ContactsByEmail finds live contacts with any of the addresses, for participants.
+func (o OrgScope) ContactsByEmail(ctx context.Context, emails []string) ([]PersonalContact, error) {
+	cur, err := o.s.collection(contactCollection).Find(ctx, o.filter(bson.E{Key: "deleted", Value: false},
+		bson.E{Key: "emails", Value: bson.D{{Key: "$in", Value: emails}}}))
+	if err != nil {
+		return nil, fmt.Errorf("find contacts: %w", err)
+	}
+	out := []PersonalContact{}
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, fmt.Errorf("find contacts: %w", err)
+	}
+	return out, nil
+}
+
+// Change is an entry of the change log: what happened to an activity, in the order it was
+// stored. Its _id ("chg_" and a time-ordered ObjectID) is the cursor live subscribers resume
+// from; the log is polled by every process, which is how changes reach the subscribers of all of
+// them (FerretDB has no change streams).
+type Change struct {
+	ID         string    `bson:"_id"`
+	OrgID      string    `bson:"orgId"`
+	Type       string    `bson:"type"`
+	ActivityID string    `bson:"activityId"`
+	At         time.Time `bson:"at"`
+}
+
+// NewChangeID is a time-ordered change id.
+func NewChangeID() string { return "chg_" + bson.NewObjectID().Hex() }
+
+// AppendChanges writes change log entries in one bulk insert.
+func (o OrgScope) AppendChanges(ctx context.Context, cs []Change) error {
+	if len(cs) == 0 {
+		return nil
+	}
+	docs := make([]any, len(cs))
+	for i := range cs {
+		cs[i].OrgID = o.org
+		docs[i] = cs[i]
+	}
+	if _, err := o.s.collection(changeCollection).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false)); err != nil {
+		return fmt.Errorf("append changes: %w", err)
+	}
+	return nil
+}
+
+// ChangesAfter reads up to limit changes of the organisation after a cursor, oldest first.
+func (o OrgScope) ChangesAfter(ctx context.Context, after string, limit int) ([]Change, error) {
+	f := o.filter()
+	if after != "" {
+		f = append(f, bson.E{Key: "_id", Value: bson.D{{Key: "$gt", Value: after}}})
+	}
+	cur, err := o.s.collection(changeCollection).Find(ctx, f, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, fmt.Errorf("read changes: %w", err)
+	}
+	out := []Change{}
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, fmt.Errorf("read changes: %w", err)
+	}
+	return out, nil
+}
+
+// ActivitiesByID reads activities by id (tombstones included).
+func (o OrgScope) ActivitiesByID(ctx context.Context, ids []string) (map[string]Activity, error) {
+	cur, err := o.s.collection(activityCollection).Find(ctx, o.filter(bson.E{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}))
+	if err != nil {
+		return nil, fmt.Errorf("read activities: %w", err)
+	}
+	var as []Activity
+	if err := cur.All(ctx, &as); err != nil {
+		return nil, fmt.Errorf("read activities: %w", err)
+	}
+	out := make(map[string]Activity, len(as))
+	for _, a := range as {
+		out[a.ID] = a
 	}
 	return out, nil
 }

@@ -21,7 +21,12 @@ var indexes = map[string][]mongo.IndexModel{
 	},
 	activityCollection: {
 		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "mailboxId", Value: 1}, {Key: "scope", Value: 1}, {Key: "gen", Value: 1}}, Options: options.Index().SetName("org_mailbox_scope_gen")},
-		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "occurredAt", Value: -1}}, Options: options.Index().SetName("org_occurred")},
+		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "occurredAt", Value: -1}, {Key: "_id", Value: -1}}, Options: options.Index().SetName("org_occurred_id")},
+		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "mailboxId", Value: 1}, {Key: "occurredAt", Value: -1}, {Key: "_id", Value: -1}}, Options: options.Index().SetName("org_mailbox_occurred")},
+		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "participants.address", Value: 1}, {Key: "occurredAt", Value: -1}}, Options: options.Index().SetName("org_participant_occurred")},
+	},
+	changeCollection: {
+		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("org_id")},
 	},
 	contactCollection: {
 		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "mailboxId", Value: 1}, {Key: "scope", Value: 1}, {Key: "gen", Value: 1}}, Options: options.Index().SetName("org_mailbox_scope_gen")},
