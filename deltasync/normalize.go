@@ -71,7 +71,7 @@ func direction(domains map[string]bool, m Message) string {
 func participants(domains map[string]bool, role string, as []Address) []store.Participant {
 	out := make([]store.Participant, 0, len(as))
 	for _, a := range as {
-		out = append(out, store.Participant{Name: a.Name, Address: a.Address, Role: role, Internal: internal(domains, a.Address)})
+		out = append(out, store.Participant{Name: a.Name, Address: strings.ToLower(a.Address), Role: role, Internal: internal(domains, a.Address)})
 	}
 	return out
 }
@@ -132,7 +132,7 @@ func (s *Syncer) storeEvents(ctx context.Context, org store.OrgScope, userID str
 			OnlineMeetingURL: e.JoinURL, Location: e.Location, IsCancelled: e.IsCancelled, WebLink: e.WebLink, Gen: st.Gen, ChangedAt: now}
 		a.Participants = append(a.Participants, participants(domains, "organizer", []Address{e.Organizer})...)
 		for _, at := range e.Attendees {
-			a.Participants = append(a.Participants, store.Participant{Name: at.Name, Address: at.Address.Address, Role: "attendee",
+			a.Participants = append(a.Participants, store.Participant{Name: at.Name, Address: strings.ToLower(at.Address.Address), Role: "attendee",
 				Response: at.Response, Type: at.Type, Internal: internal(domains, at.Address.Address)})
 		}
 		acts = append(acts, a)
@@ -154,7 +154,7 @@ func (s *Syncer) storeContacts(ctx context.Context, org store.OrgScope, userID s
 			DisplayName: c.DisplayName, GivenName: c.GivenName, Surname: c.Surname, Company: c.Company, JobTitle: c.JobTitle,
 			Emails: []string{}, Phones: append([]string{}, c.Phones...), Gen: st.Gen, ChangedAt: now}
 		for _, e := range c.Emails {
-			pc.Emails = append(pc.Emails, e.Address)
+			pc.Emails = append(pc.Emails, strings.ToLower(e.Address))
 		}
 		out = append(out, pc)
 	}

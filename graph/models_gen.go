@@ -13,10 +13,32 @@ import (
 	"github.com/teamaccess/teamaccess/mailboxes"
 )
 
+// An email or a meeting of a captured mailbox.
+type Activity interface {
+	IsNode()
+	IsActivity()
+}
+
 // An object with a globally unique ID, refetchable with `node(id:)`.
 type Node interface {
 	IsNode()
-	GetID() string
+}
+
+type ActivityConnection struct {
+	Edges    []*ActivityEdge `json:"edges"`
+	PageInfo *PageInfo       `json:"pageInfo"`
+	// How many activities the filter selects; counted only when asked for.
+	TotalCount int `json:"totalCount"`
+}
+
+type ActivityEdge struct {
+	Cursor string   `json:"cursor"`
+	Node   Activity `json:"node"`
+}
+
+type ActivityOrder struct {
+	Field     ActivityOrderField `json:"field"`
+	Direction OrderDirection     `json:"direction"`
 }
 
 type AuditEntryConnection struct {
@@ -142,6 +164,114 @@ type SyncHealth struct {
 	Resyncs int `json:"resyncs"`
 	// A round is under way (and resumes from its page after a restart).
 	InProgress bool `json:"inProgress"`
+}
+
+type ActivityOrderField string
+
+const (
+	ActivityOrderFieldOccurredAt ActivityOrderField = "OCCURRED_AT"
+)
+
+var AllActivityOrderField = []ActivityOrderField{
+	ActivityOrderFieldOccurredAt,
+}
+
+func (e ActivityOrderField) IsValid() bool {
+	switch e {
+	case ActivityOrderFieldOccurredAt:
+		return true
+	}
+	return false
+}
+
+func (e ActivityOrderField) String() string {
+	return string(e)
+}
+
+func (e *ActivityOrderField) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ActivityOrderField(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ActivityOrderField", str)
+	}
+	return nil
+}
+
+func (e ActivityOrderField) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ActivityOrderField) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ActivityOrderField) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type OrderDirection string
+
+const (
+	OrderDirectionAsc  OrderDirection = "ASC"
+	OrderDirectionDesc OrderDirection = "DESC"
+)
+
+var AllOrderDirection = []OrderDirection{
+	OrderDirectionAsc,
+	OrderDirectionDesc,
+}
+
+func (e OrderDirection) IsValid() bool {
+	switch e {
+	case OrderDirectionAsc, OrderDirectionDesc:
+		return true
+	}
+	return false
+}
+
+func (e OrderDirection) String() string {
+	return string(e)
+}
+
+func (e *OrderDirection) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = OrderDirection(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid OrderDirection", str)
+	}
+	return nil
+}
+
+func (e OrderDirection) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *OrderDirection) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e OrderDirection) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 // Where an organization's email and calendars live.

@@ -258,3 +258,24 @@ func (s *Service) Disconnected(ctx context.Context, orgID string, purge bool) er
 	}
 	return scope.SetSyncState(ctx, usersKey, "", s.now())
 }
+
+// GetMany reads mailboxes by global id in one store query; ids it cannot find are absent from
+// the map.
+func (s *Service) GetMany(ctx context.Context, orgID string, ids []string) (map[string]Mailbox, error) {
+	us := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if u, err := userID(id); err == nil {
+			us = append(us, u)
+		}
+	}
+	ms, err := s.st.Org(orgID).MailboxesByUserID(ctx, us)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]Mailbox, len(ms))
+	for _, m := range ms {
+		v := toView(m)
+		out[v.ID] = v
+	}
+	return out, nil
+}

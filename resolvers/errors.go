@@ -9,6 +9,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/teamaccess/teamaccess/access"
+	"github.com/teamaccess/teamaccess/activities"
 	"github.com/teamaccess/teamaccess/auth"
 	"github.com/teamaccess/teamaccess/deltasync"
 	"github.com/teamaccess/teamaccess/mailboxes"
@@ -20,6 +21,9 @@ const (
 	CodeForbidden       = "FORBIDDEN"
 	CodeBadUserInput    = "BAD_USER_INPUT"
 	CodeNotFound        = "NOT_FOUND"
+	// CodeSubscriberTooSlow ends a subscription that fell behind; extensions.resumeAfter is
+	// the cursor to resume from.
+	CodeSubscriberTooSlow = "SUBSCRIBER_TOO_SLOW"
 )
 
 // userError turns a domain error the caller can act on into a GraphQL error with its code.
@@ -33,7 +37,8 @@ func userError(ctx context.Context, err error) error {
 		code = CodeUnauthenticated
 	case errors.Is(err, auth.ErrForbidden):
 		code = CodeForbidden
-	case errors.Is(err, auth.ErrInvalid), errors.Is(err, access.ErrInvalid), errors.Is(err, mailboxes.ErrInvalid), errors.Is(err, deltasync.ErrInvalid):
+	case errors.Is(err, auth.ErrInvalid), errors.Is(err, access.ErrInvalid), errors.Is(err, mailboxes.ErrInvalid), errors.Is(err, deltasync.ErrInvalid),
+		errors.Is(err, activities.ErrInvalid):
 		code = CodeBadUserInput
 	case errors.Is(err, auth.ErrNotFound), errors.Is(err, mailboxes.ErrNotFound):
 		code = CodeNotFound

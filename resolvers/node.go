@@ -50,6 +50,12 @@ func (r *queryResolver) node(ctx context.Context, id string) (graph.Node, error)
 			return nil, userError(ctx, err)
 		}
 		return m, nil
+	case strings.HasPrefix(id, "act_"):
+		a, err := r.Resolver.Activities.Get(ctx, who.OrgID, id)
+		if err != nil || a == nil {
+			return nil, userError(ctx, err)
+		}
+		return a.(graph.Node), nil
 	default:
 		return nil, nil
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/teamaccess/teamaccess/access"
+	"github.com/teamaccess/teamaccess/activities"
 	"github.com/teamaccess/teamaccess/auth"
 	"github.com/teamaccess/teamaccess/deltasync"
 	"github.com/teamaccess/teamaccess/graph"
@@ -34,6 +35,11 @@ type Resolver struct {
 	MailboxFeed interface {
 		Subscribe(ctx context.Context, orgID string) <-chan mailboxes.Mailbox
 	}
+	// Activities reads captured mail, meetings and contacts; ActivityFeed streams their changes.
+	Activities   ActivityService
+	ActivityFeed interface {
+		Subscribe(ctx context.Context, orgID string, f *activities.Filter, after string) (<-chan activities.Event, error)
+	}
 	// Sync is the delta sync of captured mailboxes; Audit records admin actions.
 	Sync  SyncService
 	Audit deltasync.Auditor
@@ -57,7 +63,18 @@ type MailboxService interface {
 	Summary(ctx context.Context, orgID string) (mailboxes.Summary, error)
 	SetCapture(ctx context.Context, actor auth.Actor, id string, enabled bool) (mailboxes.Mailbox, error)
 	Recheck(ctx context.Context, orgID, tenantID string, ids []string) ([]mailboxes.Mailbox, error)
+	GetMany(ctx context.Context, orgID string, ids []string) (map[string]mailboxes.Mailbox, error)
 }
+
+// ActivityService is what the resolvers need of activities.Service.
+type ActivityService interface {
+	List(ctx context.Context, orgID string, f *activities.Filter, p activities.Page) (activities.Result, error)
+	Count(ctx context.Context, orgID string, f *activities.Filter) (int, error)
+	Get(ctx context.Context, orgID, id string) (activities.View, error)
+	ContactsByEmail(ctx context.Context, orgID string, emails []string) (map[string]activities.Contact, error)
+}
+
+var _ ActivityService = (*activities.Service)(nil)
 
 var _ MailboxService = (*mailboxes.Service)(nil)
 

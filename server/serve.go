@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/teamaccess/teamaccess/access"
+	"github.com/teamaccess/teamaccess/activities"
 	"github.com/teamaccess/teamaccess/auth"
 	"github.com/teamaccess/teamaccess/deltasync"
 	"github.com/teamaccess/teamaccess/feed"
@@ -108,11 +109,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	defer ms.stop()
 	changes := feed.New[access.TeamAccess](8)
 	mailboxChanges := feed.New[mailboxes.Mailbox](64)
-	activityChanges := feed.New[deltasync.Change](256)
+	hub := activities.NewHub(st, activities.HubOptions{})
+	go hub.Run(ctx)
 	syncer := deltasync.New(st, syncGraph{ms.client}, deltasync.Options{
 		Log: log.With("component", "deltasync"), MailFolders: cfg.mailFolders, Backfill: cfg.backfill,
 		CaptureBodies: cfg.captureBodies, Interval: cfg.syncInterval,
-		Publish: func(org string, c deltasync.Change) { activityChanges.Publish(org, c) },
+		Publish: func(string, deltasync.Change) { hub.Poke() },
 	})
 	var svc *access.Service
 	mbx := mailboxes.New(st, directory{ms.client}, dir, mailboxes.Options{
@@ -147,6 +149,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		TeamAccessFeed: changes,
 		Mailboxes:      mbx,
 		MailboxFeed:    mailboxChanges,
+		Activities:     activities.New(st),
+		ActivityFeed:   hub,
 		Sync:           syncer,
 		Audit:          dir,
 	}, d)

@@ -463,3 +463,16 @@ func (o OrgScope) ActivitiesByID(ctx context.Context, ids []string) (map[string]
 	}
 	return out, nil
 }
+
+// LastChangeID is the newest change of the organisation's log, "" when it is empty.
+func (o OrgScope) LastChangeID(ctx context.Context) (string, error) {
+	var c Change
+	err := o.s.collection(changeCollection).FindOne(ctx, o.filter(), options.FindOne().SetSort(bson.D{{Key: "_id", Value: -1}})).Decode(&c)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read changes: %w", err)
+	}
+	return c.ID, nil
+}

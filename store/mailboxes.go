@@ -323,3 +323,20 @@ func (o OrgScope) SetSyncState(ctx context.Context, key, deltaLink string, at ti
 	}
 	return nil
 }
+
+// MailboxesByUserID reads mailboxes (deleted ones included) by directory id, in one query.
+func (o OrgScope) MailboxesByUserID(ctx context.Context, userIDs []string) ([]Mailbox, error) {
+	ids := make([]string, len(userIDs))
+	for i, u := range userIDs {
+		ids[i] = MailboxID(o.org, u)
+	}
+	cur, err := o.s.collection(mailboxCollection).Find(ctx, o.filter(bson.E{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}))
+	if err != nil {
+		return nil, fmt.Errorf("read mailboxes: %w", err)
+	}
+	out := []Mailbox{}
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, fmt.Errorf("read mailboxes: %w", err)
+	}
+	return out, nil
+}

@@ -187,3 +187,12 @@ func redact(err error, uri string) error {
 	}
 	return errors.New(strings.ReplaceAll(err.Error(), uri, "<uri>"))
 }
+
+// EmbeddedURI is the embedded server's address, "" when connected to an external one: how a
+// second client (another process in tests and tools) reaches the same database.
+func (s *Store) EmbeddedURI() string {
+	if s.embedded == nil {
+		return ""
+	}
+	return s.embedded.uri
+}

@@ -1,0 +1,252 @@
+package activities
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/teamaccess/teamaccess/store"
+)
+
+// Errors callers can act on.
+var (
+	// ErrInvalid is bad input: a malformed cursor or id, or a page size out of range.
+	ErrInvalid = errors.New("invalid input")
+	// ErrTooSlow ends a live feed whose subscriber did not keep up.
+	ErrTooSlow = errors.New("subscriber too slow")
+)
+
+// MaxPage is the largest page.
+const MaxPage = 100
+
+// Filter selects activities; every field narrows the selection.
+type Filter struct {
+	Kinds            []Kind
+	MailboxIds       []string // global mailbox ids
+	ParticipantEmail *string
+	Domain           *string
+	Direction        *Direction
+	OccurredAfter    *time.Time
+	OccurredBefore   *time.Time
+	Text             *string
+}
+
+// query turns a filter into the store's query, checking it.
+func (f *Filter) query() (store.ActivityQuery, error) {
+	var q store.ActivityQuery
+	if f == nil {
+		return q, nil
+	}
+	for _, k := range f.Kinds {
+		q.Kinds = append(q.Kinds, string(k))
+	}
+	for _, id := range f.MailboxIds {
+		u, ok := strings.CutPrefix(id, mailboxPrefix)
+		if !ok || u == "" {
+			return q, fmt.Errorf("%w: %q is not a mailbox id", ErrInvalid, id)
+		}
+		q.MailboxIDs = append(q.MailboxIDs, u)
+	}
+	if f.Direction != nil {
+		q.Direction = string(*f.Direction)
+	}
+	if f.ParticipantEmail != nil {
+		q.ParticipantEmail = strings.ToLower(strings.TrimSpace(*f.ParticipantEmail))
+		if !strings.Contains(q.ParticipantEmail, "@") {
+			return q, fmt.Errorf("%w: participantEmail %q is not an email address", ErrInvalid, *f.ParticipantEmail)
+		}
+	}
+	if f.Domain != nil {
+		q.Domain = strings.TrimPrefix(strings.ToLower(strings.TrimSpace(*f.Domain)), "@")
+		if q.Domain == "" || strings.ContainsAny(q.Domain, "@ ") {
+			return q, fmt.Errorf("%w: domain %q is not a domain", ErrInvalid, *f.Domain)
+		}
+	}
+	if f.Text != nil {
+		q.Text = *f.Text
+	}
+	q.OccurredAfter, q.OccurredBefore = f.OccurredAfter, f.OccurredBefore
+	if q.OccurredAfter != nil && q.OccurredBefore != nil && !q.OccurredAfter.Before(*q.OccurredBefore) {
+		return q, fmt.Errorf("%w: occurredAfter must be before occurredBefore", ErrInvalid)
+	}
+	return q, nil
+}
+
+// matches says whether a stored activity is in the filter's selection (the live feed's test,
+// the same as the store query's).
+func matches(q store.ActivityQuery, a store.Activity) bool {
+	if len(q.Kinds) > 0 && !slices.Contains(q.Kinds, a.Kind) {
+		return false
+	}
+	if len(q.MailboxIDs) > 0 && !slices.Contains(q.MailboxIDs, a.MailboxID) {
+		return false
+	}
+	if q.Direction != "" && a.Direction != q.Direction {
+		return false
+	}
+	if q.OccurredAfter != nil && a.OccurredAt.Before(*q.OccurredAfter) {
+		return false
+	}
+	if q.OccurredBefore != nil && !a.OccurredAt.Before(*q.OccurredBefore) {
+		return false
+	}
+	if q.Text != "" && !strings.Contains(strings.ToLower(a.Subject), strings.ToLower(q.Text)) {
+		return false
+	}
+	if q.ParticipantEmail != "" || q.Domain != "" {
+		found := false
+		for _, p := range a.Participants {
+			if (q.ParticipantEmail == "" || p.Address == q.ParticipantEmail) &&
+				(q.Domain == "" || strings.HasSuffix(p.Address, "@"+q.Domain)) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// Page asks for a page: First after After, or Last before Before.
+type Page struct {
+	First, Last   *int
+	After, Before *string
+	Ascending     bool
+}
+
+// Result is a page of activities with their cursors.
+type Result struct {
+	Activities      []View
+	Cursors         []string
+	HasNext, HasPre bool
+}
+
+// Service reads activities and contacts.
+type Service struct {
+	st *store.Store
+}
+
+// New returns the service.
+func New(st *store.Store) *Service { return &Service{st: st} }
+
+// cursor is an activity's keyset position, opaque to clients.
+func cursor(a store.Activity) string {
+	_, rest, _ := strings.Cut(a.ID, "|")
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(a.OccurredAt.UnixMilli(), 10) + "|" + rest))
+}
+
+func parseCursor(orgID, c string) (time.Time, string, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	ms, rest, ok := strings.Cut(string(raw), "|")
+	n, err2 := strconv.ParseInt(ms, 10, 64)
+	if err != nil || !ok || err2 != nil || rest == "" {
+		return time.Time{}, "", fmt.Errorf("%w: %q is not a cursor of this connection", ErrInvalid, c)
+	}
+	return time.UnixMilli(n).UTC(), orgID + "|" + rest, nil
+}
+
+// List pages through the organisation's activities: newest first unless p.Ascending, forwards
+// with First/After or backwards with Last/Before, over the (occurredAt, id) keyset.
+func (s *Service) List(ctx context.Context, orgID string, f *Filter, p Page) (Result, error) {
+	q, err := f.query()
+	if err != nil {
+		return Result{}, err
+	}
+	if p.First != nil && p.Last != nil {
+		return Result{}, fmt.Errorf("%w: pass first or last, not both", ErrInvalid)
+	}
+	backward := p.Last != nil || (p.Before != nil && p.First == nil)
+	n := 20
+	for _, v := range []*int{p.First, p.Last} {
+		if v != nil {
+			if *v < 0 || *v > MaxPage {
+				return Result{}, fmt.Errorf("%w: a page has 0 to %d items, not %d", ErrInvalid, MaxPage, *v)
+			}
+			n = *v
+		}
+	}
+	pos := p.After
+	q.Ascending = p.Ascending
+	if backward {
+		pos, q.Ascending = p.Before, !p.Ascending
+	}
+	if pos != nil && *pos != "" {
+		at, id, err := parseCursor(orgID, *pos)
+		if err != nil {
+			return Result{}, err
+		}
+		q.AfterAt, q.AfterID = &at, id
+	}
+	q.Limit = n + 1
+	as, err := s.st.Org(orgID).Activities(ctx, q)
+	if err != nil {
+		return Result{}, err
+	}
+	more := len(as) > n
+	if more {
+		as = as[:n]
+	}
+	if backward {
+		slices.Reverse(as)
+	}
+	r := Result{Activities: make([]View, len(as)), Cursors: make([]string, len(as))}
+	for i, a := range as {
+		r.Activities[i], r.Cursors[i] = ToView(a), cursor(a)
+	}
+	if backward {
+		r.HasPre, r.HasNext = more, p.Before != nil && *p.Before != ""
+	} else {
+		r.HasNext, r.HasPre = more, p.After != nil && *p.After != ""
+	}
+	return r, nil
+}
+
+// Count counts what a filter selects.
+func (s *Service) Count(ctx context.Context, orgID string, f *Filter) (int, error) {
+	q, err := f.query()
+	if err != nil {
+		return 0, err
+	}
+	return s.st.Org(orgID).CountActivities(ctx, q)
+}
+
+// Get reads one live activity by global id; nil when there is none in the organisation.
+func (s *Service) Get(ctx context.Context, orgID, id string) (View, error) {
+	sid, ok := storeID(activityPrefix, orgID, id)
+	if !ok {
+		return nil, nil
+	}
+	a, err := s.st.Org(orgID).Activity(ctx, sid)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && a.Deleted) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return ToView(a), nil
+}
+
+// ContactsByEmail finds the organisation's contacts with the addresses: the first contact for
+// each address (the batch a dataloader asks for).
+func (s *Service) ContactsByEmail(ctx context.Context, orgID string, emails []string) (map[string]Contact, error) {
+	cs, err := s.st.Org(orgID).ContactsByEmail(ctx, emails)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]Contact, len(emails))
+	for _, c := range cs {
+		for _, e := range c.Emails {
+			if _, ok := out[e]; !ok {
+				out[e] = ContactView(c)
+			}
+		}
+	}
+	return out, nil
+}

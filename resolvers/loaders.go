@@ -1,0 +1,118 @@
+package resolvers
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vikstrous/dataloadgen"
+
+	"github.com/teamaccess/teamaccess/activities"
+	"github.com/teamaccess/teamaccess/auth"
+	"github.com/teamaccess/teamaccess/mailboxes"
+)
+
+// loaders batch what a page of activities asks for field by field, one store query per kind
+// instead of one per item. They live for one query or mutation: a subscription, which lasts,
+// reads afresh for each change.
+type loaders struct {
+	mailboxes *dataloadgen.Loader[string, mailboxes.Mailbox]
+	contacts  *dataloadgen.Loader[string, activities.Contact]
+}
+
+type loadersKey struct{}
+
+// Loaders is the gqlgen extension that gives each query and mutation its own loaders.
+type Loaders struct{ R *Resolver }
+
+var (
+	_ graphql.HandlerExtension     = Loaders{}
+	_ graphql.OperationInterceptor = Loaders{}
+)
+
+// ExtensionName names the extension.
+func (Loaders) ExtensionName() string { return "Loaders" }
+
+// Validate accepts any schema.
+func (Loaders) Validate(graphql.ExecutableSchema) error { return nil }
+
+// InterceptOperation adds fresh loaders to queries and mutations of an authenticated caller.
+func (l Loaders) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	op := graphql.GetOperationContext(ctx)
+	who, ok := auth.FromContext(ctx)
+	if !ok || op.Operation == nil || op.Operation.Operation == ast.Subscription {
+		return next(ctx)
+	}
+	org := who.OrgID
+	wait := dataloadgen.WithWait(time.Millisecond)
+	ld := &loaders{
+		mailboxes: dataloadgen.NewMappedLoader(func(ctx context.Context, ids []string) (map[string]mailboxes.Mailbox, error) {
+			return l.R.Mailboxes.GetMany(ctx, org, ids)
+		}, wait),
+		contacts: dataloadgen.NewMappedLoader(func(ctx context.Context, emails []string) (map[string]activities.Contact, error) {
+			return l.R.Activities.ContactsByEmail(ctx, org, emails)
+		}, wait),
+	}
+	return next(context.WithValue(ctx, loadersKey{}, ld))
+}
+
+func loadersOf(ctx context.Context) *loaders {
+	ld, _ := ctx.Value(loadersKey{}).(*loaders)
+	return ld
+}
+
+// mailboxByID reads a mailbox through the request's loader, or directly in a subscription.
+func (r *Resolver) mailboxByID(ctx context.Context, id string) (*mailboxes.Mailbox, error) {
+	who, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var m mailboxes.Mailbox
+	if ld := loadersOf(ctx); ld != nil {
+		m, err = ld.mailboxes.Load(ctx, id)
+	} else {
+		var ms map[string]mailboxes.Mailbox
+		if ms, err = r.Mailboxes.GetMany(ctx, who.OrgID, []string{id}); err == nil {
+			var ok bool
+			if m, ok = ms[id]; !ok {
+				err = dataloadgen.ErrNotFound
+			}
+		}
+	}
+	if errors.Is(err, dataloadgen.ErrNotFound) {
+		return nil, userError(ctx, mailboxes.ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// contactByEmail reads the contact with an address, nil when there is none.
+func (r *Resolver) contactByEmail(ctx context.Context, email string) (*activities.Contact, error) {
+	who, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var c activities.Contact
+	if ld := loadersOf(ctx); ld != nil {
+		c, err = ld.contacts.Load(ctx, email)
+	} else {
+		var cs map[string]activities.Contact
+		if cs, err = r.Activities.ContactsByEmail(ctx, who.OrgID, []string{email}); err == nil {
+			var ok bool
+			if c, ok = cs[email]; !ok {
+				err = dataloadgen.ErrNotFound
+			}
+		}
+	}
+	if errors.Is(err, dataloadgen.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
