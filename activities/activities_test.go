@@ -489,4 +489,3 @@ func TestBadCursorIsRefusedAndSubscribersLeaveCleanly(t *testing.T) {
 	}
 	require.Zero(t, h.Subscribers())
 }
-
