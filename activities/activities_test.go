@@ -64,8 +64,12 @@ func write(t testing.TB, st *store.Store, typ ChangeType, as ...store.Activity) 
 	require.NoError(t, err)
 	var cs []store.Change
 	var ids []string
-	for _, a := range as {
-		cs = append(cs, store.Change{ID: store.NewChangeID(), Type: string(typ), ActivityID: a.ID, At: time.Now()})
+	for i, a := range as {
+		c := store.Change{ID: store.NewChangeID(), Type: string(typ), ActivityID: a.ID, At: time.Now()}
+		if typ != Deleted { // as the delta sync logs them: with the activity, but for deletions
+			c.Activity = &as[i]
+		}
+		cs = append(cs, c)
 		ids = append(ids, a.ID)
 	}
 	require.NoError(t, o.AppendChanges(ctx, cs))

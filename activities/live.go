@@ -43,7 +43,8 @@ type orgFeed struct {
 }
 
 type subscriber struct {
-	ch chan []Event // one batch of the log per poll
+	ch  chan []Event  // one batch of the log per poll
+	cut chan struct{} // closed when the subscriber fell too far behind
 }
 
 // HubOptions tune a hub.
@@ -139,13 +140,23 @@ func (h *Hub) read(ctx context.Context, org, after, upTo string, limit int) ([]E
 	if len(cs) == 0 {
 		return nil, nil
 	}
-	ids := make([]string, 0, len(cs))
+	// Changes carry their activity; only deletions need the tombstone, for filters.
+	var ids []string
 	for _, c := range cs {
-		ids = append(ids, c.ActivityID)
+		if c.Activity == nil {
+			ids = append(ids, c.ActivityID)
+		}
 	}
-	as, err := o.ActivitiesByID(ctx, ids)
-	if err != nil {
-		return nil, err
+	as := map[string]store.Activity{}
+	if len(ids) > 0 {
+		if as, err = o.ActivitiesByID(ctx, ids); err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range cs {
+		if c.Activity != nil {
+			as[c.ActivityID] = *c.Activity
+		}
 	}
 	evs := make([]Event, 0, len(cs))
 	for _, c := range cs {
@@ -153,8 +164,7 @@ func (h *Hub) read(ctx context.Context, org, after, upTo string, limit int) ([]E
 		ev := Event{Type: ChangeType(c.Type), Cursor: c.ID, ActivityID: globalID(activityPrefix, c.ActivityID), stored: a}
 		if ok && c.Type != string(Deleted) && !a.Deleted {
 			ev.Activity = ToView(a)
-		} else if c.Type != string(Deleted) {
-			// Deleted since: the later DELETED change follows; this one carries no activity.
+		} else {
 			ev.Type = Deleted
 		}
 		evs = append(evs, ev)
@@ -182,7 +192,7 @@ func (h *Hub) deliver(org string, evs []Event) {
 		select {
 		case s.ch <- evs:
 		default:
-			close(s.ch)
+			close(s.cut)
 			delete(f.subs, s)
 		}
 	}
@@ -222,7 +232,7 @@ func (h *Hub) register(ctx context.Context, org string) (*subscriber, string, er
 		f = &orgFeed{pos: f.pos, subs: map[*subscriber]struct{}{}}
 		h.orgs[org] = f
 	}
-	s := &subscriber{ch: make(chan []Event, h.buffer)}
+	s := &subscriber{ch: make(chan []Event, h.buffer), cut: make(chan struct{})}
 	f.subs[s] = struct{}{}
 	return s, f.pos, nil
 }
@@ -277,17 +287,35 @@ func (h *Hub) Subscribe(ctx context.Context, org string, filter *Filter, after s
 		defer close(out)
 		defer h.unregister(org, s)
 		last := after
+		tooSlow := func() {
+			// What is still buffered is dropped: the client resumes after the last change it
+			// was sent.
+			select {
+			case out <- Event{Cursor: last, Err: ErrTooSlow}:
+			case <-ctx.Done():
+			}
+		}
 		send := func(ev Event) bool {
 			if ev.Cursor <= last {
 				return true
 			}
-			last = ev.Cursor
-			if ev.Type != Deleted && !matches(q, ev.stored) || ev.Type == Deleted && ev.stored.ID != "" && !matches(q, ev.stored) {
+			if ev.stored.ID != "" && !matches(q, ev.stored) {
+				last = ev.Cursor
 				return true
 			}
 			select {
+			case <-s.cut:
+				tooSlow()
+				return false
+			default:
+			}
+			select {
 			case out <- ev:
+				last = ev.Cursor
 				return true
+			case <-s.cut:
+				tooSlow()
+				return false
 			case <-ctx.Done():
 				return false
 			}
@@ -315,14 +343,10 @@ func (h *Hub) Subscribe(ctx context.Context, org string, filter *Filter, after s
 			select {
 			case <-ctx.Done():
 				return
-			case evs, ok := <-s.ch:
-				if !ok {
-					select {
-					case out <- Event{Cursor: last, Err: ErrTooSlow}:
-					case <-ctx.Done():
-					}
-					return
-				}
+			case <-s.cut:
+				tooSlow()
+				return
+			case evs := <-s.ch:
 				for _, ev := range evs {
 					if !send(ev) {
 						return

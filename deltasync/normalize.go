@@ -175,12 +175,12 @@ func (s *Syncer) write(ctx context.Context, org store.OrgScope, userID string, s
 		return err
 	}
 	changes := make([]store.Change, 0, len(acts)+len(removed))
-	for _, a := range acts {
+	for i, a := range acts {
 		t := Created
 		if existed[a.ID] {
 			t = Updated
 		}
-		changes = append(changes, store.Change{ID: store.NewChangeID(), Type: string(t), ActivityID: a.ID, At: a.ChangedAt})
+		changes = append(changes, store.Change{ID: store.NewChangeID(), Type: string(t), ActivityID: a.ID, At: a.ChangedAt, Activity: &acts[i]})
 	}
 	for _, g := range removed {
 		changes = append(changes, store.Change{ID: store.NewChangeID(), Type: string(Deleted), ActivityID: store.ItemID(org.ID(), userID, st.Scope, g), At: s.now()})

@@ -409,6 +409,9 @@ type Change struct {
 	Type       string    `bson:"type"`
 	ActivityID string    `bson:"activityId"`
 	At         time.Time `bson:"at"`
+	// Activity is the activity as this change left it, so that the live feed reads the log
+	// alone; absent on deletions, whose tombstone the feed looks up.
+	Activity *Activity `bson:"activity,omitempty"`
 }
 
 // NewChangeID is a time-ordered change id.
@@ -445,6 +448,16 @@ func (o OrgScope) ChangesAfter(ctx context.Context, after string, limit int) ([]
 		return nil, fmt.Errorf("read changes: %w", err)
 	}
 	return out, nil
+}
+
+// PruneChanges deletes the log's changes older than a time: resuming is possible within that
+// window.
+func (o OrgScope) PruneChanges(ctx context.Context, before time.Time) (int64, error) {
+	r, err := o.s.collection(changeCollection).DeleteMany(ctx, o.filter(bson.E{Key: "at", Value: bson.D{{Key: "$lt", Value: before}}}))
+	if err != nil {
+		return 0, fmt.Errorf("prune changes: %w", err)
+	}
+	return r.DeletedCount, nil
 }
 
 // ActivitiesByID reads activities by id (tombstones included).
