@@ -481,6 +481,9 @@ func TestBadCursorIsRefusedAndSubscribersLeaveCleanly(t *testing.T) {
 	h := NewHub(st, HubOptions{})
 	_, err := h.Subscribe(ctx, org, nil, "chg_nothex")
 	require.ErrorIs(t, err, ErrInvalid)
+	old := "chg_" + fmt.Sprintf("%08x", time.Now().Add(-8*24*time.Hour).Unix()) + "0000000000000000"
+	_, err = h.Subscribe(ctx, org, nil, old)
+	require.ErrorContains(t, err, "older than")
 	_, err = h.Subscribe(ctx, org, &Filter{MailboxIds: []string{"x"}}, "")
 	require.ErrorIs(t, err, ErrInvalid)
 	require.Zero(t, h.Subscribers())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -252,18 +253,33 @@ func (h *Hub) unregister(org string, s *subscriber) {
 	}
 }
 
-// validChangeCursor checks a change cursor: "chg_" and an ObjectID in hex.
-func validChangeCursor(c string) bool {
+// ResumeWindow is how long the change log keeps changes: a subscriber can resume from a cursor
+// up to this old.
+const ResumeWindow = 7 * 24 * time.Hour
+
+// changeCursorTime checks a change cursor ("chg_" and an ObjectID in hex) and reads when it
+// was made.
+func changeCursorTime(c string) (time.Time, bool) {
 	hex, ok := strings.CutPrefix(c, "chg_")
 	if !ok || len(hex) != 24 {
-		return false
+		return time.Time{}, false
 	}
 	for _, r := range hex {
 		if !strings.ContainsRune("0123456789abcdef", r) {
-			return false
+			return time.Time{}, false
 		}
 	}
-	return true
+	secs, err := strconv.ParseInt(hex[:8], 16, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.Unix(secs, 0), true
+}
+
+// Prune drops changes older than the resume window from the log.
+func (h *Hub) Prune(ctx context.Context) error {
+	_, err := h.st.PruneChanges(ctx, time.Now().Add(-ResumeWindow))
+	return err
 }
 
 // Subscribe streams the organisation's changes that match the filter. With after, it first
@@ -275,8 +291,15 @@ func (h *Hub) Subscribe(ctx context.Context, org string, filter *Filter, after s
 	if err != nil {
 		return nil, err
 	}
-	if after != "" && !validChangeCursor(after) {
-		return nil, fmt.Errorf("%w: %q is not a change cursor (resume with the cursor of the last change you received)", ErrInvalid, after)
+	if after != "" {
+		at, ok := changeCursorTime(after)
+		if !ok {
+			return nil, fmt.Errorf("%w: %q is not a change cursor (resume with the cursor of the last change you received)", ErrInvalid, after)
+		}
+		if time.Since(at) > ResumeWindow-time.Hour { // the log may have been pruned since
+			return nil, fmt.Errorf("%w: the cursor is older than the %v the change log keeps; query activities afresh, then subscribe without after",
+				ErrInvalid, ResumeWindow)
+		}
 	}
 	s, regPos, err := h.register(ctx, org)
 	if err != nil {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -489,4 +490,45 @@ func mustAtoi(s string) int {
 		panic(err)
 	}
 	return n
+}
+
+func TestActivityChangedOverServerSentEventsResumes(t *testing.T) {
+	e := newActivityEnv(t, activities.HubOptions{Interval: 10 * time.Millisecond})
+	e.add(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// The first change's cursor, from a live subscription that then ends.
+	c := subscribeWS(t, ctx, e.url, e.key, "graphql-transport-ws", "")
+	require.Eventually(t, func() bool { return e.hub.Subscribers() == 1 }, 5*time.Second, 5*time.Millisecond)
+	e.add(t, 1)
+	first, _, err := nextChange(ctx, c)
+	require.NoError(t, err)
+	_ = c.CloseNow()
+	e.add(t, 2)
+
+	body, _ := json.Marshal(map[string]any{"query": changedSub, "variables": map[string]any{"after": first.Cursor}})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url+"/graphql", strings.NewReader(string(body)))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+e.key)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, "text/event-stream", strings.Split(resp.Header.Get("Content-Type"), ";")[0])
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	var got []string
+	for len(got) < 2 && sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok || data == "" {
+			continue
+		}
+		var r struct {
+			Data struct{ ActivityChanged changeMsg }
+		}
+		require.NoError(t, json.Unmarshal([]byte(data), &r), data)
+		got = append(got, r.Data.ActivityChanged.Activity.Subject)
+	}
+	require.Equal(t, []string{"Pricing 5", "Pricing 6"}, got, "the changes after the cursor, replayed over SSE")
 }

@@ -160,6 +160,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		{name: "discover users", every: 15 * time.Minute, run: mbx.DiscoverAll},
 		{name: "probe mailbox access", every: time.Minute, run: mbx.ProbeAllDue},
 		{name: "delta sync", every: time.Minute, run: syncer.SyncDue},
+		{name: "prune the change log", every: time.Hour, run: hub.Prune},
 		{name: "prune consent links", every: time.Hour, run: func(ctx context.Context) error {
 			_, err := svc.PruneConsentStates(ctx)
 			return err

@@ -450,10 +450,10 @@ func (o OrgScope) ChangesAfter(ctx context.Context, after string, limit int) ([]
 	return out, nil
 }
 
-// PruneChanges deletes the log's changes older than a time: resuming is possible within that
-// window.
-func (o OrgScope) PruneChanges(ctx context.Context, before time.Time) (int64, error) {
-	r, err := o.s.collection(changeCollection).DeleteMany(ctx, o.filter(bson.E{Key: "at", Value: bson.D{{Key: "$lt", Value: before}}}))
+// PruneChanges deletes the change log's entries, of every organisation, older than a time:
+// subscribers can resume within that window.
+func (s *Store) PruneChanges(ctx context.Context, before time.Time) (int64, error) {
+	r, err := s.collection(changeCollection).DeleteMany(ctx, bson.D{{Key: "at", Value: bson.D{{Key: "$lt", Value: before}}}})
 	if err != nil {
 		return 0, fmt.Errorf("prune changes: %w", err)
 	}

@@ -27,9 +27,11 @@ var indexes = map[string][]mongo.IndexModel{
 	},
 	changeCollection: {
 		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("org_id")},
+		{Keys: bson.D{{Key: "at", Value: 1}}, Options: options.Index().SetName("at")}, // pruning
 	},
 	contactCollection: {
 		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "mailboxId", Value: 1}, {Key: "scope", Value: 1}, {Key: "gen", Value: 1}}, Options: options.Index().SetName("org_mailbox_scope_gen")},
+		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "emails", Value: 1}}, Options: options.Index().SetName("org_emails")}, // participants' contacts
 	},
 	deltaStateCollection: {
 		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "mailboxId", Value: 1}}, Options: options.Index().SetName("org_mailbox")},
