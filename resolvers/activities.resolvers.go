@@ -10,11 +10,10 @@ import (
 	"errors"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/vektah/gqlparser/v2/gqlerror"
-
 	"github.com/teamaccess/teamaccess/activities"
 	"github.com/teamaccess/teamaccess/graph"
 	"github.com/teamaccess/teamaccess/mailboxes"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
 func (r *activityChangeResolver) Type(ctx context.Context, obj *activities.Event) (activities.ChangeType, error) {
