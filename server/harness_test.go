@@ -153,7 +153,7 @@ func postGraphQL(t *testing.T, base, key, query string, header ...string) (*http
 }
 
 // postGraphQLVars sends a query with variables over HTTP POST.
-func postGraphQLVars(t *testing.T, base, query string, vars map[string]any, header ...string) (*http.Response, gqlResponse) {
+func postGraphQLVars(t testing.TB, base, query string, vars map[string]any, header ...string) (*http.Response, gqlResponse) {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
 	req, err := http.NewRequest(http.MethodPost, base+"/graphql", bytes.NewReader(body))
