@@ -283,7 +283,7 @@ func TestEveryFilterSelectsExactlyItsItems(t *testing.T) {
 }
 
 // collect reads n events or fails.
-func collect(t *testing.T, ch <-chan Event, n int) []Event {
+func collect(t *testing.T, ch <-chan *Event, n int) []Event {
 	t.Helper()
 	var out []Event
 	timeout := time.After(20 * time.Second)
@@ -292,7 +292,7 @@ func collect(t *testing.T, ch <-chan Event, n int) []Event {
 		case ev, ok := <-ch:
 			require.True(t, ok, "feed closed after %d of %d", len(out), n)
 			require.NoError(t, ev.Err)
-			out = append(out, ev)
+			out = append(out, *ev)
 		case <-timeout:
 			t.Fatalf("got %d of %d events", len(out), n)
 		}
@@ -375,7 +375,7 @@ func TestSlowSubscriberIsCutOffAndOthersAreUnaffected(t *testing.T) {
 	go func() {
 		for ev := range fast {
 			mu.Lock()
-			fastGot = append(fastGot, ev)
+			fastGot = append(fastGot, *ev)
 			mu.Unlock()
 		}
 	}()
@@ -411,7 +411,7 @@ func TestSlowSubscriberIsCutOffAndOthersAreUnaffected(t *testing.T) {
 		case ev, ok := <-slow:
 			require.True(t, ok, "the feed ends with an error event first")
 			if ev.Err != nil {
-				end = ev
+				end = *ev
 			}
 		case <-timeout:
 			t.Fatal("the slow subscriber was not cut off")
@@ -440,7 +440,7 @@ func TestTwoProcessesOnOneStoreBothDeliverEveryChange(t *testing.T) {
 	defer other.Close(ctx)
 	hctx, stop := context.WithCancel(ctx)
 	defer stop()
-	var feeds []<-chan Event
+	var feeds []<-chan *Event
 	for _, s := range []*store.Store{st, other} {
 		h := NewHub(s, HubOptions{Interval: 5 * time.Millisecond})
 		go h.Run(hctx)

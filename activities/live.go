@@ -286,7 +286,7 @@ func (h *Hub) Prune(ctx context.Context) error {
 // replays every change since that cursor from the store, then continues live: each change
 // exactly once, in log order. The channel closes when ctx ends, or after an event with Err
 // when the subscriber fell too far behind.
-func (h *Hub) Subscribe(ctx context.Context, org string, filter *Filter, after string) (<-chan Event, error) {
+func (h *Hub) Subscribe(ctx context.Context, org string, filter *Filter, after string) (<-chan *Event, error) {
 	q, err := filter.query()
 	if err != nil {
 		return nil, err
@@ -305,7 +305,7 @@ func (h *Hub) Subscribe(ctx context.Context, org string, filter *Filter, after s
 	if err != nil {
 		return nil, err
 	}
-	out := make(chan Event)
+	out := make(chan *Event)
 	go func() {
 		defer close(out)
 		defer h.unregister(org, s)
@@ -314,7 +314,7 @@ func (h *Hub) Subscribe(ctx context.Context, org string, filter *Filter, after s
 			// What is still buffered is dropped: the client resumes after the last change it
 			// was sent.
 			select {
-			case out <- Event{Cursor: last, Err: ErrTooSlow}:
+			case out <- &Event{Cursor: last, Err: ErrTooSlow}:
 			case <-ctx.Done():
 			}
 		}
@@ -333,7 +333,7 @@ func (h *Hub) Subscribe(ctx context.Context, org string, filter *Filter, after s
 			default:
 			}
 			select {
-			case out <- ev:
+			case out <- &ev:
 				last = ev.Cursor
 				return true
 			case <-s.cut:
@@ -349,7 +349,7 @@ func (h *Hub) Subscribe(ctx context.Context, org string, filter *Filter, after s
 			if err != nil || len(evs) == 0 {
 				if err != nil && ctx.Err() == nil {
 					select {
-					case out <- Event{Cursor: last, Err: fmt.Errorf("replay the change log: %w", err)}:
+					case out <- &Event{Cursor: last, Err: fmt.Errorf("replay the change log: %w", err)}:
 					case <-ctx.Done():
 					}
 					return

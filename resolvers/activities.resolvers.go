@@ -117,18 +117,7 @@ func (r *subscriptionResolver) ActivityChanged(ctx context.Context, filter *acti
 	if err != nil {
 		return nil, userError(ctx, err)
 	}
-	out := make(chan *activities.Event)
-	go func() {
-		defer close(out)
-		for ev := range evs {
-			select {
-			case out <- &ev:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return out, nil
+	return evs, nil
 }
 
 func (r *Resolver) ActivityChange() graph.ActivityChangeResolver { return &activityChangeResolver{r} }
