@@ -496,3 +496,62 @@ func TestBadCursorIsRefusedAndSubscribersLeaveCleanly(t *testing.T) {
 	}
 	require.Zero(t, h.Subscribers())
 }
+
+func TestContactsPageByNameBothWaysWithFilters(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	s := New(st)
+	var cs []store.PersonalContact
+	for i := 0; i < 25; i++ {
+		mbx := "u" + fmt.Sprint(1+i%2)
+		cs = append(cs, store.PersonalContact{ID: store.ItemID(org, mbx, "contacts", fmt.Sprintf("c%02d", i)), MailboxID: mbx, Scope: "contacts",
+			GraphID: fmt.Sprintf("c%02d", i), DisplayName: fmt.Sprintf("Person %02d", i/2), Company: []string{"Fabrikam", "Tailspin"}[i%2],
+			Emails: []string{fmt.Sprintf("p%02d@example.com", i)}, Phones: []string{}})
+	}
+	_, err := st.Org(org).WriteContacts(ctx, cs)
+	require.NoError(t, err)
+	var fwd, back []string
+	var cur *string
+	for {
+		r, err := s.Contacts(ctx, org, nil, Page{First: ptr(4), After: cur})
+		require.NoError(t, err)
+		for _, c := range r.Contacts {
+			fwd = append(fwd, c.ID)
+		}
+		if !r.HasNext {
+			break
+		}
+		cur = &r.Cursors[len(r.Cursors)-1]
+	}
+	cur = nil
+	for {
+		r, err := s.Contacts(ctx, org, nil, Page{Last: ptr(4), Before: cur})
+		require.NoError(t, err)
+		back = append(idsOfContacts(r.Contacts), back...)
+		if !r.HasPre {
+			break
+		}
+		cur = &r.Cursors[0]
+	}
+	require.Len(t, fwd, 25)
+	require.Equal(t, fwd, back, "the same order both ways, each once")
+	r, err := s.Contacts(ctx, org, &ContactFilter{MailboxIds: []string{"mbx_u2"}, Search: ptr("tailspin")}, Page{First: ptr(100)})
+	require.NoError(t, err)
+	require.Len(t, r.Contacts, 12)
+	r, err = s.Contacts(ctx, org, &ContactFilter{Email: ptr("P07@Example.com")}, Page{})
+	require.NoError(t, err)
+	require.Len(t, r.Contacts, 1)
+	require.Equal(t, "Person 03", r.Contacts[0].DisplayName)
+	_, err = s.Contacts(ctx, org, &ContactFilter{Email: ptr("nobody")}, Page{})
+	require.ErrorIs(t, err, ErrInvalid)
+	_, err = s.Contacts(ctx, org, nil, Page{After: ptr("zz")})
+	require.ErrorIs(t, err, ErrInvalid)
+}
+
+func idsOfContacts(cs []Contact) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.ID
+	}
+	return out
+}

@@ -250,3 +250,93 @@ func (s *Service) ContactsByEmail(ctx context.Context, orgID string, emails []st
 	}
 	return out, nil
 }
+
+// ContactFilter selects contacts; every field narrows the selection.
+type ContactFilter struct {
+	MailboxIds []string
+	Email      *string
+	Search     *string
+}
+
+// ContactResult is a page of contacts with their cursors.
+type ContactResult struct {
+	Contacts        []Contact
+	Cursors         []string
+	HasNext, HasPre bool
+}
+
+func contactCursor(c store.PersonalContact) string {
+	_, rest, _ := strings.Cut(c.ID, "|")
+	return base64.RawURLEncoding.EncodeToString([]byte(c.DisplayName + "\x00" + rest))
+}
+
+// Contacts pages through the organisation's captured contacts by name, forwards with
+// First/After or backwards with Last/Before.
+func (s *Service) Contacts(ctx context.Context, orgID string, f *ContactFilter, p Page) (ContactResult, error) {
+	var q store.ContactQuery
+	if f != nil {
+		for _, id := range f.MailboxIds {
+			u, ok := strings.CutPrefix(id, mailboxPrefix)
+			if !ok || u == "" {
+				return ContactResult{}, fmt.Errorf("%w: %q is not a mailbox id", ErrInvalid, id)
+			}
+			q.MailboxIDs = append(q.MailboxIDs, u)
+		}
+		if f.Email != nil {
+			q.Email = strings.ToLower(strings.TrimSpace(*f.Email))
+			if !strings.Contains(q.Email, "@") {
+				return ContactResult{}, fmt.Errorf("%w: email %q is not an email address", ErrInvalid, *f.Email)
+			}
+		}
+		if f.Search != nil {
+			q.Search = *f.Search
+		}
+	}
+	if p.First != nil && p.Last != nil {
+		return ContactResult{}, fmt.Errorf("%w: pass first or last, not both", ErrInvalid)
+	}
+	n := 20
+	for _, v := range []*int{p.First, p.Last} {
+		if v != nil {
+			if *v < 0 || *v > MaxPage {
+				return ContactResult{}, fmt.Errorf("%w: a page has 0 to %d items, not %d", ErrInvalid, MaxPage, *v)
+			}
+			n = *v
+		}
+	}
+	backward := p.Last != nil || (p.Before != nil && p.First == nil)
+	pos := p.After
+	if backward {
+		pos, q.Descending = p.Before, true
+	}
+	if pos != nil && *pos != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(*pos)
+		name, rest, ok := strings.Cut(string(raw), "\x00")
+		if err != nil || !ok || rest == "" {
+			return ContactResult{}, fmt.Errorf("%w: %q is not a cursor of this connection", ErrInvalid, *pos)
+		}
+		q.After, q.AfterName, q.AfterID = true, name, orgID+"|"+rest
+	}
+	q.Limit = n + 1
+	cs, err := s.st.Org(orgID).Contacts(ctx, q)
+	if err != nil {
+		return ContactResult{}, err
+	}
+	more := len(cs) > n
+	if more {
+		cs = cs[:n]
+	}
+	if backward {
+		slices.Reverse(cs)
+	}
+	r := ContactResult{Contacts: make([]Contact, len(cs)), Cursors: make([]string, len(cs))}
+	for i, c := range cs {
+		r.Contacts[i], r.Cursors[i] = ContactView(c), contactCursor(c)
+	}
+	if backward {
+		r.HasPre, r.HasNext = more, p.Before != nil && *p.Before != ""
+	} else {
+		r.HasNext, r.HasPre = more, p.After != nil && *p.After != ""
+	}
+	return r, nil
+}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/teamaccess/teamaccess/activities"
 	"github.com/teamaccess/teamaccess/auth"
 	"github.com/teamaccess/teamaccess/mailboxes"
 )
@@ -49,6 +50,16 @@ type AuditEntryConnection struct {
 type AuditEntryEdge struct {
 	Cursor string           `json:"cursor"`
 	Node   *auth.AuditEntry `json:"node"`
+}
+
+type ContactConnection struct {
+	Edges    []*ContactEdge `json:"edges"`
+	PageInfo *PageInfo      `json:"pageInfo"`
+}
+
+type ContactEdge struct {
+	Cursor string              `json:"cursor"`
+	Node   *activities.Contact `json:"node"`
 }
 
 type CreateConsentLinkInput struct {

@@ -104,6 +104,28 @@ func (r *queryResolver) Activity(ctx context.Context, id string) (graph.Activity
 	return a.(graph.Activity), nil
 }
 
+func (r *queryResolver) Contacts(ctx context.Context, filter *activities.ContactFilter, first *int, after *string, last *int, before *string) (*graph.ContactConnection, error) {
+	who, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	page, err := r.Resolver.Activities.Contacts(ctx, who.OrgID, filter, activities.Page{First: first, After: after, Last: last, Before: before})
+	if err != nil {
+		return nil, userError(ctx, err)
+	}
+	conn := &graph.ContactConnection{
+		Edges:    make([]*graph.ContactEdge, len(page.Contacts)),
+		PageInfo: &graph.PageInfo{HasNextPage: page.HasNext, HasPreviousPage: page.HasPre},
+	}
+	for i := range page.Contacts {
+		conn.Edges[i] = &graph.ContactEdge{Cursor: page.Cursors[i], Node: &page.Contacts[i]}
+	}
+	if len(page.Cursors) > 0 {
+		conn.PageInfo.StartCursor, conn.PageInfo.EndCursor = &page.Cursors[0], &page.Cursors[len(page.Cursors)-1]
+	}
+	return conn, nil
+}
+
 func (r *subscriptionResolver) ActivityChanged(ctx context.Context, filter *activities.Filter, after *string) (<-chan *activities.Event, error) {
 	who, err := caller(ctx)
 	if err != nil {

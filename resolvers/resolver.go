@@ -72,6 +72,7 @@ type ActivityService interface {
 	Count(ctx context.Context, orgID string, f *activities.Filter) (int, error)
 	Get(ctx context.Context, orgID, id string) (activities.View, error)
 	ContactsByEmail(ctx context.Context, orgID string, emails []string) (map[string]activities.Contact, error)
+	Contacts(ctx context.Context, orgID string, f *activities.ContactFilter, p activities.Page) (activities.ContactResult, error)
 }
 
 var _ ActivityService = (*activities.Service)(nil)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
@@ -69,7 +70,11 @@ func newActivityEnv(t testing.TB, hub activities.HubOptions) *activityEnv {
 	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
-	st, err := store.Open(ctx, store.Options{DataDir: t.TempDir(), Logger: log})
+	o := store.Options{DataDir: t.TempDir(), Logger: log}
+	if _, bench := t.(*testing.B); bench { // scripts/bench/with-postgres.sh: FerretDB on PostgreSQL
+		o.PostgreSQLURL = os.Getenv("TEAMACCESS_BENCH_POSTGRESQL_URL")
+	}
+	st, err := store.Open(ctx, o)
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close(context.Background()) })
 	dir := auth.NewDirectory(st)
