@@ -537,3 +537,30 @@ func TestActivityChangedOverServerSentEventsResumes(t *testing.T) {
 	}
 	require.Equal(t, []string{"Pricing 5", "Pricing 6"}, got, "the changes after the cursor, replayed over SSE")
 }
+
+func TestContactsQueryWithTheirMailbox(t *testing.T) {
+	e := newActivityEnv(t, activities.HubOptions{})
+	_, r := postGraphQLVars(t, e.url, `{ contacts(first: 10, filter: {search: "fabrikam"}) {
+	  pageInfo { hasNextPage } edges { node { id displayName company emails mailbox { displayName } } } } }`, nil, "Authorization", "Bearer "+e.key)
+	require.Empty(t, r.Errors)
+	var d struct {
+		Contacts struct {
+			PageInfo struct{ HasNextPage bool }
+			Edges    []struct {
+				Node struct {
+					ID, DisplayName, Company string
+					Emails                   []string
+					Mailbox                  struct{ DisplayName string }
+				}
+			}
+		}
+	}
+	require.NoError(t, json.Unmarshal(r.Data, &d))
+	require.Len(t, d.Contacts.Edges, 1)
+	n := d.Contacts.Edges[0].Node
+	require.Equal(t, "Fay Buyer", n.DisplayName)
+	require.Equal(t, []string{"buyer@fabrikam.com"}, n.Emails)
+	require.Equal(t, "Ann Lee", n.Mailbox.DisplayName)
+	require.Regexp(t, "^con_", n.ID)
+	require.False(t, d.Contacts.PageInfo.HasNextPage)
+}
