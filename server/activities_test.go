@@ -73,6 +73,7 @@ func newActivityEnv(t testing.TB, hub activities.HubOptions) *activityEnv {
 	o := store.Options{DataDir: t.TempDir(), Logger: log}
 	if _, bench := t.(*testing.B); bench { // scripts/bench/with-postgres.sh: FerretDB on PostgreSQL
 		o.PostgreSQLURL = os.Getenv("TEAMACCESS_BENCH_POSTGRESQL_URL")
+		o.Database = "bench" + strconv.FormatInt(time.Now().UnixNano(), 36) // a fresh one per benchmark
 	}
 	st, err := store.Open(ctx, o)
 	require.NoError(t, err)

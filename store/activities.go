@@ -310,12 +310,8 @@ type ActivityQuery struct {
 // activityFilter builds the filter of a query, without its keyset position.
 func (o OrgScope) activityFilter(q ActivityQuery) bson.D {
 	f := o.filter(bson.E{Key: "deleted", Value: false})
-	if len(q.MailboxIDs) > 0 {
-		f = append(f, bson.E{Key: "mailboxId", Value: bson.D{{Key: "$in", Value: q.MailboxIDs}}})
-	}
-	if len(q.Kinds) > 0 {
-		f = append(f, bson.E{Key: "kind", Value: bson.D{{Key: "$in", Value: q.Kinds}}})
-	}
+	f = append(f, oneOrIn("mailboxId", q.MailboxIDs)...)
+	f = append(f, oneOrIn("kind", q.Kinds)...)
 	if q.Direction != "" {
 		f = append(f, bson.E{Key: "direction", Value: q.Direction})
 	}
@@ -339,6 +335,18 @@ func (o OrgScope) activityFilter(q ActivityQuery) bson.D {
 		f = append(f, bson.E{Key: "occurredAt", Value: rng})
 	}
 	return f
+}
+
+// oneOrIn matches a field against a set: an equality for one value, which FerretDB pushes down
+// to its backend where it filters $in in memory.
+func oneOrIn(key string, vals []string) bson.D {
+	switch len(vals) {
+	case 0:
+		return nil
+	case 1:
+		return bson.D{{Key: key, Value: vals[0]}}
+	}
+	return bson.D{{Key: key, Value: bson.D{{Key: "$in", Value: vals}}}}
 }
 
 // Activities runs a query: up to Limit activities after the keyset position.
@@ -418,16 +426,23 @@ type Change struct {
 func NewChangeID() string { return "chg_" + bson.NewObjectID().Hex() }
 
 // AppendChanges writes change log entries in one bulk insert.
+//
+// It gives the changes their ids itself, and in this process no id is handed out while an
+// earlier one is not yet written: a poller that has read past an id never finds a smaller one
+// later (concurrent syncs would otherwise commit out of id order, and the poller would skip the
+// late one). The insert is ordered for the same reason.
 func (o OrgScope) AppendChanges(ctx context.Context, cs []Change) error {
 	if len(cs) == 0 {
 		return nil
 	}
+	o.s.changeMu.Lock()
+	defer o.s.changeMu.Unlock()
 	docs := make([]any, len(cs))
 	for i := range cs {
-		cs[i].OrgID = o.org
+		cs[i].OrgID, cs[i].ID = o.org, NewChangeID()
 		docs[i] = cs[i]
 	}
-	if _, err := o.s.collection(changeCollection).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false)); err != nil {
+	if _, err := o.s.collection(changeCollection).InsertMany(ctx, docs, options.InsertMany().SetOrdered(true)); err != nil {
 		return fmt.Errorf("append changes: %w", err)
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -37,6 +38,7 @@ type Options struct {
 
 // Store is an open connection to teamaccess's database. It is safe for concurrent use.
 type Store struct {
+	changeMu sync.Mutex // orders the change log's ids with its writes
 	client   *mongo.Client
 	db       *mongo.Database
 	embedded *embedded // nil when connected to an external server
