@@ -340,3 +340,20 @@ func (s *Service) Contacts(ctx context.Context, orgID string, f *ContactFilter, 
 	}
 	return r, nil
 }
+
+// GetContact reads one live contact by global id; nil when there is none in the organisation.
+func (s *Service) GetContact(ctx context.Context, orgID, id string) (*Contact, error) {
+	sid, ok := storeID(contactPrefix, orgID, id)
+	if !ok {
+		return nil, nil
+	}
+	c, err := s.st.Org(orgID).Contact(ctx, sid)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && c.Deleted) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	v := ContactView(c)
+	return &v, nil
+}

@@ -56,6 +56,12 @@ func (r *queryResolver) node(ctx context.Context, id string) (graph.Node, error)
 			return nil, userError(ctx, err)
 		}
 		return a.(graph.Node), nil
+	case strings.HasPrefix(id, "con_"):
+		c, err := r.Resolver.Activities.GetContact(ctx, who.OrgID, id)
+		if err != nil || c == nil {
+			return nil, userError(ctx, err)
+		}
+		return c, nil
 	default:
 		return nil, nil
 	}

@@ -73,6 +73,7 @@ type ActivityService interface {
 	Get(ctx context.Context, orgID, id string) (activities.View, error)
 	ContactsByEmail(ctx context.Context, orgID string, emails []string) (map[string]activities.Contact, error)
 	Contacts(ctx context.Context, orgID string, f *activities.ContactFilter, p activities.Page) (activities.ContactResult, error)
+	GetContact(ctx context.Context, orgID, id string) (*activities.Contact, error)
 }
 
 var _ ActivityService = (*activities.Service)(nil)

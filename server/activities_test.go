@@ -564,4 +564,8 @@ func TestContactsQueryWithTheirMailbox(t *testing.T) {
 	require.Equal(t, "Ann Lee", n.Mailbox.DisplayName)
 	require.Regexp(t, "^con_", n.ID)
 	require.False(t, d.Contacts.PageInfo.HasNextPage)
+	_, r = postGraphQLVars(t, e.url, `query($id: ID!) { node(id: $id) { ... on Contact { displayName } } }`,
+		map[string]any{"id": n.ID}, "Authorization", "Bearer "+e.key)
+	require.Empty(t, r.Errors)
+	require.JSONEq(t, `{"node":{"displayName":"Fay Buyer"}}`, string(r.Data))
 }

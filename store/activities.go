@@ -551,3 +551,13 @@ func (o OrgScope) Contacts(ctx context.Context, q ContactQuery) ([]PersonalConta
 	}
 	return out, nil
 }
+
+// Contact reads one contact (tombstones included: the caller decides).
+func (o OrgScope) Contact(ctx context.Context, id string) (PersonalContact, error) {
+	var c PersonalContact
+	err := o.s.collection(contactCollection).FindOne(ctx, o.filter(bson.E{Key: "_id", Value: id})).Decode(&c)
+	if err != nil {
+		return PersonalContact{}, notFound(err, "contact")
+	}
+	return c, nil
+}
