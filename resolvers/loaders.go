@@ -25,7 +25,11 @@ type loaders struct {
 type loadersKey struct{}
 
 // Loaders is the gqlgen extension that gives each query and mutation its own loaders.
-type Loaders struct{ R *Resolver }
+type Loaders struct {
+	R *Resolver
+	// Wait is how long a loader gathers keys before it fetches them; 2 ms if zero.
+	Wait time.Duration
+}
 
 var (
 	_ graphql.HandlerExtension     = Loaders{}
@@ -46,7 +50,11 @@ func (l Loaders) InterceptOperation(ctx context.Context, next graphql.OperationH
 		return next(ctx)
 	}
 	org := who.OrgID
-	wait := dataloadgen.WithWait(time.Millisecond)
+	d := l.Wait
+	if d <= 0 {
+		d = 2 * time.Millisecond
+	}
+	wait := dataloadgen.WithWait(d)
 	ld := &loaders{
 		mailboxes: dataloadgen.NewMappedLoader(func(ctx context.Context, ids []string) (map[string]mailboxes.Mailbox, error) {
 			return l.R.Mailboxes.GetMany(ctx, org, ids)

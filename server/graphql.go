@@ -63,7 +63,7 @@ func newGraphQLHandler(r *resolvers.Resolver, d *deps) *handler.Server {
 	srv.Use(websocketRate{d.limits})
 	srv.Use(subscriptionLimit{max: maxSubscriptionsPerConnection})
 	srv.Use(responseMetrics{m})
-	srv.Use(resolvers.Loaders{R: r})
+	srv.Use(resolvers.Loaders{R: r, Wait: d.loaderWait})
 	srv.SetErrorPresenter(presentError(log, m))
 	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
 		log.Error("graphql resolver panicked", "panic", fmt.Sprint(v), "path", graphql.GetPath(ctx).String())

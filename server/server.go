@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/teamaccess/teamaccess/access"
 	"github.com/teamaccess/teamaccess/auth"
@@ -22,6 +23,9 @@ type deps struct {
 	streams   *streams
 	limits    *rateLimiter
 	graphql   http.Handler
+	// loaderWait is how long dataloaders gather keys (2 ms if zero; tests lengthen it so
+	// that batching does not depend on the scheduler).
+	loaderWait time.Duration
 }
 
 // newHandler builds the HTTP handler of the whole service.
