@@ -159,26 +159,13 @@ func (s *Service) List(ctx context.Context, orgID string, f *Filter, p Page) (Re
 	if err != nil {
 		return Result{}, err
 	}
-	if p.First != nil && p.Last != nil {
-		return Result{}, fmt.Errorf("%w: pass first or last, not both", ErrInvalid)
+	n, backward, pos, err := p.plan()
+	if err != nil {
+		return Result{}, err
 	}
-	backward := p.Last != nil || (p.Before != nil && p.First == nil)
-	n := 20
-	for _, v := range []*int{p.First, p.Last} {
-		if v != nil {
-			if *v < 0 || *v > MaxPage {
-				return Result{}, fmt.Errorf("%w: a page has 0 to %d items, not %d", ErrInvalid, MaxPage, *v)
-			}
-			n = *v
-		}
-	}
-	pos := p.After
-	q.Ascending = p.Ascending
-	if backward {
-		pos, q.Ascending = p.Before, !p.Ascending
-	}
-	if pos != nil && *pos != "" {
-		at, id, err := parseCursor(orgID, *pos)
+	q.Ascending = p.Ascending != backward
+	if pos != "" {
+		at, id, err := parseCursor(orgID, pos)
 		if err != nil {
 			return Result{}, err
 		}
@@ -189,23 +176,53 @@ func (s *Service) List(ctx context.Context, orgID string, f *Filter, p Page) (Re
 	if err != nil {
 		return Result{}, err
 	}
-	more := len(as) > n
-	if more {
-		as = as[:n]
-	}
-	if backward {
-		slices.Reverse(as)
-	}
-	r := Result{Activities: make([]View, len(as)), Cursors: make([]string, len(as))}
+	var r Result
+	as, r.HasNext, r.HasPre = cut(p, n, backward, as)
+	r.Activities, r.Cursors = make([]View, len(as)), make([]string, len(as))
 	for i, a := range as {
 		r.Activities[i], r.Cursors[i] = ToView(a), cursor(a)
 	}
-	if backward {
-		r.HasPre, r.HasNext = more, p.Before != nil && *p.Before != ""
-	} else {
-		r.HasNext, r.HasPre = more, p.After != nil && *p.After != ""
-	}
 	return r, nil
+}
+
+// plan reads a page request: its size (20 if unset), its direction, and the cursor it starts
+// from ("" for the start).
+func (p Page) plan() (n int, backward bool, pos string, err error) {
+	if p.First != nil && p.Last != nil {
+		return 0, false, "", fmt.Errorf("%w: pass first or last, not both", ErrInvalid)
+	}
+	n = 20
+	for _, v := range []*int{p.First, p.Last} {
+		if v != nil {
+			if *v < 0 || *v > MaxPage {
+				return 0, false, "", fmt.Errorf("%w: a page has 0 to %d items, not %d", ErrInvalid, MaxPage, *v)
+			}
+			n = *v
+		}
+	}
+	backward = p.Last != nil || (p.Before != nil && p.First == nil)
+	c := p.After
+	if backward {
+		c = p.Before
+	}
+	if c != nil {
+		pos = *c
+	}
+	return n, backward, pos, nil
+}
+
+// cut trims what a store query read (n+1 items past the cursor) to the page, in the
+// connection's order, and says whether there are items on either side.
+func cut[T any](p Page, n int, backward bool, items []T) (page []T, hasNext, hasPre bool) {
+	more := len(items) > n
+	if more {
+		items = items[:n]
+	}
+	if backward {
+		slices.Reverse(items)
+		return items, p.Before != nil && *p.Before != "", more
+	}
+	return items, more, p.After != nil && *p.After != ""
 }
 
 // Count counts what a filter selects.
@@ -292,28 +309,16 @@ func (s *Service) Contacts(ctx context.Context, orgID string, f *ContactFilter, 
 			q.Search = *f.Search
 		}
 	}
-	if p.First != nil && p.Last != nil {
-		return ContactResult{}, fmt.Errorf("%w: pass first or last, not both", ErrInvalid)
+	n, backward, pos, err := p.plan()
+	if err != nil {
+		return ContactResult{}, err
 	}
-	n := 20
-	for _, v := range []*int{p.First, p.Last} {
-		if v != nil {
-			if *v < 0 || *v > MaxPage {
-				return ContactResult{}, fmt.Errorf("%w: a page has 0 to %d items, not %d", ErrInvalid, MaxPage, *v)
-			}
-			n = *v
-		}
-	}
-	backward := p.Last != nil || (p.Before != nil && p.First == nil)
-	pos := p.After
-	if backward {
-		pos, q.Descending = p.Before, true
-	}
-	if pos != nil && *pos != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(*pos)
+	q.Descending = backward
+	if pos != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(pos)
 		name, rest, ok := strings.Cut(string(raw), "\x00")
 		if err != nil || !ok || rest == "" {
-			return ContactResult{}, fmt.Errorf("%w: %q is not a cursor of this connection", ErrInvalid, *pos)
+			return ContactResult{}, fmt.Errorf("%w: %q is not a cursor of this connection", ErrInvalid, pos)
 		}
 		q.After, q.AfterName, q.AfterID = true, name, orgID+"|"+rest
 	}
@@ -322,21 +327,11 @@ func (s *Service) Contacts(ctx context.Context, orgID string, f *ContactFilter, 
 	if err != nil {
 		return ContactResult{}, err
 	}
-	more := len(cs) > n
-	if more {
-		cs = cs[:n]
-	}
-	if backward {
-		slices.Reverse(cs)
-	}
-	r := ContactResult{Contacts: make([]Contact, len(cs)), Cursors: make([]string, len(cs))}
+	var r ContactResult
+	cs, r.HasNext, r.HasPre = cut(p, n, backward, cs)
+	r.Contacts, r.Cursors = make([]Contact, len(cs)), make([]string, len(cs))
 	for i, c := range cs {
 		r.Contacts[i], r.Cursors[i] = ContactView(c), contactCursor(c)
-	}
-	if backward {
-		r.HasPre, r.HasNext = more, p.Before != nil && *p.Before != ""
-	} else {
-		r.HasNext, r.HasPre = more, p.After != nil && *p.After != ""
 	}
 	return r, nil
 }

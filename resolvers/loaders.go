@@ -71,55 +71,55 @@ func loadersOf(ctx context.Context) *loaders {
 	return ld
 }
 
-// mailboxByID reads a mailbox through the request's loader, or directly in a subscription.
-func (r *Resolver) mailboxByID(ctx context.Context, id string) (*mailboxes.Mailbox, error) {
+// loadOne reads one value through the request's loader, or, where there is none (a
+// subscription), with a batch of one. Found says whether the key has a value.
+func loadOne[V any](ctx context.Context, ld *dataloadgen.Loader[string, V], key string,
+	fetch func(ctx context.Context, orgID string, keys []string) (map[string]V, error)) (v V, found bool, err error) {
 	who, err := caller(ctx)
 	if err != nil {
-		return nil, err
+		return v, false, err
 	}
-	var m mailboxes.Mailbox
-	if ld := loadersOf(ctx); ld != nil {
-		m, err = ld.mailboxes.Load(ctx, id)
+	if ld != nil {
+		v, err = ld.Load(ctx, key)
 	} else {
-		var ms map[string]mailboxes.Mailbox
-		if ms, err = r.Mailboxes.GetMany(ctx, who.OrgID, []string{id}); err == nil {
+		var vs map[string]V
+		if vs, err = fetch(ctx, who.OrgID, []string{key}); err == nil {
 			var ok bool
-			if m, ok = ms[id]; !ok {
+			if v, ok = vs[key]; !ok {
 				err = dataloadgen.ErrNotFound
 			}
 		}
 	}
 	if errors.Is(err, dataloadgen.ErrNotFound) {
-		return nil, userError(ctx, mailboxes.ErrNotFound)
+		return v, false, nil
 	}
+	return v, err == nil, err
+}
+
+// mailboxByID reads an activity's or contact's mailbox.
+func (r *Resolver) mailboxByID(ctx context.Context, id string) (*mailboxes.Mailbox, error) {
+	var ld *dataloadgen.Loader[string, mailboxes.Mailbox]
+	if l := loadersOf(ctx); l != nil {
+		ld = l.mailboxes
+	}
+	m, found, err := loadOne(ctx, ld, id, r.Mailboxes.GetMany)
 	if err != nil {
 		return nil, err
+	}
+	if !found {
+		return nil, userError(ctx, mailboxes.ErrNotFound)
 	}
 	return &m, nil
 }
 
 // contactByEmail reads the contact with an address, nil when there is none.
 func (r *Resolver) contactByEmail(ctx context.Context, email string) (*activities.Contact, error) {
-	who, err := caller(ctx)
-	if err != nil {
-		return nil, err
+	var ld *dataloadgen.Loader[string, activities.Contact]
+	if l := loadersOf(ctx); l != nil {
+		ld = l.contacts
 	}
-	var c activities.Contact
-	if ld := loadersOf(ctx); ld != nil {
-		c, err = ld.contacts.Load(ctx, email)
-	} else {
-		var cs map[string]activities.Contact
-		if cs, err = r.Activities.ContactsByEmail(ctx, who.OrgID, []string{email}); err == nil {
-			var ok bool
-			if c, ok = cs[email]; !ok {
-				err = dataloadgen.ErrNotFound
-			}
-		}
-	}
-	if errors.Is(err, dataloadgen.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
+	c, found, err := loadOne(ctx, ld, email, r.Activities.ContactsByEmail)
+	if err != nil || !found {
 		return nil, err
 	}
 	return &c, nil

@@ -315,6 +315,24 @@ func subscribeWS(t testing.TB, ctx context.Context, url, key, proto, after strin
 	return c
 }
 
+// subscribeMany opens n activityChanged subscriptions, 32 handshakes at a time.
+func subscribeMany(t testing.TB, ctx context.Context, url, key string, n int) []*websocket.Conn {
+	conns := make([]*websocket.Conn, n)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	for i := range conns {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			conns[i] = subscribeWS(t, ctx, url, key, "graphql-transport-ws", "")
+		}()
+	}
+	wg.Wait()
+	return conns
+}
+
 // nextChange reads the next change of a subscription.
 func nextChange(ctx context.Context, c *websocket.Conn) (changeMsg, gqlResponse, error) {
 	for {
@@ -429,19 +447,8 @@ func TestThousandWebsocketSubscribersGetABurstInOrderThenLeaveNoGoroutines(t *te
 	defer cancel()
 	require.Zero(t, subscriptionGoroutines(), "before")
 	const subscribers, burst = 1000, 20
-	conns := make([]*websocket.Conn, subscribers)
+	conns := subscribeMany(t, ctx, e.url, e.key, subscribers)
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, 50)
-	for i := range conns {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			conns[i] = subscribeWS(t, ctx, e.url, e.key, "graphql-transport-ws", "")
-		}()
-	}
-	wg.Wait()
 	require.Eventually(t, func() bool { return e.hub.Subscribers() == subscribers }, 30*time.Second, 10*time.Millisecond)
 	want := e.add(t, burst)
 	var failures atomic.Int32

@@ -10,11 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/coder/websocket"
 
 	"github.com/teamaccess/teamaccess/activities"
 )
@@ -97,19 +94,7 @@ func TestFanOutClient(t *testing.T) {
 	url, key := args[0], args[1]
 	n, _ := strconv.Atoi(args[2])
 	ctx := context.Background()
-	conns := make([]*websocket.Conn, n)
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 32)
-	for i := range conns {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			conns[i] = subscribeWS(t, ctx, url, key, "graphql-transport-ws", "")
-		}()
-	}
-	wg.Wait()
+	conns := subscribeMany(t, ctx, url, key, n)
 	type arrival struct {
 		change string
 		at     int64
