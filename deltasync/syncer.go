@@ -285,3 +285,27 @@ func (s *Syncer) page(ctx context.Context, org store.OrgScope, tenantID, userID 
 	}
 	return p.NextLink, p.DeltaLink, len(p.Items), s.storeContacts(ctx, org, userID, st, p.Items)
 }
+
+// Forget drops what this process remembers of an organisation's rounds, after its captured data
+// was purged: the next sync of each mailbox starts with a backfill, as the first did.
+func (s *Syncer) Forget(orgID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	prefix := orgID + "|"
+	for k := range s.states {
+		if strings.HasPrefix(k, prefix) {
+			delete(s.states, k)
+		}
+	}
+	for k := range s.next {
+		if strings.HasPrefix(k, prefix) {
+			delete(s.next, k)
+		}
+	}
+	for k := range s.fails {
+		if strings.HasPrefix(k, prefix) {
+			delete(s.fails, k)
+		}
+	}
+	delete(s.domains, orgID)
+}

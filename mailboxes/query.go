@@ -252,6 +252,9 @@ func (s *Service) Disconnected(ctx context.Context, orgID string, purge bool) er
 	defer s.lock(orgID)()
 	scope := s.st.Org(orgID)
 	if purge {
+		if err := scope.DeleteCapturedData(ctx); err != nil {
+			return err
+		}
 		if err := scope.DeleteMailboxes(ctx); err != nil {
 			return err
 		}

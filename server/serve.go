@@ -132,7 +132,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Publish:   func(org string, ta access.TeamAccess) { changes.Publish(org, ta) },
 		OnConnect: discoverSoon(ctx, mbx, log),
 		OnDelete: []access.DisconnectHook{func(ctx context.Context, org, _ string, purge bool) error {
-			return mbx.Disconnected(ctx, org, purge)
+			if err := mbx.Disconnected(ctx, org, purge); err != nil {
+				return err
+			}
+			if purge {
+				syncer.Forget(org)
+			}
+			return nil
 		}},
 	})
 	d := &deps{

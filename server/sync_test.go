@@ -17,6 +17,7 @@ import (
 	"github.com/teamaccess/teamaccess/deltasync"
 	"github.com/teamaccess/teamaccess/graphsim"
 	"github.com/teamaccess/teamaccess/m365"
+	"github.com/teamaccess/teamaccess/mailboxes"
 	"github.com/teamaccess/teamaccess/store"
 )
 
@@ -283,4 +284,54 @@ func TestRestartResumesMidRound(t *testing.T) {
 	require.NoError(t, e.syncer(e.graph).SyncMailbox(ctx, e.org, e.tenant, e.alice))
 	require.LessOrEqual(t, deltaRequests(), 2+4, "the folder is not read again from its first page")
 	e.reconcile(t, "after the restart")
+}
+
+func TestPurgeDeletesCapturedDataAndTheNextSyncBackfillsAgain(t *testing.T) {
+	e := newSyncEnv(t)
+	ctx := t.Context()
+	for i := range 5 {
+		e.mail(t, e.alice, "inbox", fmt.Sprintf("deal %d", i), e.now.Add(-time.Duration(i)*time.Hour))
+	}
+	_, err := e.sim.AddContact(e.tenant, e.alice, graphsim.Contact{DisplayName: "Carol Customer", EmailAddresses: []graphsim.EmailAddress{customer}})
+	require.NoError(t, err)
+	// Another organisation's data, which a purge must not touch.
+	other := e.st.Org("org_other")
+	_, err = other.WriteActivities(ctx, []store.Activity{{ID: store.ItemID("org_other", "u", "mail:inbox", "g"), MailboxID: "u", Kind: "EMAIL"}})
+	require.NoError(t, err)
+
+	s := e.syncer(e.graph)
+	require.NoError(t, s.SyncMailbox(ctx, e.org, e.tenant, e.alice))
+	e.reconcile(t, "backfill")
+	changes, err := e.st.Org(e.org).ChangesAfter(ctx, "", 100)
+	require.NoError(t, err)
+	require.NotEmpty(t, changes)
+
+	mbx := mailboxes.New(e.st, nil, nil, mailboxes.Options{Log: slog.New(slog.DiscardHandler)})
+	require.NoError(t, mbx.Disconnected(ctx, e.org, true))
+	s.Forget(e.org)
+	org := e.st.Org(e.org)
+	as, err := org.Activities(ctx, store.ActivityQuery{Limit: 100})
+	require.NoError(t, err)
+	require.Empty(t, as, "activities purged")
+	cs, err := org.Contacts(ctx, store.ContactQuery{Limit: 100})
+	require.NoError(t, err)
+	require.Empty(t, cs, "contacts purged")
+	changes, err = org.ChangesAfter(ctx, "", 100)
+	require.NoError(t, err)
+	require.Empty(t, changes, "change log purged")
+	states, err := org.DeltaStates(ctx, e.alice)
+	require.NoError(t, err)
+	require.Empty(t, states, "delta positions purged")
+	kept, err := other.Activities(ctx, store.ActivityQuery{Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, kept, 1, "another organisation keeps its data")
+
+	// Reconnected and captured again: the same syncer backfills from scratch.
+	require.NoError(t, org.UpsertDirectoryUsers(ctx, e.tenant, []store.Mailbox{
+		{UserID: e.alice, DisplayName: "Alice Adams", UserPrincipalName: "alice@contoso.com", Mail: "alice@contoso.com", AccountEnabled: true},
+		{UserID: e.bob, DisplayName: "Bob Brown", UserPrincipalName: "bob@contoso.com", Mail: "bob@contoso.com", AccountEnabled: true},
+	}, e.now))
+	require.NoError(t, s.SyncMailbox(ctx, e.org, e.tenant, e.alice))
+	require.NoError(t, s.SyncMailbox(ctx, e.org, e.tenant, e.bob))
+	e.reconcile(t, "after purge")
 }

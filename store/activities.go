@@ -468,11 +468,22 @@ func (o OrgScope) ChangesAfter(ctx context.Context, after string, limit int) ([]
 // PruneChanges deletes the change log's entries, of every organisation, older than a time:
 // subscribers can resume within that window.
 func (s *Store) PruneChanges(ctx context.Context, before time.Time) (int64, error) {
-	r, err := s.collection(changeCollection).DeleteMany(ctx, bson.D{{Key: "at", Value: bson.D{{Key: "$lt", Value: before}}}})
+	n, err := s.deleteInBatches(ctx, changeCollection, bson.D{{Key: "at", Value: bson.D{{Key: "$lt", Value: before}}}})
 	if err != nil {
-		return 0, fmt.Errorf("prune changes: %w", err)
+		return n, fmt.Errorf("prune changes: %w", err)
 	}
-	return r.DeletedCount, nil
+	return n, nil
+}
+
+// DeleteCapturedData removes everything captured for the organisation: activities, contacts,
+// delta positions and the change log (a disconnect with purge).
+func (o OrgScope) DeleteCapturedData(ctx context.Context) error {
+	for _, c := range []string{activityCollection, contactCollection, deltaStateCollection, changeCollection} {
+		if _, err := o.s.deleteInBatches(ctx, c, o.filter()); err != nil {
+			return fmt.Errorf("delete %s: %w", c, err)
+		}
+	}
+	return nil
 }
 
 // ActivitiesByID reads activities by id (tombstones included).

@@ -72,19 +72,28 @@ const deleteBatch = 1000
 // DeleteAuditBefore removes entries of every organisation older than t, in batches, and says
 // how many it removed.
 func (s *Store) DeleteAuditBefore(ctx context.Context, t time.Time) (int64, error) {
-	coll := s.collection(auditCollection)
+	n, err := s.deleteInBatches(ctx, auditCollection, bson.D{{Key: "at", Value: bson.D{{Key: "$lt", Value: t.UTC()}}}})
+	if err != nil {
+		return n, fmt.Errorf("delete expired audit entries: %w", err)
+	}
+	return n, nil
+}
+
+// deleteInBatches deletes what a filter selects, deleteBatch documents at a time, and says how
+// many it deleted.
+func (s *Store) deleteInBatches(ctx context.Context, name string, filter bson.D) (int64, error) {
+	coll := s.collection(name)
 	var total int64
 	for {
-		cur, err := coll.Find(ctx, bson.D{{Key: "at", Value: bson.D{{Key: "$lt", Value: t.UTC()}}}},
-			options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}).SetLimit(deleteBatch))
+		cur, err := coll.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}).SetLimit(deleteBatch))
 		if err != nil {
-			return total, fmt.Errorf("find expired audit entries: %w", err)
+			return total, err
 		}
 		var ids []struct {
 			ID string `bson:"_id"`
 		}
 		if err := cur.All(ctx, &ids); err != nil {
-			return total, fmt.Errorf("find expired audit entries: %w", err)
+			return total, err
 		}
 		if len(ids) == 0 {
 			return total, nil
@@ -95,7 +104,7 @@ func (s *Store) DeleteAuditBefore(ctx context.Context, t time.Time) (int64, erro
 		}
 		res, err := coll.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: in}}}})
 		if err != nil {
-			return total, fmt.Errorf("delete expired audit entries: %w", err)
+			return total, err
 		}
 		total += res.DeletedCount
 		if len(ids) < deleteBatch {
