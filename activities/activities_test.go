@@ -555,3 +555,34 @@ func idsOfContacts(cs []Contact) []string {
 	}
 	return out
 }
+
+func TestPruneDropsOldChangesAndTombstonesOnly(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	h := NewHub(st, HubOptions{})
+	live := email("u1", 1, "INBOUND", "live", "a@fabrikam.com")
+	gone := email("u1", 2, "INBOUND", "gone long ago", "a@fabrikam.com")
+	recent := email("u1", 3, "INBOUND", "gone today", "a@fabrikam.com")
+	write(t, st, Created, live, gone, recent)
+	gone.ChangedAt = time.Now().Add(-ResumeWindow - time.Hour)
+	remove(t, st, gone)
+	recent.ChangedAt = time.Now()
+	remove(t, st, recent)
+	o := st.Org(org)
+	// One change from before the window.
+	require.NoError(t, o.AppendChanges(ctx, []store.Change{{Type: "CREATED", ActivityID: live.ID, At: time.Now().Add(-ResumeWindow - time.Hour)}}))
+	before, err := o.ChangesAfter(ctx, "", 100)
+	require.NoError(t, err)
+
+	require.NoError(t, h.Prune(ctx))
+	after, err := o.ChangesAfter(ctx, "", 100)
+	require.NoError(t, err)
+	require.Len(t, after, len(before)-1, "only the old change goes")
+	_, err = o.Activity(ctx, gone.ID)
+	require.ErrorIs(t, err, store.ErrNotFound, "an old tombstone goes")
+	a, err := o.Activity(ctx, recent.ID)
+	require.NoError(t, err)
+	require.True(t, a.Deleted, "a recent tombstone stays, for the feed")
+	_, err = o.Activity(ctx, live.ID)
+	require.NoError(t, err)
+}

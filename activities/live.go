@@ -276,9 +276,14 @@ func changeCursorTime(c string) (time.Time, bool) {
 	return time.Unix(secs, 0), true
 }
 
-// Prune drops changes older than the resume window from the log.
+// Prune drops changes older than the resume window from the log, and the tombstones of items
+// deleted before it.
 func (h *Hub) Prune(ctx context.Context) error {
-	_, err := h.st.PruneChanges(ctx, time.Now().Add(-ResumeWindow))
+	before := time.Now().Add(-ResumeWindow)
+	if _, err := h.st.PruneChanges(ctx, before); err != nil {
+		return err
+	}
+	_, err := h.st.PruneTombstones(ctx, before)
 	return err
 }
 

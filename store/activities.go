@@ -475,6 +475,20 @@ func (s *Store) PruneChanges(ctx context.Context, before time.Time) (int64, erro
 	return n, nil
 }
 
+// PruneTombstones deletes deleted activities and contacts, of every organisation, deleted
+// before a time: the live feed needs them only within its resume window.
+func (s *Store) PruneTombstones(ctx context.Context, before time.Time) (int64, error) {
+	var total int64
+	for _, c := range []string{activityCollection, contactCollection} {
+		n, err := s.deleteInBatches(ctx, c, bson.D{{Key: "deleted", Value: true}, {Key: "changedAt", Value: bson.D{{Key: "$lt", Value: before}}}})
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("prune deleted %s: %w", c, err)
+		}
+	}
+	return total, nil
+}
+
 // DeleteCapturedData removes everything captured for the organisation: activities, contacts,
 // delta positions and the change log (a disconnect with purge).
 func (o OrgScope) DeleteCapturedData(ctx context.Context) error {
