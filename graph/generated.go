@@ -1783,8 +1783,11 @@ enum ParticipantRole {
 
 "A person on an activity."
 type Participant {
+  "The address, lower case."
   email: String!
+  "The display name, when known."
   name: String
+  "What the person is to the activity."
   role: ParticipantRole!
   "Whether the address is in one of the tenant's domains."
   isInternal: Boolean!
@@ -1796,115 +1799,178 @@ type Participant {
 
 "An email or a meeting of a captured mailbox."
 interface Activity implements Node {
+  "The global id, for node(id:) and activity(id:)."
   id: ID!
+  "EMAIL or MEETING."
   kind: ActivityKind!
   "The mailbox it was captured from."
   mailbox: Mailbox!
   "When it happened: received (inbound) or sent, or the meeting's start."
   occurredAt: DateTime!
+  "The subject, as in Outlook."
   subject: String
+  "Everyone on it, in the order Microsoft 365 lists them."
   participants: [Participant!]!
 }
 
 "An email."
 type Email implements Activity & Node {
+  "The global id, for node(id:) and activity(id:)."
   id: ID!
+  "EMAIL or MEETING."
   kind: ActivityKind!
+  "The captured mailbox it comes from."
   mailbox: Mailbox!
+  "When it happened: received (inbound) or sent, or the meeting's start."
   occurredAt: DateTime!
+  "The subject, as in Outlook."
   subject: String
+  "Everyone on it, in the order Microsoft 365 lists them."
   participants: [Participant!]!
+  "The sender."
   from: Participant
+  "The To recipients."
   to: [Participant!]!
+  "The Cc recipients."
   cc: [Participant!]!
   "Only on the sender's own copy."
   bcc: [Participant!]!
+  "INBOUND, OUTBOUND or INTERNAL, by the tenant's domains."
   direction: Direction!
+  "The Outlook conversation (thread) it belongs to."
   conversationId: String
+  "The RFC 5322 Message-ID: the same message in two mailboxes shares it."
   internetMessageId: String
+  "Opens it in Outlook on the web (for the mailbox owner)."
   webLink: String
+  "Whether it has attachments (they are not captured)."
   hasAttachments: Boolean!
+  "low, normal or high."
   importance: String
   "Only when the service captures bodies (off by default)."
   bodyPreview: String
+  "When it was sent."
   sentAt: DateTime
+  "When it was received."
   receivedAt: DateTime
 }
 
 "A meeting (a single event, or an occurrence of a series)."
 type Meeting implements Activity & Node {
+  "The global id, for node(id:) and activity(id:)."
   id: ID!
+  "EMAIL or MEETING."
   kind: ActivityKind!
+  "The captured mailbox it comes from."
   mailbox: Mailbox!
+  "When it happened: received (inbound) or sent, or the meeting's start."
   occurredAt: DateTime!
+  "The subject, as in Outlook."
   subject: String
+  "Everyone on it, in the order Microsoft 365 lists them."
   participants: [Participant!]!
+  "The organizer."
   organizer: Participant
+  "The attendees, with their answers."
   attendees: [Participant!]!
+  "When it starts."
   start: DateTime!
+  "When it ends."
   end: DateTime!
+  "The time zone it was scheduled in (start)."
   startTimeZone: String
+  "The time zone it was scheduled in (end)."
   endTimeZone: String
+  "Whether it lasts whole days."
   isAllDay: Boolean!
   "The series the occurrence belongs to."
   seriesId: String
+  "The Teams (or other) join link."
   onlineMeetingUrl: String
+  "Where it takes place, as written."
   location: String
+  "Whether the organizer cancelled it."
   isCancelled: Boolean!
+  "Opens it in Outlook on the web (for the mailbox owner)."
   webLink: String
 }
 
 "Selects activities. Every field narrows the selection."
 input ActivityFilter {
+  "Only these kinds."
   kinds: [ActivityKind!]
+  "Only these mailboxes."
   mailboxIds: [ID!]
   "An address among the participants."
   participantEmail: String
   "A domain among the participants' addresses, e.g. fabrikam.com."
   domain: String
+  "INBOUND, OUTBOUND or INTERNAL, by the tenant's domains."
   direction: Direction
+  "At or after this time."
   occurredAfter: DateTime
+  "Before this time."
   occurredBefore: DateTime
   "Part of the subject, any case."
   text: String
 }
 
+"Ascending or descending."
 enum OrderDirection {
   ASC
   DESC
 }
 
+"What activities can be ordered by."
 enum ActivityOrderField {
   OCCURRED_AT
 }
 
+"How activities are ordered."
 input ActivityOrder {
+  "What to order by."
   field: ActivityOrderField! = OCCURRED_AT
+  "INBOUND, OUTBOUND or INTERNAL, by the tenant's domains."
   direction: OrderDirection! = DESC
 }
 
+"A page of activities (a Relay connection)."
 type ActivityConnection {
+  "The page's items with their cursors."
   edges: [ActivityEdge!]!
+  "Where the page stands: pass endCursor as after, or startCursor as before."
   pageInfo: PageInfo!
   "How many activities the filter selects; counted only when asked for."
   totalCount: Int!
 }
 
+"An activity and its cursor."
 type ActivityEdge {
+  "The position of this item (or change); pass it as after or before."
   cursor: String!
+  "The item."
   node: Activity!
 }
 
 "A captured personal contact of a mailbox."
 type Contact implements Node {
+  "The global id, for node(id:) and activity(id:)."
   id: ID!
+  "The captured mailbox it comes from."
   mailbox: Mailbox!
+  "The name shown in Outlook."
   displayName: String!
+  "The first name."
   givenName: String
+  "The last name."
   surname: String
+  "The company."
   company: String
+  "The job title."
   jobTitle: String
+  "The contact's addresses, lower case."
   emails: [String!]!
+  "The contact's phone numbers."
   phones: [String!]!
 }
 
@@ -1917,7 +1983,9 @@ enum ChangeType {
 
 "A change, with the cursor to resume after it."
 type ActivityChange {
+  "CREATED, UPDATED or DELETED."
   type: ChangeType!
+  "The position of this item (or change); pass it as after or before."
   cursor: String!
   "Null for DELETED."
   activity: Activity
@@ -1927,6 +1995,7 @@ type ActivityChange {
 
 "Selects contacts. Every field narrows the selection."
 input ContactFilter {
+  "Only these mailboxes."
   mailboxIds: [ID!]
   "An address of the contact, any case."
   email: String
@@ -1934,13 +2003,19 @@ input ContactFilter {
   search: String
 }
 
+"A page of contacts (a Relay connection)."
 type ContactConnection {
+  "The page's items with their cursors."
   edges: [ContactEdge!]!
+  "Where the page stands: pass endCursor as after, or startCursor as before."
   pageInfo: PageInfo!
 }
 
+"A contact and its cursor."
 type ContactEdge {
+  "The position of this item (or change); pass it as after or before."
   cursor: String!
+  "The item."
   node: Contact!
 }
 

@@ -25,21 +25,30 @@ type Node interface {
 	IsNode()
 }
 
+// A page of activities (a Relay connection).
 type ActivityConnection struct {
-	Edges    []*ActivityEdge `json:"edges"`
-	PageInfo *PageInfo       `json:"pageInfo"`
+	// The page's items with their cursors.
+	Edges []*ActivityEdge `json:"edges"`
+	// Where the page stands: pass endCursor as after, or startCursor as before.
+	PageInfo *PageInfo `json:"pageInfo"`
 	// How many activities the filter selects; counted only when asked for.
 	TotalCount int `json:"totalCount"`
 }
 
+// An activity and its cursor.
 type ActivityEdge struct {
-	Cursor string   `json:"cursor"`
-	Node   Activity `json:"node"`
+	// The position of this item (or change); pass it as after or before.
+	Cursor string `json:"cursor"`
+	// The item.
+	Node Activity `json:"node"`
 }
 
+// How activities are ordered.
 type ActivityOrder struct {
-	Field     ActivityOrderField `json:"field"`
-	Direction OrderDirection     `json:"direction"`
+	// What to order by.
+	Field ActivityOrderField `json:"field"`
+	// INBOUND, OUTBOUND or INTERNAL, by the tenant's domains.
+	Direction OrderDirection `json:"direction"`
 }
 
 type AuditEntryConnection struct {
@@ -52,14 +61,20 @@ type AuditEntryEdge struct {
 	Node   *auth.AuditEntry `json:"node"`
 }
 
+// A page of contacts (a Relay connection).
 type ContactConnection struct {
-	Edges    []*ContactEdge `json:"edges"`
-	PageInfo *PageInfo      `json:"pageInfo"`
+	// The page's items with their cursors.
+	Edges []*ContactEdge `json:"edges"`
+	// Where the page stands: pass endCursor as after, or startCursor as before.
+	PageInfo *PageInfo `json:"pageInfo"`
 }
 
+// A contact and its cursor.
 type ContactEdge struct {
-	Cursor string              `json:"cursor"`
-	Node   *activities.Contact `json:"node"`
+	// The position of this item (or change); pass it as after or before.
+	Cursor string `json:"cursor"`
+	// The item.
+	Node *activities.Contact `json:"node"`
 }
 
 type CreateConsentLinkInput struct {
@@ -177,6 +192,7 @@ type SyncHealth struct {
 	InProgress bool `json:"inProgress"`
 }
 
+// What activities can be ordered by.
 type ActivityOrderField string
 
 const (
@@ -230,6 +246,7 @@ func (e ActivityOrderField) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// Ascending or descending.
 type OrderDirection string
 
 const (
