@@ -1,0 +1,72 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// DeltaState is where a mailbox's delta round for one scope stands, and its health.
+type DeltaState struct {
+	ID            string     `bson:"_id"` // org|mailbox|scope
+	OrgID         string     `bson:"orgId"`
+	MailboxID     string     `bson:"mailboxId"`
+	Scope         string     `bson:"scope"`
+	Link          string     `bson:"link"`      // the next page's link mid-round, the delta link between rounds
+	InRound       bool       `bson:"inRound"`   // Link is a nextLink
+	FullRound     bool       `bson:"fullRound"` // the round in progress reads everything, and sweeps at its end
+	Gen           int64      `bson:"gen"`       // raised by every full resynchronisation
+	WindowFrom    time.Time  `bson:"windowFrom,omitempty"`
+	WindowTo      time.Time  `bson:"windowTo,omitempty"`
+	LastSuccessAt *time.Time `bson:"lastSuccessAt,omitempty"`
+	LastError     string     `bson:"lastError,omitempty"`
+	LastErrorAt   *time.Time `bson:"lastErrorAt,omitempty"`
+	Failures      int        `bson:"failures"`
+	Items         int64      `bson:"items"`
+	Resyncs       int        `bson:"resyncs"`
+	Throttled     int        `bson:"throttled"`
+	UpdatedAt     time.Time  `bson:"updatedAt"`
+}
+
+// DeltaState reads a mailbox's state for a scope; a zero one (with ids) if it has none.
+func (o OrgScope) DeltaState(ctx context.Context, mailboxID, scope string) (DeltaState, error) {
+	id := ItemID(o.org, mailboxID, scope, "")
+	var st DeltaState
+	err := o.s.collection(deltaStateCollection).FindOne(ctx, o.filter(bson.E{Key: "_id", Value: id})).Decode(&st)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return DeltaState{ID: id, OrgID: o.org, MailboxID: mailboxID, Scope: scope}, nil
+	}
+	if err != nil {
+		return DeltaState{}, fmt.Errorf("read delta state: %w", err)
+	}
+	return st, nil
+}
+
+// SaveDeltaState writes a mailbox's state for a scope.
+func (o OrgScope) SaveDeltaState(ctx context.Context, st DeltaState) error {
+	st.OrgID = o.org
+	_, err := o.s.collection(deltaStateCollection).ReplaceOne(ctx, bson.D{{Key: "_id", Value: st.ID}}, st, options.Replace().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("save delta state: %w", err)
+	}
+	return nil
+}
+
+// DeltaStates lists a mailbox's states, for its sync health.
+func (o OrgScope) DeltaStates(ctx context.Context, mailboxID string) ([]DeltaState, error) {
+	cur, err := o.s.collection(deltaStateCollection).Find(ctx, o.filter(bson.E{Key: "mailboxId", Value: mailboxID}),
+		options.Find().SetSort(bson.D{{Key: "scope", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("list delta states: %w", err)
+	}
+	out := []DeltaState{}
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, fmt.Errorf("list delta states: %w", err)
+	}
+	return out, nil
+}
