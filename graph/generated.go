@@ -2053,15 +2053,21 @@ enum Role {
 
 "The caller."
 type Viewer {
+  "The organization the key belongs to."
   organization: Organization!
+  "What the key may do."
   role: Role!
+  "The key the request is made with."
   apiKey: ApiKey!
 }
 
 "A customer organization: the owner of a Microsoft 365 connection, its data and its API keys."
 type Organization implements Node {
+  "The organization's global id."
   id: ID!
+  "The organization's name."
   name: String!
+  "When the organization was created."
   createdAt: DateTime!
 }
 
@@ -2077,17 +2083,24 @@ A credential for the GraphQL API, sent as ` + "`" + `Authorization: Bearer <secr
 websocket ` + "`" + `connection_init` + "`" + ` payload).
 """
 type ApiKey implements Node {
+  "The key's global id (not its secret)."
   id: ID!
+  "What the key is for, as its creator named it."
   name: String!
+  "What the key may do."
   role: Role!
+  "ACTIVE, EXPIRED or REVOKED."
   status: ApiKeyStatus!
   """
   The secret's public start, ` + "`" + `tak_<id>` + "`" + `: enough to recognise a key in a log or a leak report,
   not to use it.
   """
   prefix: String!
+  "When the key was created."
   createdAt: DateTime!
+  "When the key stops working; null if never."
   expiresAt: DateTime
+  "When the key was revoked; null while it is not."
   revokedAt: DateTime
   "When the key was last used, to within about a minute."
   lastUsedAt: DateTime
@@ -2095,6 +2108,7 @@ type ApiKey implements Node {
 
 "A new API key, with the only copy of its secret."
 type CreatedApiKey {
+  "The new key."
   apiKey: ApiKey!
   "Store it now: teamaccess keeps only its hash and cannot show it again."
   secret: String!
@@ -2120,7 +2134,9 @@ extend type Query {
 
 "An administrative action: who did what to which object, and when."
 type AuditEntry implements Node {
+  "The entry's global id."
   id: ID!
+  "When the action happened."
   at: DateTime!
   "What was done, e.g. ` + "`" + `apiKey.create` + "`" + `, ` + "`" + `apiKey.revoke` + "`" + `."
   action: String!
@@ -2134,13 +2150,19 @@ type AuditEntry implements Node {
   summary: String!
 }
 
+"A page of audit entries (a Relay connection)."
 type AuditEntryConnection {
+  "The page's entries with their cursors."
   edges: [AuditEntryEdge!]!
+  "Where the page stands."
   pageInfo: PageInfo!
 }
 
+"An audit entry and its cursor."
 type AuditEntryEdge {
+  "The entry's position; pass it as after."
   cursor: String!
+  "The entry."
   node: AuditEntry!
 }
 `, BuiltIn: false},
@@ -2160,8 +2182,11 @@ enum MailboxAccess {
   UNKNOWN
 }
 
+"Selects mailboxes. Every field narrows the selection."
 input MailboxFilter {
+  "Only mailboxes with one of these access states."
   access: [MailboxAccess!]
+  "Only mailboxes with capture on (true) or off (false)."
   capture: Boolean
   "Part of the name, user principal name or address, in any case."
   search: String
@@ -2169,22 +2194,33 @@ input MailboxFilter {
 
 "A user of the tenant, and teamaccess's access to their mailbox."
 type Mailbox implements Node {
+  "The mailbox's global id."
   id: ID!
   "The user's id in Microsoft Entra ID."
   userId: String!
+  "The user's name."
   displayName: String!
+  "The user's sign-in name."
   userPrincipalName: String!
+  "The user's primary address, if they have a mailbox."
   mail: String
+  "The user's job title."
   jobTitle: String
+  "The user's department."
   department: String
+  "Whether the user is a guest of the tenant."
   isGuest: Boolean!
+  "Whether the user's account is enabled."
   accountEnabled: Boolean!
+  "Whether teamaccess can read the mailbox, and if not, why."
   access: MailboxAccess!
   "Why, in words."
   accessReason: String!
   "Graph's error code behind the access, if any."
   accessCode: String
+  "When access was last checked."
   checkedAt: DateTime
+  "When access last changed."
   accessChangedAt: DateTime
   "Whether the admin lets teamaccess capture this mailbox (setMailboxCapture)."
   capture: Boolean!
@@ -2192,19 +2228,26 @@ type Mailbox implements Node {
   captured: Boolean!
 }
 
+"A page of mailboxes (a Relay connection)."
 type MailboxConnection {
+  "The page's mailboxes with their cursors."
   edges: [MailboxEdge!]!
+  "Where the page stands."
   pageInfo: PageInfo!
 }
 
+"A mailbox and its cursor."
 type MailboxEdge {
+  "The mailbox's position; pass it as after."
   cursor: String!
+  "The mailbox."
   node: Mailbox!
 }
 
 extend type Query {
   "The tenant's users and their mailboxes, by name. Forward pagination (first, after); at most 100 a page."
   mailboxes(filter: MailboxFilter, first: Int = 50, after: String, last: Int, before: String): MailboxConnection!
+  "One mailbox by its global id; null if there is none in the organization."
   mailbox(id: ID!): Mailbox
 }
 
@@ -2229,12 +2272,15 @@ enum SyncResource {
 
 "How one delta sync of a mailbox is doing: a mail folder, the calendar, or the contacts."
 type SyncHealth {
+  "MAIL, CALENDAR or CONTACTS."
   resource: SyncResource!
   "The delta round: mail:inbox, mail:sentitems, calendar, contacts."
   scope: String!
+  "When a sync of the resource last succeeded."
   lastSuccessAt: DateTime
   "Seconds since the last successful round."
   lagSeconds: Int
+  "The last failure, while the resource is failing."
   lastError: String
   "Failed attempts in a row."
   failures: Int!
@@ -2272,14 +2318,19 @@ directive @hasRole(role: Role!) on FIELD_DEFINITION
 
 "An object with a globally unique ID, refetchable with ` + "`" + `node(id:)` + "`" + `."
 interface Node {
+  "The global id."
   id: ID!
 }
 
 "Relay pagination state of a connection."
 type PageInfo {
+  "Whether items follow this page."
   hasNextPage: Boolean!
+  "Whether items precede this page."
   hasPreviousPage: Boolean!
+  "The first item's cursor: pass it as before for the previous page."
   startCursor: String
+  "The last item's cursor: pass it as after for the next page."
   endCursor: String
 }
 
@@ -2333,6 +2384,7 @@ enum StorageEngine {
 
 "The database teamaccess keeps its data in."
 type Storage {
+  "The database engine."
   engine: StorageEngine!
   "The version the database server reports of itself (its ` + "`" + `buildInfo` + "`" + `)."
   serverVersion: String!
@@ -2373,7 +2425,9 @@ enum TeamAccessStatus {
 type ProblemDetail {
   "A stable code, such as CONSENT_REVOKED or ACCESS_DENIED."
   code: String!
+  "What went wrong, for a person."
   message: String!
+  "When it happened."
   at: DateTime!
 }
 
@@ -2382,29 +2436,41 @@ How many of the tenant's users teamaccess can read. Counts come from mailbox dis
 zero until it has run.
 """
 type MailboxSummary {
+  "All users of the tenant."
   total: Int!
+  "Mailboxes teamaccess can read."
   accessible: Int!
+  "Mailboxes an application access policy blocks."
   blockedByPolicy: Int!
+  "Users without a mailbox."
   noMailbox: Int!
+  "Mailboxes whose last check failed."
   errors: Int!
 }
 
 "An organization's connection to its Microsoft 365 tenant."
 type TeamAccess {
+  "The provider: Microsoft 365."
   provider: Provider!
+  "Where the connection stands."
   status: TeamAccessStatus!
   "The connected tenant (directory) id."
   tenantId: String
+  "When the Microsoft 365 administrator granted consent."
   consentedAt: DateTime
   "The application permissions teamaccess needs: Calendars.Read, User.Read.All, Mail.Read, Contacts.Read."
   requiredPermissions: [String!]!
   "What the tenant's administrator granted, as Microsoft reports it in the app's token."
   grantedPermissions: [String!]!
+  "Permissions the grant lacks (DEGRADED)."
   missingPermissions: [String!]!
   "Permissions granted beyond what teamaccess needs: a least-privilege warning."
   extraPermissions: [String!]!
+  "When the grant was last verified with an app-only token."
   lastVerifiedAt: DateTime
+  "Why the last verification failed, if it did."
   lastError: ProblemDetail
+  "How many of the tenant's mailboxes teamaccess can read."
   mailboxSummary: MailboxSummary!
   """
   The application (client) id the Microsoft 365 administrator grants access to, for
@@ -2413,6 +2479,7 @@ type TeamAccess {
   applicationId: String!
 }
 
+"What a consent link is made for."
 input CreateConsentLinkInput {
   "A tenant id or domain (contoso.onmicrosoft.com) to take the administrator straight to their tenant."
   tenantHint: String
@@ -2420,10 +2487,13 @@ input CreateConsentLinkInput {
 
 "A one-time admin-consent link to send to the Microsoft 365 administrator."
 type ConsentLink {
+  "The Microsoft admin-consent URL to send to the Microsoft 365 administrator."
   url: String!
+  "When the link stops working."
   expiresAt: DateTime!
 }
 
+"How to disconnect."
 input DisconnectTeamAccessInput {
   "Also delete the tenant's mailboxes and activities stored by teamaccess."
   purgeData: Boolean = false

@@ -51,14 +51,20 @@ type ActivityOrder struct {
 	Direction OrderDirection `json:"direction"`
 }
 
+// A page of audit entries (a Relay connection).
 type AuditEntryConnection struct {
-	Edges    []*AuditEntryEdge `json:"edges"`
-	PageInfo *PageInfo         `json:"pageInfo"`
+	// The page's entries with their cursors.
+	Edges []*AuditEntryEdge `json:"edges"`
+	// Where the page stands.
+	PageInfo *PageInfo `json:"pageInfo"`
 }
 
+// An audit entry and its cursor.
 type AuditEntryEdge struct {
-	Cursor string           `json:"cursor"`
-	Node   *auth.AuditEntry `json:"node"`
+	// The entry's position; pass it as after.
+	Cursor string `json:"cursor"`
+	// The entry.
+	Node *auth.AuditEntry `json:"node"`
 }
 
 // A page of contacts (a Relay connection).
@@ -77,6 +83,7 @@ type ContactEdge struct {
 	Node *activities.Contact `json:"node"`
 }
 
+// What a consent link is made for.
 type CreateConsentLinkInput struct {
 	// A tenant id or domain (contoso.onmicrosoft.com) to take the administrator straight to their tenant.
 	TenantHint *string `json:"tenantHint,omitempty"`
@@ -84,11 +91,13 @@ type CreateConsentLinkInput struct {
 
 // A new API key, with the only copy of its secret.
 type CreatedAPIKey struct {
+	// The new key.
 	APIKey *auth.Key `json:"apiKey"`
 	// Store it now: teamaccess keeps only its hash and cannot show it again.
 	Secret string `json:"secret"`
 }
 
+// How to disconnect.
 type DisconnectTeamAccessInput struct {
 	// Also delete the tenant's mailboxes and activities stored by teamaccess.
 	PurgeData *bool `json:"purgeData,omitempty"`
@@ -105,19 +114,28 @@ type Installation struct {
 	Starts int `json:"starts"`
 }
 
+// A page of mailboxes (a Relay connection).
 type MailboxConnection struct {
-	Edges    []*MailboxEdge `json:"edges"`
-	PageInfo *PageInfo      `json:"pageInfo"`
+	// The page's mailboxes with their cursors.
+	Edges []*MailboxEdge `json:"edges"`
+	// Where the page stands.
+	PageInfo *PageInfo `json:"pageInfo"`
 }
 
+// A mailbox and its cursor.
 type MailboxEdge struct {
-	Cursor string             `json:"cursor"`
-	Node   *mailboxes.Mailbox `json:"node"`
+	// The mailbox's position; pass it as after.
+	Cursor string `json:"cursor"`
+	// The mailbox.
+	Node *mailboxes.Mailbox `json:"node"`
 }
 
+// Selects mailboxes. Every field narrows the selection.
 type MailboxFilter struct {
-	Access  []mailboxes.Access `json:"access,omitempty"`
-	Capture *bool              `json:"capture,omitempty"`
+	// Only mailboxes with one of these access states.
+	Access []mailboxes.Access `json:"access,omitempty"`
+	// Only mailboxes with capture on (true) or off (false).
+	Capture *bool `json:"capture,omitempty"`
 	// Part of the name, user principal name or address, in any case.
 	Search *string `json:"search,omitempty"`
 }
@@ -128,10 +146,14 @@ type Mutation struct {
 
 // Relay pagination state of a connection.
 type PageInfo struct {
-	HasNextPage     bool    `json:"hasNextPage"`
-	HasPreviousPage bool    `json:"hasPreviousPage"`
-	StartCursor     *string `json:"startCursor,omitempty"`
-	EndCursor       *string `json:"endCursor,omitempty"`
+	// Whether items follow this page.
+	HasNextPage bool `json:"hasNextPage"`
+	// Whether items precede this page.
+	HasPreviousPage bool `json:"hasPreviousPage"`
+	// The first item's cursor: pass it as before for the previous page.
+	StartCursor *string `json:"startCursor,omitempty"`
+	// The last item's cursor: pass it as after for the next page.
+	EndCursor *string `json:"endCursor,omitempty"`
 }
 
 // The root of every read. Later releases add team access, mailboxes, activities and
@@ -155,6 +177,7 @@ type ServerInfo struct {
 
 // The database teamaccess keeps its data in.
 type Storage struct {
+	// The database engine.
 	Engine StorageEngine `json:"engine"`
 	// The version the database server reports of itself (its `buildInfo`).
 	ServerVersion string `json:"serverVersion"`
@@ -173,13 +196,16 @@ type Subscription struct {
 
 // How one delta sync of a mailbox is doing: a mail folder, the calendar, or the contacts.
 type SyncHealth struct {
+	// MAIL, CALENDAR or CONTACTS.
 	Resource SyncResource `json:"resource"`
 	// The delta round: mail:inbox, mail:sentitems, calendar, contacts.
-	Scope         string     `json:"scope"`
+	Scope string `json:"scope"`
+	// When a sync of the resource last succeeded.
 	LastSuccessAt *time.Time `json:"lastSuccessAt,omitempty"`
 	// Seconds since the last successful round.
-	LagSeconds *int    `json:"lagSeconds,omitempty"`
-	LastError  *string `json:"lastError,omitempty"`
+	LagSeconds *int `json:"lagSeconds,omitempty"`
+	// The last failure, while the resource is failing.
+	LastError *string `json:"lastError,omitempty"`
 	// Failed attempts in a row.
 	Failures int `json:"failures"`
 	// Attempts throttled (429) or failed by Graph (5xx).
