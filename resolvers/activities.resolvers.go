@@ -81,13 +81,10 @@ func (r *queryResolver) Activities(ctx context.Context, filter *activities.Filte
 	}
 	conn := &graph.ActivityConnection{
 		Edges:    make([]*graph.ActivityEdge, len(page.Activities)),
-		PageInfo: &graph.PageInfo{HasNextPage: page.HasNext, HasPreviousPage: page.HasPre},
+		PageInfo: pageInfo(page.Cursors, page.HasNext, page.HasPre),
 	}
 	for i, a := range page.Activities {
 		conn.Edges[i] = &graph.ActivityEdge{Cursor: page.Cursors[i], Node: a.(graph.Activity)}
-	}
-	if len(page.Cursors) > 0 {
-		conn.PageInfo.StartCursor, conn.PageInfo.EndCursor = &page.Cursors[0], &page.Cursors[len(page.Cursors)-1]
 	}
 	return conn, nil
 }
@@ -115,13 +112,10 @@ func (r *queryResolver) Contacts(ctx context.Context, filter *activities.Contact
 	}
 	conn := &graph.ContactConnection{
 		Edges:    make([]*graph.ContactEdge, len(page.Contacts)),
-		PageInfo: &graph.PageInfo{HasNextPage: page.HasNext, HasPreviousPage: page.HasPre},
+		PageInfo: pageInfo(page.Cursors, page.HasNext, page.HasPre),
 	}
 	for i := range page.Contacts {
 		conn.Edges[i] = &graph.ContactEdge{Cursor: page.Cursors[i], Node: &page.Contacts[i]}
-	}
-	if len(page.Cursors) > 0 {
-		conn.PageInfo.StartCursor, conn.PageInfo.EndCursor = &page.Cursors[0], &page.Cursors[len(page.Cursors)-1]
 	}
 	return conn, nil
 }

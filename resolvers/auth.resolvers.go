@@ -76,14 +76,10 @@ func (r *queryResolver) AuditLog(ctx context.Context, first *int, after *string)
 	}
 	conn := &graph.AuditEntryConnection{
 		Edges:    make([]*graph.AuditEntryEdge, len(page.Entries)),
-		PageInfo: &graph.PageInfo{HasNextPage: page.HasNext, HasPreviousPage: cursor != ""},
+		PageInfo: pageInfo(page.Cursors, page.HasNext, cursor != ""),
 	}
 	for i := range page.Entries {
 		conn.Edges[i] = &graph.AuditEntryEdge{Cursor: page.Cursors[i], Node: &page.Entries[i]}
-	}
-	if len(page.Cursors) > 0 {
-		conn.PageInfo.StartCursor = &page.Cursors[0]
-		conn.PageInfo.EndCursor = &page.Cursors[len(page.Cursors)-1]
 	}
 	return conn, nil
 }

@@ -117,13 +117,10 @@ func (r *queryResolver) Mailboxes(ctx context.Context, filter *graph.MailboxFilt
 	}
 	conn := &graph.MailboxConnection{
 		Edges:    make([]*graph.MailboxEdge, len(page.Mailboxes)),
-		PageInfo: &graph.PageInfo{HasNextPage: page.HasNext, HasPreviousPage: cursor != ""},
+		PageInfo: pageInfo(page.Cursors, page.HasNext, cursor != ""),
 	}
 	for i := range page.Mailboxes {
 		conn.Edges[i] = &graph.MailboxEdge{Cursor: page.Cursors[i], Node: &page.Mailboxes[i]}
-	}
-	if len(page.Cursors) > 0 {
-		conn.PageInfo.StartCursor, conn.PageInfo.EndCursor = &page.Cursors[0], &page.Cursors[len(page.Cursors)-1]
 	}
 	return conn, nil
 }
