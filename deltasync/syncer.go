@@ -41,7 +41,7 @@ type Syncer struct {
 	o  Options
 
 	mu      sync.Mutex
-	running map[string]bool             // mailbox keys syncing now: one sync per mailbox at a time
+	running map[string]chan struct{}    // mailbox key -> its lock: one sync per mailbox at a time
 	next    map[string]time.Time        // mailbox key -> when it is due
 	fails   map[string]int              // mailbox key -> failures in a row
 	domains map[string]domainSet        // org -> the tenant's domains, for directions
@@ -78,7 +78,7 @@ func New(st Store, g Graph, o Options) *Syncer {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
 	}
-	return &Syncer{st: st, g: g, o: o, running: map[string]bool{}, next: map[string]time.Time{}, fails: map[string]int{}, states: map[string]store.DeltaState{}, domains: map[string]domainSet{}}
+	return &Syncer{st: st, g: g, o: o, running: map[string]chan struct{}{}, next: map[string]time.Time{}, fails: map[string]int{}, states: map[string]store.DeltaState{}, domains: map[string]domainSet{}}
 }
 
 func (s *Syncer) now() time.Time { return s.o.Now().UTC().Truncate(time.Millisecond) }
@@ -92,24 +92,48 @@ func (s *Syncer) Scopes() []string {
 	return append(out, "calendar", "contacts")
 }
 
+// lock returns a mailbox's lock, a channel holding one token.
+func (s *Syncer) lock(key string) chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.running[key]
+	if !ok {
+		l = make(chan struct{}, 1)
+		s.running[key] = l
+	}
+	return l
+}
+
 // SyncMailbox runs one round of every scope of a mailbox, one after the other (so at most one
 // Graph request is in flight for it). A mailbox already syncing is skipped.
 func (s *Syncer) SyncMailbox(ctx context.Context, orgID, tenantID, userID string) error {
-	key := orgID + "|" + userID
-	s.mu.Lock()
-	if s.running[key] {
-		s.mu.Unlock()
+	l := s.lock(orgID + "|" + userID)
+	select {
+	case l <- struct{}{}:
+	default:
 		return nil
 	}
-	s.running[key] = true
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.running, key)
-		s.mu.Unlock()
-	}()
+	defer func() { <-l }()
+	return s.syncScopes(ctx, orgID, tenantID, userID, s.Scopes())
+}
+
+// SyncScopes runs one round of the given scopes of a mailbox now, waiting for a round already
+// under way to finish first (it may have read past the change that asked for this one): what
+// a change notification calls.
+func (s *Syncer) SyncScopes(ctx context.Context, orgID, tenantID, userID string, scopes []string) error {
+	l := s.lock(orgID + "|" + userID)
+	select {
+	case l <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-l }()
+	return s.syncScopes(ctx, orgID, tenantID, userID, scopes)
+}
+
+func (s *Syncer) syncScopes(ctx context.Context, orgID, tenantID, userID string, scopes []string) error {
 	var errs []error
-	for _, scope := range s.Scopes() {
+	for _, scope := range scopes {
 		if err := s.syncScope(ctx, orgID, tenantID, userID, scope); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", scope, err))
 			if ctx.Err() != nil {

@@ -103,6 +103,14 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	ChangeNotificationStatus struct {
+		Active  func(childComplexity int) int
+		Failing func(childComplexity int) int
+		Mode    func(childComplexity int) int
+		Pending func(childComplexity int) int
+		Reason  func(childComplexity int) int
+	}
+
 	ConsentLink struct {
 		ExpiresAt func(childComplexity int) int
 		URL       func(childComplexity int) int
@@ -164,23 +172,24 @@ type ComplexityRoot struct {
 	}
 
 	Mailbox struct {
-		Access            func(childComplexity int) int
-		AccessChangedAt   func(childComplexity int) int
-		AccessCode        func(childComplexity int) int
-		AccessReason      func(childComplexity int) int
-		AccountEnabled    func(childComplexity int) int
-		Capture           func(childComplexity int) int
-		Captured          func(childComplexity int) int
-		CheckedAt         func(childComplexity int) int
-		Department        func(childComplexity int) int
-		DisplayName       func(childComplexity int) int
-		ID                func(childComplexity int) int
-		IsGuest           func(childComplexity int) int
-		JobTitle          func(childComplexity int) int
-		Mail              func(childComplexity int) int
-		SyncHealth        func(childComplexity int) int
-		UserID            func(childComplexity int) int
-		UserPrincipalName func(childComplexity int) int
+		Access              func(childComplexity int) int
+		AccessChangedAt     func(childComplexity int) int
+		AccessCode          func(childComplexity int) int
+		AccessReason        func(childComplexity int) int
+		AccountEnabled      func(childComplexity int) int
+		Capture             func(childComplexity int) int
+		Captured            func(childComplexity int) int
+		ChangeNotifications func(childComplexity int) int
+		CheckedAt           func(childComplexity int) int
+		Department          func(childComplexity int) int
+		DisplayName         func(childComplexity int) int
+		ID                  func(childComplexity int) int
+		IsGuest             func(childComplexity int) int
+		JobTitle            func(childComplexity int) int
+		Mail                func(childComplexity int) int
+		SyncHealth          func(childComplexity int) int
+		UserID              func(childComplexity int) int
+		UserPrincipalName   func(childComplexity int) int
 	}
 
 	MailboxConnection struct {
@@ -230,6 +239,19 @@ type ComplexityRoot struct {
 		ResyncMailbox        func(childComplexity int, id string, resources []SyncResource) int
 		RevokeAPIKey         func(childComplexity int, id string) int
 		SetMailboxCapture    func(childComplexity int, id string, enabled bool) int
+	}
+
+	NotificationSubscription struct {
+		ExpiresAt          func(childComplexity int) int
+		Failures           func(childComplexity int) int
+		LastError          func(childComplexity int) int
+		LastErrorAt        func(childComplexity int) int
+		LastLifecycleEvent func(childComplexity int) int
+		NextAttemptAt      func(childComplexity int) int
+		RenewedAt          func(childComplexity int) int
+		Resource           func(childComplexity int) int
+		Scope              func(childComplexity int) int
+		State              func(childComplexity int) int
 	}
 
 	Organization struct {
@@ -311,6 +333,7 @@ type ComplexityRoot struct {
 
 	TeamAccess struct {
 		ApplicationID       func(childComplexity int) int
+		ChangeNotifications func(childComplexity int) int
 		ConsentedAt         func(childComplexity int) int
 		ExtraPermissions    func(childComplexity int) int
 		GrantedPermissions  func(childComplexity int) int
@@ -354,6 +377,7 @@ type EmailResolver interface {
 }
 type MailboxResolver interface {
 	SyncHealth(ctx context.Context, obj *mailboxes.Mailbox) ([]*SyncHealth, error)
+	ChangeNotifications(ctx context.Context, obj *mailboxes.Mailbox) ([]*NotificationSubscription, error)
 }
 type MeetingResolver interface {
 	Mailbox(ctx context.Context, obj *activities.Meeting) (*mailboxes.Mailbox, error)
@@ -396,6 +420,8 @@ type TeamAccessResolver interface {
 	Provider(ctx context.Context, obj *access.TeamAccess) (Provider, error)
 
 	MailboxSummary(ctx context.Context, obj *access.TeamAccess) (*mailboxes.Summary, error)
+
+	ChangeNotifications(ctx context.Context, obj *access.TeamAccess) (*ChangeNotificationStatus, error)
 }
 type ViewerResolver interface {
 	Organization(ctx context.Context, obj *auth.Identity) (*auth.Organization, error)
@@ -601,6 +627,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEntryEdge.Node(childComplexity), true
+
+	case "ChangeNotificationStatus.active":
+		if e.ComplexityRoot.ChangeNotificationStatus.Active == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChangeNotificationStatus.Active(childComplexity), true
+	case "ChangeNotificationStatus.failing":
+		if e.ComplexityRoot.ChangeNotificationStatus.Failing == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChangeNotificationStatus.Failing(childComplexity), true
+	case "ChangeNotificationStatus.mode":
+		if e.ComplexityRoot.ChangeNotificationStatus.Mode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChangeNotificationStatus.Mode(childComplexity), true
+	case "ChangeNotificationStatus.pending":
+		if e.ComplexityRoot.ChangeNotificationStatus.Pending == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChangeNotificationStatus.Pending(childComplexity), true
+	case "ChangeNotificationStatus.reason":
+		if e.ComplexityRoot.ChangeNotificationStatus.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChangeNotificationStatus.Reason(childComplexity), true
 
 	case "ConsentLink.expiresAt":
 		if e.ComplexityRoot.ConsentLink.ExpiresAt == nil {
@@ -885,6 +942,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mailbox.Captured(childComplexity), true
+	case "Mailbox.changeNotifications":
+		if e.ComplexityRoot.Mailbox.ChangeNotifications == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mailbox.ChangeNotifications(childComplexity), true
 	case "Mailbox.checkedAt":
 		if e.ComplexityRoot.Mailbox.CheckedAt == nil {
 			break
@@ -1189,6 +1252,67 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetMailboxCapture(childComplexity, args["id"].(string), args["enabled"].(bool)), true
+
+	case "NotificationSubscription.expiresAt":
+		if e.ComplexityRoot.NotificationSubscription.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationSubscription.ExpiresAt(childComplexity), true
+	case "NotificationSubscription.failures":
+		if e.ComplexityRoot.NotificationSubscription.Failures == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationSubscription.Failures(childComplexity), true
+	case "NotificationSubscription.lastError":
+		if e.ComplexityRoot.NotificationSubscription.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationSubscription.LastError(childComplexity), true
+	case "NotificationSubscription.lastErrorAt":
+		if e.ComplexityRoot.NotificationSubscription.LastErrorAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationSubscription.LastErrorAt(childComplexity), true
+	case "NotificationSubscription.lastLifecycleEvent":
+		if e.ComplexityRoot.NotificationSubscription.LastLifecycleEvent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationSubscription.LastLifecycleEvent(childComplexity), true
+	case "NotificationSubscription.nextAttemptAt":
+		if e.ComplexityRoot.NotificationSubscription.NextAttemptAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationSubscription.NextAttemptAt(childComplexity), true
+	case "NotificationSubscription.renewedAt":
+		if e.ComplexityRoot.NotificationSubscription.RenewedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationSubscription.RenewedAt(childComplexity), true
+	case "NotificationSubscription.resource":
+		if e.ComplexityRoot.NotificationSubscription.Resource == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationSubscription.Resource(childComplexity), true
+	case "NotificationSubscription.scope":
+		if e.ComplexityRoot.NotificationSubscription.Scope == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationSubscription.Scope(childComplexity), true
+	case "NotificationSubscription.state":
+		if e.ComplexityRoot.NotificationSubscription.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationSubscription.State(childComplexity), true
 
 	case "Organization.createdAt":
 		if e.ComplexityRoot.Organization.CreatedAt == nil {
@@ -1551,6 +1675,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.TeamAccess.ApplicationID(childComplexity), true
+	case "TeamAccess.changeNotifications":
+		if e.ComplexityRoot.TeamAccess.ChangeNotifications == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamAccess.ChangeNotifications(childComplexity), true
 	case "TeamAccess.consentedAt":
 		if e.ComplexityRoot.TeamAccess.ConsentedAt == nil {
 			break
@@ -2304,6 +2434,72 @@ extend type Mutation {
   resyncMailbox(id: ID!, resources: [SyncResource!]): Mailbox! @hasRole(role: ADMIN)
 }
 `, BuiltIn: false},
+	{Name: "../schema/notifications.graphqls", Input: `"How changes in Microsoft 365 reach teamaccess."
+enum ChangeNotificationMode {
+  "Graph change notifications (webhooks) bring changes within seconds; scheduled delta sync still runs, for completeness."
+  WEBHOOKS
+  "Webhooks are not possible in this configuration (no HTTPS public URL Microsoft can reach): changes arrive by scheduled delta sync alone."
+  DELTA_SYNC_ONLY
+}
+
+"The organisation's Microsoft Graph change-notification subscriptions, counted by state."
+type ChangeNotificationStatus {
+  "Whether webhooks are on."
+  mode: ChangeNotificationMode!
+  "Why webhooks are off, in DELTA_SYNC_ONLY mode."
+  reason: String
+  "Live subscriptions."
+  active: Int!
+  "Subscriptions whose creation or renewal is failing (retried with backoff; see each mailbox)."
+  failing: Int!
+  "Subscriptions being created."
+  pending: Int!
+}
+
+extend type TeamAccess {
+  "Change notifications: on or off, and how the subscriptions stand."
+  changeNotifications: ChangeNotificationStatus!
+}
+
+"Where a change-notification subscription stands."
+enum NotificationSubscriptionState {
+  "Live: Graph delivers the resource's changes."
+  ACTIVE
+  "Being created."
+  PENDING
+  "Creation or renewal failed; retried at nextAttemptAt. Delta sync covers the resource meanwhile."
+  FAILING
+}
+
+"One Microsoft Graph change-notification subscription of a mailbox: one per delta round."
+type NotificationSubscription {
+  "MAIL, CALENDAR or CONTACTS."
+  resource: SyncResource!
+  "The delta round it triggers: mail:inbox, mail:sentitems, calendar, contacts."
+  scope: String!
+  "Where it stands."
+  state: NotificationSubscriptionState!
+  "When Graph ends it unless renewed (renewed three days before)."
+  expiresAt: DateTime
+  "When it was last renewed or reauthorized."
+  renewedAt: DateTime
+  "The last failure, while failing: Graph's own message (an access policy, the quota, a failed endpoint validation)."
+  lastError: String
+  "When it last failed."
+  lastErrorAt: DateTime
+  "Failed attempts in a row."
+  failures: Int!
+  "When a failing subscription is tried again."
+  nextAttemptAt: DateTime
+  "The last lifecycle event Graph sent for it: reauthorizationRequired, subscriptionRemoved or missed."
+  lastLifecycleEvent: String
+}
+
+extend type Mailbox {
+  "Its change-notification subscriptions. Empty while it is not captured, or with webhooks off."
+  changeNotifications: [NotificationSubscription!]!
+}
+`, BuiltIn: false},
 	{Name: "../schema/schema.graphqls", Input: `"""
 An instant in time, as an RFC 3339 string with a time zone, for example
 ` + "`" + `2026-11-29T20:26:10Z` + "`" + `.
@@ -2624,6 +2820,22 @@ func (ec *executionContext) childFields_AuditEntryEdge(ctx context.Context, fiel
 	return nil, fmt.Errorf("no field named %q was found under type AuditEntryEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_ChangeNotificationStatus(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "mode":
+		return ec.fieldContext_ChangeNotificationStatus_mode(ctx, field)
+	case "reason":
+		return ec.fieldContext_ChangeNotificationStatus_reason(ctx, field)
+	case "active":
+		return ec.fieldContext_ChangeNotificationStatus_active(ctx, field)
+	case "failing":
+		return ec.fieldContext_ChangeNotificationStatus_failing(ctx, field)
+	case "pending":
+		return ec.fieldContext_ChangeNotificationStatus_pending(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ChangeNotificationStatus", field.Name)
+}
+
 func (ec *executionContext) childFields_ConsentLink(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "url":
@@ -2736,6 +2948,8 @@ func (ec *executionContext) childFields_Mailbox(ctx context.Context, field graph
 		return ec.fieldContext_Mailbox_captured(ctx, field)
 	case "syncHealth":
 		return ec.fieldContext_Mailbox_syncHealth(ctx, field)
+	case "changeNotifications":
+		return ec.fieldContext_Mailbox_changeNotifications(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Mailbox", field.Name)
 }
@@ -2774,6 +2988,32 @@ func (ec *executionContext) childFields_MailboxSummary(ctx context.Context, fiel
 		return ec.fieldContext_MailboxSummary_errors(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type MailboxSummary", field.Name)
+}
+
+func (ec *executionContext) childFields_NotificationSubscription(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "resource":
+		return ec.fieldContext_NotificationSubscription_resource(ctx, field)
+	case "scope":
+		return ec.fieldContext_NotificationSubscription_scope(ctx, field)
+	case "state":
+		return ec.fieldContext_NotificationSubscription_state(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_NotificationSubscription_expiresAt(ctx, field)
+	case "renewedAt":
+		return ec.fieldContext_NotificationSubscription_renewedAt(ctx, field)
+	case "lastError":
+		return ec.fieldContext_NotificationSubscription_lastError(ctx, field)
+	case "lastErrorAt":
+		return ec.fieldContext_NotificationSubscription_lastErrorAt(ctx, field)
+	case "failures":
+		return ec.fieldContext_NotificationSubscription_failures(ctx, field)
+	case "nextAttemptAt":
+		return ec.fieldContext_NotificationSubscription_nextAttemptAt(ctx, field)
+	case "lastLifecycleEvent":
+		return ec.fieldContext_NotificationSubscription_lastLifecycleEvent(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type NotificationSubscription", field.Name)
 }
 
 func (ec *executionContext) childFields_Organization(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2916,6 +3156,8 @@ func (ec *executionContext) childFields_TeamAccess(ctx context.Context, field gr
 		return ec.fieldContext_TeamAccess_mailboxSummary(ctx, field)
 	case "applicationId":
 		return ec.fieldContext_TeamAccess_applicationId(ctx, field)
+	case "changeNotifications":
+		return ec.fieldContext_TeamAccess_changeNotifications(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type TeamAccess", field.Name)
 }
@@ -4254,6 +4496,121 @@ func (ec *executionContext) fieldContext_AuditEntryEdge_node(_ context.Context, 
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _ChangeNotificationStatus_mode(ctx context.Context, field graphql.CollectedField, obj *ChangeNotificationStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChangeNotificationStatus_mode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Mode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v ChangeNotificationMode) graphql.Marshaler {
+			return ec.marshalNChangeNotificationMode2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐChangeNotificationMode(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChangeNotificationStatus_mode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChangeNotificationStatus", field, false, false, "ChangeNotificationMode")
+}
+
+func (ec *executionContext) _ChangeNotificationStatus_reason(ctx context.Context, field graphql.CollectedField, obj *ChangeNotificationStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChangeNotificationStatus_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ChangeNotificationStatus_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChangeNotificationStatus", field, false, false, "String")
+}
+
+func (ec *executionContext) _ChangeNotificationStatus_active(ctx context.Context, field graphql.CollectedField, obj *ChangeNotificationStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChangeNotificationStatus_active(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Active, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChangeNotificationStatus_active(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChangeNotificationStatus", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ChangeNotificationStatus_failing(ctx context.Context, field graphql.CollectedField, obj *ChangeNotificationStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChangeNotificationStatus_failing(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failing, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChangeNotificationStatus_failing(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChangeNotificationStatus", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ChangeNotificationStatus_pending(ctx context.Context, field graphql.CollectedField, obj *ChangeNotificationStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChangeNotificationStatus_pending(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Pending, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChangeNotificationStatus_pending(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChangeNotificationStatus", field, false, false, "Int")
 }
 
 func (ec *executionContext) _ConsentLink_url(ctx context.Context, field graphql.CollectedField, obj *access.ConsentLink) (ret graphql.Marshaler) {
@@ -5652,6 +6009,38 @@ func (ec *executionContext) fieldContext_Mailbox_syncHealth(_ context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _Mailbox_changeNotifications(ctx context.Context, field graphql.CollectedField, obj *mailboxes.Mailbox) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mailbox_changeNotifications(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Mailbox().ChangeNotifications(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*NotificationSubscription) graphql.Marshaler {
+			return ec.marshalNNotificationSubscription2ᚕᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐNotificationSubscriptionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mailbox_changeNotifications(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mailbox",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NotificationSubscription(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _MailboxConnection_edges(ctx context.Context, field graphql.CollectedField, obj *MailboxConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6768,6 +7157,236 @@ func (ec *executionContext) fieldContext_Mutation_disconnectTeamAccess(ctx conte
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _NotificationSubscription_resource(ctx context.Context, field graphql.CollectedField, obj *NotificationSubscription) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NotificationSubscription_resource(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Resource, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v SyncResource) graphql.Marshaler {
+			return ec.marshalNSyncResource2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐSyncResource(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NotificationSubscription_resource(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NotificationSubscription", field, false, false, "SyncResource")
+}
+
+func (ec *executionContext) _NotificationSubscription_scope(ctx context.Context, field graphql.CollectedField, obj *NotificationSubscription) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NotificationSubscription_scope(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Scope, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NotificationSubscription_scope(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NotificationSubscription", field, false, false, "String")
+}
+
+func (ec *executionContext) _NotificationSubscription_state(ctx context.Context, field graphql.CollectedField, obj *NotificationSubscription) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NotificationSubscription_state(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.State, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v NotificationSubscriptionState) graphql.Marshaler {
+			return ec.marshalNNotificationSubscriptionState2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐNotificationSubscriptionState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NotificationSubscription_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NotificationSubscription", field, false, false, "NotificationSubscriptionState")
+}
+
+func (ec *executionContext) _NotificationSubscription_expiresAt(ctx context.Context, field graphql.CollectedField, obj *NotificationSubscription) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NotificationSubscription_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_NotificationSubscription_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NotificationSubscription", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _NotificationSubscription_renewedAt(ctx context.Context, field graphql.CollectedField, obj *NotificationSubscription) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NotificationSubscription_renewedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RenewedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_NotificationSubscription_renewedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NotificationSubscription", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _NotificationSubscription_lastError(ctx context.Context, field graphql.CollectedField, obj *NotificationSubscription) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NotificationSubscription_lastError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastError, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_NotificationSubscription_lastError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NotificationSubscription", field, false, false, "String")
+}
+
+func (ec *executionContext) _NotificationSubscription_lastErrorAt(ctx context.Context, field graphql.CollectedField, obj *NotificationSubscription) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NotificationSubscription_lastErrorAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastErrorAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_NotificationSubscription_lastErrorAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NotificationSubscription", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _NotificationSubscription_failures(ctx context.Context, field graphql.CollectedField, obj *NotificationSubscription) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NotificationSubscription_failures(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failures, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NotificationSubscription_failures(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NotificationSubscription", field, false, false, "Int")
+}
+
+func (ec *executionContext) _NotificationSubscription_nextAttemptAt(ctx context.Context, field graphql.CollectedField, obj *NotificationSubscription) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NotificationSubscription_nextAttemptAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NextAttemptAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_NotificationSubscription_nextAttemptAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NotificationSubscription", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _NotificationSubscription_lastLifecycleEvent(ctx context.Context, field graphql.CollectedField, obj *NotificationSubscription) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NotificationSubscription_lastLifecycleEvent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastLifecycleEvent, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_NotificationSubscription_lastLifecycleEvent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NotificationSubscription", field, false, false, "String")
 }
 
 func (ec *executionContext) _Organization_id(ctx context.Context, field graphql.CollectedField, obj *auth.Organization) (ret graphql.Marshaler) {
@@ -8585,6 +9204,38 @@ func (ec *executionContext) _TeamAccess_applicationId(ctx context.Context, field
 }
 func (ec *executionContext) fieldContext_TeamAccess_applicationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("TeamAccess", field, false, false, "String")
+}
+
+func (ec *executionContext) _TeamAccess_changeNotifications(ctx context.Context, field graphql.CollectedField, obj *access.TeamAccess) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamAccess_changeNotifications(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.TeamAccess().ChangeNotifications(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ChangeNotificationStatus) graphql.Marshaler {
+			return ec.marshalNChangeNotificationStatus2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐChangeNotificationStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamAccess_changeNotifications(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TeamAccess",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ChangeNotificationStatus(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Viewer_organization(ctx context.Context, field graphql.CollectedField, obj *auth.Identity) (ret graphql.Marshaler) {
@@ -10541,6 +11192,59 @@ func (ec *executionContext) _AuditEntryEdge(ctx context.Context, sel ast.Selecti
 	return out
 }
 
+var changeNotificationStatusImplementors = []string{"ChangeNotificationStatus"}
+
+func (ec *executionContext) _ChangeNotificationStatus(ctx context.Context, sel ast.SelectionSet, obj *ChangeNotificationStatus) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, changeNotificationStatusImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ChangeNotificationStatus")
+		case "mode":
+			out.Values[i] = ec._ChangeNotificationStatus_mode(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._ChangeNotificationStatus_reason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "active":
+			out.Values[i] = ec._ChangeNotificationStatus_active(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "failing":
+			out.Values[i] = ec._ChangeNotificationStatus_failing(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pending":
+			out.Values[i] = ec._ChangeNotificationStatus_pending(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var consentLinkImplementors = []string{"ConsentLink"}
 
 func (ec *executionContext) _ConsentLink(ctx context.Context, sel ast.SelectionSet, obj *access.ConsentLink) graphql.Marshaler {
@@ -11031,6 +11735,12 @@ func (ec *executionContext) _Mailbox(ctx context.Context, sel ast.SelectionSet, 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Mailbox_syncHealth(ctx, field, obj)
 				})
+		case "changeNotifications":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Mailbox_changeNotifications(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -11362,6 +12072,84 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 				return ec._Mutation_disconnectTeamAccess(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var notificationSubscriptionImplementors = []string{"NotificationSubscription"}
+
+func (ec *executionContext) _NotificationSubscription(ctx context.Context, sel ast.SelectionSet, obj *NotificationSubscription) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, notificationSubscriptionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("NotificationSubscription")
+		case "resource":
+			out.Values[i] = ec._NotificationSubscription_resource(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "scope":
+			out.Values[i] = ec._NotificationSubscription_scope(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "state":
+			out.Values[i] = ec._NotificationSubscription_state(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expiresAt":
+			out.Values[i] = ec._NotificationSubscription_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "renewedAt":
+			out.Values[i] = ec._NotificationSubscription_renewedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lastError":
+			out.Values[i] = ec._NotificationSubscription_lastError(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lastErrorAt":
+			out.Values[i] = ec._NotificationSubscription_lastErrorAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "failures":
+			out.Values[i] = ec._NotificationSubscription_failures(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nextAttemptAt":
+			out.Values[i] = ec._NotificationSubscription_nextAttemptAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lastLifecycleEvent":
+			out.Values[i] = ec._NotificationSubscription_lastLifecycleEvent(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -11973,6 +12761,12 @@ func (ec *executionContext) _TeamAccess(ctx context.Context, sel ast.SelectionSe
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "changeNotifications":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._TeamAccess_changeNotifications(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -12558,6 +13352,24 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	return res
 }
 
+func (ec *executionContext) unmarshalNChangeNotificationMode2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐChangeNotificationMode(ctx context.Context, v any) (ChangeNotificationMode, error) {
+	var res ChangeNotificationMode
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNChangeNotificationMode2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐChangeNotificationMode(ctx context.Context, sel ast.SelectionSet, v ChangeNotificationMode) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNChangeNotificationStatus2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐChangeNotificationStatus(ctx context.Context, sel ast.SelectionSet, v *ChangeNotificationStatus) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ChangeNotificationStatus!")
+		return graphql.Null
+	}
+	return ec._ChangeNotificationStatus(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNChangeType2githubᚗcomᚋteamaccessᚋteamaccessᚋactivitiesᚐChangeType(ctx context.Context, v any) (activities.ChangeType, error) {
 	var res activities.ChangeType
 	err := res.UnmarshalGQL(v)
@@ -12771,6 +13583,40 @@ func (ec *executionContext) marshalNMailboxSummary2ᚖgithubᚗcomᚋteamaccess�
 		return graphql.Null
 	}
 	return ec._MailboxSummary(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNNotificationSubscription2ᚕᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐNotificationSubscriptionᚄ(ctx context.Context, sel ast.SelectionSet, v []*NotificationSubscription) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNNotificationSubscription2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐNotificationSubscription(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNNotificationSubscription2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐNotificationSubscription(ctx context.Context, sel ast.SelectionSet, v *NotificationSubscription) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "NotificationSubscription!")
+		return graphql.Null
+	}
+	return ec._NotificationSubscription(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNNotificationSubscriptionState2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐNotificationSubscriptionState(ctx context.Context, v any) (NotificationSubscriptionState, error) {
+	var res NotificationSubscriptionState
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNNotificationSubscriptionState2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐNotificationSubscriptionState(ctx context.Context, sel ast.SelectionSet, v NotificationSubscriptionState) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNOrderDirection2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐOrderDirection(ctx context.Context, v any) (OrderDirection, error) {

@@ -67,6 +67,20 @@ type AuditEntryEdge struct {
 	Node *auth.AuditEntry `json:"node"`
 }
 
+// The organisation's Microsoft Graph change-notification subscriptions, counted by state.
+type ChangeNotificationStatus struct {
+	// Whether webhooks are on.
+	Mode ChangeNotificationMode `json:"mode"`
+	// Why webhooks are off, in DELTA_SYNC_ONLY mode.
+	Reason *string `json:"reason,omitempty"`
+	// Live subscriptions.
+	Active int `json:"active"`
+	// Subscriptions whose creation or renewal is failing (retried with backoff; see each mailbox).
+	Failing int `json:"failing"`
+	// Subscriptions being created.
+	Pending int `json:"pending"`
+}
+
 // A page of contacts (a Relay connection).
 type ContactConnection struct {
 	// The page's items with their cursors.
@@ -142,6 +156,30 @@ type MailboxFilter struct {
 
 // Changes. Every mutation needs an ADMIN key.
 type Mutation struct {
+}
+
+// One Microsoft Graph change-notification subscription of a mailbox: one per delta round.
+type NotificationSubscription struct {
+	// MAIL, CALENDAR or CONTACTS.
+	Resource SyncResource `json:"resource"`
+	// The delta round it triggers: mail:inbox, mail:sentitems, calendar, contacts.
+	Scope string `json:"scope"`
+	// Where it stands.
+	State NotificationSubscriptionState `json:"state"`
+	// When Graph ends it unless renewed (renewed three days before).
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+	// When it was last renewed or reauthorized.
+	RenewedAt *time.Time `json:"renewedAt,omitempty"`
+	// The last failure, while failing: Graph's own message (an access policy, the quota, a failed endpoint validation).
+	LastError *string `json:"lastError,omitempty"`
+	// When it last failed.
+	LastErrorAt *time.Time `json:"lastErrorAt,omitempty"`
+	// Failed attempts in a row.
+	Failures int `json:"failures"`
+	// When a failing subscription is tried again.
+	NextAttemptAt *time.Time `json:"nextAttemptAt,omitempty"`
+	// The last lifecycle event Graph sent for it: reauthorizationRequired, subscriptionRemoved or missed.
+	LastLifecycleEvent *string `json:"lastLifecycleEvent,omitempty"`
 }
 
 // Relay pagination state of a connection.
@@ -267,6 +305,125 @@ func (e *ActivityOrderField) UnmarshalJSON(b []byte) error {
 }
 
 func (e ActivityOrderField) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// How changes in Microsoft 365 reach teamaccess.
+type ChangeNotificationMode string
+
+const (
+	// Graph change notifications (webhooks) bring changes within seconds; scheduled delta sync still runs, for completeness.
+	ChangeNotificationModeWebhooks ChangeNotificationMode = "WEBHOOKS"
+	// Webhooks are not possible in this configuration (no HTTPS public URL Microsoft can reach): changes arrive by scheduled delta sync alone.
+	ChangeNotificationModeDeltaSyncOnly ChangeNotificationMode = "DELTA_SYNC_ONLY"
+)
+
+var AllChangeNotificationMode = []ChangeNotificationMode{
+	ChangeNotificationModeWebhooks,
+	ChangeNotificationModeDeltaSyncOnly,
+}
+
+func (e ChangeNotificationMode) IsValid() bool {
+	switch e {
+	case ChangeNotificationModeWebhooks, ChangeNotificationModeDeltaSyncOnly:
+		return true
+	}
+	return false
+}
+
+func (e ChangeNotificationMode) String() string {
+	return string(e)
+}
+
+func (e *ChangeNotificationMode) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ChangeNotificationMode(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ChangeNotificationMode", str)
+	}
+	return nil
+}
+
+func (e ChangeNotificationMode) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ChangeNotificationMode) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ChangeNotificationMode) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// Where a change-notification subscription stands.
+type NotificationSubscriptionState string
+
+const (
+	// Live: Graph delivers the resource's changes.
+	NotificationSubscriptionStateActive NotificationSubscriptionState = "ACTIVE"
+	// Being created.
+	NotificationSubscriptionStatePending NotificationSubscriptionState = "PENDING"
+	// Creation or renewal failed; retried at nextAttemptAt. Delta sync covers the resource meanwhile.
+	NotificationSubscriptionStateFailing NotificationSubscriptionState = "FAILING"
+)
+
+var AllNotificationSubscriptionState = []NotificationSubscriptionState{
+	NotificationSubscriptionStateActive,
+	NotificationSubscriptionStatePending,
+	NotificationSubscriptionStateFailing,
+}
+
+func (e NotificationSubscriptionState) IsValid() bool {
+	switch e {
+	case NotificationSubscriptionStateActive, NotificationSubscriptionStatePending, NotificationSubscriptionStateFailing:
+		return true
+	}
+	return false
+}
+
+func (e NotificationSubscriptionState) String() string {
+	return string(e)
+}
+
+func (e *NotificationSubscriptionState) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = NotificationSubscriptionState(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid NotificationSubscriptionState", str)
+	}
+	return nil
+}
+
+func (e NotificationSubscriptionState) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *NotificationSubscriptionState) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e NotificationSubscriptionState) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

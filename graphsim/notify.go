@@ -258,6 +258,9 @@ func (d *deliverer) post(p *pending, slow bool) {
 	}
 	d.busy[p.url] = false
 	d.mu.Unlock()
+	if ok && d.s.opts.OnDelivered != nil {
+		d.s.opts.OnDelivered(p.url, p.items)
+	}
 	d.poke()
 }
 

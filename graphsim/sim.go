@@ -57,6 +57,9 @@ type Options struct {
 	RetryBase time.Duration
 	// MaxDeliveryAttempts before a notification is dropped.
 	MaxDeliveryAttempts int
+	// OnDelivered, if set, hears of every batch an endpoint acknowledged with a 2xx: tests check
+	// that nothing acknowledged is lost.
+	OnDelivered func(url string, items []Notification)
 	// Endpoint health (concepts/change-notifications-delivery-webhooks.md, "Throttling"): when
 	// more than 10% of an endpoint's responses in DeliveryWindow (10 minutes) were slow or
 	// failed, it is marked slow and each delivery waits SlowDelay (10 s); past 15%, it is marked

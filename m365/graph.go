@@ -189,15 +189,7 @@ func (c *Client) ProbeMailbox(ctx context.Context, tenantID, userID string) (Pro
 	if !errors.As(err, &oe) {
 		return Probe{}, fmt.Errorf("%w: %v", ErrTransient, err)
 	}
-	code, msg := "", oe.Error()
-	if me := oe.GetErrorEscaped(); me != nil {
-		if me.GetCode() != nil {
-			code = *me.GetCode()
-		}
-		if me.GetMessage() != nil {
-			msg = *me.GetMessage()
-		}
-	}
+	code, msg := odataDetail(oe)
 	p := Probe{Code: code, Message: msg}
 	switch status := oe.ResponseStatusCode; {
 	case status == http.StatusForbidden && (strings.Contains(msg, "RAOP") || strings.Contains(msg, "AccessPolicy")):
@@ -212,6 +204,20 @@ func (c *Client) ProbeMailbox(ctx context.Context, tenantID, userID string) (Pro
 		p.Access = AccessError
 	}
 	return p, nil
+}
+
+// odataDetail is a Graph error's code and message.
+func odataDetail(oe *odataerrors.ODataError) (code, msg string) {
+	msg = oe.Error()
+	if me := oe.GetErrorEscaped(); me != nil {
+		if me.GetCode() != nil {
+			code = *me.GetCode()
+		}
+		if me.GetMessage() != nil {
+			msg = *me.GetMessage()
+		}
+	}
+	return code, msg
 }
 
 // graphError wraps a Graph failure, recognising expired delta links (400 syncStateNotFound,

@@ -13,6 +13,7 @@ import (
 	"github.com/teamaccess/teamaccess/deltasync"
 	"github.com/teamaccess/teamaccess/graph"
 	"github.com/teamaccess/teamaccess/mailboxes"
+	"github.com/teamaccess/teamaccess/subscriptions"
 )
 
 // Resolver is the root resolver.
@@ -43,6 +44,8 @@ type Resolver struct {
 	// Sync is the delta sync of captured mailboxes; Audit records admin actions.
 	Sync  SyncService
 	Audit deltasync.Auditor
+	// Notifications are the Graph change-notification subscriptions.
+	Notifications NotificationService
 	// Now is the clock; time.Now if nil.
 	Now func() time.Time
 }
@@ -87,6 +90,14 @@ type SyncService interface {
 }
 
 var _ SyncService = (*deltasync.Syncer)(nil)
+
+// NotificationService is what the resolvers need of subscriptions.Service.
+type NotificationService interface {
+	OrgSummary(ctx context.Context, orgID string) (subscriptions.Summary, error)
+	MailboxHealth(ctx context.Context, orgID, userID string) ([]subscriptions.Health, error)
+}
+
+var _ NotificationService = (*subscriptions.Service)(nil)
 
 // StorageDescriber tells what database the server uses and which installation it holds.
 type StorageDescriber interface {

@@ -20,6 +20,7 @@ type metrics struct {
 	gqlResponses *prometheus.CounterVec
 	gqlDuration  *prometheus.HistogramVec
 	gqlErrors    *prometheus.CounterVec
+	webhooks     *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -51,11 +52,15 @@ func newMetrics() *metrics {
 			Name: "teamaccess_graphql_errors_total",
 			Help: "GraphQL errors returned to callers, by extensions.code.",
 		}, []string{"code"}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "teamaccess_change_notifications_total",
+			Help: "Change notifications and lifecycle events Graph delivered, by result: accepted, dropped_client_state, dropped_unknown, unavailable (answered 503), malformed (bodies answered 400).",
+		}, []string{"result"}),
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.duration, m.inFlight, m.gqlResponses, m.gqlDuration, m.gqlErrors,
+		m.requests, m.duration, m.inFlight, m.gqlResponses, m.gqlDuration, m.gqlErrors, m.webhooks,
 	)
 	return m
 }

@@ -2,6 +2,8 @@ package server
 
 import (
 	"net/http"
+
+	"github.com/teamaccess/teamaccess/subscriptions"
 )
 
 // addRoutes lists every route the server answers. Each is instrumented under its pattern.
@@ -17,6 +19,12 @@ func addRoutes(mux *http.ServeMux, d *deps) {
 	handle("GET /readyz", handleReadyz(d.store, d.streams.draining))
 	handle("GET /metrics", d.metrics.handler())
 	handle("GET /consent/callback", handleConsentCallback(d.access, d.log))
+	if d.subs != nil {
+		// Graph is not an API key holder: these answer anyone, and trust only what matches a
+		// subscription's clientState.
+		handle(subscriptions.NotificationPath, handleGraphWebhook(d.subs, d.log))
+		handle(subscriptions.LifecyclePath, handleGraphWebhook(d.subs, d.log))
+	}
 	handle("GET /{$}", handleAdminPage())
 	handle("GET /admin/{file}", handleAdminAsset())
 	handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

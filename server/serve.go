@@ -21,6 +21,7 @@ import (
 	"github.com/teamaccess/teamaccess/mailboxes"
 	"github.com/teamaccess/teamaccess/resolvers"
 	"github.com/teamaccess/teamaccess/store"
+	"github.com/teamaccess/teamaccess/subscriptions"
 )
 
 // Timeouts of the HTTP server. Websockets and event streams are exempt from the read and write
@@ -116,15 +117,30 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		CaptureBodies: cfg.captureBodies, Interval: cfg.syncInterval,
 		Publish: func(string, deltasync.Change) { hub.Poke() },
 	})
+	base, noWebhooks := webhookBase(cfg)
+	metrics := newMetrics()
+	subs := subscriptions.New(st, subscriptionGraph{ms.client}, syncer, subscriptions.Options{
+		Log: log.With("component", "subscriptions"), BaseURL: base, Disabled: noWebhooks,
+		Counted: func(result string, n int) { metrics.webhooks.WithLabelValues(result).Add(float64(n)) },
+	})
+	go subs.Run(ctx)
+	if noWebhooks != "" {
+		log.Warn(noWebhooks)
+	}
 	var svc *access.Service
 	mbx := mailboxes.New(st, directory{ms.client}, dir, mailboxes.Options{
 		Log:     log.With("component", "mailboxes"),
 		Publish: func(org string, m mailboxes.Mailbox) { mailboxChanges.Publish(org, m) },
 		OnCapture: func(ctx context.Context, org string, m mailboxes.Mailbox, captured bool) {
 			log.Info("mailbox capture changed", "organization", org, "mailbox", m.ID, "captured", captured)
-			if ta, err := svc.Status(ctx, org); captured && err == nil && ta.TenantID != nil {
+			ta, err := svc.Status(ctx, org)
+			if err != nil || ta.TenantID == nil {
+				return
+			}
+			if captured {
 				syncer.SyncSoon(context.WithoutCancel(ctx), org, *ta.TenantID, m.UserID)
 			}
+			subs.MailboxCaptured(context.WithoutCancel(ctx), org, *ta.TenantID, m.UserID, captured)
 		},
 	})
 	svc = access.New(st, verifier{ms.client}, dir, access.Options{
@@ -132,6 +148,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Publish:   func(org string, ta access.TeamAccess) { changes.Publish(org, ta) },
 		OnConnect: discoverSoon(ctx, mbx, log),
 		OnDelete: []access.DisconnectHook{func(ctx context.Context, org, _ string, purge bool) error {
+			if err := subs.Disconnected(ctx, org); err != nil {
+				return err
+			}
 			if err := mbx.Disconnected(ctx, org, purge); err != nil {
 				return err
 			}
@@ -142,7 +161,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}},
 	})
 	d := &deps{
-		log: log, store: st, directory: dir, access: svc, metrics: newMetrics(), streams: newStreams(),
+		log: log, store: st, directory: dir, access: svc, metrics: metrics, subs: subs, streams: newStreams(),
 		limits: newRateLimiter(cfg.rateLimit, cfg.rateBurst),
 	}
 	d.graphql = newGraphQLHandler(&resolvers.Resolver{
@@ -158,6 +177,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Activities:     activities.New(st),
 		ActivityFeed:   hub,
 		Sync:           syncer,
+		Notifications:  subs,
 		Audit:          dir,
 	}, d)
 	sched, err := startScheduler(log, []job{
@@ -167,6 +187,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		{name: "probe mailbox access", every: time.Minute, run: mbx.ProbeAllDue},
 		{name: "delta sync", every: time.Minute, run: syncer.SyncDue},
 		{name: "prune the change log", every: time.Hour, run: hub.Prune},
+		{name: "keep change-notification subscriptions", every: time.Minute, run: subs.Maintain},
+		{name: "prune the notification inbox", every: time.Hour, run: subs.Prune},
 		{name: "prune consent links", every: time.Hour, run: func(ctx context.Context) error {
 			_, err := svc.PruneConsentStates(ctx)
 			return err

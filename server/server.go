@@ -11,6 +11,7 @@ import (
 	"github.com/teamaccess/teamaccess/graph"
 	"github.com/teamaccess/teamaccess/resolvers"
 	"github.com/teamaccess/teamaccess/store"
+	"github.com/teamaccess/teamaccess/subscriptions"
 )
 
 // deps is what the routes need. server.Run builds it once.
@@ -23,6 +24,8 @@ type deps struct {
 	streams   *streams
 	limits    *rateLimiter
 	graphql   http.Handler
+	// subs takes Graph's change notifications in; nil in tests without webhooks.
+	subs *subscriptions.Service
 	// loaderWait is how long dataloaders gather keys (2 ms if zero; tests lengthen it so
 	// that batching does not depend on the scheduler).
 	loaderWait time.Duration

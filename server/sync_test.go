@@ -28,16 +28,21 @@ type syncEnv struct {
 	sim         *graphsim.Sim
 	st          *store.Store
 	graph       deltasync.Graph
+	mc          *m365.Client
 	org, tenant string
 	alice, bob  string
 	now         time.Time
 	changes     atomic.Int64
 }
 
-func newSyncEnv(t *testing.T) *syncEnv {
+func newSyncEnv(t *testing.T) *syncEnv { return newSyncEnvWith(t, graphsim.Options{}) }
+
+// newSyncEnvWith is newSyncEnv with graphsim options of the test's.
+func newSyncEnvWith(t *testing.T, opts graphsim.Options) *syncEnv {
 	t.Helper()
-	sim, err := graphsim.Start(graphsim.Options{Apps: []graphsim.App{{ID: syncApp, Secret: "s", Name: "teamaccess",
-		Permissions: []string{"Calendars.Read", "User.Read.All", "Mail.Read", "Contacts.Read"}}}})
+	opts.Apps = []graphsim.App{{ID: syncApp, Secret: "s", Name: "teamaccess",
+		Permissions: []string{"Calendars.Read", "User.Read.All", "Mail.Read", "Contacts.Read"}}}
+	sim, err := graphsim.Start(opts)
 	require.NoError(t, err)
 	t.Cleanup(sim.Close)
 	st, err := store.Open(t.Context(), store.Options{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
@@ -46,7 +51,7 @@ func newSyncEnv(t *testing.T) *syncEnv {
 	cl, _ := m365.CustomCloud(sim.AuthorityURL(), sim.GraphURL())
 	mc, err := m365.New(m365.Config{ClientID: syncApp, ClientSecret: "s", Cloud: cl, RootCAs: sim.CertPool()})
 	require.NoError(t, err)
-	e := &syncEnv{sim: sim, st: st, graph: syncGraph{mc}, org: "org_sync", now: time.Now().UTC()}
+	e := &syncEnv{sim: sim, st: st, graph: syncGraph{mc}, mc: mc, org: "org_sync", now: time.Now().UTC()}
 	e.tenant = sim.AddTenant(graphsim.TenantSpec{Name: "Contoso", Domain: "contoso.onmicrosoft.com"})
 	e.alice, _ = sim.AddUser(e.tenant, graphsim.UserSpec{DisplayName: "Alice Adams", UPN: "alice@contoso.com"})
 	e.bob, _ = sim.AddUser(e.tenant, graphsim.UserSpec{DisplayName: "Bob Brown", UPN: "bob@contoso.com"})

@@ -348,9 +348,10 @@ func (s *Store) PruneTombstones(ctx context.Context, before time.Time) (int64, e
 }
 
 // DeleteCapturedData removes everything captured for the organisation: activities, contacts,
-// delta positions and the change log (a disconnect with purge).
+// delta positions, the change log, the notification inbox and the Graph subscription records
+// (a disconnect with purge).
 func (o OrgScope) DeleteCapturedData(ctx context.Context) error {
-	for _, c := range []string{activityCollection, contactCollection, deltaStateCollection, changeCollection} {
+	for _, c := range []string{activityCollection, contactCollection, deltaStateCollection, changeCollection, inboxCollection, graphSubscriptionCollection} {
 		if _, err := o.s.deleteInBatches(ctx, c, o.filter()); err != nil {
 			return fmt.Errorf("delete %s: %w", c, err)
 		}

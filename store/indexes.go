@@ -34,6 +34,15 @@ var indexes = map[string][]mongo.IndexModel{
 		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "emails", Value: 1}}, Options: options.Index().SetName("org_emails")}, // participants' contacts
 		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "displayName", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("org_name")},
 	},
+	graphSubscriptionCollection: {
+		{Keys: bson.D{{Key: "subscriptionId", Value: 1}}, Options: options.Index().SetName("subscription")}, // intake
+		{Keys: bson.D{{Key: "clientStateHash", Value: 1}}, Options: options.Index().SetName("client_state")},
+		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "mailboxId", Value: 1}}, Options: options.Index().SetName("org_mailbox")},
+	},
+	inboxCollection: {
+		{Keys: bson.D{{Key: "done", Value: 1}, {Key: "leaseUntil", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("pending")},
+		{Keys: bson.D{{Key: "done", Value: 1}, {Key: "doneAt", Value: 1}}, Options: options.Index().SetName("done_at")}, // pruning
+	},
 	deltaStateCollection: {
 		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "mailboxId", Value: 1}}, Options: options.Index().SetName("org_mailbox")},
 	},

@@ -1,0 +1,141 @@
+package m365
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/microsoftgraph/msgraph-sdk-go/models"
+	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
+	"github.com/microsoftgraph/msgraph-sdk-go/subscriptions"
+)
+
+// SubscriptionRequest is a change-notification subscription to create
+// (api-reference/v1.0/api/subscription-post-subscriptions.md).
+type SubscriptionRequest struct {
+	Resource, ChangeType, NotificationURL, LifecycleNotificationURL, ClientState string
+	ExpiresAt                                                                    time.Time
+}
+
+// Subscription is what Graph answered: its id and the expiry it granted.
+type Subscription struct {
+	ID        string
+	ExpiresAt time.Time
+}
+
+// Errors of subscription calls, wrapping Graph's message.
+var (
+	// ErrSubscriptionGone: the subscription does not exist (expired, removed, or deleted).
+	ErrSubscriptionGone = errors.New("the subscription no longer exists")
+	// ErrRefused: Graph refused the request for good (access policy, quota, permission, the
+	// notification endpoint failed validation); retrying soon will not help.
+	ErrRefused = errors.New("Graph refused the subscription")
+)
+
+func (c *Client) subscriptions(tenantID string) (*subscriptions.SubscriptionsRequestBuilder, error) {
+	g, err := c.graph(tenantID)
+	if err != nil {
+		return nil, err
+	}
+	return subscriptions.NewSubscriptionsRequestBuilderInternal(map[string]string{}, g.adapter), nil
+}
+
+// CreateSubscription creates a subscription; Graph validates the notification URLs first.
+func (c *Client) CreateSubscription(ctx context.Context, tenantID string, r SubscriptionRequest) (Subscription, error) {
+	b, err := c.subscriptions(tenantID)
+	if err != nil {
+		return Subscription{}, err
+	}
+	body := models.NewSubscription()
+	body.SetResource(&r.Resource)
+	body.SetChangeType(&r.ChangeType)
+	body.SetNotificationUrl(&r.NotificationURL)
+	if r.LifecycleNotificationURL != "" {
+		body.SetLifecycleNotificationUrl(&r.LifecycleNotificationURL)
+	}
+	body.SetClientState(&r.ClientState)
+	exp := r.ExpiresAt.UTC()
+	body.SetExpirationDateTime(&exp)
+	s, err := b.Post(ctx, body, nil)
+	if err != nil {
+		return Subscription{}, subscriptionError("create subscription", err)
+	}
+	return toSubscription(s), nil
+}
+
+// RenewSubscription extends a subscription (api-reference/v1.0/api/subscription-update.md).
+func (c *Client) RenewSubscription(ctx context.Context, tenantID, id string, expiresAt time.Time) (Subscription, error) {
+	b, err := c.subscriptions(tenantID)
+	if err != nil {
+		return Subscription{}, err
+	}
+	body := models.NewSubscription()
+	exp := expiresAt.UTC()
+	body.SetExpirationDateTime(&exp)
+	s, err := b.BySubscriptionId(id).Patch(ctx, body, nil)
+	if err != nil {
+		return Subscription{}, subscriptionError("renew subscription", err)
+	}
+	return toSubscription(s), nil
+}
+
+// ReauthorizeSubscription answers a reauthorizationRequired lifecycle event
+// (api-reference/v1.0/api/subscription-reauthorize.md).
+func (c *Client) ReauthorizeSubscription(ctx context.Context, tenantID, id string) error {
+	b, err := c.subscriptions(tenantID)
+	if err != nil {
+		return err
+	}
+	if err := b.BySubscriptionId(id).Reauthorize().Post(ctx, nil); err != nil {
+		return subscriptionError("reauthorize subscription", err)
+	}
+	return nil
+}
+
+// DeleteSubscription deletes a subscription; one already gone is not an error.
+func (c *Client) DeleteSubscription(ctx context.Context, tenantID, id string) error {
+	b, err := c.subscriptions(tenantID)
+	if err != nil {
+		return err
+	}
+	if err := b.BySubscriptionId(id).Delete(ctx, nil); err != nil {
+		if err := subscriptionError("delete subscription", err); !errors.Is(err, ErrSubscriptionGone) {
+			return err
+		}
+	}
+	return nil
+}
+
+func toSubscription(s models.Subscriptionable) Subscription {
+	out := Subscription{}
+	if s == nil {
+		return out
+	}
+	if s.GetId() != nil {
+		out.ID = *s.GetId()
+	}
+	if s.GetExpirationDateTime() != nil {
+		out.ExpiresAt = s.GetExpirationDateTime().UTC()
+	}
+	return out
+}
+
+// subscriptionError classifies a failed subscription call: 404 gone, 429/5xx transient, other
+// 4xx refused, with Graph's message.
+func subscriptionError(what string, err error) error {
+	var oe *odataerrors.ODataError
+	if !errors.As(err, &oe) {
+		return fmt.Errorf("%s: %w: %v", what, ErrTransient, err)
+	}
+	code, msg := odataDetail(oe)
+	switch s := oe.ResponseStatusCode; {
+	case s == http.StatusNotFound:
+		return fmt.Errorf("%s: %w: %s", what, ErrSubscriptionGone, msg)
+	case s == http.StatusTooManyRequests || s >= 500 || s == 0:
+		return fmt.Errorf("%s: %w: %d %s: %s", what, ErrTransient, s, code, msg)
+	default:
+		return fmt.Errorf("%s: %w: %d %s: %s", what, ErrRefused, s, code, msg)
+	}
+}

@@ -1,0 +1,195 @@
+package subscriptions
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/teamaccess/teamaccess/store"
+)
+
+// graphExample is the change notification collection of
+// concepts/change-notifications-delivery-webhooks.md ("Change notification example"), for a
+// message, with the fields Graph sends.
+const graphExample = `{
+  "value": [
+    {
+      "id": "lsgTZMr9KwAAA",
+      "subscriptionId": "{subscription_guid}",
+      "subscriptionExpirationDateTime": "2016-03-19T22:11:09.952Z",
+      "clientState": "secretClientValue",
+      "changeType": "created",
+      "resource": "users/{user_guid}@{tenant_guid}/messages/{long_id_string}",
+      "tenantId": "84bd8158-6d4d-4958-8b9f-9d6445542f95",
+      "resourceData": {
+        "@odata.type": "#Microsoft.Graph.Message",
+        "@odata.id": "Users/{user_guid}@{tenant_guid}/Messages/{long_id_string}",
+        "@odata.etag": "W/\"CQAAABYAAADkrWGo7bouTKlsgTZMr9KwAAAUWRHf\"",
+        "id": "{long_id_string}"
+      }
+    }
+  ]
+}`
+
+// lifecycleExample is concepts/change-notifications-lifecycle-events.md's reauthorizationRequired.
+const lifecycleExample = `{"value": [{"subscriptionId": "e1d3f4c9-5b55-4e4a-9cde-2b2bb9c1e0c1",
+  "subscriptionExpirationDateTime": "2019-09-18T00:00:00.0000000Z", "tenantId": "<tenant_guid>",
+  "clientState": "<secretClientState>", "lifecycleEvent": "reauthorizationRequired"}]}`
+
+func TestParseReadsGraphsDocumentedPayloads(t *testing.T) {
+	ns, err := Parse([]byte(graphExample))
+	require.NoError(t, err)
+	require.Len(t, ns, 1)
+	n := ns[0]
+	require.Equal(t, "{subscription_guid}", n.SubscriptionID)
+	require.Equal(t, "secretClientValue", *n.ClientState)
+	require.Equal(t, "created", n.ChangeType)
+	require.Equal(t, "{long_id_string}", n.ItemID)
+	require.Equal(t, `W/"CQAAABYAAADkrWGo7bouTKlsgTZMr9KwAAAUWRHf"`, n.ETag)
+	require.Equal(t, time.Date(2016, 3, 19, 22, 11, 9, 952e6, time.UTC), n.ExpiresAt)
+
+	ns, err = Parse([]byte(lifecycleExample))
+	require.NoError(t, err)
+	require.Equal(t, "reauthorizationRequired", ns[0].LifecycleEvent)
+	require.Empty(t, ns[0].ChangeType)
+}
+
+func TestParseRefusesMalformedBodies(t *testing.T) {
+	item := func(fields string) string {
+		return `{"value":[{"subscriptionId":"s","clientState":"c",` + fields + `}]}`
+	}
+	for name, body := range map[string]string{
+		"empty":                 ``,
+		"not JSON":              `hello`,
+		"array":                 `[]`,
+		"no value":              `{}`,
+		"value null":            `{"value":null}`,
+		"empty value":           `{"value":[]}`,
+		"value not array":       `{"value":{}}`,
+		"item not object":       `{"value":[1]}`,
+		"trailing data":         item(`"changeType":"created"`) + `x`,
+		"two objects":           item(`"changeType":"created"`) + item(`"changeType":"created"`),
+		"no subscription":       `{"value":[{"changeType":"created"}]}`,
+		"numeric subscription":  `{"value":[{"subscriptionId":7,"changeType":"created"}]}`,
+		"empty subscription":    `{"value":[{"subscriptionId":"","changeType":"created"}]}`,
+		"unknown change":        item(`"changeType":"exploded"`),
+		"neither kind":          item(`"resource":"x"`),
+		"both kinds":            item(`"changeType":"created","lifecycleEvent":"missed"`),
+		"unknown lifecycle":     item(`"lifecycleEvent":"later"`),
+		"bad expiry":            item(`"changeType":"created","subscriptionExpirationDateTime":"tomorrow"`),
+		"resourceData array":    item(`"changeType":"created","resourceData":[]`),
+		"resourceData bad id":   item(`"changeType":"created","resourceData":{"id":{}}`),
+		"long clientState":      `{"value":[{"subscriptionId":"s","clientState":"` + strings.Repeat("a", 129) + `","changeType":"created"}]}`,
+		"long resource":         item(`"changeType":"created","resource":"` + strings.Repeat("r", 3000) + `"`),
+		"not UTF-8":             "{\"value\":[{\"subscriptionId\":\"\xff\",\"changeType\":\"created\"}]}",
+		"clientState is number": `{"value":[{"subscriptionId":"s","clientState":5,"changeType":"created"}]}`,
+	} {
+		_, err := Parse([]byte(body))
+		require.ErrorIs(t, err, ErrMalformed, name)
+	}
+	// Fields Graph may add later are ignored, not refused.
+	_, err := Parse([]byte(item(`"changeType":"updated","somethingNew":{"a":[1,2]}`)))
+	require.NoError(t, err)
+}
+
+// recordingStore is a Store that only records inbox writes, for the fuzz test.
+type recordingStore struct {
+	Store
+	writes int
+	sub    store.GraphSubscription
+}
+
+func (r *recordingStore) InsertInbox(_ context.Context, es []store.InboxEntry) error {
+	r.writes += len(es)
+	return nil
+}
+
+func (r *recordingStore) GraphSubscriptionsBySubscriptionID(context.Context, []string) ([]store.GraphSubscription, error) {
+	return []store.GraphSubscription{r.sub}, nil
+}
+
+func (r *recordingStore) PendingGraphSubscriptionByHash(context.Context, []byte) (store.GraphSubscription, bool, error) {
+	return store.GraphSubscription{}, false, nil
+}
+
+func (r *recordingStore) CompleteInbox(context.Context, []bson.ObjectID, time.Time) error { return nil }
+
+// FuzzAccept feeds arbitrary bodies to intake: it never panics, a body Parse refuses is answered
+// ErrMalformed with nothing written, and what is written is exactly the items whose
+// subscription and clientState match.
+func FuzzAccept(f *testing.F) {
+	f.Add([]byte(graphExample))
+	f.Add([]byte(lifecycleExample))
+	f.Add([]byte(`{"value":[{"subscriptionId":"sub-1","clientState":"right","changeType":"deleted","resourceData":{"id":"x"}}]}`))
+	f.Add([]byte(`{"value":[{"subscriptionId":"sub-1","clientState":"wrong","changeType":"created"},{"subscriptionId":"sub-1","clientState":"right","lifecycleEvent":"missed"}]}`))
+	f.Add([]byte(`{"value":[]}`))
+	f.Add([]byte(`{"value":[{"subscriptionId":"sub-1","clientState":null,"changeType":"updated"}]} `))
+	f.Add([]byte(`{"value":[{"subscriptionId":"sub-1","changeType":"created","resourceData":null}]}{}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		rs := &recordingStore{sub: store.GraphSubscription{SubscriptionID: "sub-1", OrgID: "o", MailboxID: "m", Scope: "mail:inbox", ClientStateHash: hashState("right")}}
+		s := New(rs, nil, nil, Options{BaseURL: "https://example.com"})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		s.batch.run(ctx, 1)
+		res, err := s.Accept(ctx, body)
+		ns, perr := Parse(body)
+		if perr != nil {
+			require.ErrorIs(t, err, ErrMalformed)
+			require.Zero(t, rs.writes, "nothing written for a malformed body")
+			return
+		}
+		require.NoError(t, err)
+		want := 0
+		for _, n := range ns {
+			if n.SubscriptionID == "sub-1" && n.ClientState != nil && *n.ClientState == "right" {
+				want++
+			}
+		}
+		require.Equal(t, want, rs.writes)
+		require.Equal(t, want, res.Accepted)
+		require.Equal(t, len(ns)-want, res.Dropped)
+		// Whatever Parse accepted re-encodes: its fields are valid strings.
+		_, err = json.Marshal(ns)
+		require.NoError(t, err)
+	})
+}
+
+func TestBatcherGroupsConcurrentDeliveriesIntoOneInsert(t *testing.T) {
+	inserts := make(chan int, 100)
+	release := make(chan struct{})
+	b := newBatcher(func(_ context.Context, es []store.InboxEntry) error {
+		<-release
+		inserts <- len(es)
+		return nil
+	}, 1000)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b.run(ctx, 1)
+	errs := make(chan error, 50)
+	for range 50 {
+		go func() { errs <- b.add(ctx, make([]store.InboxEntry, 2)) }()
+	}
+	time.Sleep(100 * time.Millisecond) // the first insert holds; the others queue behind it
+	close(release)
+	for range 50 {
+		require.NoError(t, <-errs)
+	}
+	total, n := 0, 0
+	for total < 100 {
+		total += <-inserts
+		n++
+	}
+	require.Equal(t, 100, total)
+	require.LessOrEqual(t, n, 3, "50 deliveries, one insert for the first and one or two for the rest")
+
+	// A failed insert fails every delivery in it.
+	bad := newBatcher(func(context.Context, []store.InboxEntry) error { return errors.New("down") }, 1000)
+	bad.run(ctx, 1)
+	require.Error(t, bad.add(ctx, make([]store.InboxEntry, 1)))
+}

@@ -1,0 +1,580 @@
+package subscriptions
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	mrand "math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/teamaccess/teamaccess/store"
+)
+
+// Request is a subscription to create.
+type Request struct {
+	Resource, ChangeType, NotificationURL, LifecycleNotificationURL, ClientState string
+	ExpiresAt                                                                    time.Time
+}
+
+// Created is what Graph answered: the subscription's id and the expiry it granted.
+type Created struct {
+	ID        string
+	ExpiresAt time.Time
+}
+
+// Graph manages subscriptions. Its errors wrap ErrGone, ErrTransient or (anything else) a refusal.
+type Graph interface {
+	CreateSubscription(ctx context.Context, tenantID string, r Request) (Created, error)
+	RenewSubscription(ctx context.Context, tenantID, id string, expiresAt time.Time) (Created, error)
+	ReauthorizeSubscription(ctx context.Context, tenantID, id string) error
+	DeleteSubscription(ctx context.Context, tenantID, id string) error
+}
+
+// Errors a Graph reports.
+var (
+	ErrGone      = errors.New("subscription gone")
+	ErrTransient = errors.New("transient Graph failure")
+)
+
+// Syncer runs delta rounds.
+type Syncer interface {
+	Scopes() []string
+	SyncScopes(ctx context.Context, orgID, tenantID, userID string, scopes []string) error
+}
+
+// Store is what the package needs of the database.
+type Store interface {
+	Org(orgID string) store.OrgScope
+	ConnectedTeamAccess(ctx context.Context) ([]store.TeamAccess, error)
+	SaveGraphSubscription(ctx context.Context, g store.GraphSubscription) error
+	DeleteGraphSubscription(ctx context.Context, id string) error
+	GraphSubscriptions(ctx context.Context, orgID string) ([]store.GraphSubscription, error)
+	GraphSubscriptionsByID(ctx context.Context, ids []string) (map[string]store.GraphSubscription, error)
+	GraphSubscriptionsBySubscriptionID(ctx context.Context, ids []string) ([]store.GraphSubscription, error)
+	PendingGraphSubscriptionByHash(ctx context.Context, hash []byte) (store.GraphSubscription, bool, error)
+	InsertInbox(ctx context.Context, es []store.InboxEntry) error
+	LeaseInbox(ctx context.Context, owner string, now, until time.Time, limit int) ([]store.InboxEntry, error)
+	CompleteInbox(ctx context.Context, ids []bson.ObjectID, now time.Time) error
+	ReleaseInbox(ctx context.Context, ids []bson.ObjectID, at time.Time) error
+	PruneInbox(ctx context.Context, before time.Time) (int64, error)
+}
+
+var _ Store = (*store.Store)(nil)
+
+// Options tune the service.
+type Options struct {
+	Now func() time.Time
+	Log *slog.Logger
+	// BaseURL is the public URL Graph reaches this service at; webhooks go under
+	// /webhooks/graph/. Empty turns change notifications off (delta sync alone), for Disabled's
+	// reason.
+	BaseURL  string
+	Disabled string
+	// Lifetime asked for a subscription: Outlook resources allow 10,080 minutes
+	// (api-reference/v1.0/resources/subscription.md, "Subscription lifetime"); 10,070 by default,
+	// a margin for clock skew.
+	Lifetime time.Duration
+	// RenewBefore: a subscription is renewed once it has less than this left; 3 days by default.
+	RenewBefore time.Duration
+	// Concurrency: mailboxes set up, or inbox groups worked on, at a time; 4 by default.
+	Concurrency int
+	// Poll is how often the worker looks for entries other processes received; 1 s by default.
+	Poll time.Duration
+	// Retention of done inbox entries; an hour by default.
+	Retention time.Duration
+	// Counted hears of every delivered item: accepted, or why it was dropped.
+	Counted func(result string, n int)
+}
+
+// Paths of the webhook endpoints under the public URL.
+const (
+	NotificationPath = "/webhooks/graph/notifications"
+	LifecyclePath    = "/webhooks/graph/lifecycle"
+)
+
+// Service keeps subscriptions, takes deliveries in and works them off.
+type Service struct {
+	st    Store
+	g     Graph
+	sync  Syncer
+	o     Options
+	owner string
+
+	mu    sync.Mutex
+	known map[string]known       // Graph subscription id -> its record, for intake
+	locks map[string]*sync.Mutex // org|mailbox -> held while its subscriptions change
+
+	wake  chan struct{}
+	batch *batcher
+}
+
+// known is what intake needs of a subscription.
+type known struct {
+	org, tenant, mailbox, scope string
+	hash                        []byte
+}
+
+// New returns the service; Run starts its worker and intake writer.
+func New(st Store, g Graph, syncer Syncer, o Options) *Service {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.Lifetime, 10070*time.Minute)
+	def(&o.RenewBefore, 72*time.Hour)
+	def(&o.Poll, time.Second)
+	def(&o.Retention, time.Hour)
+	if o.Concurrency <= 0 {
+		o.Concurrency = 4
+	}
+	if o.Counted == nil {
+		o.Counted = func(string, int) {}
+	}
+	o.BaseURL = strings.TrimRight(o.BaseURL, "/")
+	s := &Service{st: st, g: g, sync: syncer, o: o, owner: randomToken(9),
+		known: map[string]known{}, locks: map[string]*sync.Mutex{},
+		wake: make(chan struct{}, 1)}
+	s.batch = newBatcher(st.InsertInbox, 1000)
+	return s
+}
+
+func (s *Service) now() time.Time { return s.o.Now().UTC().Truncate(time.Millisecond) }
+
+// Enabled says whether change notifications are on, and if not why.
+func (s *Service) Enabled() (bool, string) {
+	if s.o.BaseURL == "" {
+		return false, s.o.Disabled
+	}
+	return true, ""
+}
+
+// resource is the Graph resource a delta scope subscribes to.
+func resource(userID, scope string) string {
+	switch {
+	case strings.HasPrefix(scope, "mail:"):
+		return "/users/" + userID + "/mailFolders('" + strings.TrimPrefix(scope, "mail:") + "')/messages"
+	case scope == "calendar":
+		return "/users/" + userID + "/events"
+	}
+	return "/users/" + userID + "/contacts"
+}
+
+func randomToken(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func hashState(s string) []byte {
+	h := sha256.Sum256([]byte(s))
+	return h[:]
+}
+
+func (s *Service) mailboxLock(org, mailbox string) *sync.Mutex {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := org + "|" + mailbox
+	l, ok := s.locks[k]
+	if !ok {
+		l = &sync.Mutex{}
+		s.locks[k] = l
+	}
+	return l
+}
+
+func (s *Service) remember(g store.GraphSubscription) {
+	if g.SubscriptionID == "" {
+		return
+	}
+	s.mu.Lock()
+	s.known[g.SubscriptionID] = known{g.OrgID, g.TenantID, g.MailboxID, g.Scope, g.ClientStateHash}
+	s.mu.Unlock()
+}
+
+func (s *Service) forget(subscriptionID string) {
+	s.mu.Lock()
+	delete(s.known, subscriptionID)
+	s.mu.Unlock()
+}
+
+// Maintain is the scheduled job: every captured mailbox of every connected organisation has a
+// live subscription for each scope (created, renewed, or retried after its backoff), and no
+// mailbox that is not captured keeps one.
+func (s *Service) Maintain(ctx context.Context) error {
+	if ok, _ := s.Enabled(); !ok {
+		return nil
+	}
+	tas, err := s.st.ConnectedTeamAccess(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, ta := range tas {
+		if err := s.maintainOrg(ctx, ta); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", ta.OrgID, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Service) maintainOrg(ctx context.Context, ta store.TeamAccess) error {
+	recs, err := s.st.GraphSubscriptions(ctx, ta.OrgID)
+	if err != nil {
+		return err
+	}
+	byMailbox := map[string][]store.GraphSubscription{}
+	for _, r := range recs {
+		byMailbox[r.MailboxID] = append(byMailbox[r.MailboxID], r)
+	}
+	captured := map[string]bool{}
+	if ta.Status == "ACTIVE" || ta.Status == "DEGRADED" {
+		on := true
+		ms, err := s.st.Org(ta.OrgID).Mailboxes(ctx, store.MailboxQuery{Access: []string{"ACCESSIBLE"}, Capture: &on})
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if m.AccountEnabled {
+				captured[m.UserID] = true
+			}
+		}
+	}
+	var mailboxIDs []string
+	for id := range captured {
+		mailboxIDs = append(mailboxIDs, id)
+	}
+	for id := range byMailbox {
+		if !captured[id] {
+			mailboxIDs = append(mailboxIDs, id)
+		}
+	}
+	slices.Sort(mailboxIDs)
+	return eachConcurrently(ctx, s.o.Concurrency, mailboxIDs, func(id string) error {
+		var err error
+		if captured[id] {
+			err = s.ensure(ctx, ta.OrgID, ta.TenantID, id)
+		} else {
+			err = s.remove(ctx, byMailbox[id])
+		}
+		if err != nil {
+			return fmt.Errorf("mailbox %s: %w", id, err)
+		}
+		return nil
+	})
+}
+
+// eachConcurrently runs fn for each item, n at a time, until ctx ends, and joins their errors.
+func eachConcurrently[T any](ctx context.Context, n int, items []T, fn func(T) error) error {
+	sem := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	for _, it := range items {
+		if ctx.Err() != nil {
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := fn(it); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// MailboxCaptured is the capture hook: a newly captured mailbox gets its subscriptions at once,
+// one no longer captured loses them. It works in the background, for as long as ctx lives.
+func (s *Service) MailboxCaptured(ctx context.Context, orgID, tenantID, userID string, captured bool) {
+	if ok, _ := s.Enabled(); !ok {
+		return
+	}
+	go func() {
+		var err error
+		if captured {
+			err = s.EnsureMailbox(ctx, orgID, tenantID, userID)
+		} else {
+			var recs []store.GraphSubscription
+			if recs, err = s.st.Org(orgID).MailboxGraphSubscriptions(ctx, userID); err == nil {
+				err = s.remove(ctx, recs)
+			}
+		}
+		if err != nil && ctx.Err() == nil {
+			s.o.Log.Warn("mailbox subscriptions", "organization", orgID, "mailbox", userID, "captured", captured, "err", err)
+		}
+	}()
+}
+
+// Disconnected deletes every subscription of an organisation, in Graph (best effort: after a
+// revoked consent Graph has removed them already) and in the store.
+func (s *Service) Disconnected(ctx context.Context, orgID string) error {
+	recs, err := s.st.GraphSubscriptions(ctx, orgID)
+	if err != nil {
+		return err
+	}
+	return s.remove(ctx, recs)
+}
+
+// EnsureMailbox brings a captured mailbox's subscriptions to one live subscription per scope:
+// creating the missing ones, renewing those near their end, retrying failed ones whose backoff
+// is over.
+func (s *Service) EnsureMailbox(ctx context.Context, org, tenant, userID string) error {
+	if ok, _ := s.Enabled(); !ok {
+		return nil
+	}
+	return s.ensure(ctx, org, tenant, userID)
+}
+
+func (s *Service) ensure(ctx context.Context, org, tenant, userID string) error {
+	l := s.mailboxLock(org, userID)
+	l.Lock()
+	defer l.Unlock()
+	// Re-read under the lock: another caller may have just created them.
+	recs, err := s.st.Org(org).MailboxGraphSubscriptions(ctx, userID)
+	if err != nil {
+		return err
+	}
+	byScope := map[string]store.GraphSubscription{}
+	for _, r := range recs {
+		byScope[r.Scope] = r
+	}
+	scopes := s.sync.Scopes()
+	var errs []error
+	for _, scope := range scopes {
+		r, ok := byScope[scope]
+		if !ok {
+			r = store.GraphSubscription{ID: store.ItemID(org, userID, scope, ""), OrgID: org, TenantID: tenant, MailboxID: userID, Scope: scope}
+		}
+		r.TenantID = tenant
+		if err := s.ensureOne(ctx, &r); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", scope, err))
+		}
+	}
+	// Scopes no longer synced (a mail folder removed from the configuration).
+	var stale []store.GraphSubscription
+	for _, r := range recs {
+		if !slices.Contains(scopes, r.Scope) {
+			stale = append(stale, r)
+		}
+	}
+	if len(stale) > 0 {
+		errs = append(errs, s.removeLocked(ctx, stale))
+	}
+	return errors.Join(errs...)
+}
+
+// ensureOne creates, renews or leaves alone one subscription.
+func (s *Service) ensureOne(ctx context.Context, r *store.GraphSubscription) error {
+	now := s.now()
+	live := r.SubscriptionID != "" && r.ExpiresAt.After(now)
+	switch {
+	case live && r.ExpiresAt.Sub(now) > s.o.RenewBefore:
+		s.remember(*r)
+		return nil
+	case r.NextAttemptAt.After(now):
+		return nil // backing off after a failure
+	case live:
+		return s.renew(ctx, r)
+	}
+	return s.create(ctx, r)
+}
+
+// create makes a new subscription with a new clientState. The record is saved first, with the
+// state's hash and no Graph id, so that a notification arriving before Graph's answer is known.
+func (s *Service) create(ctx context.Context, r *store.GraphSubscription) error {
+	if r.SubscriptionID != "" {
+		s.forget(r.SubscriptionID)
+	}
+	state := randomToken(32)
+	r.SubscriptionID, r.ClientStateHash, r.ExpiresAt = "", hashState(state), time.Time{}
+	r.UpdatedAt = s.now()
+	if err := s.st.SaveGraphSubscription(ctx, *r); err != nil {
+		return err
+	}
+	c, err := s.g.CreateSubscription(ctx, r.TenantID, Request{
+		Resource: resource(r.MailboxID, r.Scope), ChangeType: "created,updated,deleted",
+		NotificationURL: s.o.BaseURL + NotificationPath, LifecycleNotificationURL: s.o.BaseURL + LifecyclePath,
+		ClientState: state, ExpiresAt: s.now().Add(s.o.Lifetime),
+	})
+	if err != nil {
+		return s.failed(ctx, r, "create", err)
+	}
+	now := s.now()
+	r.SubscriptionID, r.ExpiresAt, r.CreatedAt, r.RenewedAt = c.ID, c.ExpiresAt, &now, nil
+	s.succeeded(r)
+	if err := s.st.SaveGraphSubscription(ctx, *r); err != nil {
+		return err
+	}
+	s.remember(*r)
+	s.o.Log.Debug("subscription created", "organization", r.OrgID, "mailbox", r.MailboxID, "scope", r.Scope, "subscription", c.ID, "expires", c.ExpiresAt)
+	return nil
+}
+
+// renew extends a live subscription; one Graph no longer has is recreated.
+func (s *Service) renew(ctx context.Context, r *store.GraphSubscription) error {
+	c, err := s.g.RenewSubscription(ctx, r.TenantID, r.SubscriptionID, s.now().Add(s.o.Lifetime))
+	if errors.Is(err, ErrGone) {
+		return s.create(ctx, r)
+	}
+	if err != nil {
+		return s.failed(ctx, r, "renew", err)
+	}
+	now := s.now()
+	r.ExpiresAt, r.RenewedAt = c.ExpiresAt, &now
+	s.succeeded(r)
+	if err := s.st.SaveGraphSubscription(ctx, *r); err != nil {
+		return err
+	}
+	s.remember(*r)
+	return nil
+}
+
+func (s *Service) succeeded(r *store.GraphSubscription) {
+	r.Failures, r.LastError, r.LastErrorAt, r.NextAttemptAt, r.UpdatedAt = 0, "", nil, time.Time{}, s.now()
+}
+
+// failed records a failure on the subscription's health and schedules the next attempt:
+// a minute, doubling up to six hours, jittered.
+func (s *Service) failed(ctx context.Context, r *store.GraphSubscription, what string, cause error) error {
+	now := s.now()
+	r.Failures++
+	r.LastError, r.LastErrorAt, r.UpdatedAt = what+": "+cause.Error(), &now, now
+	back := min(time.Minute<<min(r.Failures-1, 10), 6*time.Hour)
+	r.NextAttemptAt = now.Add(back/2 + time.Duration(mrand.Int64N(int64(back/2)+1)))
+	if err := s.st.SaveGraphSubscription(ctx, *r); err != nil {
+		return errors.Join(cause, err)
+	}
+	s.o.Log.Warn("subscription failed", "organization", r.OrgID, "mailbox", r.MailboxID, "scope", r.Scope, "action", what,
+		"failures", r.Failures, "retry_at", r.NextAttemptAt, "err", cause)
+	return cause
+}
+
+// remove deletes subscriptions in Graph and their records.
+func (s *Service) remove(ctx context.Context, recs []store.GraphSubscription) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	l := s.mailboxLock(recs[0].OrgID, recs[0].MailboxID)
+	l.Lock()
+	defer l.Unlock()
+	return s.removeLocked(ctx, recs)
+}
+
+func (s *Service) removeLocked(ctx context.Context, recs []store.GraphSubscription) error {
+	var errs []error
+	for _, r := range recs {
+		if r.SubscriptionID != "" {
+			s.forget(r.SubscriptionID)
+			if err := s.g.DeleteSubscription(ctx, r.TenantID, r.SubscriptionID); err != nil && !errors.Is(err, ErrGone) {
+				// Graph lets it expire on its own; nothing it sends will be accepted any more.
+				s.o.Log.Warn("deleting a subscription in Graph failed; it will expire", "subscription", r.SubscriptionID, "err", err)
+			}
+		}
+		if err := s.st.DeleteGraphSubscription(ctx, r.ID); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Health is one subscription's state, for the mailbox's health.
+type Health struct {
+	Scope          string
+	State          string // ACTIVE, PENDING, FAILING
+	SubscriptionID string
+	ExpiresAt      *time.Time
+	RenewedAt      *time.Time
+	LastError      string
+	LastErrorAt    *time.Time
+	Failures       int
+	NextAttemptAt  *time.Time
+	LastLifecycle  string
+}
+
+// MailboxHealth lists a mailbox's subscriptions.
+func (s *Service) MailboxHealth(ctx context.Context, orgID, userID string) ([]Health, error) {
+	recs, err := s.st.Org(orgID).MailboxGraphSubscriptions(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	out := make([]Health, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, health(r, now))
+	}
+	return out, nil
+}
+
+func health(r store.GraphSubscription, now time.Time) Health {
+	h := Health{Scope: r.Scope, SubscriptionID: r.SubscriptionID, RenewedAt: r.RenewedAt, LastError: r.LastError,
+		LastErrorAt: r.LastErrorAt, Failures: r.Failures, LastLifecycle: r.LastLifecycleEvent}
+	live := r.SubscriptionID != "" && r.ExpiresAt.After(now)
+	if live {
+		h.ExpiresAt = &r.ExpiresAt
+	}
+	if !r.NextAttemptAt.IsZero() {
+		h.NextAttemptAt = &r.NextAttemptAt
+	}
+	switch {
+	case r.Failures > 0:
+		h.State = "FAILING"
+	case live:
+		h.State = "ACTIVE"
+	default:
+		h.State = "PENDING"
+	}
+	return h
+}
+
+// Summary is an organisation's change-notification status.
+type Summary struct {
+	Enabled                  bool
+	Reason                   string
+	Active, Failing, Pending int
+}
+
+// OrgSummary counts an organisation's subscriptions by state.
+func (s *Service) OrgSummary(ctx context.Context, orgID string) (Summary, error) {
+	ok, reason := s.Enabled()
+	sum := Summary{Enabled: ok, Reason: reason}
+	if !ok {
+		return sum, nil
+	}
+	recs, err := s.st.GraphSubscriptions(ctx, orgID)
+	if err != nil {
+		return sum, err
+	}
+	now := s.now()
+	for _, r := range recs {
+		switch health(r, now).State {
+		case "ACTIVE":
+			sum.Active++
+		case "FAILING":
+			sum.Failing++
+		default:
+			sum.Pending++
+		}
+	}
+	return sum, nil
+}
