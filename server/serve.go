@@ -13,6 +13,8 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/teamaccess/teamaccess/access"
 	"github.com/teamaccess/teamaccess/activities"
 	"github.com/teamaccess/teamaccess/auth"
@@ -124,6 +126,18 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Counted: func(result string, n int) { metrics.webhooks.WithLabelValues(result).Add(float64(n)) },
 	})
 	go subs.Run(ctx)
+	metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "teamaccess_notification_inbox_pending",
+		Help: "Change notifications acknowledged to Graph and not yet worked off (-1 when the store does not answer).",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		n, err := st.PendingInbox(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	}))
 	if noWebhooks != "" {
 		log.Warn(noWebhooks)
 	}

@@ -15,8 +15,8 @@ import (
 
 const (
 	// leaseFor keeps other processes' workers off entries being worked on; a crashed worker's
-	// entries come back after it.
-	leaseFor = 2 * time.Minute
+	// entries come back after it. A round that outlasts it may be run twice: harmless.
+	leaseFor = 30 * time.Second
 	// drainBatch is how many entries one pass takes.
 	drainBatch = 500
 	// maxAttempts: after so many failed rounds an entry is given up, with a warning; the mailbox's
@@ -141,7 +141,11 @@ func (s *Service) work(ctx context.Context, g *group) error {
 		return s.st.CompleteInbox(ctx, ids, now)
 	}
 	if ctx.Err() != nil {
-		return nil // the lease lapses; another pass, here or elsewhere, takes them up
+		// Shutting down: hand the entries back at once rather than when the lease lapses.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		_ = s.st.ReleaseInbox(rctx, ids, now)
+		return nil
 	}
 	back := min(time.Second<<min(g.attempts, 9), 5*time.Minute)
 	if rerr := s.st.ReleaseInbox(ctx, ids, now.Add(back)); rerr != nil {

@@ -1,0 +1,168 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/teamaccess/teamaccess/graphsim"
+	"github.com/teamaccess/teamaccess/store"
+)
+
+// TestServiceProcess is not a test: it is the child process of the crash test, teamaccess serve
+// with the arguments it is given.
+func TestServiceProcess(t *testing.T) {
+	raw := os.Getenv("TEAMACCESS_TEST_SERVE_ARGS")
+	if raw == "" {
+		t.Skip("the crash test's child process")
+	}
+	var args []string
+	require.NoError(t, json.Unmarshal([]byte(raw), &args))
+	os.Exit(Run(context.Background(), append([]string{"serve"}, args...), func(string) string { return "" }, os.Stdout, os.Stderr))
+}
+
+// child is teamaccess serve in a process of its own, to be killed.
+type child struct {
+	cmd  *exec.Cmd
+	logs *logBuffer
+	url  string
+}
+
+func startChild(t *testing.T, args []string) *child {
+	t.Helper()
+	raw, _ := json.Marshal(args)
+	c := &child{logs: &logBuffer{}}
+	c.cmd = exec.Command(os.Args[0], "-test.run=^TestServiceProcess$", "-test.count=1")
+	c.cmd.Env = append(os.Environ(), "TEAMACCESS_TEST_SERVE_ARGS="+string(raw))
+	c.cmd.Stderr = c.logs
+	c.cmd.Stdout = c.logs
+	require.NoError(t, c.cmd.Start())
+	t.Cleanup(func() { _ = c.cmd.Process.Kill(); _ = c.cmd.Wait() })
+	require.Eventually(t, func() bool {
+		if e := c.logs.find("teamaccess is ready"); e != nil {
+			c.url = e["listen"].(string)
+			return true
+		}
+		return false
+	}, 60*time.Second, 20*time.Millisecond, "child did not start")
+	return c
+}
+
+func TestSIGKILLDuringANotificationBurstLosesNothingAcknowledged(t *testing.T) {
+	var mu sync.Mutex
+	var acked []graphsim.Notification
+	e := newHookEnv(t, 3, graphsim.Options{RetryBase: 200 * time.Millisecond, MaxDeliveryAttempts: 30,
+		OnDelivered: func(_ string, items []graphsim.Notification) {
+			mu.Lock()
+			acked = append(acked, items...)
+			mu.Unlock()
+		}})
+	args := e.args("--data-dir", e.dir, "--log-format", "json", "--shutdown-timeout", "5s")
+	c := startChild(t, args)
+	e.connect(t, c.url)
+	ctx := t.Context()
+
+	// A burst: 240 new messages over the three mailboxes, an edit of every 8th, a deletion of
+	// every 12th; the process is killed a third of the way in and restarted a second later.
+	var ids []string
+	var killed, restarted time.Time
+	for i := range 240 {
+		u := e.users[i%len(e.users)]
+		id := e.mail(t, u, fmt.Sprintf("burst %03d", i))
+		ids = append(ids, id)
+		if i%8 == 7 {
+			require.NoError(t, e.sim.UpdateMessage(e.tenant, e.users[(i-4)%len(e.users)], ids[i-4], func(m *graphsim.Message) { m.Subject += " (edited)" }))
+		}
+		if i%12 == 11 {
+			require.NoError(t, e.sim.DeleteMessage(e.tenant, e.users[(i-6)%len(e.users)], ids[i-6]))
+		}
+		switch i {
+		case 80:
+			require.NoError(t, c.cmd.Process.Signal(syscall.SIGKILL))
+			_ = c.cmd.Wait()
+			killed = time.Now()
+		case 120:
+			time.Sleep(time.Second) // down a while longer: Graph retries meanwhile
+			c = startChild(t, args)
+			restarted = time.Now()
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("killed at message 80, down %v", restarted.Sub(killed))
+	require.NoError(t, e.sim.WaitDelivered(ctx))
+	st := e.sim.DeliveryStats(fmt.Sprintf("http://127.0.0.1:%d/webhooks/graph/notifications", e.port))
+	t.Logf("deliveries: %+v", st)
+	require.Zero(t, st.Dropped)
+	require.Positive(t, st.Failures, "deliveries failed while the process was down")
+
+	// Graphsim's inbox messages, as the store should end up with them.
+	truth := map[string]string{}
+	for _, u := range e.users {
+		ms, err := e.sim.Messages(e.tenant, u, "inbox")
+		require.NoError(t, err)
+		for _, m := range ms {
+			truth[u+"|"+m.ID] = m.Subject
+		}
+	}
+	var page struct {
+		Activities struct{ TotalCount int }
+	}
+	require.Eventually(t, func() bool {
+		require.Empty(t, gql(t, c.url, e.seeded.readerA, `{ activities(filter: {kinds: [EMAIL]}, first: 1) { totalCount } }`, nil, &page))
+		return page.Activities.TotalCount == len(truth)
+	}, 45*time.Second, 100*time.Millisecond, "want %d emails", len(truth))
+
+	// Entries the killed process had leased are taken up when their lease lapses (30 s).
+	require.Eventually(t, func() bool {
+		_, body := get(t, c.url+"/metrics")
+		return strings.Contains(string(body), "\nteamaccess_notification_inbox_pending 0\n")
+	}, 60*time.Second, 250*time.Millisecond, "the inbox is worked off")
+
+	// Stop it and look at its store.
+	require.NoError(t, c.cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, c.cmd.Wait())
+	s, err := store.Open(ctx, store.Options{DataDir: e.dir, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	defer s.Close(context.Background())
+	got := map[string]string{}
+	for _, u := range e.users {
+		as, err := s.Org(e.seeded.orgA).LiveActivities(ctx, u)
+		require.NoError(t, err)
+		for _, a := range as {
+			require.NotContains(t, got, u+"|"+a.GraphID, "duplicate")
+			got[u+"|"+a.GraphID] = a.Subject
+		}
+	}
+	require.Equal(t, truth, got, "the store equals graphsim's ground truth")
+
+	entries, err := s.InboxEntries(ctx)
+	require.NoError(t, err)
+	kept := map[string]bool{}
+	retaken := 0
+	for _, en := range entries {
+		require.True(t, en.Done, "every entry worked off")
+		if en.Attempts > 1 {
+			retaken++ // leased by the killed process, worked off by the new one
+		}
+		kept[en.SubscriptionID+"|"+en.ItemID+"|"+en.ETag] = true
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, a := range acked {
+		if a.LifecycleEvent == "" {
+			k := a.SubscriptionID + "|" + fmt.Sprint(a.ResourceData["id"]) + "|" + fmt.Sprint(a.ResourceData["@odata.etag"])
+			require.True(t, kept[k], "acknowledged with a 2xx but not in the inbox: %s", k)
+		}
+	}
+	t.Logf("%d notifications acknowledged, %d inbox entries (%d taken up again after the kill), %d emails", len(acked), len(entries), retaken, len(got))
+}
