@@ -26,7 +26,7 @@ type seeded struct {
 	adminAID, readerAID, bKey string // key IDs
 }
 
-func seed(t *testing.T, dataDir string) seeded {
+func seed(t testing.TB, dataDir string) seeded {
 	t.Helper()
 	ctx := t.Context()
 	st, err := store.Open(ctx, store.Options{DataDir: dataDir, Logger: slog.New(slog.DiscardHandler)})
@@ -50,7 +50,7 @@ func seed(t *testing.T, dataDir string) seeded {
 
 // gql runs a query with a key and decodes its data into out (if not nil); it returns the
 // errors' codes.
-func gql(t *testing.T, base, key, query string, vars map[string]any, out any) []string {
+func gql(t testing.TB, base, key, query string, vars map[string]any, out any) []string {
 	t.Helper()
 	resp, r := postGraphQLVars(t, base, query, vars, "Authorization", "Bearer "+key)
 	require.Equal(t, 200, resp.StatusCode)

@@ -83,7 +83,7 @@ func env(pairs ...string) func(string) string {
 
 // startService runs `teamaccess serve` on a free port with the given data directory and waits
 // until it says it is ready.
-func startService(t *testing.T, dataDir string, extra ...string) *service {
+func startService(t testing.TB, dataDir string, extra ...string) *service {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &service{logs: &logBuffer{}, stdout: &logBuffer{}, exit: make(chan int, 1), cancel: cancel, done: make(chan struct{})}
@@ -112,7 +112,7 @@ func startService(t *testing.T, dataDir string, extra ...string) *service {
 }
 
 // stop cancels the service, if it is still running, and waits for it.
-func (s *service) stop(t *testing.T) {
+func (s *service) stop(t testing.TB) {
 	s.cancel()
 	select {
 	case <-s.done:
@@ -122,7 +122,7 @@ func (s *service) stop(t *testing.T) {
 }
 
 // waitReady polls /readyz until it answers 200.
-func waitReady(t *testing.T, base string) {
+func waitReady(t testing.TB, base string) {
 	t.Helper()
 	require.Eventually(t, func() bool {
 		resp, err := http.Get(base + "/readyz")

@@ -21,7 +21,7 @@ import (
 	"github.com/teamaccess/teamaccess/store"
 )
 
-func get(t *testing.T, u string, header ...string) (*http.Response, []byte) {
+func get(t testing.TB, u string, header ...string) (*http.Response, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, u, nil)
 	require.NoError(t, err)

@@ -17,7 +17,7 @@ import (
 
 // browser is what a Microsoft 365 admin's browser does with the consent link in demo mode:
 // open graphsim's consent page and press a button; it returns where Microsoft redirects to.
-func browse(t *testing.T, link, decision string) *url.URL {
+func browse(t testing.TB, link, decision string) *url.URL {
 	t.Helper()
 	client := &http.Client{
 		// The in-process graphsim's CA is not exposed to the test; a browser would be shown it.
@@ -44,7 +44,7 @@ func browse(t *testing.T, link, decision string) *url.URL {
 }
 
 // extractTenant picks the first tenant offered on graphsim's consent page (the demo tenant).
-func extractTenant(t *testing.T, page string) string {
+func extractTenant(t testing.TB, page string) string {
 	i := strings.Index(page, `<option value="`)
 	require.GreaterOrEqual(t, i, 0, page)
 	rest := page[i+len(`<option value="`):]

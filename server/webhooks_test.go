@@ -40,7 +40,7 @@ func freePort(t testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func newHookEnv(t *testing.T, users int, opts graphsim.Options) *hookEnv {
+func newHookEnv(t testing.TB, users int, opts graphsim.Options) *hookEnv {
 	t.Helper()
 	e := &hookEnv{dir: filepath.Join(t.TempDir(), "data"), port: freePort(t)}
 	opts.Apps = []graphsim.App{{ID: hookApp, Secret: "s", Name: "teamaccess",
@@ -72,7 +72,7 @@ func (e *hookEnv) args(extra ...string) []string {
 }
 
 // connect walks the consent flow and waits until every mailbox has its subscriptions.
-func (e *hookEnv) connect(t *testing.T, base string) {
+func (e *hookEnv) connect(t testing.TB, base string) {
 	t.Helper()
 	var link struct{ CreateConsentLink struct{ URL string } }
 	require.Empty(t, gql(t, base, e.seeded.adminA, `mutation { createConsentLink(input: {}) { url } }`, nil, &link))
@@ -82,7 +82,7 @@ func (e *hookEnv) connect(t *testing.T, base string) {
 	e.waitSubscriptions(t, 4*len(e.users))
 }
 
-func (e *hookEnv) waitSubscriptions(t *testing.T, n int) {
+func (e *hookEnv) waitSubscriptions(t testing.TB, n int) {
 	t.Helper()
 	require.Eventually(t, func() bool { return len(e.sim.Subscriptions()) == n }, 60*time.Second, 50*time.Millisecond,
 		"want %d subscriptions", n)

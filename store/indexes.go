@@ -40,8 +40,12 @@ var indexes = map[string][]mongo.IndexModel{
 		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "mailboxId", Value: 1}}, Options: options.Index().SetName("org_mailbox")},
 	},
 	inboxCollection: {
-		{Keys: bson.D{{Key: "done", Value: 1}, {Key: "leaseUntil", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("pending")},
-		{Keys: bson.D{{Key: "done", Value: 1}, {Key: "doneAt", Value: 1}}, Options: options.Index().SetName("done_at")}, // pruning
+		{Keys: bson.D{{Key: "notBefore", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("due")},
+		{Keys: bson.D{{Key: "orgId", Value: 1}}, Options: options.Index().SetName("org")}, // purge
+	},
+	notificationLogCollection: {
+		{Keys: bson.D{{Key: "doneAt", Value: 1}}, Options: options.Index().SetName("done_at")}, // pruning
+		{Keys: bson.D{{Key: "orgId", Value: 1}}, Options: options.Index().SetName("org")},      // purge
 	},
 	deltaStateCollection: {
 		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "mailboxId", Value: 1}}, Options: options.Index().SetName("org_mailbox")},

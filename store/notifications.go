@@ -15,6 +15,8 @@ import (
 const (
 	graphSubscriptionCollection = "graphSubscriptions"
 	inboxCollection             = "notificationInbox"
+	notificationLogCollection   = "notificationLog"
+	leaseCollection             = "leases"
 )
 
 // GraphSubscription is a Microsoft Graph change-notification subscription teamaccess keeps for
@@ -122,7 +124,10 @@ func findAll[T any](ctx context.Context, c *mongo.Collection, what string, filte
 }
 
 // InboxEntry is one change notification or lifecycle event Graph delivered and teamaccess
-// acknowledged: kept until the worker has acted on it.
+// acknowledged. The inbox holds only entries still to be worked off: the worker moves each to
+// the notification log when done, so the inbox stays as small as the backlog. (Marking entries
+// done in place would cost an update per entry, which FerretDB's SQLite backend makes a scan of
+// the collection each: 500 of 2,000 took 5 s.)
 type InboxEntry struct {
 	ID             bson.ObjectID `bson:"_id"`
 	ReceivedAt     time.Time     `bson:"receivedAt"`
@@ -136,107 +141,148 @@ type InboxEntry struct {
 	Resource       string        `bson:"resource,omitempty"`
 	ItemID         string        `bson:"itemId,omitempty"`
 	ETag           string        `bson:"etag,omitempty"`
-	Done           bool          `bson:"done"`
-	DoneAt         *time.Time    `bson:"doneAt,omitempty"`
-	Attempts       int           `bson:"attempts"`
-	// LeaseUntil keeps other processes' workers off an entry being worked on.
-	LeaseUntil time.Time `bson:"leaseUntil"`
-	LeaseBy    string    `bson:"leaseBy,omitempty"`
+	// NotBefore is when the entry may be worked on: its arrival, or the retry time of a failed
+	// attempt.
+	NotBefore time.Time `bson:"notBefore"`
+	Attempts  int       `bson:"attempts"`
+	// In the log: when and how it was finished (done, retried as another entry, dropped).
+	DoneAt  *time.Time `bson:"doneAt,omitempty"`
+	Outcome string     `bson:"outcome,omitempty"`
 }
 
-// inbox is the inbox collection with a write concern that survives a primary's failure on a
-// replica set: an acknowledged notification must not be lost (FerretDB ignores it).
-func (s *Store) inbox() *mongo.Collection {
-	return s.db.Collection(inboxCollection, options.Collection().SetWriteConcern(&writeconcern.WriteConcern{W: "majority", Journal: ptr(true)}))
+// Outcomes of finished entries.
+const (
+	OutcomeDone    = "done"
+	OutcomeRetried = "retried" // merged into a later entry for its scope, after a failed round
+	OutcomeDropped = "dropped" // its mailbox is no longer captured, or given up after repeated failures
+)
+
+// durable is a collection with a write concern that survives a primary's failure on a replica
+// set: an acknowledged notification must not be lost (FerretDB ignores it).
+func (s *Store) durable(name string) *mongo.Collection {
+	return s.db.Collection(name, options.Collection().SetWriteConcern(&writeconcern.WriteConcern{W: "majority", Journal: ptr(true)}))
 }
 
 func ptr[T any](v T) *T { return &v }
 
 // InsertInbox writes entries in one unordered bulk insert.
 func (s *Store) InsertInbox(ctx context.Context, es []InboxEntry) error {
-	docs := make([]any, len(es))
-	for i := range es {
-		docs[i] = es[i]
-	}
-	if _, err := s.inbox().InsertMany(ctx, docs, options.InsertMany().SetOrdered(false)); err != nil {
+	if err := insertEntries(ctx, s.durable(inboxCollection), es); err != nil {
 		return fmt.Errorf("insert notifications: %w", err)
 	}
 	return nil
 }
 
-// LeaseInbox takes up to limit pending entries whose lease has lapsed, oldest first, and
-// leases them to owner until `until`. Entries another worker leased in between are not returned.
-func (s *Store) LeaseInbox(ctx context.Context, owner string, now, until time.Time, limit int) ([]InboxEntry, error) {
-	c := s.inbox()
-	open := bson.D{{Key: "done", Value: false}, {Key: "leaseUntil", Value: bson.D{{Key: "$lte", Value: now}}}}
-	cur, err := c.Find(ctx, open, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)).SetProjection(bson.D{{Key: "_id", Value: 1}}))
-	if err != nil {
-		return nil, fmt.Errorf("read notification inbox: %w", err)
-	}
-	var ids []struct {
-		ID bson.ObjectID `bson:"_id"`
-	}
-	if err := cur.All(ctx, &ids); err != nil {
-		return nil, fmt.Errorf("read notification inbox: %w", err)
-	}
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	in := make([]bson.ObjectID, len(ids))
-	for i, d := range ids {
-		in[i] = d.ID
-	}
-	f := append(bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: in}}}}, open...)
-	if _, err := c.UpdateMany(ctx, f, bson.D{{Key: "$set", Value: bson.D{{Key: "leaseUntil", Value: until}, {Key: "leaseBy", Value: owner}}},
-		{Key: "$inc", Value: bson.D{{Key: "attempts", Value: 1}}}}); err != nil {
-		return nil, fmt.Errorf("lease notifications: %w", err)
-	}
-	return findAll[InboxEntry](ctx, c, "read leased notifications",
-		bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: in}}}, {Key: "leaseBy", Value: owner}, {Key: "leaseUntil", Value: until}, {Key: "done", Value: false}},
-		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
-}
-
-// CompleteInbox marks entries done.
-func (s *Store) CompleteInbox(ctx context.Context, ids []bson.ObjectID, now time.Time) error {
-	if len(ids) == 0 {
+// insertEntries bulk-inserts entries; ones already there (a retry after a crash) are fine.
+func insertEntries(ctx context.Context, c *mongo.Collection, es []InboxEntry) error {
+	if len(es) == 0 {
 		return nil
 	}
-	_, err := s.inbox().UpdateMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "done", Value: true}, {Key: "doneAt", Value: now}}}})
-	if err != nil {
-		return fmt.Errorf("complete notifications: %w", err)
+	docs := make([]any, len(es))
+	for i := range es {
+		docs[i] = es[i]
+	}
+	_, err := c.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	var bw mongo.BulkWriteException
+	if errors.As(err, &bw) && bw.WriteConcernError == nil && allDuplicates(bw.WriteErrors) {
+		return nil
+	}
+	return err
+}
+
+func allDuplicates(errs []mongo.BulkWriteError) bool {
+	for _, e := range errs {
+		if e.Code != 11000 {
+			return false
+		}
+	}
+	return true
+}
+
+// DueInbox reads up to limit entries due by now, oldest first.
+func (s *Store) DueInbox(ctx context.Context, now time.Time, limit int) ([]InboxEntry, error) {
+	return findAll[InboxEntry](ctx, s.durable(inboxCollection), "read notification inbox",
+		bson.D{{Key: "notBefore", Value: bson.D{{Key: "$lte", Value: now}}}},
+		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)))
+}
+
+// FinishInbox moves finished entries from the inbox to the log, after writing their
+// replacements (entries to retry later) to the inbox. A crash in between leaves an entry in
+// both, or both an entry and its replacement: worked off twice, never lost.
+func (s *Store) FinishInbox(ctx context.Context, finished, replacements []InboxEntry) error {
+	if err := insertEntries(ctx, s.durable(inboxCollection), replacements); err != nil {
+		return fmt.Errorf("requeue notifications: %w", err)
+	}
+	if len(finished) == 0 {
+		return nil
+	}
+	if err := insertEntries(ctx, s.collection(notificationLogCollection), finished); err != nil {
+		return fmt.Errorf("log notifications: %w", err)
+	}
+	ids := make([]bson.ObjectID, len(finished))
+	for i, e := range finished {
+		ids[i] = e.ID
+	}
+	if _, err := s.durable(inboxCollection).DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}); err != nil {
+		return fmt.Errorf("finish notifications: %w", err)
 	}
 	return nil
 }
 
-// ReleaseInbox hands leased entries back, to be retried after `at`.
-func (s *Store) ReleaseInbox(ctx context.Context, ids []bson.ObjectID, at time.Time) error {
-	if len(ids) == 0 {
-		return nil
+// ClaimLease takes or renews a named lease for owner until `until`, if it is free, lapsed or
+// owner's already: how one process among several becomes the one that does a job.
+func (s *Store) ClaimLease(ctx context.Context, name, owner string, now, until time.Time) (bool, error) {
+	filter := bson.D{{Key: "_id", Value: name}, {Key: "$or", Value: bson.A{
+		bson.D{{Key: "owner", Value: owner}}, bson.D{{Key: "until", Value: bson.D{{Key: "$lte", Value: now}}}}}}}
+	update := bson.D{{Key: "$set", Value: bson.D{{Key: "owner", Value: owner}, {Key: "until", Value: until}}}}
+	_, err := s.collection(leaseCollection).UpdateOne(ctx, filter, update, options.UpdateOne().SetUpsert(true))
+	if mongo.IsDuplicateKeyError(err) {
+		// No match, and the lease exists: held by another, or created just now by a concurrent
+		// claim (of this owner too): ask once more, now that it exists.
+		res, err := s.collection(leaseCollection).UpdateOne(ctx, filter, update)
+		if err != nil {
+			return false, fmt.Errorf("claim lease %s: %w", name, err)
+		}
+		return res.MatchedCount == 1, nil
 	}
-	_, err := s.inbox().UpdateMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "leaseUntil", Value: at}}}})
 	if err != nil {
-		return fmt.Errorf("release notifications: %w", err)
+		return false, fmt.Errorf("claim lease %s: %w", name, err)
+	}
+	return true, nil
+}
+
+// ReleaseLease gives a lease up, if owner holds it.
+func (s *Store) ReleaseLease(ctx context.Context, name, owner string) error {
+	_, err := s.collection(leaseCollection).UpdateOne(ctx, bson.D{{Key: "_id", Value: name}, {Key: "owner", Value: owner}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "until", Value: time.Time{}}}}})
+	if err != nil {
+		return fmt.Errorf("release lease %s: %w", name, err)
 	}
 	return nil
 }
 
-// InboxEntries lists every entry (done ones too), oldest first: for tests and tools.
-func (s *Store) InboxEntries(ctx context.Context) ([]InboxEntry, error) {
-	return findAll[InboxEntry](ctx, s.inbox(), "read notification inbox", bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
+// InboxEntries lists the inbox (entries still to work off) and the log (finished ones), oldest
+// first: for tests and tools.
+func (s *Store) InboxEntries(ctx context.Context) (pending, finished []InboxEntry, err error) {
+	sort := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}})
+	if pending, err = findAll[InboxEntry](ctx, s.durable(inboxCollection), "read notification inbox", bson.D{}, sort); err != nil {
+		return nil, nil, err
+	}
+	finished, err = findAll[InboxEntry](ctx, s.collection(notificationLogCollection), "read notification log", bson.D{}, sort)
+	return pending, finished, err
 }
 
-// PendingInbox counts entries not done yet.
+// PendingInbox counts entries still to work off.
 func (s *Store) PendingInbox(ctx context.Context) (int64, error) {
-	n, err := s.inbox().CountDocuments(ctx, bson.D{{Key: "done", Value: false}})
+	n, err := s.durable(inboxCollection).CountDocuments(ctx, bson.D{})
 	if err != nil {
 		return 0, fmt.Errorf("count notification inbox: %w", err)
 	}
 	return n, nil
 }
 
-// PruneInbox deletes entries done before `before`, in batches.
+// PruneInbox deletes log entries finished before `before`, in batches: the scheduled job
+// (FerretDB has no TTL indexes).
 func (s *Store) PruneInbox(ctx context.Context, before time.Time) (int64, error) {
-	return s.deleteInBatches(ctx, inboxCollection, bson.D{{Key: "done", Value: true}, {Key: "doneAt", Value: bson.D{{Key: "$lt", Value: before}}}})
+	return s.deleteInBatches(ctx, notificationLogCollection, bson.D{{Key: "doneAt", Value: bson.D{{Key: "$lt", Value: before}}}})
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -149,4 +150,38 @@ func TestReopenWithDataInIndexedCollections(t *testing.T) {
 	entries, err := s.Org("org_1").AuditLog(t.Context(), 10, "")
 	require.NoError(t, err)
 	require.Len(t, entries, 1)
+}
+
+func TestLeaseGoesToOneOwnerUntilItLapses(t *testing.T) {
+	ctx := t.Context()
+	s, err := Open(ctx, Options{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	defer s.Close(context.Background())
+	now := time.Now().UTC()
+	// Concurrent first claims by one owner all succeed; another owner's fail.
+	var wg sync.WaitGroup
+	results := make([]bool, 8)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := s.ClaimLease(ctx, "job", "a", now, now.Add(time.Minute))
+			require.NoError(t, err)
+			results[i] = ok
+		}()
+	}
+	wg.Wait()
+	require.Equal(t, []bool{true, true, true, true, true, true, true, true}, results)
+	ok, err := s.ClaimLease(ctx, "job", "b", now.Add(30*time.Second), now.Add(2*time.Minute))
+	require.NoError(t, err)
+	require.False(t, ok, "held by a")
+	ok, err = s.ClaimLease(ctx, "job", "b", now.Add(61*time.Second), now.Add(2*time.Minute))
+	require.NoError(t, err)
+	require.True(t, ok, "a's lapsed")
+	require.NoError(t, s.ReleaseLease(ctx, "job", "a"), "not a's any more: nothing happens")
+	ok, _ = s.ClaimLease(ctx, "job", "a", now.Add(62*time.Second), now.Add(3*time.Minute))
+	require.False(t, ok)
+	require.NoError(t, s.ReleaseLease(ctx, "job", "b"))
+	ok, _ = s.ClaimLease(ctx, "job", "a", now.Add(62*time.Second), now.Add(3*time.Minute))
+	require.True(t, ok, "released by b")
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/teamaccess/teamaccess/store"
 )
@@ -117,8 +116,6 @@ func (r *recordingStore) GraphSubscriptionsBySubscriptionID(context.Context, []s
 func (r *recordingStore) PendingGraphSubscriptionByHash(context.Context, []byte) (store.GraphSubscription, bool, error) {
 	return store.GraphSubscription{}, false, nil
 }
-
-func (r *recordingStore) CompleteInbox(context.Context, []bson.ObjectID, time.Time) error { return nil }
 
 // FuzzAccept feeds arbitrary bodies to intake: it never panics, a body Parse refuses is answered
 // ErrMalformed with nothing written, and what is written is exactly the items whose

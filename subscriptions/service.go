@@ -14,8 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-
 	"github.com/teamaccess/teamaccess/store"
 )
 
@@ -62,9 +60,10 @@ type Store interface {
 	GraphSubscriptionsBySubscriptionID(ctx context.Context, ids []string) ([]store.GraphSubscription, error)
 	PendingGraphSubscriptionByHash(ctx context.Context, hash []byte) (store.GraphSubscription, bool, error)
 	InsertInbox(ctx context.Context, es []store.InboxEntry) error
-	LeaseInbox(ctx context.Context, owner string, now, until time.Time, limit int) ([]store.InboxEntry, error)
-	CompleteInbox(ctx context.Context, ids []bson.ObjectID, now time.Time) error
-	ReleaseInbox(ctx context.Context, ids []bson.ObjectID, at time.Time) error
+	DueInbox(ctx context.Context, now time.Time, limit int) ([]store.InboxEntry, error)
+	FinishInbox(ctx context.Context, finished, replacements []store.InboxEntry) error
+	ClaimLease(ctx context.Context, name, owner string, now, until time.Time) (bool, error)
+	ReleaseLease(ctx context.Context, name, owner string) error
 	PruneInbox(ctx context.Context, before time.Time) (int64, error)
 }
 
@@ -85,15 +84,28 @@ type Options struct {
 	Lifetime time.Duration
 	// RenewBefore: a subscription is renewed once it has less than this left; 3 days by default.
 	RenewBefore time.Duration
-	// Concurrency: mailboxes set up, or inbox groups worked on, at a time; 4 by default.
+	// Concurrency: mailboxes whose subscriptions are set up at a time; 4 by default.
 	Concurrency int
+	// Rounds: delta rounds the worker runs at a time, each for a different mailbox scope; 16 by
+	// default (Outlook allows 4 requests in flight per mailbox, and each round makes one at a time).
+	Rounds int
 	// Poll is how often the worker looks for entries other processes received; 1 s by default.
 	Poll time.Duration
+	// Gather is how long the worker waits after a delivery before its pass, for the rest of a
+	// burst to arrive; 100 ms by default.
+	Gather time.Duration
 	// Retention of done inbox entries; an hour by default.
 	Retention time.Duration
 	// Counted hears of every delivered item: accepted, or why it was dropped.
 	Counted func(result string, n int)
 }
+
+// maintainLease is held by the process that keeps subscriptions; it outlasts a scheduled run
+// (every minute) so that the same process keeps it while it lives.
+const (
+	maintainLease    = "subscription-keeper"
+	maintainLeaseFor = 3 * time.Minute
+)
 
 // Paths of the webhook endpoints under the public URL.
 const (
@@ -139,9 +151,13 @@ func New(st Store, g Graph, syncer Syncer, o Options) *Service {
 	def(&o.Lifetime, 10070*time.Minute)
 	def(&o.RenewBefore, 72*time.Hour)
 	def(&o.Poll, time.Second)
+	def(&o.Gather, 100*time.Millisecond)
 	def(&o.Retention, time.Hour)
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
+	}
+	if o.Rounds <= 0 {
+		o.Rounds = 16
 	}
 	if o.Counted == nil {
 		o.Counted = func(string, int) {}
@@ -181,6 +197,9 @@ func randomToken(n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// HashClientState is what is stored of a clientState: its SHA-256.
+func HashClientState(s string) []byte { return hashState(s) }
+
 func hashState(s string) []byte {
 	h := sha256.Sum256([]byte(s))
 	return h[:]
@@ -219,6 +238,11 @@ func (s *Service) forget(subscriptionID string) {
 func (s *Service) Maintain(ctx context.Context) error {
 	if ok, _ := s.Enabled(); !ok {
 		return nil
+	}
+	// One process at a time keeps the subscriptions, so that two never create the same one.
+	now := s.now()
+	if ok, err := s.st.ClaimLease(ctx, maintainLease, s.owner, now, now.Add(maintainLeaseFor)); err != nil || !ok {
+		return err
 	}
 	tas, err := s.st.ConnectedTeamAccess(ctx)
 	if err != nil {
@@ -311,6 +335,10 @@ func (s *Service) MailboxCaptured(ctx context.Context, orgID, tenantID, userID s
 		return
 	}
 	go func() {
+		now := s.now()
+		if ok, err := s.st.ClaimLease(ctx, maintainLease, s.owner, now, now.Add(maintainLeaseFor)); err != nil || !ok {
+			return // another process keeps the subscriptions: its next run sees the change
+		}
 		var err error
 		if captured {
 			err = s.EnsureMailbox(ctx, orgID, tenantID, userID)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -14,9 +15,11 @@ import (
 )
 
 const (
-	// leaseFor keeps other processes' workers off entries being worked on; a crashed worker's
-	// entries come back after it. A round that outlasts it may be run twice: harmless.
-	leaseFor = 30 * time.Second
+	// leaseName is the lease one process at a time holds to work the inbox off (the others
+	// only write to it); leaseFor is how long it lasts unrenewed, so how soon another process
+	// takes over from one that died.
+	leaseName = "notification-worker"
+	leaseFor  = 10 * time.Second
 	// drainBatch is how many entries one pass takes.
 	drainBatch = 500
 	// maxAttempts: after so many failed rounds an entry is given up, with a warning; the mailbox's
@@ -26,9 +29,14 @@ const (
 
 // Run writes deliveries to the inbox and works the inbox off until ctx ends.
 func (s *Service) Run(ctx context.Context) {
-	s.batch.run(ctx, 2)
+	s.RunIntake(ctx)
 	t := time.NewTicker(s.o.Poll)
 	defer t.Stop()
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		_ = s.st.ReleaseLease(rctx, leaseName, s.owner) // a restart, or another process, takes over at once
+	}()
 	for {
 		for ctx.Err() == nil {
 			n, err := s.Drain(ctx)
@@ -46,10 +54,21 @@ func (s *Service) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-s.wake:
+			// Let the burst gather: one pass for many deliveries costs the store (and
+			// Graph) far less than a pass for each, and intake's writes wait less.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(s.o.Gather):
+			}
 		case <-t.C:
 		}
 	}
 }
+
+// RunIntake starts only the inbox writers, for a process that leaves the inbox to others'
+// workers (and for measuring intake alone). It returns at once.
+func (s *Service) RunIntake(ctx context.Context) { s.batch.run(ctx, 2) }
 
 // Poke wakes the worker: entries were just written.
 func (s *Service) Poke() {
@@ -67,11 +86,15 @@ type group struct {
 	lifecycle []store.InboxEntry
 }
 
-// Drain leases a batch of pending entries and works them: one delta round per mailbox scope,
-// lifecycle events answered first. It returns how many entries it took.
+// Drain works off a batch of due entries, if this process holds the worker lease: one delta
+// round per mailbox scope, lifecycle events answered first. It returns how many entries it
+// took.
 func (s *Service) Drain(ctx context.Context) (int, error) {
 	now := s.now()
-	es, err := s.st.LeaseInbox(ctx, s.owner, now, now.Add(leaseFor), drainBatch)
+	if ok, err := s.st.ClaimLease(ctx, leaseName, s.owner, now, now.Add(leaseFor)); err != nil || !ok {
+		return 0, err
+	}
+	es, err := s.st.DueInbox(ctx, now, drainBatch)
 	if err != nil || len(es) == 0 {
 		return 0, err
 	}
@@ -95,63 +118,80 @@ func (s *Service) Drain(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	var gone []bson.ObjectID
+	var finished, requeued []store.InboxEntry
+	var work []*group
 	for _, id := range order {
+		g := groups[id]
 		r, ok := recs[id]
 		if !ok {
 			// The mailbox is no longer captured, or its organisation disconnected.
-			for _, e := range groups[id].entries {
-				gone = append(gone, e.ID)
-			}
-			delete(groups, id)
+			finished = append(finished, outcome(g.entries, store.OutcomeDropped, now)...)
 			continue
 		}
-		groups[id].rec = r
+		g.rec = r
+		work = append(work, g)
 	}
-	if err := s.st.CompleteInbox(ctx, gone, now); err != nil {
-		return 0, err
+	var mu sync.Mutex
+	errs := eachConcurrently(ctx, s.o.Rounds, work, func(g *group) error {
+		done, again, err := s.work(ctx, g)
+		mu.Lock()
+		finished, requeued = append(finished, done...), append(requeued, again...)
+		mu.Unlock()
+		return err
+	})
+	if ferr := s.st.FinishInbox(context.WithoutCancel(ctx), finished, requeued); ferr != nil {
+		return 0, errors.Join(errs, ferr)
 	}
-	var work []*group
-	for _, id := range order {
-		if g, ok := groups[id]; ok {
-			work = append(work, g)
-		}
-	}
-	return len(es), eachConcurrently(ctx, s.o.Concurrency, work, func(g *group) error { return s.work(ctx, g) })
+	return len(es), errs
 }
 
-// work answers a group's lifecycle events, runs its delta round, and completes its entries;
-// on failure they go back to the inbox for a later attempt.
-func (s *Service) work(ctx context.Context, g *group) error {
-	r := g.rec
-	ids := make([]bson.ObjectID, len(g.entries))
-	for i, e := range g.entries {
-		ids[i] = e.ID
+// outcome marks entries finished.
+func outcome(es []store.InboxEntry, how string, now time.Time) []store.InboxEntry {
+	out := make([]store.InboxEntry, len(es))
+	for i, e := range es {
+		e.Outcome, e.DoneAt = how, &now
+		out[i] = e
 	}
-	err := s.lifecycle(ctx, &r, g.lifecycle)
+	return out
+}
+
+// work answers a group's lifecycle events and runs its delta round. It returns the entries
+// finished and, after a failure, the entries to retry later: one for the scope's changes and
+// one per lifecycle event, after a growing backoff.
+func (s *Service) work(ctx context.Context, g *group) (finished, retry []store.InboxEntry, err error) {
+	r := g.rec
+	err = s.lifecycle(ctx, &r, g.lifecycle)
 	if err == nil {
 		err = s.sync.SyncScopes(ctx, r.OrgID, r.TenantID, r.MailboxID, []string{r.Scope})
 	}
 	now := s.now()
-	if err == nil || g.attempts >= maxAttempts {
-		if err != nil {
-			s.o.Log.Warn("change notifications given up after repeated failures; the scheduled delta sync will read their changes",
-				"organization", r.OrgID, "mailbox", r.MailboxID, "scope", r.Scope, "count", len(ids), "err", err)
+	switch {
+	case err == nil:
+		return outcome(g.entries, store.OutcomeDone, now), nil, nil
+	case ctx.Err() != nil:
+		return nil, nil, nil // shutting down: the entries stay in the inbox as they are
+	case g.attempts+1 >= maxAttempts:
+		s.o.Log.Warn("change notifications given up after repeated failures; the scheduled delta sync will read their changes",
+			"organization", r.OrgID, "mailbox", r.MailboxID, "scope", r.Scope, "count", len(g.entries), "err", err)
+		return outcome(g.entries, store.OutcomeDropped, now), nil, err
+	}
+	next := now.Add(min(time.Second<<min(g.attempts, 9), 5*time.Minute))
+	again := func(e store.InboxEntry) store.InboxEntry {
+		e.ID, e.NotBefore, e.Attempts, e.DoneAt, e.Outcome = bson.NewObjectID(), next, g.attempts+1, nil, ""
+		return e
+	}
+	seen := map[string]bool{}
+	for _, e := range g.entries {
+		key := e.LifecycleEvent + "|" + e.SubscriptionID
+		if e.LifecycleEvent == "" {
+			key = "change"
 		}
-		return s.st.CompleteInbox(ctx, ids, now)
+		if !seen[key] {
+			seen[key] = true
+			retry = append(retry, again(e))
+		}
 	}
-	if ctx.Err() != nil {
-		// Shutting down: hand the entries back at once rather than when the lease lapses.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-		defer cancel()
-		_ = s.st.ReleaseInbox(rctx, ids, now)
-		return nil
-	}
-	back := min(time.Second<<min(g.attempts, 9), 5*time.Minute)
-	if rerr := s.st.ReleaseInbox(ctx, ids, now.Add(back)); rerr != nil {
-		return errors.Join(err, rerr)
-	}
-	return fmt.Errorf("mailbox %s %s: %w", r.MailboxID, r.Scope, err)
+	return outcome(g.entries, store.OutcomeRetried, now), retry, fmt.Errorf("mailbox %s %s: %w", r.MailboxID, r.Scope, err)
 }
 
 // lifecycle answers lifecycle events (concepts/change-notifications-lifecycle-events.md):
