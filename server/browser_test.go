@@ -116,6 +116,10 @@ func TestAdminPageConsentFlowInBrowser(t *testing.T) {
 	summary, err := chromedp.Run(admin, chromedp.Text(chromedp.CSS("#summary")))
 	require.NoError(t, err)
 	require.Contains(t, summary, "3 blocked by an application access policy")
+	// Demo mode has webhooks: the subscriptions are counted as they are made.
+	require.NoError(t, chromedp.Do(admin, ignore(chromedp.Poll[bool](
+		`document.getElementById('live').textContent.includes('Live updates: Microsoft Graph change notifications')`,
+		chromedp.WithPollingTimeout(30*time.Second)))))
 	shot, err := chromedp.Run(admin, chromedp.FullScreenshot(100))
 	require.NoError(t, err)
 	require.True(t, strings.HasSuffix(status, "Team access to Office 365 is active."), status)

@@ -200,3 +200,57 @@ func TestWebhooksNeedAPublicURLGraphCanReach(t *testing.T) {
 		}
 	}
 }
+
+func TestDemoModeSubscribesEveryCapturedMailbox(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	s := seed(t, dir)
+	svc := startService(t, dir)
+	connectDemo(t, svc.url, s.adminA)
+	var ta struct {
+		TeamAccess struct {
+			MailboxSummary      struct{ Accessible int }
+			ChangeNotifications struct {
+				Mode                     string
+				Reason                   *string
+				Active, Failing, Pending int
+			}
+		}
+	}
+	// 19 captured mailboxes (of 20 readable, one is a disabled account), four subscriptions
+	// each; graphsim in the process delivers to the loopback public URL.
+	require.Eventually(t, func() bool {
+		require.Empty(t, gql(t, svc.url, s.readerA, `{ teamAccess { mailboxSummary { accessible } changeNotifications { mode reason active failing pending } } }`, nil, &ta))
+		return ta.TeamAccess.ChangeNotifications.Active == 76
+	}, 60*time.Second, 100*time.Millisecond, "%+v", &ta)
+	require.Equal(t, "WEBHOOKS", ta.TeamAccess.ChangeNotifications.Mode)
+	require.Nil(t, ta.TeamAccess.ChangeNotifications.Reason)
+	require.Zero(t, ta.TeamAccess.ChangeNotifications.Failing)
+
+	var mb struct {
+		Mailboxes struct {
+			Edges []struct {
+				Node struct {
+					Captured            bool
+					ChangeNotifications []struct {
+						Resource, Scope, State string
+						ExpiresAt              *time.Time
+					}
+				}
+			}
+		}
+	}
+	require.Empty(t, gql(t, svc.url, s.readerA, `{ mailboxes(first: 30) { edges { node { captured changeNotifications { resource scope state expiresAt } } } } }`, nil, &mb))
+	for _, e := range mb.Mailboxes.Edges {
+		cn := e.Node.ChangeNotifications
+		if !e.Node.Captured {
+			require.Empty(t, cn)
+			continue
+		}
+		require.Len(t, cn, 4)
+		for _, c := range cn {
+			require.Equal(t, "ACTIVE", c.State)
+			require.NotNil(t, c.ExpiresAt)
+		}
+		require.Equal(t, []string{"CALENDAR", "CONTACTS", "MAIL", "MAIL"}, []string{cn[0].Resource, cn[1].Resource, cn[2].Resource, cn[3].Resource})
+	}
+}

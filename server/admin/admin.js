@@ -82,11 +82,17 @@
   function loadSummary() {
     clearTimeout(summaryTimer);
     summaryTimer = setTimeout(function () {
-      gql('{ teamAccess { mailboxSummary { total accessible blockedByPolicy noMailbox errors } } }').then(function (d) {
+      gql('{ teamAccess { mailboxSummary { total accessible blockedByPolicy noMailbox errors } changeNotifications { mode reason active failing pending } } }').then(function (d) {
         var s = d.teamAccess.mailboxSummary;
         $('summary').textContent = s.total + ' users: ' + s.accessible + ' readable, ' + s.blockedByPolicy +
           ' blocked by an application access policy, ' + s.noMailbox + ' without a mailbox, ' + s.errors + ' with errors.';
+        var n = d.teamAccess.changeNotifications;
+        $('live').textContent = n.mode === 'WEBHOOKS'
+          ? 'Live updates: Microsoft Graph change notifications, ' + n.active + ' subscriptions active' +
+            (n.pending ? ', ' + n.pending + ' being created' : '') + (n.failing ? ', ' + n.failing + ' failing (retried)' : '') + '.'
+          : 'Live updates are off: ' + n.reason;
       });
+      summaryTimer = setTimeout(loadSummary, 15000); // subscriptions come and go without a mailbox event
     }, 200);
   }
 
@@ -105,6 +111,7 @@
   }
 
   function signOut(problem) {
+    clearTimeout(summaryTimer);
     sessionStorage.removeItem(KEY);
     if (socket) { socket.close(); socket = null; }
     $('settings').hidden = true;
