@@ -506,3 +506,50 @@ func TestStoreOutageDuringIntakeAnswers503AndLosesNothingAcknowledged(t *testing
 	}, 30*time.Second, 50*time.Millisecond)
 	n.reconcile(t, "after the outage")
 }
+
+func TestOneProcessAtATimeWorksTheInboxOff(t *testing.T) {
+	n := newNotifyEnv(t, graphsim.Options{}, nil)
+	ctx := t.Context()
+	// A second process on the same store: it takes deliveries in, but the first holds the
+	// worker lease, so only the first runs rounds.
+	var rounds atomic.Int64
+	other := subscriptions.New(n.st, switchedGraph{n}, countingSyncer{n.syncer, &rounds}, subscriptions.Options{Now: n.time, BaseURL: n.srv.URL})
+	other.RunIntake(ctx)
+	sub := n.subscription(t, n.alice, "mailFolders('inbox')/messages")
+	res, err := other.Accept(ctx, []byte(notificationBody(sub.ID, sub.ClientState, "x1")))
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Accepted, "the other process knows the subscription from the store")
+	took, err := other.Drain(ctx)
+	require.NoError(t, err)
+	require.Zero(t, took, "the first process holds the lease")
+	require.Eventually(t, func() bool {
+		p, _ := n.st.PendingInbox(ctx)
+		return p == 0
+	}, 10*time.Second, 20*time.Millisecond, "the first process worked it off")
+	require.Zero(t, rounds.Load())
+
+	// When the holder's lease lapses (say it died: here a third process's clock is a minute
+	// ahead), another takes over.
+	o2 := subscriptions.New(n.st, switchedGraph{n}, countingSyncer{n.syncer, &rounds}, subscriptions.Options{Now: func() time.Time { return n.time().Add(time.Minute) }, BaseURL: n.srv.URL})
+	o2.RunIntake(ctx)
+	_, err = o2.Accept(ctx, []byte(notificationBody(sub.ID, sub.ClientState, "x3")))
+	require.NoError(t, err)
+	took, err = o2.Drain(ctx)
+	require.NoError(t, err)
+	if took == 0 { // the first process's worker may have taken it in between
+		require.Eventually(t, func() bool { p, _ := n.st.PendingInbox(ctx); return p == 0 }, 10*time.Second, 20*time.Millisecond)
+	} else {
+		require.Equal(t, int64(1), rounds.Load())
+	}
+}
+
+// countingSyncer counts the rounds it runs.
+type countingSyncer struct {
+	*deltasync.Syncer
+	n *atomic.Int64
+}
+
+func (c countingSyncer) SyncScopes(ctx context.Context, org, tenant, user string, scopes []string) error {
+	c.n.Add(1)
+	return c.Syncer.SyncScopes(ctx, org, tenant, user, scopes)
+}

@@ -169,6 +169,12 @@ func TestValidationTokenIsEchoedAsPlainTextOnly(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode, string(body))
+	// Over the size limit: 413.
+	big := `{"value":[{"subscriptionId":"` + strings.Repeat("a", subscriptions.MaxBody) + `"}]}`
+	resp, err = http.Post(svc.url+subscriptions.NotificationPath, "application/json", strings.NewReader(big))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
 }
 
 func TestWebhooksNeedAPublicURLGraphCanReach(t *testing.T) {
