@@ -481,7 +481,7 @@ func TestBadCursorIsRefusedAndSubscribersLeaveCleanly(t *testing.T) {
 	h := NewHub(st, HubOptions{})
 	_, err := h.Subscribe(ctx, org, nil, "chg_nothex")
 	require.ErrorIs(t, err, ErrInvalid)
-	old := "chg_" + fmt.Sprintf("%08x", time.Now().Add(-8*24*time.Hour).Unix()) + "0000000000000000"
+	old := fmt.Sprintf("chg_%016x%08x", 5, time.Now().Add(-8*24*time.Hour).Unix())
 	_, err = h.Subscribe(ctx, org, nil, old)
 	require.ErrorContains(t, err, "older than")
 	_, err = h.Subscribe(ctx, org, &Filter{MailboxIds: []string{"x"}}, "")
@@ -563,19 +563,22 @@ func TestPruneDropsOldChangesAndTombstonesOnly(t *testing.T) {
 	live := email("u1", 1, "INBOUND", "live", "a@fabrikam.com")
 	gone := email("u1", 2, "INBOUND", "gone long ago", "a@fabrikam.com")
 	recent := email("u1", 3, "INBOUND", "gone today", "a@fabrikam.com")
+	o := st.Org(org)
+	// One change from before the window, first in the log.
+	require.NoError(t, o.AppendChanges(ctx, []store.Change{{Type: "CREATED", ActivityID: live.ID, At: time.Now().Add(-ResumeWindow - time.Hour)}}))
 	write(t, st, Created, live, gone, recent)
 	gone.ChangedAt = time.Now().Add(-ResumeWindow - time.Hour)
 	remove(t, st, gone)
 	recent.ChangedAt = time.Now()
 	remove(t, st, recent)
-	o := st.Org(org)
-	// One change from before the window.
-	require.NoError(t, o.AppendChanges(ctx, []store.Change{{Type: "CREATED", ActivityID: live.ID, At: time.Now().Add(-ResumeWindow - time.Hour)}}))
-	before, err := o.ChangesAfter(ctx, "", 100)
+	// Another organisation whose only change is old keeps it: numbering goes on after it.
+	quiet := st.Org("org_quiet")
+	require.NoError(t, quiet.AppendChanges(ctx, []store.Change{{Type: "CREATED", ActivityID: "x", At: time.Now().Add(-ResumeWindow - time.Hour)}}))
+	before, err := o.ChangesAfter(ctx, 0, 100)
 	require.NoError(t, err)
 
 	require.NoError(t, h.Prune(ctx))
-	after, err := o.ChangesAfter(ctx, "", 100)
+	after, err := o.ChangesAfter(ctx, 0, 100)
 	require.NoError(t, err)
 	require.Len(t, after, len(before)-1, "only the old change goes")
 	_, err = o.Activity(ctx, gone.ID)
@@ -585,4 +588,61 @@ func TestPruneDropsOldChangesAndTombstonesOnly(t *testing.T) {
 	require.True(t, a.Deleted, "a recent tombstone stays, for the feed")
 	_, err = o.Activity(ctx, live.ID)
 	require.NoError(t, err)
+	kept, err := quiet.ChangesAfter(ctx, 0, 10)
+	require.NoError(t, err)
+	require.Len(t, kept, 1)
+	require.NoError(t, quiet.AppendChanges(ctx, []store.Change{{Type: "CREATED", ActivityID: "y", At: time.Now()}}))
+	kept, _ = quiet.ChangesAfter(ctx, 0, 10)
+	require.EqualValues(t, 2, kept[1].Seq)
+}
+
+// The hub delivers in number order without a gap: a change whose number is missing is held
+// back until the missing one appears, and a number never written is read past after GapWait.
+// (AppendChanges never leaves a hole, since a number is written only after the one before it;
+// the hub does not rely on that.)
+func TestHubWaitsForAMissingChangeNumber(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	hctx, stop := context.WithCancel(ctx)
+	defer stop()
+	h := NewHub(st, HubOptions{Interval: 5 * time.Millisecond, GapWait: 500 * time.Millisecond})
+	go h.Run(hctx)
+	feed, err := h.Subscribe(ctx, org, nil, "")
+	require.NoError(t, err)
+	change := func(i int, seq int64) store.Change {
+		a := email("u1", i, "INBOUND", "x", "a@fabrikam.com")
+		_, err := st.Org(org).WriteActivities(ctx, []store.Activity{a})
+		require.NoError(t, err)
+		return store.Change{Type: "CREATED", ActivityID: a.ID, At: time.Now(), Activity: &a, Seq: seq}
+	}
+	a, b := change(1, 1), change(2, 2)
+	require.NoError(t, st.Org(org).WriteChanges(ctx, []store.Change{b}))
+	time.Sleep(100 * time.Millisecond) // the poller sees 2, and 1 missing
+	select {
+	case ev := <-feed:
+		t.Fatalf("2 delivered before 1: %+v", ev)
+	default:
+	}
+	require.NoError(t, st.Org(org).WriteChanges(ctx, []store.Change{a}))
+	got := collect(t, feed, 2)
+	require.Equal(t, []string{globalID(activityPrefix, a.ActivityID), globalID(activityPrefix, b.ActivityID)}, []string{got[0].ActivityID, got[1].ActivityID})
+	require.Less(t, got[0].Cursor, got[1].Cursor)
+	afterA := got[0].Cursor
+
+	// 3 is never written: 4 comes after GapWait.
+	c := change(3, 4)
+	require.NoError(t, st.Org(org).WriteChanges(ctx, []store.Change{c}))
+	start := time.Now()
+	got = collect(t, feed, 1)
+	require.Equal(t, globalID(activityPrefix, c.ActivityID), got[0].ActivityID)
+	require.GreaterOrEqual(t, time.Since(start), 400*time.Millisecond, "held back while 3 was missing")
+
+	// Resuming after 1 replays 2 and 4, across the hole; AppendChanges goes on from 4.
+	resumed, err := h.Subscribe(ctx, org, nil, afterA)
+	require.NoError(t, err)
+	got = collect(t, resumed, 2)
+	require.Equal(t, []string{globalID(activityPrefix, b.ActivityID), globalID(activityPrefix, c.ActivityID)}, []string{got[0].ActivityID, got[1].ActivityID})
+	ds := []store.Change{change(4, 0)}
+	require.NoError(t, st.Org(org).AppendChanges(ctx, ds))
+	require.EqualValues(t, 5, ds[0].Seq)
 }

@@ -31,6 +31,7 @@ type Hub struct {
 	st       *store.Store
 	interval time.Duration
 	buffer   int
+	gapWait  time.Duration
 
 	poke chan struct{}
 
@@ -39,8 +40,11 @@ type Hub struct {
 }
 
 type orgFeed struct {
-	pos  string // the last change delivered to the subscribers
+	pos  int64 // the number of the last change delivered to the subscribers
 	subs map[*subscriber]struct{}
+	// gapSince is when the poller first found pos+1 missing while later changes were there.
+	gapSince time.Time
+	gapAt    int64
 }
 
 type subscriber struct {
@@ -55,6 +59,10 @@ type HubOptions struct {
 	// Buffer is how many polls' worth of changes a subscriber may fall behind before its feed
 	// ends (64 if zero).
 	Buffer int
+	// GapWait is how long the poller waits for a change number it found missing (taken by a
+	// writer that has not committed yet) before it reads past it: 5 s if zero. Only a writer
+	// that died between numbering and writing leaves a number for good.
+	GapWait time.Duration
 }
 
 // NewHub returns a hub; Run polls.
@@ -65,7 +73,10 @@ func NewHub(st *store.Store, o HubOptions) *Hub {
 	if o.Buffer <= 0 {
 		o.Buffer = 64
 	}
-	return &Hub{st: st, interval: o.Interval, buffer: o.Buffer, poke: make(chan struct{}, 1), orgs: map[string]*orgFeed{}}
+	if o.GapWait <= 0 {
+		o.GapWait = 5 * time.Second
+	}
+	return &Hub{st: st, interval: o.Interval, buffer: o.Buffer, gapWait: o.GapWait, poke: make(chan struct{}, 1), orgs: map[string]*orgFeed{}}
 }
 
 // Run polls the change log until ctx ends.
@@ -93,51 +104,105 @@ func (h *Hub) Poke() {
 	}
 }
 
-// Poll reads every new change of the organisations with subscribers and delivers it.
+// Poll reads every new change of the organisations with subscribers and delivers it, in
+// number order and without a gap: a missing number (its writer has not committed yet) holds
+// the later changes back until it appears, or for GapWait at most.
 func (h *Hub) Poll(ctx context.Context) {
 	h.mu.Lock()
-	orgs := make(map[string]string, len(h.orgs))
+	orgs := make(map[string]int64, len(h.orgs))
 	for id, f := range h.orgs {
 		orgs[id] = f.pos
 	}
 	h.mu.Unlock()
 	for org, pos := range orgs {
-		for {
-			evs, err := h.read(ctx, org, pos, "", 500)
-			if err != nil {
-				if ctx.Err() == nil {
-					slog.Warn("read the change log", "org", org, "err", err)
-				}
-				break
-			}
-			if len(evs) == 0 {
-				break
-			}
-			pos = evs[len(evs)-1].Cursor
-			h.deliver(org, evs)
-			if len(evs) < 500 {
-				break
-			}
+		if err := h.pollOrg(ctx, org, pos); err != nil && ctx.Err() == nil {
+			slog.Warn("read the change log", "org", org, "err", err)
 		}
 	}
 }
 
-// read loads up to limit changes after a cursor (and not after upTo, when given) with their
-// activities.
-func (h *Hub) read(ctx context.Context, org, after, upTo string, limit int) ([]Event, error) {
-	o := h.st.Org(org)
-	cs, err := o.ChangesAfter(ctx, after, limit)
+func (h *Hub) pollOrg(ctx context.Context, org string, pos int64) error {
+	const page = 500
+	for {
+		cs, err := h.st.Org(org).ChangesAfter(ctx, pos, page)
+		if err != nil || len(cs) == 0 {
+			return err
+		}
+		n := 0
+		for n < len(cs) && cs[n].Seq == pos+int64(n)+1 {
+			n++
+		}
+		if n == 0 {
+			if !h.gapLapsed(org, pos+1) {
+				return nil // wait for it
+			}
+			slog.Warn("change numbers never written (their writer stopped); reading past them", "org", org, "from", pos+1, "to", cs[0].Seq-1)
+			pos = cs[0].Seq - 1
+			continue
+		}
+		evs, err := h.events(ctx, org, cs[:n])
+		if err != nil {
+			return err
+		}
+		pos += int64(n)
+		h.deliver(org, evs, pos)
+		if n < len(cs) || len(cs) < page {
+			return nil
+		}
+	}
+}
+
+// gapLapsed reports whether change number seq has been missing for longer than GapWait.
+func (h *Hub) gapLapsed(org string, seq int64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	f := h.orgs[org]
+	if f == nil {
+		return false
+	}
+	if f.gapAt != seq {
+		f.gapAt, f.gapSince = seq, time.Now()
+	}
+	return time.Since(f.gapSince) >= h.gapWait
+}
+
+// changeCursor is a change's cursor: its number, then its time (for the resume window), in hex
+// of fixed width, so cursors of an organisation sort as their changes do.
+func changeCursor(c store.Change) string {
+	return fmt.Sprintf("chg_%016x%08x", c.Seq, c.At.Unix())
+}
+
+// parseChangeCursor reads a change cursor's number and time.
+func parseChangeCursor(c string) (int64, time.Time, bool) {
+	hex, ok := strings.CutPrefix(c, "chg_")
+	if !ok || len(hex) != 24 || strings.Trim(hex, "0123456789abcdef") != "" {
+		return 0, time.Time{}, false
+	}
+	seq, err1 := strconv.ParseInt(hex[:16], 16, 64)
+	secs, err2 := strconv.ParseInt(hex[16:], 16, 64)
+	if err1 != nil || err2 != nil || seq < 0 {
+		return 0, time.Time{}, false
+	}
+	return seq, time.Unix(secs, 0), true
+}
+
+// read loads up to limit changes numbered after `after` (and not after upTo) as events.
+func (h *Hub) read(ctx context.Context, org string, after, upTo int64, limit int) ([]Event, error) {
+	cs, err := h.st.Org(org).ChangesAfter(ctx, after, limit)
 	if err != nil {
 		return nil, err
 	}
-	if upTo != "" {
-		for i, c := range cs {
-			if c.ID > upTo {
-				cs = cs[:i]
-				break
-			}
+	for i, c := range cs {
+		if c.Seq > upTo {
+			cs = cs[:i]
+			break
 		}
 	}
+	return h.events(ctx, org, cs)
+}
+
+// events turns changes into events, with their activities.
+func (h *Hub) events(ctx context.Context, org string, cs []store.Change) ([]Event, error) {
 	if len(cs) == 0 {
 		return nil, nil
 	}
@@ -150,7 +215,8 @@ func (h *Hub) read(ctx context.Context, org, after, upTo string, limit int) ([]E
 	}
 	as := map[string]store.Activity{}
 	if len(ids) > 0 {
-		if as, err = o.ActivitiesByID(ctx, ids); err != nil {
+		var err error
+		if as, err = h.st.Org(org).ActivitiesByID(ctx, ids); err != nil {
 			return nil, err
 		}
 	}
@@ -161,8 +227,11 @@ func (h *Hub) read(ctx context.Context, org, after, upTo string, limit int) ([]E
 	}
 	evs := make([]Event, 0, len(cs))
 	for _, c := range cs {
+		if c.Type == store.ChangeMark {
+			continue
+		}
 		a, ok := as[c.ActivityID]
-		ev := Event{Type: ChangeType(c.Type), Cursor: c.ID, ActivityID: globalID(activityPrefix, c.ActivityID), stored: a}
+		ev := Event{Type: ChangeType(c.Type), Cursor: changeCursor(c), ActivityID: globalID(activityPrefix, c.ActivityID), stored: a}
 		if ok && c.Type != string(Deleted) && !a.Deleted {
 			ev.Activity = ToView(a)
 		} else {
@@ -173,22 +242,23 @@ func (h *Hub) read(ctx context.Context, org, after, upTo string, limit int) ([]E
 	return evs, nil
 }
 
-// deliver hands events to the organisation's subscribers without ever waiting: a subscriber
-// whose buffer is full is cut off.
-func (h *Hub) deliver(org string, evs []Event) {
+// deliver hands events to the organisation's subscribers without ever waiting (a subscriber
+// whose buffer is full is cut off), and moves the organisation's position to pos.
+func (h *Hub) deliver(org string, evs []Event, pos int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	f := h.orgs[org]
-	if f == nil {
+	if f == nil || pos <= f.pos {
 		return
 	}
-	for len(evs) > 0 && evs[0].Cursor <= f.pos {
+	skip := changeCursor(store.Change{Seq: f.pos + 1})[:20] // "chg_" and the number
+	for len(evs) > 0 && evs[0].Cursor[:20] < skip {
 		evs = evs[1:]
 	}
+	f.pos = pos
 	if len(evs) == 0 {
 		return
 	}
-	f.pos = evs[len(evs)-1].Cursor
 	for s := range f.subs {
 		select {
 		case s.ch <- evs:
@@ -210,15 +280,15 @@ func (h *Hub) Subscribers() int {
 	return n
 }
 
-func (h *Hub) register(ctx context.Context, org string) (*subscriber, string, error) {
+func (h *Hub) register(ctx context.Context, org string) (*subscriber, int64, error) {
 	h.mu.Lock()
 	f := h.orgs[org]
 	h.mu.Unlock()
 	if f == nil {
 		// The first subscriber of the organisation: live from the end of its log.
-		last, err := h.st.Org(org).LastChangeID(ctx)
+		last, err := h.st.Org(org).LastChangeSeq(ctx)
 		if err != nil {
-			return nil, "", err
+			return nil, 0, err
 		}
 		h.mu.Lock()
 		if f = h.orgs[org]; f == nil {
@@ -257,25 +327,6 @@ func (h *Hub) unregister(org string, s *subscriber) {
 // up to this old.
 const ResumeWindow = 7 * 24 * time.Hour
 
-// changeCursorTime checks a change cursor ("chg_" and an ObjectID in hex) and reads when it
-// was made.
-func changeCursorTime(c string) (time.Time, bool) {
-	hex, ok := strings.CutPrefix(c, "chg_")
-	if !ok || len(hex) != 24 {
-		return time.Time{}, false
-	}
-	for _, r := range hex {
-		if !strings.ContainsRune("0123456789abcdef", r) {
-			return time.Time{}, false
-		}
-	}
-	secs, err := strconv.ParseInt(hex[:8], 16, 64)
-	if err != nil {
-		return time.Time{}, false
-	}
-	return time.Unix(secs, 0), true
-}
-
 // Prune drops changes older than the resume window from the log, and the tombstones of items
 // deleted before it.
 func (h *Hub) Prune(ctx context.Context) error {
@@ -297,7 +348,7 @@ func (h *Hub) Subscribe(ctx context.Context, org string, filter *Filter, after s
 		return nil, err
 	}
 	if after != "" {
-		at, ok := changeCursorTime(after)
+		_, at, ok := parseChangeCursor(after)
 		if !ok {
 			return nil, fmt.Errorf("%w: %q is not a change cursor (resume with the cursor of the last change you received)", ErrInvalid, after)
 		}
@@ -349,8 +400,12 @@ func (h *Hub) Subscribe(ctx context.Context, org string, filter *Filter, after s
 			}
 		}
 		// Replay (after, regPos] from the store; the hub delivers what follows regPos.
-		for after != "" && last < regPos {
-			evs, err := h.read(ctx, org, last, regPos, 500)
+		for after != "" {
+			lastSeq, _, _ := parseChangeCursor(last)
+			if lastSeq >= regPos {
+				break
+			}
+			evs, err := h.read(ctx, org, lastSeq, regPos, 500)
 			if err != nil || len(evs) == 0 {
 				if err != nil && ctx.Err() == nil {
 					select {

@@ -307,7 +307,7 @@ func TestPurgeDeletesCapturedDataAndTheNextSyncBackfillsAgain(t *testing.T) {
 	s := e.syncer(e.graph)
 	require.NoError(t, s.SyncMailbox(ctx, e.org, e.tenant, e.alice))
 	e.reconcile(t, "backfill")
-	changes, err := e.st.Org(e.org).ChangesAfter(ctx, "", 100)
+	changes, err := e.st.Org(e.org).ChangesAfter(ctx, 0, 100)
 	require.NoError(t, err)
 	require.NotEmpty(t, changes)
 
@@ -321,9 +321,13 @@ func TestPurgeDeletesCapturedDataAndTheNextSyncBackfillsAgain(t *testing.T) {
 	cs, err := org.Contacts(ctx, store.ContactQuery{Limit: 100})
 	require.NoError(t, err)
 	require.Empty(t, cs, "contacts purged")
-	changes, err = org.ChangesAfter(ctx, "", 100)
+	lastSeq := changes[len(changes)-1].Seq
+	changes, err = org.ChangesAfter(ctx, 0, 100)
 	require.NoError(t, err)
-	require.Empty(t, changes, "change log purged")
+	require.Len(t, changes, 1, "change log purged but for a mark of its last number")
+	require.Equal(t, store.ChangeMark, changes[0].Type)
+	require.Equal(t, lastSeq, changes[0].Seq)
+	require.Nil(t, changes[0].Activity, "no personal data left in the mark")
 	states, err := org.DeltaStates(ctx, e.alice)
 	require.NoError(t, err)
 	require.Empty(t, states, "delta positions purged")
@@ -339,4 +343,7 @@ func TestPurgeDeletesCapturedDataAndTheNextSyncBackfillsAgain(t *testing.T) {
 	require.NoError(t, s.SyncMailbox(ctx, e.org, e.tenant, e.alice))
 	require.NoError(t, s.SyncMailbox(ctx, e.org, e.tenant, e.bob))
 	e.reconcile(t, "after purge")
+	changes, err = org.ChangesAfter(ctx, lastSeq, 1)
+	require.NoError(t, err)
+	require.Equal(t, lastSeq+1, changes[0].Seq, "numbering goes on after the purge")
 }

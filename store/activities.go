@@ -351,7 +351,10 @@ func (s *Store) PruneTombstones(ctx context.Context, before time.Time) (int64, e
 // delta positions, the change log, the notification inbox and the Graph subscription records
 // (a disconnect with purge).
 func (o OrgScope) DeleteCapturedData(ctx context.Context) error {
-	for _, c := range []string{activityCollection, contactCollection, deltaStateCollection, changeCollection, inboxCollection, notificationLogCollection, graphSubscriptionCollection} {
+	if err := o.clearChanges(ctx); err != nil {
+		return err
+	}
+	for _, c := range []string{activityCollection, contactCollection, deltaStateCollection, inboxCollection, notificationLogCollection, graphSubscriptionCollection} {
 		if _, err := o.s.deleteInBatches(ctx, c, o.filter()); err != nil {
 			return fmt.Errorf("delete %s: %w", c, err)
 		}

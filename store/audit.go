@@ -90,7 +90,7 @@ func (s *Store) deleteInBatches(ctx context.Context, name string, filter bson.D)
 			return total, err
 		}
 		var ids []struct {
-			ID string `bson:"_id"`
+			ID any `bson:"_id"` // strings or ObjectIDs, as the collection has them
 		}
 		if err := cur.All(ctx, &ids); err != nil {
 			return total, err

@@ -11,13 +11,20 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// Change is an entry of the change log: what happened to an activity, in the order it was
-// stored. Its _id ("chg_" and a time-ordered ObjectID) is the cursor live subscribers resume
-// from; the log is polled by every process, which is how changes reach the subscribers of all of
-// them (FerretDB has no change streams).
+// Change is an entry of the change log: what happened to an activity. Seq numbers an
+// organisation's changes 1, 2, 3, … in the order they were written, across every process on
+// the store: it is what live subscribers resume from. The log is polled by every process, which
+// is how changes reach the subscribers of all of them (FerretDB has no change streams).
+//
+// A writer numbers its changes after the newest one it reads, and the unique (orgId, seq) index
+// refuses a number another writer took first, so a number is only ever written once the one
+// before it is: readers never find a lower number appear behind a higher one. (FerretDB's
+// findAndModify is not atomic under concurrency, so a counter document would hand the same
+// number out twice.)
 type Change struct {
 	ID         string    `bson:"_id"`
 	OrgID      string    `bson:"orgId"`
+	Seq        int64     `bson:"seq"`
 	Type       string    `bson:"type"`
 	ActivityID string    `bson:"activityId"`
 	At         time.Time `bson:"at"`
@@ -26,24 +33,42 @@ type Change struct {
 	Activity *Activity `bson:"activity,omitempty"`
 }
 
-// NewChangeID is a time-ordered change id.
+// NewChangeID is a unique change id.
 func NewChangeID() string { return "chg_" + bson.NewObjectID().Hex() }
 
-// AppendChanges writes change log entries in one bulk insert.
-//
-// It gives the changes their ids itself, and in this process no id is handed out while an
-// earlier one is not yet written: a poller that has read past an id never finds a smaller one
-// later (concurrent syncs would otherwise commit out of id order, and the poller would skip the
-// late one). The insert is ordered for the same reason.
+// AppendChanges numbers changes after the organisation's newest and writes them, in one ordered
+// bulk insert; when another writer took some of the numbers first, the rest are numbered again
+// after its changes.
 func (o OrgScope) AppendChanges(ctx context.Context, cs []Change) error {
-	if len(cs) == 0 {
-		return nil
-	}
+	// One writer at a time in this process; other processes are sorted out by the index.
 	o.s.changeMu.Lock()
 	defer o.s.changeMu.Unlock()
+	for attempt := 0; len(cs) > 0; attempt++ {
+		last, err := o.LastChangeSeq(ctx)
+		if err != nil {
+			return err
+		}
+		for i := range cs {
+			cs[i].Seq = last + int64(i) + 1
+		}
+		err = o.WriteChanges(ctx, cs)
+		var bw mongo.BulkWriteException
+		if err == nil || !errors.As(err, &bw) || len(bw.WriteErrors) == 0 || bw.WriteErrors[0].Code != 11000 || attempt == 100 {
+			return err
+		}
+		cs = cs[bw.WriteErrors[0].Index:] // those before it were written
+	}
+	return nil
+}
+
+// WriteChanges writes changes numbered already, in order (AppendChanges numbers them).
+func (o OrgScope) WriteChanges(ctx context.Context, cs []Change) error {
 	docs := make([]any, len(cs))
 	for i := range cs {
-		cs[i].OrgID, cs[i].ID = o.org, NewChangeID()
+		cs[i].OrgID = o.org
+		if cs[i].ID == "" {
+			cs[i].ID = NewChangeID()
+		}
 		docs[i] = cs[i]
 	}
 	if _, err := o.s.collection(changeCollection).InsertMany(ctx, docs, options.InsertMany().SetOrdered(true)); err != nil {
@@ -52,42 +77,69 @@ func (o OrgScope) AppendChanges(ctx context.Context, cs []Change) error {
 	return nil
 }
 
-// ChangesAfter reads up to limit changes of the organisation after a cursor, oldest first.
-func (o OrgScope) ChangesAfter(ctx context.Context, after string, limit int) ([]Change, error) {
-	f := o.filter()
-	if after != "" {
-		f = append(f, bson.E{Key: "_id", Value: bson.D{{Key: "$gt", Value: after}}})
-	}
-	cur, err := o.s.collection(changeCollection).Find(ctx, f, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)))
-	if err != nil {
-		return nil, fmt.Errorf("read changes: %w", err)
-	}
-	out := []Change{}
-	if err := cur.All(ctx, &out); err != nil {
-		return nil, fmt.Errorf("read changes: %w", err)
-	}
-	return out, nil
+// ChangesAfter reads up to limit changes of the organisation numbered after a sequence number,
+// in order.
+func (o OrgScope) ChangesAfter(ctx context.Context, after int64, limit int) ([]Change, error) {
+	f := append(o.filter(), bson.E{Key: "seq", Value: bson.D{{Key: "$gt", Value: after}}})
+	return findAll[Change](ctx, o.s.collection(changeCollection), "read changes", f,
+		options.Find().SetSort(bson.D{{Key: "seq", Value: 1}}).SetLimit(int64(limit)))
 }
 
 // PruneChanges deletes the change log's entries, of every organisation, older than a time:
-// subscribers can resume within that window.
+// subscribers can resume within that window. Each organisation's newest change stays, however
+// old, so that numbering goes on after it.
 func (s *Store) PruneChanges(ctx context.Context, before time.Time) (int64, error) {
-	n, err := s.deleteInBatches(ctx, changeCollection, bson.D{{Key: "at", Value: bson.D{{Key: "$lt", Value: before}}}})
-	if err != nil {
-		return n, fmt.Errorf("prune changes: %w", err)
+	old := bson.D{{Key: "at", Value: bson.D{{Key: "$lt", Value: before}}}}
+	res := s.collection(changeCollection).Distinct(ctx, "orgId", old)
+	var orgs []string
+	if err := res.Decode(&orgs); err != nil {
+		return 0, fmt.Errorf("prune changes: %w", err)
 	}
-	return n, nil
+	var total int64
+	for _, org := range orgs {
+		last, err := s.Org(org).LastChangeSeq(ctx)
+		if err != nil {
+			return total, err
+		}
+		n, err := s.deleteInBatches(ctx, changeCollection, bson.D{{Key: "orgId", Value: org}, old[0], {Key: "seq", Value: bson.D{{Key: "$lt", Value: last}}}})
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("prune changes: %w", err)
+		}
+	}
+	return total, nil
 }
 
-// LastChangeID is the newest change of the organisation's log, "" when it is empty.
-func (o OrgScope) LastChangeID(ctx context.Context) (string, error) {
+// ChangeMark is the type of a change log entry that only keeps the numbering's place: the
+// newest change of a purged organisation. Readers skip it.
+const ChangeMark = "MARK"
+
+// clearChanges deletes an organisation's change log, leaving a mark with the newest number so
+// that numbering goes on after it (a subscriber connected meanwhile would otherwise wait for
+// numbers it has passed).
+func (o OrgScope) clearChanges(ctx context.Context) error {
+	last, err := o.LastChangeSeq(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := o.s.deleteInBatches(ctx, changeCollection, o.filter()); err != nil {
+		return fmt.Errorf("delete changes: %w", err)
+	}
+	if last == 0 {
+		return nil
+	}
+	return o.WriteChanges(ctx, []Change{{Seq: last, Type: ChangeMark, At: time.Now().UTC()}})
+}
+
+// LastChangeSeq is the number of the organisation's newest change, 0 when it has none.
+func (o OrgScope) LastChangeSeq(ctx context.Context) (int64, error) {
 	var c Change
-	err := o.s.collection(changeCollection).FindOne(ctx, o.filter(), options.FindOne().SetSort(bson.D{{Key: "_id", Value: -1}})).Decode(&c)
+	err := o.s.collection(changeCollection).FindOne(ctx, o.filter(), options.FindOne().SetSort(bson.D{{Key: "seq", Value: -1}})).Decode(&c)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return "", nil
+		return 0, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("read changes: %w", err)
+		return 0, fmt.Errorf("read changes: %w", err)
 	}
-	return c.ID, nil
+	return c.Seq, nil
 }

@@ -26,7 +26,7 @@ var indexes = map[string][]mongo.IndexModel{
 		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "participants.address", Value: 1}, {Key: "occurredAt", Value: -1}}, Options: options.Index().SetName("org_participant_occurred")},
 	},
 	changeCollection: {
-		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("org_id")},
+		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "seq", Value: 1}}, Options: options.Index().SetName("org_seq").SetUnique(true)},
 		{Keys: bson.D{{Key: "at", Value: 1}}, Options: options.Index().SetName("at")}, // pruning
 	},
 	contactCollection: {

@@ -31,6 +31,14 @@ type migration struct {
 // renumber a migration that has been released.
 var migrations = []migration{
 	{version: 1, name: "record the installation", up: createInstallation},
+	{version: 2, name: "number the change log", up: renumberChanges},
+}
+
+// renumberChanges drops the change log written before its entries were numbered per
+// organisation: those entries have no number to resume from, and a subscriber holding one of
+// their cursors is told to query afresh. The log only serves resumption, for 7 days.
+func renumberChanges(ctx context.Context, db *mongo.Database) error {
+	return db.Collection(changeCollection).Drop(ctx)
 }
 
 // SchemaVersion is the data layout this build writes.

@@ -38,12 +38,12 @@ type Options struct {
 
 // Store is an open connection to teamaccess's database. It is safe for concurrent use.
 type Store struct {
-	changeMu sync.Mutex // orders the change log's ids with its writes
 	client   *mongo.Client
 	db       *mongo.Database
 	embedded *embedded // nil when connected to an external server
 	log      *slog.Logger
 	hosts    string
+	changeMu sync.Mutex // one change-log writer at a time in this process
 }
 
 // ErrUnreachable reports that the database server could not be reached.

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -98,7 +99,8 @@ func TestMigrationsRunOnceInOrderAndRefuseANewerDatabase(t *testing.T) {
 	coll := s.collection("migration_test")
 	var ran []int
 	list := append([]migration(nil), migrations...)
-	for _, v := range []int{2, 3} {
+	next := SchemaVersion() + 1
+	for _, v := range []int{next, next + 1} {
 		list = append(list, migration{version: v, name: "test", up: func(ctx context.Context, db *mongo.Database) error {
 			ran = append(ran, v)
 			_, err := coll.InsertOne(ctx, bson.D{{Key: "v", Value: v}})
@@ -107,14 +109,14 @@ func TestMigrationsRunOnceInOrderAndRefuseANewerDatabase(t *testing.T) {
 	}
 	require.NoError(t, migrate(ctx, s.db, list, quiet()))
 	require.NoError(t, migrate(ctx, s.db, list, quiet()), "a second run changes nothing")
-	require.Equal(t, []int{2, 3}, ran)
+	require.Equal(t, []int{next, next + 1}, ran)
 	n, err := coll.CountDocuments(ctx, bson.D{})
 	require.NoError(t, err)
 	require.EqualValues(t, 2, n)
 
 	err = migrate(ctx, s.db, migrations, quiet())
 	require.True(t, errors.Is(err, ErrSchemaTooNew), "got %v", err)
-	require.ErrorContains(t, err, "schema version 3")
+	require.ErrorContains(t, err, fmt.Sprintf("schema version %d", next+1))
 }
 
 func TestEnsureIndexesIsIdempotentAndEnforcesUniqueness(t *testing.T) {
@@ -184,4 +186,66 @@ func TestLeaseGoesToOneOwnerUntilItLapses(t *testing.T) {
 	require.NoError(t, s.ReleaseLease(ctx, "job", "b"))
 	ok, _ = s.ClaimLease(ctx, "job", "a", now.Add(62*time.Second), now.Add(3*time.Minute))
 	require.True(t, ok, "released by b")
+}
+
+func TestChangeNumbersAreDenseAndUniqueAcrossWriters(t *testing.T) {
+	ctx := t.Context()
+	s := openTemp(t, t.TempDir())
+	defer s.Close(context.Background())
+	// Two clients, as two processes: eight writers of three changes each.
+	other, err := Open(ctx, Options{URI: s.EmbeddedURI(), Logger: quiet()})
+	require.NoError(t, err)
+	defer other.Close(context.Background())
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := []*Store{s, other}[i%2]
+			require.NoError(t, w.Org("o").AppendChanges(ctx, []Change{{Type: "CREATED"}, {Type: "UPDATED"}, {Type: "DELETED"}}))
+		}()
+	}
+	wg.Wait()
+	cs, err := s.Org("o").ChangesAfter(ctx, 0, 100)
+	require.NoError(t, err)
+	require.Len(t, cs, 24)
+	for i, c := range cs {
+		require.EqualValues(t, i+1, c.Seq, "1 to 24, each once")
+	}
+}
+
+func TestFinishedNotificationsMoveToTheLogAndArePruned(t *testing.T) {
+	ctx := t.Context()
+	s := openTemp(t, t.TempDir())
+	defer s.Close(context.Background())
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	es := make([]InboxEntry, 5)
+	for i := range es {
+		es[i] = InboxEntry{ID: bson.NewObjectID(), OrgID: "o", MailboxID: "m", Scope: "mail:inbox", NotBefore: now, ItemID: fmt.Sprint(i)}
+	}
+	require.NoError(t, s.InsertInbox(ctx, es))
+	require.NoError(t, s.InsertInbox(ctx, es[:2]), "a write repeated after a lost answer is no error")
+	due, err := s.DueInbox(ctx, now, 3)
+	require.NoError(t, err)
+	require.Len(t, due, 3)
+	old := now.Add(-2 * time.Hour)
+	for i := range due {
+		due[i].DoneAt, due[i].Outcome = &old, OutcomeDone
+	}
+	retry := InboxEntry{ID: bson.NewObjectID(), OrgID: "o", NotBefore: now.Add(time.Minute), Attempts: 1}
+	require.NoError(t, s.FinishInbox(ctx, due, []InboxEntry{retry}))
+	pending, finished, err := s.InboxEntries(ctx)
+	require.NoError(t, err)
+	require.Len(t, pending, 3, "two left and the retry")
+	require.Len(t, finished, 3)
+	due, err = s.DueInbox(ctx, now, 10)
+	require.NoError(t, err)
+	require.Len(t, due, 2, "the retry is not due yet")
+	n, err := s.PruneInbox(ctx, now.Add(-time.Hour))
+	require.NoError(t, err)
+	require.EqualValues(t, 3, n)
+	require.NoError(t, s.Org("o").DeleteCapturedData(ctx))
+	pending, finished, _ = s.InboxEntries(ctx)
+	require.Empty(t, pending, "purged")
+	require.Empty(t, finished)
 }
