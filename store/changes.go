@@ -40,23 +40,32 @@ func NewChangeID() string { return "chg_" + bson.NewObjectID().Hex() }
 // bulk insert; when another writer took some of the numbers first, the rest are numbered again
 // after its changes.
 func (o OrgScope) AppendChanges(ctx context.Context, cs []Change) error {
-	// One writer at a time in this process; other processes are sorted out by the index.
+	// One writer at a time in this process, which remembers the last number it wrote; other
+	// processes are sorted out by the index.
 	o.s.changeMu.Lock()
 	defer o.s.changeMu.Unlock()
+	last, known := o.s.changeSeq[o.org]
 	for attempt := 0; len(cs) > 0; attempt++ {
-		last, err := o.LastChangeSeq(ctx)
-		if err != nil {
-			return err
+		if !known {
+			var err error
+			if last, err = o.LastChangeSeq(ctx); err != nil {
+				return err
+			}
 		}
 		for i := range cs {
 			cs[i].Seq = last + int64(i) + 1
 		}
-		err = o.WriteChanges(ctx, cs)
+		err := o.WriteChanges(ctx, cs)
+		if err == nil {
+			o.s.changeSeq[o.org] = cs[len(cs)-1].Seq
+			return nil
+		}
+		delete(o.s.changeSeq, o.org)
 		var bw mongo.BulkWriteException
-		if err == nil || !errors.As(err, &bw) || len(bw.WriteErrors) == 0 || bw.WriteErrors[0].Code != 11000 || attempt == 100 {
+		if !errors.As(err, &bw) || len(bw.WriteErrors) == 0 || bw.WriteErrors[0].Code != 11000 || attempt == 100 {
 			return err
 		}
-		cs = cs[bw.WriteErrors[0].Index:] // those before it were written
+		cs, known = cs[bw.WriteErrors[0].Index:], false // those before it were written; read where the log is now
 	}
 	return nil
 }
@@ -122,6 +131,9 @@ func (o OrgScope) clearChanges(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	o.s.changeMu.Lock()
+	defer o.s.changeMu.Unlock()
+	delete(o.s.changeSeq, o.org)
 	if _, err := o.s.deleteInBatches(ctx, changeCollection, o.filter()); err != nil {
 		return fmt.Errorf("delete changes: %w", err)
 	}

@@ -38,12 +38,13 @@ type Options struct {
 
 // Store is an open connection to teamaccess's database. It is safe for concurrent use.
 type Store struct {
-	client   *mongo.Client
-	db       *mongo.Database
-	embedded *embedded // nil when connected to an external server
-	log      *slog.Logger
-	hosts    string
-	changeMu sync.Mutex // one change-log writer at a time in this process
+	client    *mongo.Client
+	db        *mongo.Database
+	embedded  *embedded // nil when connected to an external server
+	log       *slog.Logger
+	hosts     string
+	changeMu  sync.Mutex       // one change-log writer at a time in this process
+	changeSeq map[string]int64 // org -> the last change number this process wrote
 }
 
 // ErrUnreachable reports that the database server could not be reached.
@@ -83,7 +84,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	s := &Store{log: o.Logger}
+	s := &Store{log: o.Logger, changeSeq: map[string]int64{}}
 	uri := o.URI
 	if uri == "" {
 		e, err := startEmbedded(ctx, o.DataDir, o.PostgreSQLURL, o.Logger)
