@@ -183,3 +183,35 @@ func timeOrDash(t *time.Time) string {
 	}
 	return t.Format(time.RFC3339)
 }
+
+// runExplain is `teamaccess explain`: how the database runs each query the API and the workers
+// make, for a query plan review against the production database.
+func runExplain(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := command{name: "explain", summary: "Show how the database runs each query the API and the workers make (a query plan review).", opts: storeOptions}
+	cfg, err := parseConfig(cmd, flag.NewFlagSet("", flag.ContinueOnError), args, getenv, stderr, isTerminal(stderr))
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, store.Options{
+		URI: cfg.mongoURI, Database: cfg.mongoDatabase, DataDir: cfg.dataDir, PostgreSQLURL: cfg.embeddedPGURL,
+		ConnectTimeout: cfg.mongoTimeout, Logger: newLogger(stderr, cfg.logFormat, max(cfg.logLevel, slog.LevelWarn)),
+	})
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer st.Close(context.WithoutCancel(ctx))
+	plans, err := st.ExplainQueries(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "QUERY\tCOLLECTION\tINDEX\tPLAN")
+	for _, p := range plans {
+		idx := p.Index
+		if idx == "" {
+			idx = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Query, p.Collection, idx, p.Summary)
+	}
+	return tw.Flush()
+}

@@ -73,3 +73,14 @@ func TestKeyAndOrganisationCommands(t *testing.T) {
 	resp, _ = postGraphQL(t, svc.url, doomed, `{ viewer { role } }`)
 	require.Equal(t, 401, resp.StatusCode)
 }
+
+func TestExplainCommandShowsEveryQueryPlan(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errs := run(t, "explain", "--data-dir", dir)
+	require.Equal(t, 0, code, errs)
+	require.Contains(t, out, "QUERY")
+	require.Contains(t, out, "activities(filter: {mailboxIds: [one], occurredAfter})")
+	require.Contains(t, out, "notification worker: due inbox entries")
+	require.Contains(t, out, "filterPushdown=", "the embedded FerretDB's report")
+	require.Len(t, strings.Split(strings.TrimSpace(out), "\n"), 19, "a header and 18 queries")
+}

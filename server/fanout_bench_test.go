@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -63,6 +64,12 @@ func BenchmarkFanOut(b *testing.B) {
 	}
 	per := float64(heap()-before) / float64(n)
 	perG := float64(runtime.NumGoroutine()-goroutines) / float64(n)
+	if path := os.Getenv("FANOUT_HEAPPROFILE"); path != "" { // where the memory goes, subscribers connected
+		if f, err := os.Create(path); err == nil {
+			_ = pprof.WriteHeapProfile(f)
+			f.Close()
+		}
+	}
 
 	var lat []time.Duration
 	b.ResetTimer()

@@ -41,6 +41,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runOrg(ctx, rest, getenv, stdout, stderr)
 	case "simulate":
 		err = runSimulate(ctx, rest, getenv, stdout, stderr)
+	case "explain":
+		err = runExplain(ctx, rest, getenv, stdout, stderr)
 	case "version":
 		err = runVersion(rest, stdout, stderr)
 	case "help":
@@ -79,6 +81,7 @@ Commands:
   apikey    create, list or revoke API keys (create|list|revoke)
   org       create or list organizations (create|list)
   simulate  run graphsim, a simulated Microsoft 365 tenant, standalone
+  explain   show how the database runs each query (a query plan review)
   version   print the version and exit
   help      print this help
 

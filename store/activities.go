@@ -291,6 +291,12 @@ func oneOrIn(key string, vals []string) bson.D {
 
 // Activities runs a query: up to Limit activities after the keyset position.
 func (o OrgScope) Activities(ctx context.Context, q ActivityQuery) ([]Activity, error) {
+	f, sort := o.activityFind(q)
+	return findAll[Activity](ctx, o.s.collection(activityCollection), "query activities", f, options.Find().SetSort(sort).SetLimit(int64(q.Limit)))
+}
+
+// activityFind is an activity query's filter (with its keyset position) and sort.
+func (o OrgScope) activityFind(q ActivityQuery) (bson.D, bson.D) {
 	f := o.activityFilter(q)
 	cmp, dir := "$lt", -1
 	if q.Ascending {
@@ -302,16 +308,7 @@ func (o OrgScope) Activities(ctx context.Context, q ActivityQuery) ([]Activity, 
 			bson.D{{Key: "occurredAt", Value: *q.AfterAt}, {Key: "_id", Value: bson.D{{Key: cmp, Value: q.AfterID}}}},
 		}})
 	}
-	cur, err := o.s.collection(activityCollection).Find(ctx, f, options.Find().
-		SetSort(bson.D{{Key: "occurredAt", Value: dir}, {Key: "_id", Value: dir}}).SetLimit(int64(q.Limit)))
-	if err != nil {
-		return nil, fmt.Errorf("query activities: %w", err)
-	}
-	out := []Activity{}
-	if err := cur.All(ctx, &out); err != nil {
-		return nil, fmt.Errorf("query activities: %w", err)
-	}
-	return out, nil
+	return f, bson.D{{Key: "occurredAt", Value: dir}, {Key: "_id", Value: dir}}
 }
 
 // CountActivities counts what a query selects (its keyset position aside).

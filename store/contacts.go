@@ -37,6 +37,12 @@ type ContactQuery struct {
 
 // Contacts runs a contact query.
 func (o OrgScope) Contacts(ctx context.Context, q ContactQuery) ([]PersonalContact, error) {
+	f, sort := o.contactFind(q)
+	return findAll[PersonalContact](ctx, o.s.collection(contactCollection), "query contacts", f, options.Find().SetSort(sort).SetLimit(int64(q.Limit)))
+}
+
+// contactFind is a contact query's filter and sort.
+func (o OrgScope) contactFind(q ContactQuery) (bson.D, bson.D) {
 	f := o.filter(bson.E{Key: "deleted", Value: false})
 	if len(q.MailboxIDs) > 0 {
 		f = append(f, bson.E{Key: "mailboxId", Value: bson.D{{Key: "$in", Value: q.MailboxIDs}}})
@@ -58,16 +64,7 @@ func (o OrgScope) Contacts(ctx context.Context, q ContactQuery) ([]PersonalConta
 			bson.D{{Key: "displayName", Value: q.AfterName}, {Key: "_id", Value: bson.D{{Key: cmp, Value: q.AfterID}}}},
 		}}}}})
 	}
-	cur, err := o.s.collection(contactCollection).Find(ctx, f, options.Find().
-		SetSort(bson.D{{Key: "displayName", Value: dir}, {Key: "_id", Value: dir}}).SetLimit(int64(q.Limit)))
-	if err != nil {
-		return nil, fmt.Errorf("query contacts: %w", err)
-	}
-	out := []PersonalContact{}
-	if err := cur.All(ctx, &out); err != nil {
-		return nil, fmt.Errorf("query contacts: %w", err)
-	}
-	return out, nil
+	return f, bson.D{{Key: "displayName", Value: dir}, {Key: "_id", Value: dir}}
 }
 
 // Contact reads one contact (tombstones included: the caller decides).

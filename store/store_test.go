@@ -249,3 +249,19 @@ func TestFinishedNotificationsMoveToTheLogAndArePruned(t *testing.T) {
 	require.Empty(t, pending, "purged")
 	require.Empty(t, finished)
 }
+
+func TestExplainReportsAPlanForEveryQueryShape(t *testing.T) {
+	s := openTemp(t, t.TempDir())
+	defer s.Close(context.Background())
+	plans, err := s.ExplainQueries(t.Context())
+	require.NoError(t, err)
+	require.Len(t, plans, 18)
+	for _, p := range plans {
+		require.NotEmpty(t, p.Summary, p.Query)
+		t.Logf("%-60s %s", p.Query, p.Summary)
+	}
+	// FerretDB 1.24 on SQLite pushes only _id equality down to its backend; everything else is
+	// filtered and sorted in memory after a scan (see DEPENDENCIES.md and the README).
+	require.Contains(t, plans[13].Summary, "filterPushdown=true", "by _id alone")
+	require.Contains(t, plans[2].Summary, "filterPushdown=false", "activities by mailbox and time")
+}
