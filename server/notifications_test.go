@@ -553,3 +553,20 @@ func (c countingSyncer) SyncScopes(ctx context.Context, org, tenant, user string
 	c.n.Add(1)
 	return c.Syncer.SyncScopes(ctx, org, tenant, user, scopes)
 }
+
+// Graph may deliver a notification before its answer to the creation reaches teamaccess: the
+// subscription is then known by its clientState alone.
+func TestNotificationBeforeTheCreationAnswerIsKept(t *testing.T) {
+	n := newNotifyEnv(t, graphsim.Options{}, nil)
+	ctx := t.Context()
+	state := "a-state-made-just-now"
+	require.NoError(t, n.st.SaveGraphSubscription(ctx, store.GraphSubscription{ID: store.ItemID(n.org, n.bob, "mail:archive", ""),
+		OrgID: n.org, TenantID: n.tenant, MailboxID: n.bob, Scope: "mail:archive", ClientStateHash: subscriptions.HashClientState(state)}))
+	require.Equal(t, http.StatusAccepted, n.post(t, notificationBody("5f0e4c1a-0000-4000-8000-000000000001", &state, "early")))
+	pending, done, err := n.st.InboxEntries(ctx)
+	require.NoError(t, err)
+	es := append(pending, done...)
+	require.Len(t, es, 1)
+	require.Equal(t, n.bob, es[0].MailboxID)
+	require.Equal(t, "mail:archive", es[0].Scope)
+}

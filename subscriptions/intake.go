@@ -88,6 +88,9 @@ func (s *Service) Accept(ctx context.Context, body []byte) (Intake, error) {
 	return res, nil
 }
 
+// maxPendingLookups bounds the store reads for subscriptions being created, per delivery.
+const maxPendingLookups = 4
+
 // lookup finds the subscriptions a delivery names: from memory, then the store (another
 // process may have made them), then among subscriptions being created, by clientState.
 func (s *Service) lookup(ctx context.Context, ns []Notification) (map[string]known, error) {
@@ -113,10 +116,14 @@ func (s *Service) lookup(ctx context.Context, ns []Notification) (map[string]kno
 		s.remember(r)
 		out[r.SubscriptionID] = known{r.OrgID, r.TenantID, r.MailboxID, r.Scope, r.ClientStateHash}
 	}
+	// Subscriptions being created, by their state: a few lookups a delivery at most, so that a
+	// body full of made-up ids costs the store little.
+	tried := map[string]bool{}
 	for _, n := range ns {
-		if _, ok := out[n.SubscriptionID]; ok || n.ClientState == nil {
+		if _, ok := out[n.SubscriptionID]; ok || n.ClientState == nil || tried[*n.ClientState] || len(tried) == maxPendingLookups {
 			continue
 		}
+		tried[*n.ClientState] = true
 		r, ok, err := s.st.PendingGraphSubscriptionByHash(ctx, hashState(*n.ClientState))
 		if err != nil {
 			return nil, err
