@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -70,8 +71,14 @@ func newIntakeEnv(b *testing.B, h func(*subscriptions.Service) http.Handler) *in
 	return e
 }
 
+// openBenchStore is the embedded store on SQLite, or on PostgreSQL under
+// scripts/bench/with-postgres.sh (a fresh database each time).
 func openBenchStore(b *testing.B) *store.Store {
-	st, err := store.Open(b.Context(), store.Options{DataDir: b.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	o := store.Options{DataDir: b.TempDir(), Logger: slog.New(slog.DiscardHandler)}
+	if url := os.Getenv("TEAMACCESS_BENCH_POSTGRESQL_URL"); url != "" {
+		o.PostgreSQLURL, o.Database = url, "bench"+strconv.FormatInt(time.Now().UnixNano(), 36)
+	}
+	st, err := store.Open(b.Context(), o)
 	if err != nil {
 		b.Fatal(err)
 	}
