@@ -134,6 +134,7 @@ func (d *deliverer) enqueue(url string, n Notification) {
 	if st := d.stat(url); d.dropping(st, time.Now()) {
 		st.Dropped++
 		d.mu.Unlock()
+		go d.s.missed([]Notification{n})
 		return
 	}
 	q := d.queues[url]
@@ -198,11 +199,14 @@ func (d *deliverer) dispatch() time.Duration {
 			continue
 		}
 		if st := d.stat(url); d.dropping(st, now) {
+			var lost []Notification
 			for _, p := range q {
 				st.Dropped += len(p.items)
 				st.Pending -= len(p.items)
+				lost = append(lost, p.items...)
 			}
 			d.queues[url] = nil
+			go d.s.missed(lost)
 			continue
 		}
 		p := q[0]
@@ -252,6 +256,7 @@ func (d *deliverer) post(p *pending, slow bool) {
 		st.Pending -= len(p.items)
 		d.queues[p.url] = d.queues[p.url][1:]
 		d.s.log.Warn("graphsim: notifications dropped", "url", p.url, "count", len(p.items))
+		go d.s.missed(p.items)
 	default:
 		st.Failures++
 		p.due = time.Now().Add(d.s.opts.RetryBase << (p.attempts - 1))
@@ -324,6 +329,32 @@ func (s *Sim) changeNotification(sub *subscription, kind, userID, itemID, change
 		ResourceData: map[string]any{
 			"@odata.type": "#Microsoft.Graph." + typeName, "@odata.id": res, "@odata.etag": `W/"` + randomID(20) + `"`, "id": itemID,
 		},
+	}
+}
+
+// missed tells the subscriptions whose change notifications were dropped, through their
+// lifecycle endpoint, once per subscription: "In case a service missed a notification for your
+// subscribed-to resource, you will be notified with a missed notification", supported for
+// Outlook messages, events and personal contacts (concepts/change-notifications-lifecycle-events.md).
+// Lifecycle notifications dropped in turn are not announced.
+func (s *Sim) missed(dropped []Notification) {
+	seen := map[string]bool{}
+	for _, n := range dropped {
+		if n.LifecycleEvent != "" || seen[n.SubscriptionID] {
+			continue
+		}
+		seen[n.SubscriptionID] = true
+		s.mu.Lock()
+		sub, ok := s.subs[n.SubscriptionID]
+		if !ok || sub.LifecycleNotificationURL == nil || sub.kind == "users" {
+			s.mu.Unlock()
+			continue
+		}
+		m := Notification{SubscriptionID: sub.ID, SubscriptionExpirationDateTime: sub.ExpirationDateTime,
+			ClientState: sub.ClientState, TenantID: sub.tenantID, LifecycleEvent: LifecycleMissed, Resource: sub.Resource}
+		url := *sub.LifecycleNotificationURL
+		s.mu.Unlock()
+		s.deliver.enqueue(url, m)
 	}
 }
 

@@ -169,6 +169,24 @@ func TestEndpointThatKeepsFailingIsDroppedAfterTheLastAttempt(t *testing.T) {
 	require.Empty(t, hook.got())
 }
 
+// Dropped change notifications are announced by one missed lifecycle event per subscription
+// (concepts/change-notifications-lifecycle-events.md, "missed notifications").
+func TestDroppedNotificationsAreAnnouncedAsMissed(t *testing.T) {
+	f := newFixture(t, func(o *Options) { o.RetryBase = 5 * time.Millisecond; o.MaxDeliveryAttempts = 2 })
+	hook, life := newWebhook(t), newWebhook(t)
+	lifeURL := life.srv.URL
+	resp, sub := f.subscribe(t, "/users/"+f.alice+"/contacts", hook.srv.URL, &lifeURL)
+	require.Equal(t, 201, resp.StatusCode)
+	hook.fail.Store(100)
+	_, _ = f.sim.AddContact(f.tenant, f.alice, Contact{DisplayName: "X"})
+	_, _ = f.sim.AddContact(f.tenant, f.alice, Contact{DisplayName: "Y"})
+	got := life.waitFor(t, 1)
+	require.Equal(t, LifecycleMissed, got[0].LifecycleEvent)
+	require.Equal(t, sub["id"], got[0].SubscriptionID)
+	require.Equal(t, "secret-state", *got[0].ClientState)
+	require.Empty(t, hook.got())
+}
+
 // concepts/change-notifications-lifecycle-events.md.
 func TestLifecycleEvents(t *testing.T) {
 	f := newFixture(t)

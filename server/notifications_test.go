@@ -35,6 +35,7 @@ type notifyEnv struct {
 	subs    *subscriptions.Service
 	srv     *httptest.Server
 	swallow atomic.Bool // the endpoint says 202 to change notifications and keeps nothing: "lost" ones
+	fail    atomic.Bool // the endpoint answers change notifications 500
 
 	mu     sync.Mutex
 	clock  time.Time
@@ -74,6 +75,10 @@ func newNotifyEnv(t *testing.T, opts graphsim.Options, storeFor func(*syncEnv) *
 			}
 			if n.swallow.Load() && r.URL.Path == subscriptions.NotificationPath {
 				w.WriteHeader(http.StatusAccepted)
+				return
+			}
+			if n.fail.Load() && r.URL.Path == subscriptions.NotificationPath {
+				w.WriteHeader(http.StatusInternalServerError)
 				return
 			}
 			rec := &statusRecorder{ResponseWriter: w, code: 200}
@@ -244,6 +249,25 @@ func TestLifecycleEventsAreAnswered(t *testing.T) {
 	require.Eventually(t, func() bool { return n.hasActivity(t, n.bob, "never notified") }, 10*time.Second, 20*time.Millisecond)
 	require.Equal(t, bobInbox.ID, n.subscription(t, n.bob, "mailFolders('inbox')/messages").ID, "missed keeps the subscription")
 	n.reconcile(t, "after lifecycle events")
+}
+
+// When Graph gives up on notifications (the endpoint failed every attempt) it sends a missed
+// lifecycle event; the round it starts reads what they announced.
+func TestNotificationsGraphGaveUpOnAreReadAfterMissed(t *testing.T) {
+	n := newNotifyEnv(t, graphsim.Options{RetryBase: 20 * time.Millisecond, MaxDeliveryAttempts: 2}, nil)
+	n.fail.Store(true)
+	n.mail(t, n.alice, "inbox", "dropped by Graph", n.now)
+	require.Eventually(t, func() bool {
+		return n.sim.DeliveryStats(n.srv.URL+subscriptions.NotificationPath).Dropped >= 1
+	}, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return n.hasActivity(t, n.alice, "dropped by Graph") }, 10*time.Second, 20*time.Millisecond)
+	hs, err := n.subs.MailboxHealth(t.Context(), n.org, n.alice)
+	require.NoError(t, err)
+	for _, h := range hs {
+		if h.Scope == "mail:inbox" {
+			require.Equal(t, graphsim.LifecycleMissed, h.LastLifecycle)
+		}
+	}
 }
 
 func TestSubscriptionAboutToExpireIsRenewed(t *testing.T) {
