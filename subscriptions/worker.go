@@ -249,8 +249,10 @@ func (s *Service) lifecycle(ctx context.Context, r *store.GraphSubscription, eve
 			}
 		}
 	}
-	s.o.Log.Info("lifecycle events answered", "organization", r.OrgID, "mailbox", r.MailboxID, "scope", r.Scope,
-		"events", slices.Sorted(maps.Keys(handled)))
+	if len(handled) > 0 {
+		s.o.Log.Info("lifecycle events answered", "organization", r.OrgID, "mailbox", r.MailboxID, "scope", r.Scope,
+			"events", slices.Sorted(maps.Keys(handled)))
+	}
 	return nil
 }
 
