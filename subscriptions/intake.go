@@ -55,7 +55,7 @@ func (s *Service) Accept(ctx context.Context, body []byte) (Intake, error) {
 		}
 		given := []byte{}
 		if n.ClientState != nil {
-			given = hashState(*n.ClientState)
+			given = HashClientState(*n.ClientState)
 		}
 		if n.ClientState == nil || subtle.ConstantTimeCompare(given, k.hash) != 1 {
 			badState++
@@ -114,7 +114,7 @@ func (s *Service) lookup(ctx context.Context, ns []Notification) (map[string]kno
 	}
 	for _, r := range recs {
 		s.remember(r)
-		out[r.SubscriptionID] = known{r.OrgID, r.TenantID, r.MailboxID, r.Scope, r.ClientStateHash}
+		out[r.SubscriptionID] = knownOf(r)
 	}
 	// Subscriptions being created, by their state: a few lookups a delivery at most, so that a
 	// body full of made-up ids costs the store little.
@@ -124,12 +124,12 @@ func (s *Service) lookup(ctx context.Context, ns []Notification) (map[string]kno
 			continue
 		}
 		tried[*n.ClientState] = true
-		r, ok, err := s.st.PendingGraphSubscriptionByHash(ctx, hashState(*n.ClientState))
+		r, ok, err := s.st.PendingGraphSubscriptionByHash(ctx, HashClientState(*n.ClientState))
 		if err != nil {
 			return nil, err
 		}
 		if ok {
-			out[n.SubscriptionID] = known{r.OrgID, r.TenantID, r.MailboxID, r.Scope, r.ClientStateHash}
+			out[n.SubscriptionID] = knownOf(r)
 		}
 	}
 	return out, nil

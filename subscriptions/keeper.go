@@ -19,9 +19,7 @@ func (s *Service) Maintain(ctx context.Context) error {
 	if ok, _ := s.Enabled(); !ok {
 		return nil
 	}
-	// One process at a time keeps the subscriptions, so that two never create the same one.
-	now := s.now()
-	if ok, err := s.st.ClaimLease(ctx, maintainLease, s.owner, now, now.Add(maintainLeaseFor)); err != nil || !ok {
+	if ok, err := s.holdsKeeper(ctx); err != nil || !ok {
 		return err
 	}
 	tas, err := s.st.ConnectedTeamAccess(ctx)
@@ -115,8 +113,7 @@ func (s *Service) MailboxCaptured(ctx context.Context, orgID, tenantID, userID s
 		return
 	}
 	go func() {
-		now := s.now()
-		if ok, err := s.st.ClaimLease(ctx, maintainLease, s.owner, now, now.Add(maintainLeaseFor)); err != nil || !ok {
+		if ok, err := s.holdsKeeper(ctx); err != nil || !ok {
 			return // another process keeps the subscriptions: its next run sees the change
 		}
 		var err error
@@ -215,7 +212,7 @@ func (s *Service) create(ctx context.Context, r *store.GraphSubscription) error 
 		s.forget(r.SubscriptionID)
 	}
 	state := randomToken(32)
-	r.SubscriptionID, r.ClientStateHash, r.ExpiresAt = "", hashState(state), time.Time{}
+	r.SubscriptionID, r.ClientStateHash, r.ExpiresAt = "", HashClientState(state), time.Time{}
 	r.UpdatedAt = s.now()
 	if err := s.st.SaveGraphSubscription(ctx, *r); err != nil {
 		return err

@@ -129,7 +129,7 @@ func FuzzAccept(f *testing.F) {
 	f.Add([]byte(`{"value":[{"subscriptionId":"sub-1","clientState":null,"changeType":"updated"}]} `))
 	f.Add([]byte(`{"value":[{"subscriptionId":"sub-1","changeType":"created","resourceData":null}]}{}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		rs := &recordingStore{sub: store.GraphSubscription{SubscriptionID: "sub-1", OrgID: "o", MailboxID: "m", Scope: "mail:inbox", ClientStateHash: hashState("right")}}
+		rs := &recordingStore{sub: store.GraphSubscription{SubscriptionID: "sub-1", OrgID: "o", MailboxID: "m", Scope: "mail:inbox", ClientStateHash: HashClientState("right")}}
 		s := New(rs, nil, nil, Options{BaseURL: "https://example.com"})
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()

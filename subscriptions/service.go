@@ -132,6 +132,17 @@ type known struct {
 	hash                        []byte
 }
 
+func knownOf(r store.GraphSubscription) known {
+	return known{r.OrgID, r.TenantID, r.MailboxID, r.Scope, r.ClientStateHash}
+}
+
+// holdsKeeper claims (or renews) the lease of the process that keeps the subscriptions: one at
+// a time, so that two never create the same one.
+func (s *Service) holdsKeeper(ctx context.Context) (bool, error) {
+	now := s.now()
+	return s.st.ClaimLease(ctx, maintainLease, s.owner, now, now.Add(maintainLeaseFor))
+}
+
 // New returns the service; Run starts its worker and intake writer.
 func New(st Store, g Graph, syncer Syncer, o Options) *Service {
 	if o.Now == nil {
@@ -195,9 +206,7 @@ func randomToken(n int) string {
 }
 
 // HashClientState is what is stored of a clientState: its SHA-256.
-func HashClientState(s string) []byte { return hashState(s) }
-
-func hashState(s string) []byte {
+func HashClientState(s string) []byte {
 	h := sha256.Sum256([]byte(s))
 	return h[:]
 }
@@ -219,7 +228,7 @@ func (s *Service) remember(g store.GraphSubscription) {
 		return
 	}
 	s.mu.Lock()
-	s.known[g.SubscriptionID] = known{g.OrgID, g.TenantID, g.MailboxID, g.Scope, g.ClientStateHash}
+	s.known[g.SubscriptionID] = knownOf(g)
 	s.mu.Unlock()
 }
 
