@@ -310,7 +310,7 @@ func TestResumeAfterCursorDuringABurstLosesAndRepeatsNothing(t *testing.T) {
 
 	write(t, st, Created, email("u1", 0, "INBOUND", "before anyone listened", "a@fabrikam.com"))
 	sctx, disconnect := context.WithCancel(ctx)
-	first, err := h.Subscribe(sctx, org, nil, "")
+	first, err := h.Subscribe(sctx, org, nil, "", nil)
 	require.NoError(t, err)
 
 	const burst = 300
@@ -333,7 +333,7 @@ func TestResumeAfterCursorDuringABurstLosesAndRepeatsNothing(t *testing.T) {
 	disconnect()
 	last := got[len(got)-1].Cursor
 	time.Sleep(30 * time.Millisecond) // the burst goes on while the client is away
-	second, err := h.Subscribe(ctx, org, nil, last)
+	second, err := h.Subscribe(ctx, org, nil, last, nil)
 	require.NoError(t, err)
 	<-done
 	got = append(got, collect(t, second, burst-40)...)
@@ -360,9 +360,9 @@ func TestSlowSubscriberIsCutOffAndOthersAreUnaffected(t *testing.T) {
 	hctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go h.Run(hctx)
-	slow, err := h.Subscribe(ctx, org, nil, "")
+	slow, err := h.Subscribe(ctx, org, nil, "", nil)
 	require.NoError(t, err)
-	fast, err := h.Subscribe(ctx, org, &Filter{Kinds: []Kind{KindEmail}}, "")
+	fast, err := h.Subscribe(ctx, org, &Filter{Kinds: []Kind{KindEmail}}, "", nil)
 	require.NoError(t, err)
 
 	// The slow one takes a single change, then stops reading.
@@ -425,7 +425,7 @@ func TestSlowSubscriberIsCutOffAndOthersAreUnaffected(t *testing.T) {
 	_, ok := <-slow
 	require.False(t, ok)
 	// Resuming from that cursor delivers the rest.
-	resumed, err := h.Subscribe(ctx, org, nil, end.Cursor)
+	resumed, err := h.Subscribe(ctx, org, nil, end.Cursor, nil)
 	require.NoError(t, err)
 	rest := collect(t, resumed, 1)
 	require.Greater(t, rest[0].Cursor, end.Cursor)
@@ -445,7 +445,7 @@ func TestTwoProcessesOnOneStoreBothDeliverEveryChange(t *testing.T) {
 		h := NewHub(s, HubOptions{Interval: 5 * time.Millisecond})
 		go h.Run(hctx)
 		for range 3 {
-			ch, err := h.Subscribe(ctx, org, nil, "")
+			ch, err := h.Subscribe(ctx, org, nil, "", nil)
 			require.NoError(t, err)
 			feeds = append(feeds, ch)
 		}
@@ -479,16 +479,16 @@ func TestBadCursorIsRefusedAndSubscribersLeaveCleanly(t *testing.T) {
 	ctx := context.Background()
 	st := openStore(t)
 	h := NewHub(st, HubOptions{})
-	_, err := h.Subscribe(ctx, org, nil, "chg_nothex")
+	_, err := h.Subscribe(ctx, org, nil, "chg_nothex", nil)
 	require.ErrorIs(t, err, ErrInvalid)
 	old := fmt.Sprintf("chg_%016x%08x", 5, time.Now().Add(-8*24*time.Hour).Unix())
-	_, err = h.Subscribe(ctx, org, nil, old)
+	_, err = h.Subscribe(ctx, org, nil, old, nil)
 	require.ErrorContains(t, err, "older than")
-	_, err = h.Subscribe(ctx, org, &Filter{MailboxIds: []string{"x"}}, "")
+	_, err = h.Subscribe(ctx, org, &Filter{MailboxIds: []string{"x"}}, "", nil)
 	require.ErrorIs(t, err, ErrInvalid)
 	require.Zero(t, h.Subscribers())
 	sctx, cancel := context.WithCancel(ctx)
-	ch, err := h.Subscribe(sctx, org, nil, "")
+	ch, err := h.Subscribe(sctx, org, nil, "", nil)
 	require.NoError(t, err)
 	require.Equal(t, 1, h.Subscribers())
 	cancel()
@@ -607,7 +607,7 @@ func TestHubWaitsForAMissingChangeNumber(t *testing.T) {
 	defer stop()
 	h := NewHub(st, HubOptions{Interval: 5 * time.Millisecond, GapWait: 500 * time.Millisecond})
 	go h.Run(hctx)
-	feed, err := h.Subscribe(ctx, org, nil, "")
+	feed, err := h.Subscribe(ctx, org, nil, "", nil)
 	require.NoError(t, err)
 	change := func(i int, seq int64) store.Change {
 		a := email("u1", i, "INBOUND", "x", "a@fabrikam.com")
@@ -638,7 +638,7 @@ func TestHubWaitsForAMissingChangeNumber(t *testing.T) {
 	require.GreaterOrEqual(t, time.Since(start), 400*time.Millisecond, "held back while 3 was missing")
 
 	// Resuming after 1 replays 2 and 4, across the hole; AppendChanges goes on from 4.
-	resumed, err := h.Subscribe(ctx, org, nil, afterA)
+	resumed, err := h.Subscribe(ctx, org, nil, afterA, nil)
 	require.NoError(t, err)
 	got = collect(t, resumed, 2)
 	require.Equal(t, []string{globalID(activityPrefix, b.ActivityID), globalID(activityPrefix, c.ActivityID)}, []string{got[0].ActivityID, got[1].ActivityID})

@@ -2,7 +2,6 @@ package activities
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -45,17 +44,12 @@ type orgFeed struct {
 	gapAt    int64
 }
 
-type subscriber struct {
-	ch  chan []Event  // one batch of the log per poll
-	cut chan struct{} // closed when the subscriber fell too far behind
-}
-
 // HubOptions tune a hub.
 type HubOptions struct {
 	// Interval is how often the change log is polled (250 ms if zero).
 	Interval time.Duration
-	// Buffer is how many polls' worth of changes a subscriber may fall behind before its feed
-	// ends (64 if zero).
+	// Buffer is how many changes may wait for a subscriber that does not take them before its
+	// feed ends (4,096 if zero).
 	Buffer int
 	// GapWait is how long the poller waits for a change number it found missing (taken by a
 	// writer that has not committed yet) before it reads past it: 5 s if zero. Only a writer
@@ -69,7 +63,7 @@ func NewHub(st *store.Store, o HubOptions) *Hub {
 		o.Interval = 250 * time.Millisecond
 	}
 	if o.Buffer <= 0 {
-		o.Buffer = 64
+		o.Buffer = 4096
 	}
 	if o.GapWait <= 0 {
 		o.GapWait = 5 * time.Second
@@ -182,10 +176,7 @@ func (h *Hub) deliver(org string, evs []Event, pos int64) {
 		return
 	}
 	for s := range f.subs {
-		select {
-		case s.ch <- evs:
-		default:
-			close(s.cut)
+		if !s.offer(evs) {
 			delete(f.subs, s)
 		}
 	}
@@ -202,7 +193,9 @@ func (h *Hub) Subscribers() int {
 	return n
 }
 
-func (h *Hub) register(ctx context.Context, org string) (*subscriber, int64, error) {
+// register adds s to the organisation's subscribers and returns the number of the last change
+// before it: the hub delivers it every change after that.
+func (h *Hub) register(ctx context.Context, org string, s *subscriber) (int64, error) {
 	h.mu.Lock()
 	f := h.orgs[org]
 	h.mu.Unlock()
@@ -210,7 +203,7 @@ func (h *Hub) register(ctx context.Context, org string) (*subscriber, int64, err
 		// The first subscriber of the organisation: live from the end of its log.
 		last, err := h.st.Org(org).LastChangeSeq(ctx)
 		if err != nil {
-			return nil, 0, err
+			return 0, err
 		}
 		h.mu.Lock()
 		if f = h.orgs[org]; f == nil {
@@ -225,9 +218,11 @@ func (h *Hub) register(ctx context.Context, org string) (*subscriber, int64, err
 		f = &orgFeed{pos: f.pos, subs: map[*subscriber]struct{}{}}
 		h.orgs[org] = f
 	}
-	s := &subscriber{ch: make(chan []Event, h.buffer), cut: make(chan struct{})}
+	if s.taken == "" { // a cut before it takes anything resumes from here
+		s.taken = changeCursor(store.Change{Seq: f.pos, At: time.Now()})
+	}
 	f.subs[s] = struct{}{}
-	return s, f.pos, nil
+	return f.pos, nil
 }
 
 func (h *Hub) unregister(org string, s *subscriber) {
@@ -258,107 +253,4 @@ func (h *Hub) Prune(ctx context.Context) error {
 	}
 	_, err := h.st.PruneTombstones(ctx, before)
 	return err
-}
-
-// Subscribe streams the organisation's changes that match the filter. With after, it first
-// replays every change since that cursor from the store, then continues live: each change
-// exactly once, in log order. The channel closes when ctx ends, or after an event with Err
-// when the subscriber fell too far behind.
-func (h *Hub) Subscribe(ctx context.Context, org string, filter *Filter, after string) (<-chan *Event, error) {
-	q, err := filter.query()
-	if err != nil {
-		return nil, err
-	}
-	if after != "" {
-		_, at, ok := parseChangeCursor(after)
-		if !ok {
-			return nil, fmt.Errorf("%w: %q is not a change cursor (resume with the cursor of the last change you received)", ErrInvalid, after)
-		}
-		if time.Since(at) > ResumeWindow-time.Hour { // the log may have been pruned since
-			return nil, fmt.Errorf("%w: the cursor is older than the %v the change log keeps; query activities afresh, then subscribe without after",
-				ErrInvalid, ResumeWindow)
-		}
-	}
-	s, regPos, err := h.register(ctx, org)
-	if err != nil {
-		return nil, err
-	}
-	out := make(chan *Event)
-	go func() {
-		defer close(out)
-		defer h.unregister(org, s)
-		last := after
-		tooSlow := func() {
-			// What is still buffered is dropped: the client resumes after the last change it
-			// was sent.
-			select {
-			case out <- &Event{Cursor: last, Err: ErrTooSlow}:
-			case <-ctx.Done():
-			}
-		}
-		send := func(ev Event) bool {
-			if ev.Cursor <= last {
-				return true
-			}
-			if ev.stored.ID != "" && !matches(q, ev.stored) {
-				last = ev.Cursor
-				return true
-			}
-			select {
-			case <-s.cut:
-				tooSlow()
-				return false
-			default:
-			}
-			select {
-			case out <- &ev:
-				last = ev.Cursor
-				return true
-			case <-s.cut:
-				tooSlow()
-				return false
-			case <-ctx.Done():
-				return false
-			}
-		}
-		// Replay (after, regPos] from the store; the hub delivers what follows regPos.
-		for after != "" {
-			lastSeq, _, _ := parseChangeCursor(last)
-			if lastSeq >= regPos {
-				break
-			}
-			evs, err := h.read(ctx, org, lastSeq, regPos, 500)
-			if err != nil || len(evs) == 0 {
-				if err != nil && ctx.Err() == nil {
-					select {
-					case out <- &Event{Cursor: last, Err: fmt.Errorf("replay the change log: %w", err)}:
-					case <-ctx.Done():
-					}
-					return
-				}
-				break
-			}
-			for _, ev := range evs {
-				if !send(ev) {
-					return
-				}
-			}
-		}
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-s.cut:
-				tooSlow()
-				return
-			case evs := <-s.ch:
-				for _, ev := range evs {
-					if !send(ev) {
-						return
-					}
-				}
-			}
-		}
-	}()
-	return out, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/teamaccess/teamaccess/activities"
+	"github.com/teamaccess/teamaccess/gqlws"
 	"github.com/teamaccess/teamaccess/graph"
 	"github.com/teamaccess/teamaccess/mailboxes"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -129,7 +130,8 @@ func (r *subscriptionResolver) ActivityChanged(ctx context.Context, filter *acti
 	if after != nil {
 		from = *after
 	}
-	evs, err := r.ActivityFeed.Subscribe(ctx, who.OrgID, filter, from)
+	// Over our websocket transport the subscription costs no goroutine while it waits.
+	evs, err := r.ActivityFeed.Subscribe(ctx, who.OrgID, filter, from, gqlws.Driver(ctx))
 	if err != nil {
 		return nil, userError(ctx, err)
 	}

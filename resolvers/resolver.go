@@ -39,7 +39,7 @@ type Resolver struct {
 	// Activities reads captured mail, meetings and contacts; ActivityFeed streams their changes.
 	Activities   ActivityService
 	ActivityFeed interface {
-		Subscribe(ctx context.Context, orgID string, f *activities.Filter, after string) (<-chan *activities.Event, error)
+		Subscribe(ctx context.Context, orgID string, f *activities.Filter, after string, drive activities.Driver) (<-chan *activities.Event, error)
 	}
 	// Sync is the delta sync of captured mailboxes; Audit records admin actions.
 	Sync  SyncService

@@ -66,7 +66,7 @@ type activityEnv struct {
 	pad           string // appended to subjects, to make changes big
 }
 
-func newActivityEnv(t testing.TB, hub activities.HubOptions) *activityEnv {
+func newActivityEnv(t testing.TB, hub activities.HubOptions, opts ...func(*deps)) *activityEnv {
 	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
@@ -98,6 +98,9 @@ func newActivityEnv(t testing.TB, hub activities.HubOptions) *activityEnv {
 	d := &deps{log: log, store: st, directory: dir, metrics: newMetrics(), streams: newStreams(), limits: newRateLimiter(1e6, 1e6)}
 	if _, bench := t.(*testing.B); !bench {
 		d.loaderWait = 50 * time.Millisecond // batches do not depend on a busy machine's scheduling
+	}
+	for _, o := range opts {
+		o(d)
 	}
 	d.graphql = newGraphQLHandler(&resolvers.Resolver{Directory: dir, DB: storageDescriber{st}, Version: "test",
 		Mailboxes: e.mbx, Activities: e.act, ActivityFeed: e.hub}, d)

@@ -86,11 +86,11 @@ func writeGraphQLError(w http.ResponseWriter, status int, code, msg string, ext 
 // request carried a valid Authorization header already. The key may be sent as
 // {"Authorization": "Bearer <key>"} (or lower-case), or {"apiKey": "<key>"}. A refusal closes
 // the socket with 4403 Forbidden, as graphql-transport-ws prescribes.
-func websocketInit(a authenticator, limits *rateLimiter) transport.WebsocketInitFunc {
-	return func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+func websocketInit(a authenticator, limits *rateLimiter) func(context.Context, transport.InitPayload) (context.Context, error) {
+	return func(ctx context.Context, p transport.InitPayload) (context.Context, error) {
 		ctx = withSubscriptionCount(withWebsocket(ctx))
 		if _, ok := auth.FromContext(ctx); ok {
-			return ctx, nil, nil
+			return ctx, nil
 		}
 		token := p.GetString("apiKey")
 		if token == "" {
@@ -100,9 +100,8 @@ func websocketInit(a authenticator, limits *rateLimiter) transport.WebsocketInit
 				token = strings.TrimSpace(p.Authorization())
 			}
 		}
-		refuse := func(msg string) (context.Context, *transport.InitPayload, error) {
-			ctx := transport.WithWebsocketCloseCode(transport.AppendCloseReason(ctx, "Forbidden"), 4403)
-			return ctx, nil, errors.New(msg)
+		refuse := func(msg string) (context.Context, error) { // closed with 4403 Forbidden
+			return nil, errors.New(msg)
 		}
 		if token == "" {
 			return refuse("missing API key: send {\"Authorization\": \"Bearer <API key>\"} in connection_init")
@@ -117,7 +116,7 @@ func websocketInit(a authenticator, limits *rateLimiter) transport.WebsocketInit
 		if ok, wait := limits.allow(id.KeyID); !ok {
 			return refuse("rate limit exceeded; retry in " + strconv.Itoa(retrySeconds(wait)) + " s")
 		}
-		return auth.WithIdentity(ctx, id), nil, nil
+		return auth.WithIdentity(ctx, id), nil
 	}
 }
 

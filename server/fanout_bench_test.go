@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	coderws "github.com/coder/websocket"
 	"os"
 	"os/exec"
 	"runtime"
@@ -19,18 +21,44 @@ import (
 
 // BenchmarkFanOut holds idle activityChanged subscribers over websockets (FANOUT_SUBSCRIBERS,
 // 10,000 by default) and measures the memory and goroutines each costs the server and how long
-// one change takes to reach all of them. The subscribers live in a second process (this test
+// one change takes to reach all of them: on our transport (gqlws), and on gqlgen's own
+// websocket transport as the baseline. The subscribers live in a second process (this test
 // binary again, as TestFanOutClient), so the figures are the server's alone and each process
 // stays under the 20,000 file descriptors allowed here. Each op is one change, written and
 // delivered to every subscriber; p50/p99 are over all deliveries.
 //
-//	go test ./server -run '^$' -bench FanOut -benchtime 20x
+//	ulimit -n 20000; go test ./server -run '^$' -bench FanOut -benchtime 20x
 func BenchmarkFanOut(b *testing.B) {
+	b.Run("transport=gqlws", func(b *testing.B) { benchFanOut(b) })
+	b.Run("transport=gqlgen", func(b *testing.B) { benchFanOut(b, gqlgenWebsocket) })
+}
+
+// gqlgenWebsocket serves websockets with gqlgen's own transport, configured as this service
+// configured it before gqlws.
+func gqlgenWebsocket(d *deps) {
+	init := websocketInit(d.directory, d.limits)
+	limit := int64(maxWebsocketFrame)
+	d.websocket = transport.Websocket{
+		KeepAlivePingInterval: 15 * time.Second,
+		InitTimeout:           10 * time.Second,
+		PayloadReadLimit:      &limit,
+		Implementation:        transport.CoderWebsocketImplementation{AcceptOptions: coderws.AcceptOptions{InsecureSkipVerify: true}},
+		InitFunc: func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+			got, err := init(ctx, p)
+			if err != nil {
+				return transport.WithWebsocketCloseCode(transport.AppendCloseReason(ctx, "Forbidden"), 4403), nil, err
+			}
+			return got, nil, nil
+		},
+	}
+}
+
+func benchFanOut(b *testing.B, opts ...func(*deps)) {
 	n := 10000
 	if v, err := strconv.Atoi(os.Getenv("FANOUT_SUBSCRIBERS")); err == nil && v > 0 {
 		n = v
 	}
-	e := newActivityEnv(b, activities.HubOptions{})
+	e := newActivityEnv(b, activities.HubOptions{}, opts...)
 	heap := func() uint64 {
 		runtime.GC()
 		var m runtime.MemStats
@@ -84,7 +112,10 @@ func BenchmarkFanOut(b *testing.B) {
 	}
 	b.StopTimer()
 	slices.Sort(lat)
+	// Again once changes have gone through: what each subscriber keeps after delivering.
+	after := float64(heap()-before) / float64(n)
 	b.ReportMetric(per/1024, "server-KiB/subscriber")
+	b.ReportMetric(after/1024, "server-KiB/subscriber-after")
 	b.ReportMetric(perG, "server-goroutines/subscriber")
 	b.ReportMetric(float64(lat[len(lat)/2].Milliseconds()), "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Milliseconds()), "p99-ms")

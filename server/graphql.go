@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -12,10 +13,11 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	coderws "github.com/coder/websocket"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/teamaccess/teamaccess/auth"
+	"github.com/teamaccess/teamaccess/gqlws"
 	"github.com/teamaccess/teamaccess/graph"
 	"github.com/teamaccess/teamaccess/resolvers"
 )
@@ -35,22 +37,34 @@ const (
 func newGraphQLHandler(r *resolvers.Resolver, d *deps) *handler.Server {
 	log, m := d.log, d.metrics
 	srv := handler.New(graph.NewExecutableSchema(resolvers.New(r)))
-	readLimit := int64(maxWebsocketFrame)
-	srv.AddTransport(transport.Websocket{
-		KeepAlivePingInterval: 15 * time.Second,
-		InitTimeout:           10 * time.Second,
-		PayloadReadLimit:      &readLimit,
-		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: coderws.AcceptOptions{
-			// Callers authenticate with an API key in the connection_init payload or a header,
-			// never with cookies, so a page on another origin gains nothing a script of its own
-			// could not do: frontends on any origin may connect.
-			InsecureSkipVerify: true,
-		}},
-		InitFunc: websocketInit(d.directory, d.limits),
-		ErrorFunc: func(ctx context.Context, err error) {
-			log.Debug("websocket closed with an error", "err", err)
+	var ws graphql.Transport = gqlws.Transport{
+		// The connection keeps only the caller's identity from the upgrade request (when it
+		// came with an Authorization header).
+		Context: func(r *http.Request) context.Context {
+			if id, ok := auth.FromContext(r.Context()); ok {
+				return auth.WithIdentity(context.Background(), id)
+			}
+			return context.Background()
 		},
-	})
+		InitFunc:    websocketInit(d.directory, d.limits),
+		InitTimeout: 10 * time.Second,
+		KeepAlive:   15 * time.Second,
+		ReadLimit:   maxWebsocketFrame,
+		Hold: func() (func(), bool) { // open websockets count as requests in flight
+			release, ok := d.streams.hold()
+			if !ok {
+				return nil, false
+			}
+			m.inFlight.Inc()
+			return func() { m.inFlight.Dec(); release() }, true
+		},
+		Shutdown: d.streams.ctx,
+		Log:      log,
+	}
+	if d.websocket != nil {
+		ws = d.websocket
+	}
+	srv.AddTransport(ws)
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.SSE{}) // before POST: an SSE request is a POST that accepts text/event-stream
 	srv.AddTransport(transport.GET{})

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"github.com/99designs/gqlgen/graphql"
 	"log/slog"
 	"net/http"
 	"time"
@@ -29,6 +30,9 @@ type deps struct {
 	// loaderWait is how long dataloaders gather keys (2 ms if zero; tests lengthen it so
 	// that batching does not depend on the scheduler).
 	loaderWait time.Duration
+	// websocket replaces the websocket transport; the fan-out benchmark's baseline runs
+	// gqlgen's own there.
+	websocket graphql.Transport
 }
 
 // newHandler builds the HTTP handler of the whole service.

@@ -38,16 +38,13 @@ func (s *streams) track(h http.Handler) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
+		release, ok := s.hold()
+		if !ok {
 			w.Header().Set("Retry-After", "1")
 			http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
 			return
 		}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		defer s.wg.Done()
+		defer release()
 		rc := http.NewResponseController(w)
 		_ = rc.SetReadDeadline(time.Time{})
 		_ = rc.SetWriteDeadline(time.Time{})
@@ -57,6 +54,18 @@ func (s *streams) track(h http.Handler) http.Handler {
 		defer stop()
 		h.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// hold counts a stream open until release is called; false once shutdown has begun. A
+// websocket, whose connection outlives its request, holds itself.
+func (s *streams) hold() (release func(), ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, false
+	}
+	s.wg.Add(1)
+	return s.wg.Done, true
 }
 
 // draining reports whether shutdown has begun.

@@ -1,0 +1,392 @@
+// Package gqlws serves GraphQL over websockets, in both subprotocols clients speak
+// (graphql-transport-ws and the legacy graphql-ws), as a gqlgen transport.
+//
+// It exists for what an idle subscriber costs. gqlgen's own websocket transport keeps, per
+// connection, the HTTP server's goroutine, a keep-alive goroutine and the HTTP server's 8 KiB of
+// buffers, and per subscription a goroutine waiting on the resolver's channel: some 60 KiB for
+// a connection with one subscription. Here a connection holds one goroutine waiting to read (a
+// fresh one with a small stack), small read buffers, write buffers only while a message is
+// written, timers instead of goroutines for keep-alives, and no goroutine per subscription whose
+// resolver lets the transport drive it (see Driver): it is woken when an event is ready.
+package gqlws
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/gorilla/websocket"
+)
+
+// Transport is the gqlgen transport. Its zero value works; the fields tune it.
+type Transport struct {
+	// Context gives a connection its base context from the upgrade request; context.Background
+	// if nil. The request's own context ends when the upgrade is done, so what a connection
+	// needs from it (an identity the request carried) is copied here.
+	Context func(r *http.Request) context.Context
+	// InitFunc checks connection_init's payload and returns the context the connection's
+	// operations run in. An error refuses the connection: closed with the code and reason of a
+	// *CloseError, 4403 Forbidden otherwise, with the error's text sent first as
+	// connection_error on the legacy protocol.
+	InitFunc func(ctx context.Context, payload transport.InitPayload) (context.Context, error)
+	// InitTimeout is how long a client has to send connection_init (10 s if zero).
+	InitTimeout time.Duration
+	// KeepAlive is how often the server pings an idle connection (15 s if zero); a connection
+	// that answers nothing for three intervals is closed. Legacy clients also get "ka" messages.
+	KeepAlive time.Duration
+	// ReadLimit bounds one message from the client (1 MiB if zero); a bigger one closes the
+	// connection with 1009.
+	ReadLimit int64
+	// WriteTimeout bounds one write to the client (10 s if zero); a client that reads nothing
+	// for that long is disconnected.
+	WriteTimeout time.Duration
+	// Hold, if set, is called when a connection opens: it returns what to call when the
+	// connection closes, or false to refuse it (the server is shutting down).
+	Hold func() (release func(), ok bool)
+	// Shutdown, when done, closes every connection with 1001 Going Away.
+	Shutdown context.Context
+	// Log reports connections that end with an error; slog.Default() if nil.
+	Log *slog.Logger
+}
+
+var _ graphql.Transport = Transport{}
+
+// CloseError refuses a connection with a close code and reason.
+type CloseError struct {
+	Code   int
+	Reason string
+	Err    error // what the client is told, on the legacy protocol
+}
+
+func (e *CloseError) Error() string { return e.Err.Error() }
+func (e *CloseError) Unwrap() error { return e.Err }
+
+// Supports implements graphql.Transport: websocket upgrade requests.
+func (t Transport) Supports(r *http.Request) bool {
+	return r.Header.Get("Upgrade") != ""
+}
+
+// writeBuffers are shared by all connections: a connection holds one only while it writes.
+var writeBuffers = &sync.Pool{}
+
+// Do implements graphql.Transport: it upgrades the connection, hands it to a goroutine of its
+// own and returns, so the HTTP server's goroutine and buffers are freed.
+func (t Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	release := func() {}
+	if t.Hold != nil {
+		var ok bool
+		if release, ok = t.Hold(); !ok {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
+			return
+		}
+	}
+	up := websocket.Upgrader{
+		ReadBufferSize:  512,
+		WriteBufferPool: writeBuffers,
+		Subprotocols:    []string{transportWS, legacyWS},
+		// Callers authenticate with an API key in connection_init or a header, never with
+		// cookies, so a page on another origin gains nothing a script of its own could not do:
+		// frontends on any origin may connect.
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+	ws, err := up.Upgrade(w, r, nil) // answers the request itself when it fails
+	if err != nil {
+		release()
+		return
+	}
+	ctx := context.Background()
+	if t.Context != nil {
+		ctx = t.Context(r)
+	}
+	c := &conn{t: t.withDefaults(), ws: ws, exec: exec, d: dialect{legacy: ws.Subprotocol() != transportWS}, release: release}
+	c.ctx, c.cancel = context.WithCancel(ctx)
+	c.open()
+	go c.read()
+}
+
+func (t Transport) withDefaults() *Transport {
+	if t.InitTimeout <= 0 {
+		t.InitTimeout = 10 * time.Second
+	}
+	if t.KeepAlive <= 0 {
+		t.KeepAlive = 15 * time.Second
+	}
+	if t.ReadLimit <= 0 {
+		t.ReadLimit = 1 << 20
+	}
+	if t.WriteTimeout <= 0 {
+		t.WriteTimeout = 10 * time.Second
+	}
+	if t.Log == nil {
+		t.Log = slog.Default()
+	}
+	return &t
+}
+
+// conn is one websocket connection. Its context is the connection's lifetime, stored because
+// the operations started on it outlive any one call.
+type conn struct {
+	t       *Transport
+	ws      *websocket.Conn
+	exec    graphql.GraphExecutor
+	d       dialect
+	release func()
+
+	ctx    context.Context // the connection's: operations run in contexts derived from it
+	cancel context.CancelFunc
+
+	wmu sync.Mutex // one writer at a time
+
+	mu          sync.Mutex
+	initialised bool
+	closed      bool
+	ops         map[string]*operation
+	ready       []*operation // driven operations with an event to send
+	flushing    bool         // a goroutine is sending the ready operations' events
+	timer       *time.Timer  // the init timeout, then the keep-alive
+	stopOnDown  func() bool  // unhooks the shutdown hook
+}
+
+// open arms the timers and limits of a new connection.
+func (c *conn) open() {
+	c.ws.SetReadLimit(c.t.ReadLimit)
+	c.extendRead()
+	c.ws.SetPongHandler(func(string) error { c.extendRead(); return nil })
+	c.mu.Lock()
+	c.timer = time.AfterFunc(c.t.InitTimeout, func() {
+		c.mu.Lock()
+		late := !c.initialised
+		c.mu.Unlock()
+		if late {
+			c.close(closeInitTimeout, "Connection initialisation timeout")
+		}
+	})
+	if c.t.Shutdown != nil {
+		c.stopOnDown = context.AfterFunc(c.t.Shutdown, func() { c.close(closeGoingAway, "server shutting down") })
+	}
+	c.mu.Unlock()
+}
+
+// extendRead gives the client three keep-alive intervals to send anything, a pong included.
+func (c *conn) extendRead() {
+	_ = c.ws.SetReadDeadline(time.Now().Add(3 * c.t.KeepAlive))
+}
+
+// read is the connection's one long-lived goroutine: it reads messages and acts on each.
+func (c *conn) read() {
+	for {
+		_, data, err := c.ws.ReadMessage()
+		if err != nil {
+			c.closeAfterRead(err)
+			return
+		}
+		c.extendRead()
+		var m message
+		if err := json.Unmarshal(data, &m); err != nil || m.Type == "" {
+			c.refuse("Invalid message received: not a JSON object with a type")
+			return
+		}
+		if !c.handle(m) {
+			return
+		}
+	}
+}
+
+// closeAfterRead closes the connection after its client did, or reading failed.
+func (c *conn) closeAfterRead(err error) {
+	var ce *websocket.CloseError
+	switch {
+	case errors.As(err, &ce):
+		c.close(closeNormal, "")
+	case errors.Is(err, websocket.ErrReadLimit):
+		c.close(websocket.CloseMessageTooBig, "message too big") // gorilla has sent the close frame
+	default:
+		c.mu.Lock()
+		closed := c.closed
+		c.mu.Unlock()
+		if !closed {
+			c.t.Log.Debug("websocket read failed", "err", err)
+		}
+		c.close(closeNormal, "")
+	}
+}
+
+// handle acts on one client message; false when the connection is closed.
+func (c *conn) handle(m message) bool {
+	k := c.d.kindOf(m.Type)
+	c.mu.Lock()
+	initialised := c.initialised
+	c.mu.Unlock()
+	switch {
+	case k == kindInit:
+		if initialised {
+			if c.d.legacy {
+				return true // a repeated init changes nothing
+			}
+			c.close(closeTooManyInitReq, "Too many initialisation requests")
+			return false
+		}
+		return c.init(m.Payload)
+	case k == kindPing:
+		c.send(encode("", "pong", m.Payload))
+		return true
+	case k == kindPong:
+		return true
+	case k == kindTerminate:
+		c.close(closeNormal, "terminated")
+		return false
+	case k == kindUnknown:
+		c.refuse("Invalid message received: unknown type " + m.Type)
+		return false
+	case !initialised:
+		if c.d.legacy {
+			c.send(encode("", "connection_error", connErrorPayload("unexpected message "+m.Type+" before connection_init")))
+			c.close(closeProtocolError, "unexpected message")
+		} else {
+			c.close(closeUnauthorized, "Unauthorized")
+		}
+		return false
+	case k == kindSubscribe:
+		return c.subscribe(m)
+	default: // kindStop
+		c.stop(m.ID)
+		return true
+	}
+}
+
+// refuse closes the connection over a message it cannot understand.
+func (c *conn) refuse(reason string) {
+	if c.d.legacy {
+		c.send(encode("", "connection_error", connErrorPayload(reason)))
+		c.close(closeProtocolError, "invalid message")
+		return
+	}
+	c.close(closeBadRequest, reason)
+}
+
+func connErrorPayload(msg string) []byte {
+	b, _ := json.Marshal(map[string]string{"message": msg})
+	return b
+}
+
+// init authenticates the connection. The check runs on a goroutine of its own so that the
+// reading goroutine's stack stays small.
+func (c *conn) init(raw json.RawMessage) bool {
+	var payload transport.InitPayload
+	if len(raw) > 0 && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &payload); err != nil {
+			c.refuse("Invalid message received: connection_init's payload is not an object")
+			return false
+		}
+	}
+	type result struct {
+		ctx context.Context
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		ctx := c.ctx
+		var err error
+		if c.t.InitFunc != nil {
+			ctx, err = c.t.InitFunc(c.ctx, payload)
+		}
+		done <- result{ctx, err}
+	}()
+	res := <-done
+	if res.err != nil {
+		code, reason := closeForbidden, "Forbidden"
+		var ce *CloseError
+		if errors.As(res.err, &ce) {
+			code, reason = ce.Code, ce.Reason
+		}
+		if c.d.legacy {
+			c.send(encode("", "connection_error", connErrorPayload(res.err.Error())))
+		}
+		c.close(code, reason)
+		return false
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return false
+	}
+	c.ctx, c.initialised = res.ctx, true
+	c.timer.Stop()
+	c.timer = time.AfterFunc(c.t.KeepAlive, c.keepAlive)
+	c.mu.Unlock()
+	c.send(encode("", "connection_ack", nil))
+	if c.d.legacy {
+		c.send(encode("", "ka", nil))
+	}
+	return true
+}
+
+// keepAlive pings the client, and says "ka" to a legacy one, then comes again.
+func (c *conn) keepAlive() {
+	if c.d.legacy {
+		c.send(encode("", "ka", nil))
+	}
+	c.wmu.Lock()
+	err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.t.WriteTimeout))
+	c.wmu.Unlock()
+	if err != nil {
+		c.close(closeNormal, "")
+		return
+	}
+	c.mu.Lock()
+	if !c.closed {
+		c.timer.Reset(c.t.KeepAlive)
+	}
+	c.mu.Unlock()
+}
+
+// send writes one message; a failed write closes the connection.
+func (c *conn) send(b []byte) bool {
+	c.wmu.Lock()
+	_ = c.ws.SetWriteDeadline(time.Now().Add(c.t.WriteTimeout))
+	err := c.ws.WriteMessage(websocket.TextMessage, b)
+	c.wmu.Unlock()
+	if err != nil {
+		c.close(closeNormal, "")
+		return false
+	}
+	return true
+}
+
+// close ends the connection once: its operations are cancelled, the close frame sent (when the
+// connection still works) and the socket closed.
+func (c *conn) close(code int, reason string) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	ops := c.ops
+	c.ops, c.ready = nil, nil
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	if c.stopOnDown != nil {
+		c.stopOnDown()
+	}
+	c.mu.Unlock()
+	for _, op := range ops {
+		op.cancel()
+	}
+	c.cancel()
+	if code != websocket.CloseMessageTooBig {
+		// Without the write lock: a writer stuck on a client that reads nothing must not hold
+		// the close up. gorilla allows a control frame beside a data frame.
+		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+	}
+	_ = c.ws.Close()
+	c.release()
+}
