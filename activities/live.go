@@ -2,8 +2,10 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/teamaccess/teamaccess/store"
@@ -30,7 +32,9 @@ type Hub struct {
 	buffer   int
 	gapWait  time.Duration
 
-	poke chan struct{}
+	log      *slog.Logger
+	poke     chan struct{}
+	watching atomic.Bool // a change stream tells of every write: poll seldom
 
 	mu   sync.Mutex
 	orgs map[string]*orgFeed
@@ -55,6 +59,8 @@ type HubOptions struct {
 	// writer that has not committed yet) before it reads past it: 5 s if zero. Only a writer
 	// that died between numbering and writing leaves a number for good.
 	GapWait time.Duration
+	// Log is where the hub reports; slog.Default() if nil.
+	Log *slog.Logger
 }
 
 // NewHub returns a hub; Run polls.
@@ -65,15 +71,25 @@ func NewHub(st *store.Store, o HubOptions) *Hub {
 	if o.Buffer <= 0 {
 		o.Buffer = 4096
 	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
 	if o.GapWait <= 0 {
 		o.GapWait = 5 * time.Second
 	}
-	return &Hub{st: st, interval: o.Interval, buffer: o.Buffer, gapWait: o.GapWait, poke: make(chan struct{}, 1), orgs: map[string]*orgFeed{}}
+	return &Hub{st: st, log: o.Log, interval: o.Interval, buffer: o.Buffer, gapWait: o.GapWait, poke: make(chan struct{}, 1), orgs: map[string]*orgFeed{}}
 }
 
-// Run polls the change log until ctx ends.
+// watchedInterval is how often the change log is polled while a change stream announces
+// writes: a safety net, since the stream only ever brings a poll forward.
+const watchedInterval = 5 * time.Second
+
+// Run polls the change log until ctx ends. Where the database has change streams (MongoDB
+// replica sets), every write any process makes starts a poll at once; elsewhere (FerretDB) the
+// log is polled every Interval.
 func (h *Hub) Run(ctx context.Context) {
-	t := time.NewTicker(h.interval)
+	go h.watch(ctx)
+	t := time.NewTimer(h.interval)
 	defer t.Stop()
 	for {
 		select {
@@ -84,8 +100,50 @@ func (h *Hub) Run(ctx context.Context) {
 		case <-h.poke:
 			h.Poll(ctx)
 		}
+		if h.watching.Load() {
+			t.Reset(watchedInterval)
+		} else {
+			t.Reset(h.interval)
+		}
 	}
 }
+
+// watch follows the database's change stream while it has one, reopening it after a failure.
+func (h *Hub) watch(ctx context.Context) {
+	wait := time.Second
+	for {
+		err := h.st.WatchChanges(ctx, func() {
+			h.watching.Store(true)
+			wait = time.Second
+			h.log.Info("following the change log with a change stream")
+		}, func(org string) {
+			h.mu.Lock()
+			_, ours := h.orgs[org]
+			h.mu.Unlock()
+			if ours {
+				h.Poke()
+			}
+		})
+		h.watching.Store(false)
+		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, store.ErrNoChangeStreams) {
+			h.log.Info("the database has no change streams; polling the change log", "every", h.interval)
+			return
+		}
+		h.log.Warn("the change stream failed; polling the change log until it is back", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Minute)
+	}
+}
+
+// Watching reports whether a change stream is announcing writes.
+func (h *Hub) Watching() bool { return h.watching.Load() }
 
 // Poke asks for a poll now: this process just wrote changes, so its subscribers need not wait
 // for the next tick.
@@ -108,7 +166,7 @@ func (h *Hub) Poll(ctx context.Context) {
 	h.mu.Unlock()
 	for org, pos := range orgs {
 		if err := h.pollOrg(ctx, org, pos); err != nil && ctx.Err() == nil {
-			slog.Warn("read the change log", "org", org, "err", err)
+			h.log.Warn("read the change log", "org", org, "err", err)
 		}
 	}
 }
@@ -128,7 +186,7 @@ func (h *Hub) pollOrg(ctx context.Context, org string, pos int64) error {
 			if !h.gapLapsed(org, pos+1) {
 				return nil // wait for it
 			}
-			slog.Warn("change numbers never written (their writer stopped); reading past them", "org", org, "from", pos+1, "to", cs[0].Seq-1)
+			h.log.Warn("change numbers never written (their writer stopped); reading past them", "org", org, "from", pos+1, "to", cs[0].Seq-1)
 			pos = cs[0].Seq - 1
 			continue
 		}

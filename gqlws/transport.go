@@ -14,9 +14,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -142,7 +144,8 @@ type conn struct {
 	ctx    context.Context // the connection's: operations run in contexts derived from it
 	cancel context.CancelFunc
 
-	wmu sync.Mutex // one writer at a time
+	wmu     sync.Mutex  // one writer at a time
+	closing atomic.Bool // the server has sent its close frame
 
 	mu          sync.Mutex
 	initialised bool
@@ -159,6 +162,13 @@ func (c *conn) open() {
 	c.ws.SetReadLimit(c.t.ReadLimit)
 	c.extendRead()
 	c.ws.SetPongHandler(func(string) error { c.extendRead(); return nil })
+	c.ws.SetCloseHandler(func(code int, _ string) error {
+		// The client closes: echo its code, unless this is its answer to the server's close.
+		if !c.closing.Load() {
+			_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""), time.Now().Add(time.Second))
+		}
+		return nil
+	})
 	c.mu.Lock()
 	c.timer = time.AfterFunc(c.t.InitTimeout, func() {
 		c.mu.Lock()
@@ -176,11 +186,16 @@ func (c *conn) open() {
 
 // extendRead gives the client three keep-alive intervals to send anything, a pong included.
 func (c *conn) extendRead() {
-	_ = c.ws.SetReadDeadline(time.Now().Add(3 * c.t.KeepAlive))
+	if !c.closing.Load() {
+		_ = c.ws.SetReadDeadline(time.Now().Add(3 * c.t.KeepAlive))
+	}
 }
 
-// read is the connection's one long-lived goroutine: it reads messages and acts on each.
+// read is the connection's one long-lived goroutine: it reads messages and acts on each, and
+// closes the socket when reading ends, after the close handshake.
 func (c *conn) read() {
+	defer c.release()
+	defer c.ws.Close()
 	for {
 		_, data, err := c.ws.ReadMessage()
 		if err != nil {
@@ -207,6 +222,9 @@ func (c *conn) closeAfterRead(err error) {
 		c.close(closeNormal, "")
 	case errors.Is(err, websocket.ErrReadLimit):
 		c.close(websocket.CloseMessageTooBig, "message too big") // gorilla has sent the close frame
+		// Read the rest of the message and the client's close before closing the socket:
+		// closing with unread data resets the connection, and the client may never see why.
+		_, _ = io.Copy(io.Discard, io.LimitReader(c.ws.NetConn(), c.t.ReadLimit+1<<16))
 	default:
 		c.mu.Lock()
 		closed := c.closed
@@ -360,8 +378,8 @@ func (c *conn) send(b []byte) bool {
 	return true
 }
 
-// close ends the connection once: its operations are cancelled, the close frame sent (when the
-// connection still works) and the socket closed.
+// close ends the connection once: its operations are cancelled and the close frame sent (when
+// the connection still works); the reading goroutine closes the socket.
 func (c *conn) close(code int, reason string) {
 	c.mu.Lock()
 	if c.closed {
@@ -382,11 +400,12 @@ func (c *conn) close(code int, reason string) {
 		op.cancel()
 	}
 	c.cancel()
+	c.closing.Store(true)
 	if code != websocket.CloseMessageTooBig {
 		// Without the write lock: a writer stuck on a client that reads nothing must not hold
 		// the close up. gorilla allows a control frame beside a data frame.
 		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
 	}
-	_ = c.ws.Close()
-	c.release()
+	// The reading goroutine closes the socket once the client has answered, or after a second.
+	_ = c.ws.NetConn().SetReadDeadline(time.Now().Add(time.Second))
 }

@@ -31,6 +31,12 @@ func TestServiceStopsOnSignalAndRestartsWithItsData(t *testing.T) {
 	require.Equal(t, "teamaccess", first.Storage.Database)
 	require.Equal(t, 1, first.Installation.Starts)
 	require.NotEmpty(t, first.Installation.ID)
+	// FerretDB has no change streams: the activity feed says it polls, rather than retrying.
+	require.Eventually(t, func() bool {
+		e := svc.logs.find("the database has no change streams; polling the change log")
+		return e != nil && e["component"] == "activities"
+	}, 5*time.Second, 10*time.Millisecond, svc.logs.String())
+	require.Nil(t, svc.logs.find("the change stream failed; polling the change log until it is back"))
 	_, err := time.Parse(time.RFC3339, first.StartedAt)
 	require.NoError(t, err)
 

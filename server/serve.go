@@ -112,7 +112,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	defer ms.stop()
 	changes := feed.New[access.TeamAccess](8)
 	mailboxChanges := feed.New[mailboxes.Mailbox](64)
-	hub := activities.NewHub(st, activities.HubOptions{})
+	hub := activities.NewHub(st, activities.HubOptions{Log: log.With("component", "activities")})
 	go hub.Run(ctx)
 	syncer := deltasync.New(st, syncGraph{ms.client}, deltasync.Options{
 		Log: log.With("component", "deltasync"), MailFolders: cfg.mailFolders, Backfill: cfg.backfill,

@@ -13,8 +13,9 @@ import (
 
 // Change is an entry of the change log: what happened to an activity. Seq numbers an
 // organisation's changes 1, 2, 3, … in the order they were written, across every process on
-// the store: it is what live subscribers resume from. The log is polled by every process, which
-// is how changes reach the subscribers of all of them (FerretDB has no change streams).
+// the store: it is what live subscribers resume from. Every process reads the log by number,
+// which is how changes reach the subscribers of all of them; a change stream (WatchChanges),
+// where the database has one, only tells them when to read.
 //
 // A writer numbers its changes after the newest one it reads, and the unique (orgId, seq) index
 // refuses a number another writer took first, so a number is only ever written once the one

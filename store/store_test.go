@@ -265,3 +265,10 @@ func TestExplainReportsAPlanForEveryQueryShape(t *testing.T) {
 	require.Contains(t, plans[13].Summary, "filterPushdown=true", "by _id alone")
 	require.Contains(t, plans[2].Summary, "filterPushdown=false", "activities by mailbox and time")
 }
+
+func TestFerretDBHasNoChangeStreamsAndSaysSo(t *testing.T) {
+	s := openTemp(t, t.TempDir())
+	err := s.WatchChanges(context.Background(), func() { t.Error("a change stream opened") }, func(string) {})
+	t.Logf("%v", err)
+	require.ErrorIs(t, err, ErrNoChangeStreams, "the hub must know to poll, not retry")
+}
