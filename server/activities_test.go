@@ -89,6 +89,9 @@ func newActivityEnv(t testing.TB, hub activities.HubOptions, opts ...func(*deps)
 	_, err = st.Org(e.org).WriteContacts(ctx, []store.PersonalContact{{ID: store.ItemID(e.org, "u1", "contacts", "c1"), MailboxID: "u1",
 		Scope: "contacts", GraphID: "c1", DisplayName: "Fay Buyer", Company: "Fabrikam", Emails: []string{"buyer@fabrikam.com"}, Phones: []string{}}})
 	require.NoError(t, err)
+	if hub.Log == nil {
+		hub.Log = log
+	}
 	e.hub = activities.NewHub(st, hub)
 	hctx, stop := context.WithCancel(ctx)
 	t.Cleanup(stop)
