@@ -89,7 +89,8 @@ func (s *subscriber) stop() {
 	}
 }
 
-// take returns the next event, or nil: with true while more may come, false at the end.
+// take removes the next event from the queue, or returns nil: with true while more may come,
+// false at the end.
 func (s *subscriber) take() (*Event, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -107,7 +108,7 @@ func (s *subscriber) take() (*Event, bool) {
 		}
 	}
 	if ev.Err == nil {
-		s.taken = ev.Cursor
+		s.taken = ev.Cursor // a cut from now on resumes after it
 	}
 	return ev, true
 }
@@ -116,8 +117,15 @@ func (s *subscriber) take() (*Event, bool) {
 func (s *subscriber) pull() bool {
 	ev, more := s.take()
 	if ev != nil {
-		s.out <- ev // room for one: the reader took the last before pulling again
-		return true
+		select {
+		case s.out <- ev: // room for one: the reader takes each before pulling again
+			return true
+		default: // a reader that breaks the contract must not block the one who pulls
+			s.mu.Lock()
+			s.queue = append([]*Event{ev}, s.queue...)
+			s.mu.Unlock()
+			return false // (the cut cursor may be one ahead: that reader is going anyway)
+		}
 	}
 	if !more && !s.closed {
 		s.closed = true

@@ -185,11 +185,14 @@ func (c *conn) flush() {
 	for {
 		c.mu.Lock()
 		var op *operation
-		if len(c.ready) > 0 {
+		for len(c.ready) > 0 && op == nil {
 			op = c.ready[0]
 			c.ready[0] = nil
 			c.ready = c.ready[1:]
 			op.queued = false
+			if c.ops[op.id] != op {
+				op = nil // ended meanwhile: its channel may hold an event nobody reads, never pull it again
+			}
 		}
 		if op == nil || c.closed {
 			c.flushing = false

@@ -403,3 +403,38 @@ func TestDrivenSubscriptionsHoldNoGoroutineWhileIdle(t *testing.T) {
 	require.Eventually(t, func() bool { return e.feed.count() == 0 }, 10*time.Second, time.Millisecond)
 	require.LessOrEqual(t, settle(before), before, "no goroutine left")
 }
+
+// A client that stops a subscription while its events pour in gets at most the few already on
+// their way, and the connection goes on serving its next subscription.
+func TestStoppingASubscriptionMidStreamLeavesTheConnectionWorking(t *testing.T) {
+	e := newEnv(t, Transport{})
+	c := e.open(t, transportWS)
+	for round := range 20 {
+		a, b := "a"+strconv.Itoa(round), "b"+strconv.Itoa(round)
+		write(t, c, subscribe(a, `subscription { ticks }`))
+		require.Eventually(t, func() bool { return e.feed.count() == 1 }, 5*time.Second, time.Millisecond)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := range 200 {
+				e.feed.publish(i, false)
+			}
+		}()
+		write(t, c, message{ID: a, Type: "complete"})
+		<-done
+		require.Eventually(t, func() bool { return e.feed.count() == 0 }, 5*time.Second, time.Millisecond)
+		write(t, c, subscribe(b, `subscription { ticks }`))
+		require.Eventually(t, func() bool { return e.feed.count() == 1 }, 5*time.Second, time.Millisecond)
+		e.feed.publish(-1, false)
+		for {
+			m := read(t, c)
+			if m.ID == b {
+				require.JSONEq(t, `{"data":{"ticks":-1}}`, string(m.Payload))
+				break
+			}
+			require.Equal(t, a, m.ID, "only the stopped subscription's last events before it")
+		}
+		write(t, c, message{ID: b, Type: "complete"})
+		require.Eventually(t, func() bool { return e.feed.count() == 0 }, 5*time.Second, time.Millisecond)
+	}
+}
