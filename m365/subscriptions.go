@@ -139,3 +139,41 @@ func subscriptionError(what string, err error) error {
 		return fmt.Errorf("%s: %w: %d %s: %s", what, ErrRefused, s, code, msg)
 	}
 }
+
+// ListedSubscription is one of the app's subscriptions in a tenant, as Graph lists it.
+type ListedSubscription struct {
+	ID, Resource, NotificationURL string
+	ExpiresAt                     time.Time
+}
+
+// ListSubscriptions lists the subscriptions the app holds in the tenant, following Graph's
+// pages (api-reference/v1.0/api/subscription-list.md: with application permissions, those the
+// app created in the tenant).
+func (c *Client) ListSubscriptions(ctx context.Context, tenantID string) ([]ListedSubscription, error) {
+	b, err := c.subscriptions(tenantID)
+	if err != nil {
+		return nil, err
+	}
+	var out []ListedSubscription
+	page, err := b.Get(ctx, nil)
+	for {
+		if err != nil {
+			return nil, subscriptionError("list subscriptions", err)
+		}
+		for _, s := range page.GetValue() {
+			l := ListedSubscription{ID: toSubscription(s).ID, ExpiresAt: toSubscription(s).ExpiresAt}
+			if s.GetResource() != nil {
+				l.Resource = *s.GetResource()
+			}
+			if s.GetNotificationUrl() != nil {
+				l.NotificationURL = *s.GetNotificationUrl()
+			}
+			out = append(out, l)
+		}
+		next := page.GetOdataNextLink()
+		if next == nil || *next == "" {
+			return out, nil
+		}
+		page, err = b.WithUrl(*next).Get(ctx, nil)
+	}
+}

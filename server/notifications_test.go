@@ -33,6 +33,7 @@ type notifyEnv struct {
 	st      *store.Store // the store the service uses (syncEnv's, or one through a proxy)
 	syncer  *deltasync.Syncer
 	subs    *subscriptions.Service
+	mux     *http.ServeMux
 	srv     *httptest.Server
 	swallow atomic.Bool // the endpoint says 202 to change notifications and keeps nothing: "lost" ones
 	fail    atomic.Bool // the endpoint answers change notifications 500
@@ -61,6 +62,7 @@ func newNotifyEnv(t *testing.T, opts graphsim.Options, storeFor func(*syncEnv) *
 	n.syncer = deltasync.New(n.st, n.graph, deltasync.Options{Now: func() time.Time { return n.syncEnv.now },
 		Publish: func(string, deltasync.Change) { n.changes.Add(1) }})
 	mux := http.NewServeMux()
+	n.mux = mux
 	n.srv = httptest.NewServer(mux)
 	t.Cleanup(n.srv.Close)
 	n.client = n.mc
@@ -153,6 +155,10 @@ func (g switchedGraph) ReauthorizeSubscription(ctx context.Context, tenantID, id
 
 func (g switchedGraph) DeleteSubscription(ctx context.Context, tenantID, id string) error {
 	return g.current().DeleteSubscription(ctx, tenantID, id)
+}
+
+func (g switchedGraph) ListSubscriptions(ctx context.Context, tenantID string) ([]subscriptions.Listed, error) {
+	return g.current().ListSubscriptions(ctx, tenantID)
 }
 
 // findSubscription is graphsim's live subscription for a resource suffix of a user.
@@ -593,4 +599,80 @@ func TestNotificationBeforeTheCreationAnswerIsKept(t *testing.T) {
 	require.Len(t, es, 1)
 	require.Equal(t, n.bob, es[0].MailboxID)
 	require.Equal(t, "mail:archive", es[0].Scope)
+}
+
+// Subscriptions in Graph that no record knows are deleted by the keeper: one left by a process
+// that died after Graph created it and before its id was saved, and one whose creation "failed"
+// after Graph had made it — the latter only once its record's retry is past the grace a
+// creation under way gets. Another deployment's subscription (another notification URL) and
+// every known one stay.
+func TestSubscriptionsNoRecordKnowsAreDeletedFromGraph(t *testing.T) {
+	n := newNotifyEnv(t, graphsim.Options{}, nil)
+	ctx := t.Context()
+	// The keeper works for connected organisations' captured, readable mailboxes.
+	now := n.time()
+	require.NoError(t, n.st.Org(n.org).SaveTeamAccess(ctx, store.TeamAccess{OrgID: n.org, Status: "ACTIVE", TenantID: n.tenant}))
+	for _, u := range []string{n.alice, n.bob} {
+		require.NoError(t, n.st.Org(n.org).SaveMailboxAccess(ctx, []string{u}, "ACCESSIBLE", "", "", now, now.Add(time.Hour), true))
+		_, err := n.st.Org(n.org).SetMailboxCapture(ctx, u, true, now)
+		require.NoError(t, err)
+	}
+	n.mux.HandleFunc("/another-deployment", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte(r.URL.Query().Get("validationToken")))
+	})
+	theirs, err := switchedGraph{n}.CreateSubscription(ctx, n.tenant, subscriptions.Request{Resource: "/users/" + n.alice + "/events",
+		ChangeType: "created", NotificationURL: n.srv.URL + "/another-deployment", ClientState: "theirs", ExpiresAt: now.Add(24 * time.Hour)})
+	require.NoError(t, err)
+
+	record := func(user, scope string) store.GraphSubscription {
+		recs, err := n.st.Org(n.org).MailboxGraphSubscriptions(ctx, user)
+		require.NoError(t, err)
+		for _, r := range recs {
+			if r.Scope == scope {
+				return r
+			}
+		}
+		t.Fatalf("no record for %s %s", user, scope)
+		return store.GraphSubscription{}
+	}
+	crashed := record(n.alice, "mail:inbox") // the process died before saving Graph's id
+	orphanA := crashed.SubscriptionID
+	crashed.SubscriptionID, crashed.UpdatedAt = "", now.Add(-time.Hour)
+	require.NoError(t, n.st.SaveGraphSubscription(ctx, crashed))
+	lost := record(n.bob, "calendar") // Graph's answer was lost: a failure, retried in 5 min
+	orphanB := lost.SubscriptionID
+	lost.SubscriptionID, lost.UpdatedAt, lost.Failures, lost.NextAttemptAt = "", now, 1, now.Add(5*time.Minute)
+	require.NoError(t, n.st.SaveGraphSubscription(ctx, lost))
+
+	inGraph := func() map[string]bool {
+		ids := map[string]bool{}
+		for _, s := range n.sim.Subscriptions() {
+			ids[s.ID] = true
+		}
+		return ids
+	}
+	require.NoError(t, n.subs.Maintain(ctx))
+	ids := inGraph()
+	require.False(t, ids[orphanA], "the crashed creation's subscription is deleted")
+	require.True(t, ids[orphanB], "a failed creation within the grace is left: it may still be under way")
+	require.True(t, ids[theirs.ID], "another deployment's subscription is not ours")
+	require.Len(t, ids, 9, "8 of ours (alice's inbox recreated) and theirs")
+
+	n.advance(t, 15*time.Minute)
+	require.NoError(t, n.subs.Maintain(ctx)) // bob's calendar is recreated; the sweep is not due yet
+	require.True(t, inGraph()[orphanB], "sweeps are spaced (every 6 h)")
+	n.advance(t, 6*time.Hour)
+	require.NoError(t, n.subs.Maintain(ctx))
+	ids = inGraph()
+	require.False(t, ids[orphanB], "the lost creation's subscription is deleted once past the grace")
+	require.True(t, ids[theirs.ID])
+	require.Len(t, ids, 9)
+	for _, u := range []string{n.alice, n.bob} {
+		recs, err := n.st.Org(n.org).MailboxGraphSubscriptions(ctx, u)
+		require.NoError(t, err)
+		for _, r := range recs {
+			require.True(t, ids[r.SubscriptionID], "every record's subscription lives in Graph: %s %s", u, r.Scope)
+		}
+	}
 }

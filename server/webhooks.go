@@ -58,6 +58,16 @@ func (g subscriptionGraph) DeleteSubscription(ctx context.Context, tenantID, id 
 	return subscriptionErr(g.c.DeleteSubscription(ctx, tenantID, id))
 }
 
+// ListSubscriptions implements subscriptions.Graph.
+func (g subscriptionGraph) ListSubscriptions(ctx context.Context, tenantID string) ([]subscriptions.Listed, error) {
+	ls, err := g.c.ListSubscriptions(ctx, tenantID)
+	out := make([]subscriptions.Listed, len(ls))
+	for i, l := range ls {
+		out[i] = subscriptions.Listed{ID: l.ID, Resource: l.Resource, NotificationURL: l.NotificationURL}
+	}
+	return out, subscriptionErr(err)
+}
+
 // webhookBase is the URL Graph delivers to, or why there is none. Microsoft delivers only to
 // HTTPS endpoints it can reach (concepts/change-notifications-delivery-webhooks.md); graphsim,
 // in demo mode or as a custom cloud, also delivers to plain HTTP on loopback, where it runs.

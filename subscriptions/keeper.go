@@ -67,7 +67,7 @@ func (s *Service) maintainOrg(ctx context.Context, ta store.TeamAccess) error {
 		}
 	}
 	slices.Sort(mailboxIDs)
-	return eachConcurrently(ctx, s.o.Concurrency, mailboxIDs, func(id string) error {
+	err = eachConcurrently(ctx, s.o.Concurrency, mailboxIDs, func(id string) error {
 		var err error
 		if captured[id] {
 			err = s.ensure(ctx, ta.OrgID, ta.TenantID, id)
@@ -79,6 +79,27 @@ func (s *Service) maintainOrg(ctx context.Context, ta store.TeamAccess) error {
 		}
 		return nil
 	})
+	if (ta.Status == "ACTIVE" || ta.Status == "DEGRADED") && s.sweepDue(ta.OrgID) {
+		if _, serr := s.sweep(ctx, ta); serr != nil {
+			err = errors.Join(err, fmt.Errorf("sweep: %w", serr))
+		}
+	}
+	return err
+}
+
+// sweepDue reports whether the organisation's sweep is due, and counts it done if so: a failed
+// sweep waits for the next turn like a successful one.
+func (s *Service) sweepDue(org string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.swept == nil {
+		s.swept = map[string]time.Time{}
+	}
+	if last, ok := s.swept[org]; ok && s.now().Sub(last) < s.o.SweepEvery {
+		return false
+	}
+	s.swept[org] = s.now()
+	return true
 }
 
 // eachConcurrently runs fn for each item, n at a time, until ctx ends, and joins their errors.

@@ -32,6 +32,7 @@ type Graph interface {
 	RenewSubscription(ctx context.Context, tenantID, id string, expiresAt time.Time) (Created, error)
 	ReauthorizeSubscription(ctx context.Context, tenantID, id string) error
 	DeleteSubscription(ctx context.Context, tenantID, id string) error
+	ListSubscriptions(ctx context.Context, tenantID string) ([]Listed, error)
 }
 
 // Errors a Graph reports.
@@ -93,6 +94,9 @@ type Options struct {
 	Gather time.Duration
 	// Retention of done inbox entries; an hour by default.
 	Retention time.Duration
+	// SweepEvery is how often each organisation's subscriptions in Graph are compared with the
+	// records, and those no record knows deleted; 6 hours by default.
+	SweepEvery time.Duration
 	// Counted hears of every delivered item: accepted, or why it was dropped.
 	Counted func(result string, n int)
 }
@@ -121,6 +125,7 @@ type Service struct {
 	mu    sync.Mutex
 	known map[string]known       // Graph subscription id -> its record, for intake
 	locks map[string]*sync.Mutex // org|mailbox -> held while its subscriptions change
+	swept map[string]time.Time   // org -> when its subscriptions in Graph were last swept
 
 	wake  chan struct{}
 	batch *batcher
@@ -163,6 +168,9 @@ func New(st Store, g Graph, syncer Syncer, o Options) *Service {
 	def(&o.Retention, time.Hour)
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
+	}
+	if o.SweepEvery <= 0 {
+		o.SweepEvery = 6 * time.Hour
 	}
 	if o.Rounds <= 0 {
 		o.Rounds = 16
