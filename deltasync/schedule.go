@@ -69,7 +69,7 @@ func (s *Syncer) SyncDue(ctx context.Context) error {
 			defer func() { <-sem; wg.Done() }()
 			err := s.SyncMailbox(ctx, j.org, j.tenant, j.user)
 			s.schedule(j, err)
-			if err != nil {
+			if err != nil && !errors.Is(err, errHeld) {
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("%s: %w", j.user, err))
 				mu.Unlock()
@@ -91,6 +91,9 @@ func sortByTime(order []int, when []time.Time) {
 // schedule sets a mailbox's next turn: the interval after a success, a growing, jittered backoff
 // after failures.
 func (s *Syncer) schedule(j job, err error) {
+	if errors.Is(err, errHeld) {
+		return // its data is being purged: nothing to schedule
+	}
 	key := j.org + "|" + j.user
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -111,7 +114,7 @@ func (s *Syncer) SyncSoon(ctx context.Context, orgID, tenantID, userID string) {
 		j := job{orgID, tenantID, userID}
 		err := s.SyncMailbox(ctx, orgID, tenantID, userID)
 		s.schedule(j, err)
-		if err != nil && ctx.Err() == nil {
+		if err != nil && ctx.Err() == nil && !errors.Is(err, errHeld) {
 			s.o.Log.Warn("mailbox sync failed", "organization", orgID, "mailbox", userID, "err", err)
 		}
 	}()

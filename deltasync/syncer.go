@@ -46,6 +46,7 @@ type Syncer struct {
 	fails   map[string]int              // mailbox key -> failures in a row
 	domains map[string]domainSet        // org -> the tenant's domains, for directions
 	states  map[string]store.DeltaState // the last state saved of each round: this process is its only writer
+	held    map[string]bool             // orgs whose rounds stop at their next page (Hold)
 }
 
 type domainSet struct {
@@ -176,6 +177,9 @@ func (s *Syncer) syncScope(ctx context.Context, orgID, tenantID, userID, scope s
 	resyncs := 0
 	var lastSave time.Time
 	for {
+		if s.isHeld(orgID) {
+			return errHeld // nothing saved: the organisation's data is about to go
+		}
 		if st.Link == "" { // a full round
 			st.Gen++
 			st.Link, st.InRound = s.initial(&st, userID, now), true
@@ -308,6 +312,61 @@ func (s *Syncer) page(ctx context.Context, org store.OrgScope, tenantID, userID 
 		return "", "", 0, err
 	}
 	return p.NextLink, p.DeltaLink, len(p.Items), s.storeContacts(ctx, org, userID, st, p.Items)
+}
+
+// errHeld ends a round of an organisation under Hold.
+var errHeld = errors.New("the organisation's sync is on hold")
+
+// Hold stops the organisation's syncing in this process until release is called, so that a
+// purge of its data is final: rounds under way stop before their next page (what they have
+// fetched is not written), Hold returns once they have, and no round starts until release. The
+// release also forgets the organisation's rounds (Forget). If ctx ends first, nothing is held.
+func (s *Syncer) Hold(ctx context.Context, orgID string) (release func(), err error) {
+	s.mu.Lock()
+	if s.held == nil {
+		s.held = map[string]bool{}
+	}
+	s.held[orgID] = true
+	prefix := orgID + "|"
+	var locks []chan struct{}
+	for k, l := range s.running {
+		if strings.HasPrefix(k, prefix) {
+			locks = append(locks, l)
+		}
+	}
+	s.mu.Unlock()
+	// A round that takes its lock after this look sees the hold before its first page.
+	var taken []chan struct{}
+	unlock := func() {
+		for _, l := range taken {
+			<-l
+		}
+	}
+	for _, l := range locks {
+		select {
+		case l <- struct{}{}:
+			taken = append(taken, l)
+		case <-ctx.Done():
+			unlock()
+			s.mu.Lock()
+			delete(s.held, orgID)
+			s.mu.Unlock()
+			return nil, ctx.Err()
+		}
+	}
+	return func() {
+		s.Forget(orgID)
+		s.mu.Lock()
+		delete(s.held, orgID)
+		s.mu.Unlock()
+		unlock()
+	}, nil
+}
+
+func (s *Syncer) isHeld(orgID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.held[orgID]
 }
 
 // Forget drops what this process remembers of an organisation's rounds, after its captured data

@@ -165,13 +165,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			if err := subs.Disconnected(ctx, org); err != nil {
 				return err
 			}
-			if err := mbx.Disconnected(ctx, org, purge); err != nil {
-				return err
+			if purge { // no round of this process writes after the purge
+				release, err := syncer.Hold(ctx, org)
+				if err != nil {
+					return err
+				}
+				defer release()
 			}
-			if purge {
-				syncer.Forget(org)
-			}
-			return nil
+			return mbx.Disconnected(ctx, org, purge)
 		}},
 	})
 	d := &deps{

@@ -347,3 +347,46 @@ func TestPurgeDeletesCapturedDataAndTheNextSyncBackfillsAgain(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, lastSeq+1, changes[0].Seq, "numbering goes on after the purge")
 }
+
+// A purge while a round is fetching pages is final: the round stops before its next page, the
+// purge waits for it, and nothing of the organisation is written afterwards.
+func TestPurgeDuringARoundLeavesNothingBehind(t *testing.T) {
+	e := newSyncEnv(t)
+	ctx := t.Context()
+	for i := range 60 { // six pages of ten
+		e.mail(t, e.alice, "inbox", fmt.Sprintf("deal %d", i), e.now.Add(-time.Duration(i)*time.Hour))
+	}
+	e.sim.InjectFault(graphsim.Fault{Path: "/messages/delta", UserID: e.alice, Latency: 150 * time.Millisecond})
+	s := e.syncer(e.graph)
+	org := e.st.Org(e.org)
+	done := make(chan error, 1)
+	go func() { done <- s.SyncMailbox(ctx, e.org, e.tenant, e.alice) }()
+	require.Eventually(t, func() bool {
+		as, err := org.Activities(ctx, store.ActivityQuery{Limit: 100})
+		return err == nil && len(as) > 0
+	}, 10*time.Second, 5*time.Millisecond, "the round has written its first page")
+
+	release, err := s.Hold(ctx, e.org)
+	require.NoError(t, err)
+	select {
+	case err := <-done:
+		require.ErrorContains(t, err, "on hold", "the round stopped before its next page, not at its end")
+	case <-time.After(5 * time.Second):
+		t.Fatal("the round did not stop")
+	}
+	mbx := mailboxes.New(e.st, nil, nil, mailboxes.Options{Log: slog.New(slog.DiscardHandler)})
+	require.NoError(t, mbx.Disconnected(ctx, e.org, true))
+	require.NoError(t, s.SyncMailbox(ctx, e.org, e.tenant, e.alice), "a round asked for meanwhile writes nothing")
+	release()
+
+	time.Sleep(400 * time.Millisecond) // what a round still running would write in that time
+	as, err := org.Activities(ctx, store.ActivityQuery{Limit: 100})
+	require.NoError(t, err)
+	require.Empty(t, as, "nothing written after the purge")
+	states, err := org.DeltaStates(ctx, e.alice)
+	require.NoError(t, err)
+	require.Empty(t, states, "no delta position saved after the purge")
+	changes, err := org.ChangesAfter(ctx, 0, 100)
+	require.NoError(t, err)
+	require.Len(t, changes, 1, "the change log holds only the purge's mark")
+}
