@@ -32,6 +32,7 @@ type migration struct {
 var migrations = []migration{
 	{version: 1, name: "record the installation", up: createInstallation},
 	{version: 2, name: "number the change log", up: renumberChanges},
+	{version: 3, name: "give leases terms", up: dropUntermedLeases},
 }
 
 // renumberChanges drops the change log written before its entries were numbered per

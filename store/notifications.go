@@ -229,38 +229,6 @@ func (s *Store) FinishInbox(ctx context.Context, finished, replacements []InboxE
 	return nil
 }
 
-// ClaimLease takes or renews a named lease for owner until `until`, if it is free, lapsed or
-// owner's already: how one process among several becomes the one that does a job.
-func (s *Store) ClaimLease(ctx context.Context, name, owner string, now, until time.Time) (bool, error) {
-	filter := bson.D{{Key: "_id", Value: name}, {Key: "$or", Value: bson.A{
-		bson.D{{Key: "owner", Value: owner}}, bson.D{{Key: "until", Value: bson.D{{Key: "$lte", Value: now}}}}}}}
-	update := bson.D{{Key: "$set", Value: bson.D{{Key: "owner", Value: owner}, {Key: "until", Value: until}}}}
-	_, err := s.collection(leaseCollection).UpdateOne(ctx, filter, update, options.UpdateOne().SetUpsert(true))
-	if mongo.IsDuplicateKeyError(err) {
-		// No match, and the lease exists: held by another, or created just now by a concurrent
-		// claim (of this owner too): ask once more, now that it exists.
-		res, err := s.collection(leaseCollection).UpdateOne(ctx, filter, update)
-		if err != nil {
-			return false, fmt.Errorf("claim lease %s: %w", name, err)
-		}
-		return res.MatchedCount == 1, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("claim lease %s: %w", name, err)
-	}
-	return true, nil
-}
-
-// ReleaseLease gives a lease up, if owner holds it.
-func (s *Store) ReleaseLease(ctx context.Context, name, owner string) error {
-	_, err := s.collection(leaseCollection).UpdateOne(ctx, bson.D{{Key: "_id", Value: name}, {Key: "owner", Value: owner}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "until", Value: time.Time{}}}}})
-	if err != nil {
-		return fmt.Errorf("release lease %s: %w", name, err)
-	}
-	return nil
-}
-
 // InboxEntries lists the inbox (entries still to work off) and the log (finished ones), oldest
 // first: for tests and tools.
 func (s *Store) InboxEntries(ctx context.Context) (pending, finished []InboxEntry, err error) {

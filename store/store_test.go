@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -186,6 +187,30 @@ func TestLeaseGoesToOneOwnerUntilItLapses(t *testing.T) {
 	require.NoError(t, s.ReleaseLease(ctx, "job", "b"))
 	ok, _ = s.ClaimLease(ctx, "job", "a", now.Add(62*time.Second), now.Add(3*time.Minute))
 	require.True(t, ok, "released by b")
+
+	// Eight owners, on two clients as two processes, find it lapsed at once: one gets it.
+	other, err := Open(ctx, Options{URI: s.EmbeddedURI(), Logger: quiet()})
+	require.NoError(t, err)
+	defer other.Close(context.Background())
+	later := now.Add(10 * time.Minute)
+	var won atomic.Int32
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st := s
+			if i%2 == 1 {
+				st = other
+			}
+			ok, err := st.ClaimLease(ctx, "job", fmt.Sprintf("owner%d", i), later, later.Add(time.Minute))
+			require.NoError(t, err)
+			if ok {
+				won.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	require.EqualValues(t, 1, won.Load(), "exactly one claimer holds a lapsed lease")
 }
 
 func TestChangeNumbersAreDenseAndUniqueAcrossWriters(t *testing.T) {

@@ -1,0 +1,95 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// lease is one term of a named lease: who holds it and until when. A lease changes hands only
+// by inserting its next term, whose _id (name and term number) only one claimer can insert;
+// within a term only its holder writes. So no claim relies on a conditional update being
+// atomic, which FerretDB's are not (it reads the matching documents, then updates them by id):
+// two processes that found a lease lapsed would both have "won" it.
+type lease struct {
+	ID    string    `bson:"_id"`
+	Name  string    `bson:"name"`
+	Term  int64     `bson:"term"`
+	Owner string    `bson:"owner"`
+	Until time.Time `bson:"until"`
+}
+
+func leaseID(name string, term int64) string { return fmt.Sprintf("%s/%016x", name, term) }
+
+// currentLease is the lease's latest term; false when it was never taken.
+func (s *Store) currentLease(ctx context.Context, name string) (lease, bool, error) {
+	var l lease
+	err := s.collection(leaseCollection).FindOne(ctx, bson.D{{Key: "name", Value: name}},
+		options.FindOne().SetSort(bson.D{{Key: "term", Value: -1}})).Decode(&l)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return lease{}, false, nil
+	}
+	if err != nil {
+		return lease{}, false, fmt.Errorf("read lease %s: %w", name, err)
+	}
+	return l, true, nil
+}
+
+// ClaimLease takes or renews a named lease for owner until `until`, if it is free, lapsed or
+// owner's already: how one process among several becomes the one that does a job.
+func (s *Store) ClaimLease(ctx context.Context, name, owner string, now, until time.Time) (bool, error) {
+	cur, found, err := s.currentLease(ctx, name)
+	if err != nil {
+		return false, err
+	}
+	live := found && cur.Until.After(now)
+	switch {
+	case live && cur.Owner == owner: // renew: only the holder writes its term
+		_, err := s.collection(leaseCollection).UpdateOne(ctx, bson.D{{Key: "_id", Value: cur.ID}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "until", Value: until}}}})
+		if err != nil {
+			return false, fmt.Errorf("renew lease %s: %w", name, err)
+		}
+		return true, nil
+	case live:
+		return false, nil
+	}
+	next := lease{ID: leaseID(name, cur.Term+1), Name: name, Term: cur.Term + 1, Owner: owner, Until: until}
+	if _, err := s.collection(leaseCollection).InsertOne(ctx, next); err != nil {
+		if !mongo.IsDuplicateKeyError(err) {
+			return false, fmt.Errorf("claim lease %s: %w", name, err)
+		}
+		// Another claim took this term first: it holds the lease, unless it was this owner's.
+		won, found, err := s.currentLease(ctx, name)
+		return err == nil && found && won.Owner == owner && won.Until.After(now), err
+	}
+	// Earlier terms are history.
+	_, _ = s.collection(leaseCollection).DeleteMany(ctx, bson.D{{Key: "name", Value: name}, {Key: "term", Value: bson.D{{Key: "$lt", Value: next.Term}}}})
+	return true, nil
+}
+
+// ReleaseLease gives a lease up, if owner holds it.
+func (s *Store) ReleaseLease(ctx context.Context, name, owner string) error {
+	cur, found, err := s.currentLease(ctx, name)
+	if err != nil || !found || cur.Owner != owner {
+		return err
+	}
+	_, err = s.collection(leaseCollection).UpdateOne(ctx, bson.D{{Key: "_id", Value: cur.ID}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "until", Value: time.Time{}}}}})
+	if err != nil {
+		return fmt.Errorf("release lease %s: %w", name, err)
+	}
+	return nil
+}
+
+// dropUntermedLeases deletes leases written before they had terms; whoever held one claims it
+// again within its period.
+func dropUntermedLeases(ctx context.Context, db *mongo.Database) error {
+	_, err := db.Collection(leaseCollection).DeleteMany(ctx, bson.D{{Key: "term", Value: bson.D{{Key: "$exists", Value: false}}}})
+	return err
+}
