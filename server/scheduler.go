@@ -14,24 +14,31 @@ type job struct {
 	name  string
 	every time.Duration
 	run   func(ctx context.Context) error
+	// local jobs run in every process (they work on the process's own state); the others only
+	// in the process that leads (see leader).
+	local bool
 }
 
 // startScheduler runs each job on its interval with gocron. A job never overlaps itself: a run
-// that is still going when the next is due makes the next wait for the following slot.
-func startScheduler(log *slog.Logger, jobs []job) (gocron.Scheduler, error) {
+// that is still going when the next is due makes the next wait for the following slot. Jobs
+// that are not local run only while this process leads.
+func startScheduler(log *slog.Logger, lead *leader, jobs []job) (gocron.Scheduler, error) {
 	s, err := gocron.NewScheduler(gocron.WithLogger(schedulerLog{log}))
 	if err != nil {
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}
 	for _, j := range jobs {
+		opts := []gocron.JobOption{gocron.WithName(j.name), gocron.WithSingletonMode(gocron.LimitModeReschedule)}
+		if !j.local {
+			opts = append(opts, gocron.WithDistributedJobLocker(lead))
+		}
 		_, err := s.NewJob(gocron.DurationJob(j.every),
 			gocron.NewTask(func(ctx context.Context) {
 				if err := j.run(ctx); err != nil && ctx.Err() == nil {
 					log.Warn("scheduled job failed", "job", j.name, "err", err)
 				}
 			}),
-			gocron.WithName(j.name),
-			gocron.WithSingletonMode(gocron.LimitModeReschedule),
+			opts...,
 		)
 		if err != nil {
 			return nil, fmt.Errorf("schedule %s: %w", j.name, err)

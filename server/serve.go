@@ -195,8 +195,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Notifications:  subs,
 		Audit:          dir,
 	}, d)
-	sched, err := startScheduler(log, []job{
-		{name: "record API key use", every: 30 * time.Second, run: dir.FlushUsage},
+	lead := &leader{st: st, owner: processOwner(), now: time.Now, log: log.With("component", "scheduler")}
+	defer func() { // another process takes the jobs over at once
+		_ = st.ReleaseLease(context.WithoutCancel(ctx), leaderLease, lead.owner)
+	}()
+	sched, err := startScheduler(log, lead, []job{
+		{name: "record API key use", every: 30 * time.Second, run: dir.FlushUsage, local: true},
 		{name: "re-verify team access", every: cfg.reverifyEvery, run: svc.ReverifyAll},
 		{name: "discover users", every: 15 * time.Minute, run: mbx.DiscoverAll},
 		{name: "probe mailbox access", every: time.Minute, run: mbx.ProbeAllDue},

@@ -1,0 +1,77 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-co-op/gocron/v2"
+)
+
+// leaderLease is held by the process that runs the scheduled jobs working on shared data
+// (discovery, probes, delta sync, re-verification, pruning): with several processes on one
+// database each would otherwise do all of it, multiplying the Graph requests per mailbox.
+const leaderLease = "scheduler"
+
+// leaderFor is how long a claim lasts: jobs run every minute, each renewing it, so a leader
+// that stops is replaced within three minutes.
+const leaderFor = 3 * time.Minute
+
+// leaseClaimer is what leader needs of the store.
+type leaseClaimer interface {
+	ClaimLease(ctx context.Context, name, owner string, now, until time.Time) (bool, error)
+}
+
+// leader is gocron's distributed job locker, backed by a lease in the database: a job may run
+// when this process holds (or takes, or renews) the leader lease. The lease is sticky, so the
+// same process keeps the jobs, and their in-memory schedules, while it lives.
+type leader struct {
+	st      leaseClaimer
+	owner   string
+	now     func() time.Time
+	log     *slog.Logger
+	leading atomic.Bool
+}
+
+var _ gocron.Locker = (*leader)(nil)
+
+// errNotLeader skips a job in a process that does not lead.
+var errNotLeader = errors.New("another process runs the scheduled jobs")
+
+// Lock implements gocron.Locker.
+func (l *leader) Lock(ctx context.Context, _ string) (gocron.Lock, error) {
+	now := l.now()
+	ok, err := l.st.ClaimLease(ctx, leaderLease, l.owner, now, now.Add(leaderFor))
+	switch {
+	case err != nil:
+		return nil, err
+	case !ok:
+		if l.leading.Swap(false) {
+			l.log.Info("another process runs the scheduled jobs now")
+		}
+		return nil, errNotLeader
+	}
+	if !l.leading.Swap(true) {
+		l.log.Info("this process runs the scheduled jobs", "owner", l.owner)
+	}
+	return noUnlock{}, nil
+}
+
+// processOwner names this process in leases: host, pid and a random part (pids repeat across
+// containers).
+func processOwner() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s/%d/%x", host, os.Getpid(), b)
+}
+
+// noUnlock keeps the lease after a run: it lapses only if this process stops running jobs.
+type noUnlock struct{}
+
+func (noUnlock) Unlock(context.Context) error { return nil }
