@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
@@ -36,11 +37,12 @@ type operationKey struct{}
 // channel the resolver returned (which must have room for it: the transport reads each event
 // before it pulls again), or closes that channel once the stream is over, and returns true; or
 // it returns false when nothing is ready. The resolver calls wake whenever pull may have become
-// able to return true. The operation's context ends when the client stops it or the connection
-// closes; the resolver should then wake the transport with its channel closed.
+// able to return true. Once the operation's context ends (the client stopped it, or the
+// connection closed) the transport pulls no more, and wake does nothing.
 func Driver(ctx context.Context) func(pull func() bool) (wake func()) {
 	op, _ := ctx.Value(operationKey{}).(*operation)
-	if op == nil {
+	if op == nil || !graphql.HasOperationContext(ctx) || graphql.GetOperationContext(ctx).Operation == nil ||
+		graphql.GetOperationContext(ctx).Operation.Operation != ast.Subscription {
 		return nil
 	}
 	return func(pull func() bool) func() {
