@@ -40,13 +40,14 @@ type Syncer struct {
 	g  Graph
 	o  Options
 
-	mu      sync.Mutex
-	running map[string]chan struct{}    // mailbox key -> its lock: one sync per mailbox at a time
-	next    map[string]time.Time        // mailbox key -> when it is due
-	fails   map[string]int              // mailbox key -> failures in a row
-	domains map[string]domainSet        // org -> the tenant's domains, for directions
-	states  map[string]store.DeltaState // the last state saved of each round: this process is its only writer
-	held    map[string]bool             // orgs whose rounds stop at their next page (Hold)
+	mu        sync.Mutex
+	running   map[string]chan struct{}    // mailbox key -> its lock: one sync per mailbox at a time
+	next      map[string]time.Time        // mailbox key -> when it is due
+	fails     map[string]int              // mailbox key -> failures in a row
+	domains   map[string]domainSet        // org -> the tenant's domains, for directions
+	states    map[string]store.DeltaState // the last state saved of each round: this process is its only writer
+	held      map[string]bool             // orgs whose rounds stop at their next page (Hold)
+	connected map[string]connection       // org|tenant -> whether its rounds may write (writable)
 }
 
 type domainSet struct {
@@ -187,6 +188,8 @@ func (s *Syncer) syncScope(ctx context.Context, orgID, tenantID, userID, scope s
 		}
 		next, delta, n, err := s.page(ctx, org, tenantID, userID, &st)
 		switch {
+		case errors.Is(err, errHeld):
+			return err // nothing saved: the organisation's data is going
 		case errors.Is(err, ErrDeltaExpired) && resyncs < maxResyncs:
 			resyncs++
 			st.Resyncs++
@@ -296,26 +299,77 @@ func (s *Syncer) page(ctx context.Context, org store.OrgScope, tenantID, userID 
 	switch {
 	case strings.HasPrefix(st.Scope, "mail:"):
 		p, err := s.g.MessagesPage(ctx, tenantID, st.Link)
+		if err == nil {
+			err = s.writable(ctx, org, tenantID)
+		}
 		if err != nil {
 			return "", "", 0, err
 		}
 		return p.NextLink, p.DeltaLink, len(p.Items), s.storeMessages(ctx, org, userID, st, p.Items)
 	case st.Scope == "calendar":
 		p, err := s.g.EventsPage(ctx, tenantID, st.Link)
+		if err == nil {
+			err = s.writable(ctx, org, tenantID)
+		}
 		if err != nil {
 			return "", "", 0, err
 		}
 		return p.NextLink, p.DeltaLink, len(p.Items), s.storeEvents(ctx, org, userID, st, p.Items)
 	}
 	p, err := s.g.ContactsPage(ctx, tenantID, st.Link)
+	if err == nil {
+		err = s.writable(ctx, org, tenantID)
+	}
 	if err != nil {
 		return "", "", 0, err
 	}
 	return p.NextLink, p.DeltaLink, len(p.Items), s.storeContacts(ctx, org, userID, st, p.Items)
 }
 
-// errHeld ends a round of an organisation under Hold.
-var errHeld = errors.New("the organisation's sync is on hold")
+// writableFor is how long a look at an organisation's connection serves its rounds' writes.
+const writableFor = time.Second
+
+// PurgeSettle is how long a purge waits after marking the organisation before it deletes: time
+// for every process's rounds to see the mark (within writableFor) and finish a page they were
+// writing.
+const PurgeSettle = 3 * time.Second
+
+// writable returns errHeld when the page just fetched must not be written: the organisation's
+// data is being purged (by any process), or it is no longer connected to the tenant the round
+// reads. The answer is kept for writableFor.
+func (s *Syncer) writable(ctx context.Context, org store.OrgScope, tenantID string) error {
+	key := org.ID() + "|" + tenantID
+	now := time.Now()
+	s.mu.Lock()
+	c, ok := s.connected[key]
+	s.mu.Unlock()
+	if !ok || now.Sub(c.at) >= writableFor {
+		ta, err := org.TeamAccess(ctx)
+		if err != nil {
+			return err
+		}
+		c = connection{at: now, ok: ta.PurgingAt == nil && (ta.Status == "" || ta.TenantID == tenantID)}
+		s.mu.Lock()
+		if s.connected == nil {
+			s.connected = map[string]connection{}
+		}
+		s.connected[key] = c
+		s.mu.Unlock()
+	}
+	if !c.ok {
+		return errHeld
+	}
+	return nil
+}
+
+// connection is a look at whether an organisation's rounds may write.
+type connection struct {
+	at time.Time
+	ok bool
+}
+
+// errHeld ends a round of an organisation under Hold, or being purged, or disconnected.
+var errHeld = errors.New("the organisation's sync is on hold (its data is being purged, or it was disconnected)")
 
 // Hold stops the organisation's syncing in this process until release is called, so that a
 // purge of its data is final: rounds under way stop before their next page (what they have

@@ -165,14 +165,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			if err := subs.Disconnected(ctx, org); err != nil {
 				return err
 			}
-			if purge { // no round of this process writes after the purge
-				release, err := syncer.Hold(ctx, org)
-				if err != nil {
-					return err
-				}
-				defer release()
+			if purge {
+				return purgeOrganisation(ctx, st.Org(org), syncer, mbx, deltasync.PurgeSettle)
 			}
-			return mbx.Disconnected(ctx, org, purge)
+			return mbx.Disconnected(ctx, org, false)
 		}},
 	})
 	d := &deps{

@@ -353,7 +353,7 @@ func TestPurgeDeletesCapturedDataAndTheNextSyncBackfillsAgain(t *testing.T) {
 func TestPurgeDuringARoundLeavesNothingBehind(t *testing.T) {
 	e := newSyncEnv(t)
 	ctx := t.Context()
-	for i := range 60 { // six pages of ten
+	for i := range 60 { // one page, then the other scopes' rounds
 		e.mail(t, e.alice, "inbox", fmt.Sprintf("deal %d", i), e.now.Add(-time.Duration(i)*time.Hour))
 	}
 	e.sim.InjectFault(graphsim.Fault{Path: "/messages/delta", UserID: e.alice, Latency: 150 * time.Millisecond})
@@ -386,6 +386,45 @@ func TestPurgeDuringARoundLeavesNothingBehind(t *testing.T) {
 	states, err := org.DeltaStates(ctx, e.alice)
 	require.NoError(t, err)
 	require.Empty(t, states, "no delta position saved after the purge")
+	changes, err := org.ChangesAfter(ctx, 0, 100)
+	require.NoError(t, err)
+	require.Len(t, changes, 1, "the change log holds only the purge's mark")
+}
+
+// The same with the round in another process: the purge marks the organisation, that process's
+// round sees the mark before writing its next page and stops, and the purge deletes only after
+// giving it time to.
+func TestPurgeLeavesNothingBehindWhenAnotherProcessIsSyncing(t *testing.T) {
+	e := newSyncEnv(t)
+	ctx := t.Context()
+	for i := range 600 { // six pages of 100, 400 ms each: the round outlasts the purge's settling
+		e.mail(t, e.alice, "inbox", fmt.Sprintf("deal %d", i), e.now.Add(-time.Duration(i)*time.Minute))
+	}
+	e.sim.InjectFault(graphsim.Fault{Path: "/messages/delta", UserID: e.alice, Latency: 400 * time.Millisecond})
+	here, elsewhere := e.syncer(e.graph), e.syncer(e.graph) // two processes' syncers
+	org := e.st.Org(e.org)
+	done := make(chan error, 1)
+	go func() { done <- elsewhere.SyncMailbox(ctx, e.org, e.tenant, e.alice) }()
+	require.Eventually(t, func() bool {
+		as, err := org.Activities(ctx, store.ActivityQuery{Limit: 100})
+		return err == nil && len(as) > 0
+	}, 10*time.Second, 5*time.Millisecond, "the other process's round has written its first page")
+
+	mbx := mailboxes.New(e.st, nil, nil, mailboxes.Options{Log: slog.New(slog.DiscardHandler)})
+	require.NoError(t, purgeOrganisation(ctx, org, here, mbx, deltasync.PurgeSettle))
+	select {
+	case err := <-done:
+		require.ErrorContains(t, err, "on hold", "the other round stopped at the mark, not at its end")
+	case <-time.After(5 * time.Second):
+		t.Fatal("the other process's round did not stop")
+	}
+	time.Sleep(400 * time.Millisecond)
+	as, err := org.Activities(ctx, store.ActivityQuery{Limit: 100})
+	require.NoError(t, err)
+	require.Empty(t, as, "nothing written after the purge")
+	states, err := org.DeltaStates(ctx, e.alice)
+	require.NoError(t, err)
+	require.Empty(t, states)
 	changes, err := org.ChangesAfter(ctx, 0, 100)
 	require.NoError(t, err)
 	require.Len(t, changes, 1, "the change log holds only the purge's mark")

@@ -41,6 +41,9 @@ type TeamAccess struct {
 	LastVerifiedAt *time.Time `bson:"lastVerifiedAt,omitempty"`
 	LastError      *Problem   `bson:"lastError,omitempty"`
 	UpdatedAt      time.Time  `bson:"updatedAt"`
+	// PurgingAt marks an organisation whose captured data is being purged: every process's
+	// syncs stop writing it. The disconnect that follows the purge replaces the record.
+	PurgingAt *time.Time `bson:"purgingAt,omitempty"`
 }
 
 // ConsentState is the state of an admin-consent link: its hash, never the value.
@@ -65,6 +68,16 @@ func (o OrgScope) TeamAccess(ctx context.Context) (TeamAccess, error) {
 		return TeamAccess{}, fmt.Errorf("read team access: %w", err)
 	}
 	return ta, nil
+}
+
+// MarkPurging marks the organisation's data as being purged (see TeamAccess.PurgingAt).
+func (o OrgScope) MarkPurging(ctx context.Context, at time.Time) error {
+	_, err := o.s.collection(teamAccessCollection).UpdateOne(ctx, bson.D{{Key: "_id", Value: o.org}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "purgingAt", Value: at}}}}, options.UpdateOne().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("mark purge: %w", err)
+	}
+	return nil
 }
 
 // SaveTeamAccess writes the organisation's connection.
