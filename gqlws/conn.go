@@ -84,15 +84,16 @@ func (c *conn) read() {
 			c.closeAfterRead(err)
 			return
 		}
+		if c.closing.Load() {
+			continue // closed by the server: read on until the client's close, or a second
+		}
 		c.extendRead()
 		var m message
 		if err := json.Unmarshal(data, &m); err != nil || m.Type == "" {
 			c.refuse("Invalid message received: not a JSON object with a type")
-			return
+			continue
 		}
-		if !c.handle(m) {
-			return
-		}
+		c.handle(m)
 	}
 }
 
@@ -118,46 +119,35 @@ func (c *conn) closeAfterRead(err error) {
 	}
 }
 
-// handle acts on one client message; false when the connection is closed.
-func (c *conn) handle(m message) bool {
+// handle acts on one client message.
+func (c *conn) handle(m message) {
 	k := c.d.kindOf(m.Type)
 	c.mu.Lock()
 	initialised := c.initialised
 	c.mu.Unlock()
 	switch {
-	case k == kindInit:
-		if initialised {
-			if c.d.legacy {
-				return true // a repeated init changes nothing
-			}
+	case k == kindInit && initialised:
+		if !c.d.legacy { // a legacy client's repeated init changes nothing
 			c.close(closeTooManyInitReq, "Too many initialisation requests")
-			return false
 		}
-		return c.init(m.Payload)
+	case k == kindInit:
+		c.init(m.Payload)
 	case k == kindPing:
 		c.send(encode("", "pong", m.Payload))
-		return true
 	case k == kindPong:
-		return true
 	case k == kindTerminate:
 		c.close(closeNormal, "terminated")
-		return false
 	case k == kindUnknown:
 		c.refuse("Invalid message received: unknown type " + m.Type)
-		return false
+	case !initialised && c.d.legacy:
+		c.send(encode("", "connection_error", connErrorPayload("unexpected message "+m.Type+" before connection_init")))
+		c.close(closeProtocolError, "unexpected message")
 	case !initialised:
-		if c.d.legacy {
-			c.send(encode("", "connection_error", connErrorPayload("unexpected message "+m.Type+" before connection_init")))
-			c.close(closeProtocolError, "unexpected message")
-		} else {
-			c.close(closeUnauthorized, "Unauthorized")
-		}
-		return false
+		c.close(closeUnauthorized, "Unauthorized")
 	case k == kindSubscribe:
-		return c.subscribe(m)
+		c.subscribe(m)
 	default: // kindStop
 		c.stop(m.ID)
-		return true
 	}
 }
 
@@ -178,12 +168,12 @@ func connErrorPayload(msg string) []byte {
 
 // init authenticates the connection. The check runs on a goroutine of its own so that the
 // reading goroutine's stack stays small.
-func (c *conn) init(raw json.RawMessage) bool {
+func (c *conn) init(raw json.RawMessage) {
 	var payload transport.InitPayload
 	if len(raw) > 0 && string(raw) != "null" {
 		if err := json.Unmarshal(raw, &payload); err != nil {
 			c.refuse("Invalid message received: connection_init's payload is not an object")
-			return false
+			return
 		}
 	}
 	type result struct {
@@ -210,12 +200,12 @@ func (c *conn) init(raw json.RawMessage) bool {
 			c.send(encode("", "connection_error", connErrorPayload(res.err.Error())))
 		}
 		c.close(code, reason)
-		return false
+		return
 	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		return false
+		return
 	}
 	c.ctx, c.initialised = res.ctx, true
 	c.timer.Stop()
@@ -225,7 +215,6 @@ func (c *conn) init(raw json.RawMessage) bool {
 	if c.d.legacy {
 		c.send(encode("", "ka", nil))
 	}
-	return true
 }
 
 // keepAlive pings the client, and says "ka" to a legacy one, then comes again.

@@ -55,10 +55,10 @@ func Driver(ctx context.Context) func(pull func() bool) (wake func()) {
 
 // subscribe starts an operation. Parsing, validation and the resolver run on a goroutine of the
 // operation's own, which ends as soon as the operation is driven or done.
-func (c *conn) subscribe(m message) bool {
+func (c *conn) subscribe(m message) {
 	if m.ID == "" {
 		c.refuse("Invalid message received: " + m.Type + " without an id")
-		return false
+		return
 	}
 	ctx, cancel := context.WithCancel(c.ctx)
 	op := &operation{c: c, id: m.ID, cancel: cancel}
@@ -67,17 +67,17 @@ func (c *conn) subscribe(m message) bool {
 	if c.closed {
 		c.mu.Unlock()
 		cancel()
-		return false
+		return
 	}
 	if c.ops[m.ID] != nil {
 		c.mu.Unlock()
 		cancel()
 		if c.d.legacy {
 			c.send(encode(m.ID, "error", errorPayload("an operation with id %q is running already", m.ID)))
-			return true
+			return
 		}
 		c.close(closeDuplicateID, "Subscriber for "+m.ID+" already exists")
-		return false
+		return
 	}
 	if c.ops == nil {
 		c.ops = map[string]*operation{}
@@ -85,7 +85,6 @@ func (c *conn) subscribe(m message) bool {
 	c.ops[m.ID] = op
 	c.mu.Unlock()
 	go op.start(m.Payload)
-	return true
 }
 
 // stop ends an operation the client no longer wants.
