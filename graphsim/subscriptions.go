@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -81,15 +82,7 @@ func (s *Sim) subscriptionsRoute(w http.ResponseWriter, r *http.Request, c calle
 	case len(segs) == 1 && r.Method == http.MethodPost:
 		s.createSubscription(w, r, c)
 	case len(segs) == 1 && r.Method == http.MethodGet:
-		s.mu.Lock()
-		var value []map[string]any
-		for _, sub := range s.subs {
-			if sub.ApplicationID == c.appID && sub.tenantID == c.tenant.id && sub.ExpirationDateTime.After(s.nowLocked()) {
-				value = append(value, shape(&sub.Subscription, nil, ""))
-			}
-		}
-		s.mu.Unlock()
-		s.writeCollection(w, "subscriptions", value, "", "", 0)
+		s.listSubscriptions(w, r, c)
 	case len(segs) == 2 && r.Method == http.MethodGet:
 		if sub, ok := s.findSubscription(w, r, c, segs[1]); ok {
 			writeJSONBody(w, http.StatusOK, shape(&sub.Subscription, nil, ""))
@@ -110,6 +103,37 @@ func (s *Sim) subscriptionsRoute(w http.ResponseWriter, r *http.Request, c calle
 	default:
 		s.graphError(w, r, http.StatusMethodNotAllowed, "BadRequest", "The HTTP method is not allowed on this resource.")
 	}
+}
+
+// listPageSize is how many subscriptions a page of the list holds.
+const listPageSize = 100
+
+// listSubscriptions is GET /subscriptions (api-reference/v1.0/api/subscription-list.md): with
+// application permissions, the subscriptions the app created in the tenant; clientState is
+// never returned ("not returned for security purposes"); several pages are linked by
+// @odata.nextLink.
+func (s *Sim) listSubscriptions(w http.ResponseWriter, r *http.Request, c caller) {
+	from, _ := strconv.Atoi(r.URL.Query().Get("$skiptoken"))
+	s.mu.Lock()
+	var mine []*subscription
+	for _, sub := range s.subs {
+		if sub.ApplicationID == c.appID && sub.tenantID == c.tenant.id && sub.ExpirationDateTime.After(s.nowLocked()) {
+			mine = append(mine, sub)
+		}
+	}
+	slices.SortFunc(mine, func(a, b *subscription) int { return strings.Compare(a.ID, b.ID) })
+	var value []map[string]any
+	for _, sub := range mine[min(from, len(mine)):min(from+listPageSize, len(mine))] {
+		listed := sub.Subscription
+		listed.ClientState = nil
+		value = append(value, shape(&listed, nil, ""))
+	}
+	s.mu.Unlock()
+	next := ""
+	if from+listPageSize < len(mine) {
+		next = s.link("subscriptions", "$skiptoken", strconv.Itoa(from+listPageSize))
+	}
+	s.writeCollection(w, "subscriptions", value, next, "", 0)
 }
 
 // findSubscription returns a live subscription of the caller's app; an expired one is gone.

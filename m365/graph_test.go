@@ -1,6 +1,9 @@
 package m365
 
 import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -66,4 +69,37 @@ func TestUsersDeltaAndProbes(t *testing.T) {
 	sim.InjectFault(graphsim.Fault{Path: "/mailFolders/inbox", Status: 500})
 	_, err = client.ProbeMailbox(ctx, tenant, alice)
 	require.ErrorIs(t, err, ErrTransient)
+}
+
+// ListSubscriptions follows Graph's pages: 120 subscriptions come back, over two pages of 100.
+func TestListSubscriptionsFollowsPages(t *testing.T) {
+	sim, cl := startSim(t)
+	client, err := New(Config{ClientID: appID, ClientSecret: secret, Cloud: cl, RootCAs: sim.CertPool()})
+	require.NoError(t, err)
+	ctx := t.Context()
+	tenant := sim.AddTenant(graphsim.TenantSpec{Name: "Contoso"})
+	require.NoError(t, sim.GrantConsent(tenant, appID))
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte(r.URL.Query().Get("validationToken")))
+	}))
+	defer hook.Close()
+	want := map[string]bool{}
+	for i := range 60 {
+		u, _ := sim.AddUser(tenant, graphsim.UserSpec{DisplayName: fmt.Sprint("User ", i), UPN: fmt.Sprintf("u%d@contoso.com", i)})
+		for _, res := range []string{"/users/" + u + "/events", "/users/" + u + "/contacts"} {
+			s, err := client.CreateSubscription(ctx, tenant, SubscriptionRequest{Resource: res, ChangeType: "created",
+				NotificationURL: hook.URL, ClientState: "s", ExpiresAt: sim.Now().Add(24 * time.Hour)})
+			require.NoError(t, err)
+			want[s.ID] = true
+		}
+	}
+	got, err := client.ListSubscriptions(ctx, tenant)
+	require.NoError(t, err)
+	require.Len(t, got, 120)
+	for _, l := range got {
+		require.True(t, want[l.ID], l.ID)
+		require.Equal(t, hook.URL, l.NotificationURL)
+		require.Contains(t, l.Resource, "/users/")
+	}
 }
