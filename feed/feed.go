@@ -13,32 +13,42 @@ import (
 type Hub[T any] struct {
 	buffer int
 	mu     sync.Mutex
-	subs   map[string]map[chan T]struct{}
+	subs   map[string]map[chan T]func() // topic -> subscriber -> its notify (or nil)
 }
 
 // New returns a hub whose subscribers each buffer up to buffer values.
 func New[T any](buffer int) *Hub[T] {
-	return &Hub[T]{buffer: max(1, buffer), subs: map[string]map[chan T]struct{}{}}
+	return &Hub[T]{buffer: max(1, buffer), subs: map[string]map[chan T]func(){}}
 }
 
 // Subscribe returns a channel of the topic's values from now on. It is closed when ctx ends.
 // Sends and the close both happen under the hub's lock, so they never race.
 func (h *Hub[T]) Subscribe(ctx context.Context, topic string) <-chan T {
+	return h.Watch(ctx, topic, nil)
+}
+
+// Watch is Subscribe that also calls notify (when not nil) after each value is put on the
+// channel and after it is closed, outside the hub's lock: a reader can take values when told
+// instead of waiting on the channel.
+func (h *Hub[T]) Watch(ctx context.Context, topic string, notify func()) <-chan T {
 	ch := make(chan T, h.buffer)
 	h.mu.Lock()
 	if h.subs[topic] == nil {
-		h.subs[topic] = map[chan T]struct{}{}
+		h.subs[topic] = map[chan T]func(){}
 	}
-	h.subs[topic][ch] = struct{}{}
+	h.subs[topic][ch] = notify
 	h.mu.Unlock()
 	context.AfterFunc(ctx, func() {
 		h.mu.Lock()
-		defer h.mu.Unlock()
 		delete(h.subs[topic], ch)
 		if len(h.subs[topic]) == 0 {
 			delete(h.subs, topic)
 		}
 		close(ch)
+		h.mu.Unlock()
+		if notify != nil {
+			notify()
+		}
 	})
 	return ch
 }
@@ -46,9 +56,12 @@ func (h *Hub[T]) Subscribe(ctx context.Context, topic string) <-chan T {
 // Publish hands v to every subscriber of the topic without waiting; a full subscriber drops its
 // oldest value to make room. It returns how many values were dropped.
 func (h *Hub[T]) Publish(topic string, v T) (dropped int) {
+	var notify []func()
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	for ch := range h.subs[topic] {
+	for ch, n := range h.subs[topic] {
+		if n != nil {
+			notify = append(notify, n)
+		}
 		select {
 		case ch <- v:
 			continue
@@ -64,6 +77,10 @@ func (h *Hub[T]) Publish(topic string, v T) (dropped int) {
 		default:
 			dropped++
 		}
+	}
+	h.mu.Unlock()
+	for _, n := range notify {
+		n()
 	}
 	return dropped
 }

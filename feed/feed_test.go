@@ -91,3 +91,32 @@ func BenchmarkPublish(b *testing.B) {
 		h.Publish("t", 1)
 	}
 }
+
+// A watcher is told of each value once it is on its channel, and of the close, so it can read
+// without waiting on the channel.
+func TestWatchNotifiesAfterEachValueAndTheClose(t *testing.T) {
+	h := New[int](4)
+	ctx, cancel := context.WithCancel(context.Background())
+	var mu sync.Mutex
+	var seen []int
+	var ch <-chan int
+	ch = h.Watch(ctx, "org", func() {
+		mu.Lock()
+		defer mu.Unlock()
+		select {
+		case v, ok := <-ch:
+			if !ok {
+				v = -1
+			}
+			seen = append(seen, v)
+		default:
+			t.Error("notified with nothing on the channel")
+		}
+	})
+	h.Publish("org", 1)
+	h.Publish("other", 9)
+	h.Publish("org", 2)
+	cancel()
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) == 3 }, time.Second, time.Millisecond)
+	require.Equal(t, []int{1, 2, -1}, seen)
+}

@@ -146,22 +146,10 @@ func (r *subscriptionResolver) MailboxChanged(ctx context.Context, filter *graph
 		return nil, err
 	}
 	f := mailboxFilter(filter)
-	changes := r.MailboxFeed.Subscribe(ctx, who.OrgID)
-	out := make(chan *mailboxes.Mailbox)
-	go func() {
-		defer close(out)
-		for m := range changes {
-			if !matches(f, m) {
-				continue
-			}
-			select {
-			case out <- &m:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return out, nil
+	watch := func(ctx context.Context, notify func()) <-chan mailboxes.Mailbox {
+		return r.MailboxFeed.Watch(ctx, who.OrgID, notify)
+	}
+	return stream(ctx, watch, nil, func(m mailboxes.Mailbox) bool { return matches(f, m) }), nil
 }
 
 func (r *Resolver) Mailbox() graph.MailboxResolver { return &mailboxResolver{r} }

@@ -29,12 +29,12 @@ type Resolver struct {
 	// TeamAccess is the Microsoft 365 connection; TeamAccessFeed its live changes.
 	Access         TeamAccessService
 	TeamAccessFeed interface {
-		Subscribe(ctx context.Context, orgID string) <-chan access.TeamAccess
+		Watch(ctx context.Context, orgID string, notify func()) <-chan access.TeamAccess
 	}
 	// Mailboxes are the tenant's users and access to their mailboxes; MailboxFeed their changes.
 	Mailboxes   MailboxService
 	MailboxFeed interface {
-		Subscribe(ctx context.Context, orgID string) <-chan mailboxes.Mailbox
+		Watch(ctx context.Context, orgID string, notify func()) <-chan mailboxes.Mailbox
 	}
 	// Activities reads captured mail, meetings and contacts; ActivityFeed streams their changes.
 	Activities   ActivityService

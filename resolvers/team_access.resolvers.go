@@ -63,20 +63,10 @@ func (r *subscriptionResolver) TeamAccessChanged(ctx context.Context) (<-chan *a
 	if err != nil {
 		return nil, userError(ctx, err)
 	}
-	changes := r.TeamAccessFeed.Subscribe(ctx, id.OrgID)
-	out := make(chan *access.TeamAccess, 1)
-	out <- &current // first the state now, then each change
-	go func() {
-		defer close(out)
-		for ta := range changes {
-			select {
-			case out <- &ta:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return out, nil
+	watch := func(ctx context.Context, notify func()) <-chan access.TeamAccess {
+		return r.TeamAccessFeed.Watch(ctx, id.OrgID, notify)
+	}
+	return stream(ctx, watch, &current, nil), nil // first the state now, then each change
 }
 
 func (r *teamAccessResolver) Provider(ctx context.Context, obj *access.TeamAccess) (graph.Provider, error) {

@@ -495,8 +495,8 @@ func subscriptionGoroutines() int {
 		if strings.Contains(g, "(*Hub).Run") || strings.Contains(g, "subscriptionGoroutines") {
 			continue
 		}
-		for _, mark := range []string{"github.com/99designs/gqlgen", "github.com/coder/websocket", "teamaccess/activities.",
-			"teamaccess/resolvers.", "net/http.(*conn).serve"} {
+		for _, mark := range []string{"github.com/99designs/gqlgen", "github.com/coder/websocket", "github.com/gorilla/websocket",
+			"teamaccess/activities.", "teamaccess/resolvers.", "teamaccess/gqlws.", "net/http.(*conn).serve"} {
 			if strings.Contains(g, mark) {
 				n++
 				break

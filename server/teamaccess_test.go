@@ -3,12 +3,15 @@ package server
 import (
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
@@ -124,4 +127,46 @@ func TestTeamAccessEndToEndInDemoMode(t *testing.T) {
 	var disc struct{ DisconnectTeamAccess struct{ Status string } }
 	require.Empty(t, gql(t, svc.url, s.adminA, `mutation { disconnectTeamAccess(input: {purgeData: false}) { status } }`, nil, &disc))
 	require.Equal(t, "NOT_CONFIGURED", disc.DisconnectTeamAccess.Status)
+}
+
+// An admin page's live subscriptions (teamAccessChanged, mailboxChanged) cost no goroutine
+// while they wait: only each connection's reader runs, and a change still reaches them all.
+func TestAdminSubscriptionsHoldNoGoroutineWhileIdle(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	s := seed(t, dir)
+	svc := startService(t, dir, "--rate-burst", "200") // 3 operations per connection at once
+	ctx := wsContext(t)
+	const n = 20
+	conns := make([]*websocket.Conn, n)
+	for i := range conns {
+		conns[i] = dialGraphQL(t, ctx, svc.url, "graphql-transport-ws", s.readerA)
+		for id, q := range map[string]string{"ta": `subscription { teamAccessChanged { status } }`, "mb": `subscription { mailboxChanged { id } }`} {
+			payload, _ := json.Marshal(map[string]string{"query": q})
+			require.NoError(t, wsjson.Write(ctx, conns[i], wsMessage{ID: id, Type: "subscribe", Payload: payload}))
+		}
+		first := readWS(t, ctx, conns[i])
+		require.Equal(t, "ta", first.ID, "the current state comes first")
+		require.Contains(t, string(first.Payload), "NOT_CONFIGURED")
+	}
+	waiting := func() (readers, others int) {
+		buf := make([]byte, 16<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		for _, g := range strings.Split(string(buf), "\n\n") {
+			switch {
+			case strings.Contains(g, "gqlws.(*conn).read"):
+				readers++
+			case strings.Contains(g, "teamaccess/resolvers.") || strings.Contains(g, "gqlws.(*operation)"):
+				others++
+			}
+		}
+		return readers, others
+	}
+	require.Eventually(t, func() bool { r, o := waiting(); return r == n && o == 0 }, 5*time.Second, 10*time.Millisecond,
+		"one reader per connection and nothing else, got %v", fmt.Sprint(waiting()))
+	require.Empty(t, gql(t, svc.url, s.adminA, `mutation { createConsentLink(input: {}) { url } }`, nil, nil))
+	for _, c := range conns {
+		m := readWS(t, ctx, c)
+		require.Equal(t, "ta", m.ID)
+		require.Contains(t, string(m.Payload), "PENDING_CONSENT")
+	}
 }
