@@ -13,8 +13,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/coder/websocket"
 	"github.com/stretchr/testify/require"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -115,6 +117,20 @@ func TestHTTPSurface(t *testing.T) {
 		} {
 			require.Contains(t, string(body), series)
 		}
+		// A live activityChanged subscription shows, and its websocket counts as in flight.
+		ctx := wsContext(t)
+		c := subscribeWS(t, ctx, svc.url, svc.key, "graphql-transport-ws", "")
+		require.Eventually(t, func() bool {
+			_, body := get(t, svc.url+"/metrics")
+			return strings.Contains(string(body), "\nteamaccess_activity_subscribers 1\n") &&
+				strings.Contains(string(body), "\nteamaccess_http_requests_in_flight 2\n")
+		}, 5*time.Second, 10*time.Millisecond)
+		_ = c.Close(websocket.StatusNormalClosure, "")
+		require.Eventually(t, func() bool {
+			_, body := get(t, svc.url+"/metrics")
+			return strings.Contains(string(body), "\nteamaccess_activity_subscribers 0\n") &&
+				strings.Contains(string(body), "\nteamaccess_http_requests_in_flight 1\n")
+		}, 5*time.Second, 10*time.Millisecond, "gone once the client closes")
 	})
 	t.Run("access log", func(t *testing.T) {
 		var found bool

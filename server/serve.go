@@ -138,6 +138,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		return float64(n)
 	}))
+	metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "teamaccess_activity_subscribers",
+		Help: "activityChanged subscriptions this process is delivering to.",
+	}, func() float64 { return float64(hub.Subscribers()) }))
 	if noWebhooks != "" {
 		log.Warn(noWebhooks)
 	}
