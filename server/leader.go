@@ -18,9 +18,12 @@ import (
 // database each would otherwise do all of it, multiplying the Graph requests per mailbox.
 const leaderLease = "scheduler"
 
-// leaderFor is how long a claim lasts: jobs run every minute, each renewing it, so a leader
-// that stops is replaced within three minutes.
-const leaderFor = 3 * time.Minute
+// leaderFor is how long a claim lasts, and leaderEvery how often every process claims (the
+// leader renews): a leader that dies is replaced within a minute.
+const (
+	leaderFor   = time.Minute
+	leaderEvery = 20 * time.Second
+)
 
 // leaseClaimer is what leader needs of the store.
 type leaseClaimer interface {
@@ -45,21 +48,31 @@ var errNotLeader = errors.New("another process runs the scheduled jobs")
 
 // Lock implements gocron.Locker.
 func (l *leader) Lock(ctx context.Context, _ string) (gocron.Lock, error) {
+	if err := l.claim(ctx); err != nil {
+		return nil, err
+	}
+	return noUnlock{}, nil
+}
+
+// claim takes or renews the lease; errNotLeader while another process holds it. It is also a
+// job of its own, every leaderEvery in every process, so that the lease is renewed however
+// seldom the other jobs run, and taken over soon after its holder dies.
+func (l *leader) claim(ctx context.Context) error {
 	now := l.now()
 	ok, err := l.st.ClaimLease(ctx, leaderLease, l.owner, now, now.Add(leaderFor))
 	switch {
 	case err != nil:
-		return nil, err
+		return err
 	case !ok:
 		if l.leading.Swap(false) {
 			l.log.Info("another process runs the scheduled jobs now")
 		}
-		return nil, errNotLeader
+		return errNotLeader
 	}
 	if !l.leading.Swap(true) {
 		l.log.Info("this process runs the scheduled jobs", "owner", l.owner)
 	}
-	return noUnlock{}, nil
+	return nil
 }
 
 // processOwner names this process in leases: host, pid and a random part (pids repeat across

@@ -201,6 +201,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}()
 	sched, err := startScheduler(log, lead, []job{
 		{name: "record API key use", every: 30 * time.Second, run: dir.FlushUsage, local: true},
+		{name: "lead the scheduled jobs", every: leaderEvery, local: true, run: func(ctx context.Context) error {
+			if err := lead.claim(ctx); !errors.Is(err, errNotLeader) {
+				return err
+			}
+			return nil // another process leads: nothing to report
+		}},
 		{name: "re-verify team access", every: cfg.reverifyEvery, run: svc.ReverifyAll},
 		{name: "discover users", every: 15 * time.Minute, run: mbx.DiscoverAll},
 		{name: "probe mailbox access", every: time.Minute, run: mbx.ProbeAllDue},
