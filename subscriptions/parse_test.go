@@ -190,3 +190,31 @@ func TestBatcherGroupsConcurrentDeliveriesIntoOneInsert(t *testing.T) {
 	bad.run(ctx, 1)
 	require.Error(t, bad.add(ctx, make([]store.InboxEntry, 1)))
 }
+
+type scopes []string
+
+func (s scopes) Scopes() []string { return s }
+func (scopes) SyncScopes(context.Context, string, string, string, []string) error {
+	return nil
+}
+
+// The sweep recognises this service's resources as Graph lists them, in any case, and nothing
+// else.
+func TestSweepRecognisesOurResources(t *testing.T) {
+	s := &Service{sync: scopes{"mail:inbox", "mail:sentitems", "calendar", "contacts"}}
+	for res, want := range map[string][2]string{
+		"/users/AbC-1/mailFolders('inbox')/messages": {"AbC-1", "mail:inbox"},
+		"Users/AbC-1/MailFolders('Inbox')/Messages":  {"AbC-1", "mail:inbox"},
+		"users/u2/mailFolders('sentitems')/messages": {"u2", "mail:sentitems"},
+		"/users/u2/events":                           {"u2", "calendar"},
+		"/users/u2/contacts":                         {"u2", "contacts"},
+		"/users/u2/mailFolders('archive')/messages":  {},
+		"/groups/g1/events":                          {},
+		"/users/u2/events/extra":                     {},
+		"us":                                         {},
+	} {
+		mailbox, scope, ok := s.parseResource(res)
+		require.Equal(t, want[0] != "", ok, res)
+		require.Equal(t, want, [2]string{mailbox, scope}, res)
+	}
+}

@@ -97,17 +97,13 @@ func (s *Service) sweepOne(ctx context.Context, ta store.TeamAccess, mailbox, sc
 // parseResource finds the mailbox and scope of a resource this service subscribes to. Graph
 // lists a resource as it was given; case and a leading slash are not relied on.
 func (s *Service) parseResource(res string) (mailbox, scope string, ok bool) {
-	norm := func(r string) string { return strings.ToLower(strings.TrimPrefix(r, "/")) }
-	rest, found := strings.CutPrefix(norm(res), "users/")
-	if !found {
+	r := strings.TrimPrefix(res, "/")
+	if len(r) < len("users/") || !strings.EqualFold(r[:len("users/")], "users/") {
 		return "", "", false
 	}
-	user, _, _ := strings.Cut(rest, "/")
-	// The id as Graph lists it, in its own case.
-	start := len(strings.TrimPrefix(res, "/")) - len(rest)
-	user = strings.TrimPrefix(res, "/")[start : start+len(user)]
+	user, _, _ := strings.Cut(r[len("users/"):], "/")
 	for _, sc := range s.sync.Scopes() {
-		if norm(resource(user, sc)) == norm(res) {
+		if strings.EqualFold(strings.TrimPrefix(resource(user, sc), "/"), r) {
 			return user, sc, true
 		}
 	}
