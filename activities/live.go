@@ -129,7 +129,7 @@ func (h *Hub) watch(ctx context.Context) {
 			return
 		}
 		if errors.Is(err, store.ErrNoChangeStreams) {
-			h.log.Info("the database has no change streams; polling the change log", "every", h.interval)
+			h.log.Info("the database has no change streams; polling the change log", "every", h.interval.String())
 			return
 		}
 		h.log.Warn("the change stream failed; polling the change log until it is back", "err", err, "retry_in", wait)
