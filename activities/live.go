@@ -132,7 +132,7 @@ func (h *Hub) watch(ctx context.Context) {
 			h.log.Info("the database has no change streams; polling the change log", "every", h.interval.String())
 			return
 		}
-		h.log.Warn("the change stream failed; polling the change log until it is back", "err", err, "retry_in", wait)
+		h.log.Warn("the change stream failed; polling the change log until it is back", "err", err, "retry_in", wait.String())
 		select {
 		case <-ctx.Done():
 			return
