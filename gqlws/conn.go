@@ -61,7 +61,7 @@ func (c *conn) open() {
 		}
 	})
 	if c.t.Shutdown != nil {
-		c.stopOnDown = context.AfterFunc(c.t.Shutdown, func() { c.close(closeGoingAway, "server shutting down") })
+		c.stopOnDown = context.AfterFunc(c.t.Shutdown, func() { c.close(websocket.CloseGoingAway, "server shutting down") })
 	}
 	c.mu.Unlock()
 }
@@ -102,7 +102,7 @@ func (c *conn) closeAfterRead(err error) {
 	var ce *websocket.CloseError
 	switch {
 	case errors.As(err, &ce):
-		c.close(closeNormal, "")
+		c.close(websocket.CloseNormalClosure, "")
 	case errors.Is(err, websocket.ErrReadLimit):
 		c.close(websocket.CloseMessageTooBig, "message too big") // gorilla has sent the close frame
 		// Read the rest of the message and the client's close before closing the socket:
@@ -115,7 +115,7 @@ func (c *conn) closeAfterRead(err error) {
 		if !closed {
 			c.t.Log.Debug("websocket read failed", "err", err)
 		}
-		c.close(closeNormal, "")
+		c.close(websocket.CloseNormalClosure, "")
 	}
 }
 
@@ -136,12 +136,12 @@ func (c *conn) handle(m message) {
 		c.send(encode("", "pong", m.Payload))
 	case k == kindPong:
 	case k == kindTerminate:
-		c.close(closeNormal, "terminated")
+		c.close(websocket.CloseNormalClosure, "terminated")
 	case k == kindUnknown:
 		c.refuse("Invalid message received: unknown type " + m.Type)
 	case !initialised && c.d.legacy:
 		c.send(encode("", "connection_error", connErrorPayload("unexpected message "+m.Type+" before connection_init")))
-		c.close(closeProtocolError, "unexpected message")
+		c.close(websocket.CloseProtocolError, "unexpected message")
 	case !initialised:
 		c.close(closeUnauthorized, "Unauthorized")
 	case k == kindSubscribe:
@@ -155,7 +155,7 @@ func (c *conn) handle(m message) {
 func (c *conn) refuse(reason string) {
 	if c.d.legacy {
 		c.send(encode("", "connection_error", connErrorPayload(reason)))
-		c.close(closeProtocolError, "invalid message")
+		c.close(websocket.CloseProtocolError, "invalid message")
 		return
 	}
 	c.close(closeBadRequest, reason)
@@ -226,7 +226,7 @@ func (c *conn) keepAlive() {
 	err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.t.WriteTimeout))
 	c.wmu.Unlock()
 	if err != nil {
-		c.close(closeNormal, "")
+		c.close(websocket.CloseNormalClosure, "")
 		return
 	}
 	c.mu.Lock()
@@ -243,7 +243,7 @@ func (c *conn) send(b []byte) bool {
 	err := c.ws.WriteMessage(websocket.TextMessage, b)
 	c.wmu.Unlock()
 	if err != nil {
-		c.close(closeNormal, "")
+		c.close(websocket.CloseNormalClosure, "")
 		return false
 	}
 	return true

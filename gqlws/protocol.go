@@ -36,11 +36,8 @@ const (
 	kindPong
 )
 
-// Close codes: RFC 6455's, and those graphql-transport-ws defines.
+// Close codes graphql-transport-ws defines (RFC 6455's are gorilla/websocket's Close*).
 const (
-	closeNormal         = 1000
-	closeGoingAway      = 1001
-	closeProtocolError  = 1002
 	closeBadRequest     = 4400
 	closeUnauthorized   = 4401
 	closeForbidden      = 4403
