@@ -39,6 +39,7 @@ type leader struct {
 	now     func() time.Time
 	log     *slog.Logger
 	leading atomic.Bool
+	renewed atomic.Int64 // when this process last took or renewed the lease (Unix ns)
 }
 
 var _ gocron.Locker = (*leader)(nil)
@@ -48,6 +49,10 @@ var errNotLeader = errors.New("another process runs the scheduled jobs")
 
 // Lock implements gocron.Locker.
 func (l *leader) Lock(ctx context.Context, _ string) (gocron.Lock, error) {
+	// Renewed within half its term (claim runs every leaderEvery): no need to write it again.
+	if l.leading.Load() && l.now().Sub(time.Unix(0, l.renewed.Load())) < leaderFor/2 {
+		return noUnlock{}, nil
+	}
 	if err := l.claim(ctx); err != nil {
 		return nil, err
 	}
@@ -69,6 +74,7 @@ func (l *leader) claim(ctx context.Context) error {
 		}
 		return errNotLeader
 	}
+	l.renewed.Store(now.UnixNano())
 	if !l.leading.Swap(true) {
 		l.log.Info("this process runs the scheduled jobs", "owner", l.owner)
 	}
