@@ -32,7 +32,7 @@ type subscriber struct {
 	taken     string // the cursor of the last change taken: where to resume after a cut
 	ended     bool   // nothing comes after what is queued
 	wake      func() // nil until the reader is ready
-	space     chan struct{}
+	space     chan struct{} // told when the queue drains, while the replay runs (nil otherwise)
 
 	out    chan *Event
 	closed bool // out is closed; only pull touches it
@@ -191,7 +191,10 @@ func (h *Hub) Subscribe(ctx context.Context, org string, filter *Filter, after s
 				ErrInvalid, ResumeWindow)
 		}
 	}
-	s := &subscriber{q: q, limit: h.buffer, from: after, taken: after, replaying: after != "", space: make(chan struct{}, 1)}
+	s := &subscriber{q: q, limit: h.buffer, from: after, taken: after, replaying: after != ""}
+	if s.replaying {
+		s.space = make(chan struct{}, 1) // only the replay waits for the queue to drain
+	}
 	regPos, err := h.register(ctx, org, s)
 	if err != nil {
 		return nil, err
