@@ -29,9 +29,9 @@ type subscriber struct {
 	queue     []*Event // matching changes not taken yet, in log order
 	replaying bool     // live changes wait in held while the replay runs
 	held      []*Event
-	taken     string // the cursor of the last change taken: where to resume after a cut
-	ended     bool   // nothing comes after what is queued
-	wake      func() // nil until the reader is ready
+	taken     string        // the cursor of the last change taken: where to resume after a cut
+	ended     bool          // nothing comes after what is queued
+	wake      func()        // nil until the reader is ready
 	space     chan struct{} // told when the queue drains, while the replay runs (nil otherwise)
 
 	out    chan *Event
