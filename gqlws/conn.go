@@ -161,11 +161,6 @@ func (c *conn) refuse(reason string) {
 	c.close(closeBadRequest, reason)
 }
 
-func connErrorPayload(msg string) []byte {
-	b, _ := json.Marshal(map[string]string{"message": msg})
-	return b
-}
-
 // init authenticates the connection. The check runs on a goroutine of its own so that the
 // reading goroutine's stack stays small.
 func (c *conn) init(raw json.RawMessage) {

@@ -122,3 +122,9 @@ func errorPayload(format string, args ...any) []byte {
 	b, _ := json.Marshal([]map[string]string{{"message": fmt.Sprintf(format, args...)}})
 	return b
 }
+
+// connErrorPayload is the payload of a legacy connection_error message: one error object.
+func connErrorPayload(msg string) []byte {
+	b, _ := json.Marshal(map[string]string{"message": msg})
+	return b
+}
