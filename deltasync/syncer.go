@@ -32,6 +32,10 @@ type Options struct {
 	Concurrency int
 	// Publish hears of every stored change.
 	Publish func(orgID string, c Change)
+	// Refused hears of a mailbox whose delta round Graph refused with a 403 or 404 (its access
+	// changed: a policy now leaves it out, or it lost its mailbox), once per sync, so that its
+	// access is probed at once rather than at its next scheduled probe.
+	Refused func(ctx context.Context, orgID, tenantID, userID string)
 }
 
 // Syncer runs delta rounds.
@@ -143,7 +147,11 @@ func (s *Syncer) syncScopes(ctx context.Context, orgID, tenantID, userID string,
 			}
 		}
 	}
-	return errors.Join(errs...)
+	err := errors.Join(errs...)
+	if errors.Is(err, ErrRefused) && s.o.Refused != nil && ctx.Err() == nil {
+		s.o.Refused(ctx, orgID, tenantID, userID)
+	}
+	return err
 }
 
 // initial is the first request of a full round of a scope.

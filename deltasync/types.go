@@ -50,7 +50,9 @@ type Page[T any] struct {
 	NextLink, DeltaLink string
 }
 
-// Graph reads delta rounds. Its errors wrap ErrDeltaExpired (start over) or ErrThrottled.
+// Graph reads delta rounds. Its errors wrap ErrDeltaExpired (start over), ErrThrottled (Graph
+// asked to slow down) or ErrRefused (the mailbox's resource answered 403 or 404), and their
+// messages are Microsoft's code and message in one line.
 type Graph interface {
 	MessagesDeltaURL(userID, folder string, since time.Time, withPreview bool) string
 	EventsDeltaURL(userID string, from, to time.Time) string
@@ -64,6 +66,7 @@ type Graph interface {
 var (
 	ErrDeltaExpired = errors.New("delta link expired")
 	ErrThrottled    = errors.New("throttled or unavailable")
+	ErrRefused      = errors.New("the mailbox refused the read")
 	ErrInvalid      = errors.New("invalid input")
 )
 

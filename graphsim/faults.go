@@ -13,15 +13,21 @@ import (
 // when zero), answer Status with a Graph error, or reset the connection. Count limits how many
 // requests it affects (unlimited when zero).
 type Fault struct {
-	Path       string        `json:"path,omitempty"`
-	UserID     string        `json:"userId,omitempty"`
-	Latency    time.Duration `json:"latency,omitempty"`
-	Rate       float64       `json:"rate,omitempty"`
-	Status     int           `json:"status,omitempty"`
-	RetryAfter int           `json:"retryAfter,omitempty"` // seconds, with a 429 or 503
-	Reset      bool          `json:"reset,omitempty"`
-	Count      int           `json:"count,omitempty"`
+	Path    string        `json:"path,omitempty"`
+	UserID  string        `json:"userId,omitempty"`
+	Latency time.Duration `json:"latency,omitempty"`
+	Rate    float64       `json:"rate,omitempty"`
+	Status  int           `json:"status,omitempty"`
+	// RetryAfter is sent with a 429 or 503, in seconds, fractions kept as given: Microsoft's
+	// own throttling sample sent "2.128" (microsoft-graph-docs-contrib issue 2023) and clients
+	// report values like "2.542" (microsoft/dotnet issue 955). A request the fault matches
+	// before that time has passed is throttled again, with what remains (counted by
+	// EarlyRetries): retrying early only earns another 429.
+	RetryAfter float64 `json:"retryAfter,omitempty"`
+	Reset      bool    `json:"reset,omitempty"`
+	Count      int     `json:"count,omitempty"`
 	hits       int
+	until      time.Time // wall clock: clients sleep in real time
 }
 
 // InjectFault adds a fault rule.
@@ -29,6 +35,13 @@ func (s *Sim) InjectFault(f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = append(s.faults, &f)
+}
+
+// EarlyRetries counts requests that came back before a fault's Retry-After had passed.
+func (s *Sim) EarlyRetries() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.earlyRetries
 }
 
 // ClearFaults removes every fault rule.
@@ -53,26 +66,40 @@ func (s *Sim) injectFault(w http.ResponseWriter, r *http.Request, c caller, segs
 	path := "/" + strings.Join(segs, "/")
 	s.mu.Lock()
 	var hit *Fault
+	var early time.Duration
 	for _, f := range s.faults {
-		if f.Count > 0 && f.hits >= f.Count {
-			continue
-		}
 		if f.Path != "" && !strings.Contains(path, f.Path) {
 			continue
 		}
 		if f.UserID != "" && (len(segs) < 2 || segs[0] != "users" || segs[1] != f.UserID) {
 			continue
 		}
+		if left := time.Until(f.until); left > 0 {
+			s.earlyRetries++
+			hit, early = f, left
+			break
+		}
+		if f.Count > 0 && f.hits >= f.Count {
+			continue
+		}
 		if f.Rate > 0 && rand.Float64() >= f.Rate {
 			continue
 		}
 		f.hits++
+		if f.RetryAfter > 0 {
+			f.until = time.Now().Add(time.Duration(f.RetryAfter * float64(time.Second)))
+		}
 		hit = f
 		break
 	}
 	s.mu.Unlock()
 	if hit == nil {
 		return false
+	}
+	if early > 0 {
+		w.Header().Set("Retry-After", strconv.FormatFloat(early.Seconds(), 'f', 3, 64))
+		s.graphError(w, r, http.StatusTooManyRequests, "TooManyRequests", "Retried before Retry-After elapsed.")
+		return true
 	}
 	if hit.Latency > 0 {
 		select {
@@ -89,7 +116,7 @@ func (s *Sim) injectFault(w http.ResponseWriter, r *http.Request, c caller, segs
 		return true
 	case hit.Status != 0:
 		if hit.RetryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(hit.RetryAfter))
+			w.Header().Set("Retry-After", strconv.FormatFloat(hit.RetryAfter, 'f', -1, 64))
 		}
 		code := statusCodes[hit.Status]
 		if code == "" {

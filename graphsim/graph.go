@@ -294,9 +294,44 @@ func (s *Sim) mailboxRoute(w http.ResponseWriter, r *http.Request, c caller, use
 	}
 }
 
-// raopMessage is Exchange's answer when an application access policy excludes the mailbox
-// (concepts/auth-limit-mailbox-access.md; the text as Graph returns it).
-const raopMessage = "Access to OData is disabled: [RAOP] : Blocked by tenant configured AppOnly AccessPolicy settings."
+// PolicyDenial is how Exchange words a read of a mailbox that the tenant's scoping of the app
+// (an application access policy, or RBAC for Applications) leaves out. Every variant is a 403
+// ErrorAccessDenied; only the message differs, so a client must not tell a policy from a missing
+// permission by the text alone.
+type PolicyDenial string
+
+// The variants graphsim can play.
+const (
+	// DenialDocumented is Microsoft's own example, and the default: "Access to OData is
+	// disabled." and nothing more (concepts/auth-limit-mailbox-access.md, "Handling API errors").
+	DenialDocumented PolicyDenial = "documented"
+	// DenialRAOP is the longer text some tenants send, naming the AppOnly AccessPolicy
+	// (reported by implementers; not on Microsoft's page).
+	DenialRAOP PolicyDenial = "raop"
+	// DenialRBAC is what RBAC for Applications answers for a mailbox outside the role
+	// assignment's scope: Exchange's generic access-denied text, the same as for a missing
+	// permission (exchange/permissions-exo/application-rbac; Test-ServicePrincipalAuthorization
+	// shows the scope, the answer does not).
+	DenialRBAC PolicyDenial = "rbac"
+)
+
+// Exchange's texts for the variants.
+const (
+	documentedDenial = "Access to OData is disabled."
+	raopMessage      = "Access to OData is disabled: [RAOP] : Blocked by tenant configured AppOnly AccessPolicy settings."
+	accessDenied     = "Access is denied. Check credentials and try again."
+)
+
+// denialText is the message of a read refused by the tenant's scoping of the app.
+func (s *Sim) denialText() string {
+	switch s.opts.PolicyDenial {
+	case DenialRAOP:
+		return raopMessage
+	case DenialRBAC:
+		return accessDenied
+	}
+	return documentedDenial
+}
 
 // resolveMailbox finds the user by id or userPrincipalName and checks the mailbox can be read.
 func (s *Sim) resolveMailbox(w http.ResponseWriter, r *http.Request, c caller, user string) (*User, *mailbox, bool) {
@@ -318,7 +353,7 @@ func (s *Sim) resolveMailbox(w http.ResponseWriter, r *http.Request, c caller, u
 		// "MailboxNotEnabledForRESTAPI".
 		s.graphError(w, r, http.StatusNotFound, "MailboxNotEnabledForRESTAPI", "The mailbox is either inactive, soft-deleted, or is hosted on-premise.")
 	case !allowed:
-		s.graphError(w, r, http.StatusForbidden, "ErrorAccessDenied", raopMessage)
+		s.graphError(w, r, http.StatusForbidden, "ErrorAccessDenied", s.denialText())
 	default:
 		return u, mb, true
 	}
@@ -347,7 +382,7 @@ func (s *Sim) requireRole(w http.ResponseWriter, r *http.Request, c caller, dire
 	if directory {
 		s.graphError(w, r, http.StatusForbidden, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
 	} else {
-		s.graphError(w, r, http.StatusForbidden, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+		s.graphError(w, r, http.StatusForbidden, "ErrorAccessDenied", accessDenied)
 	}
 	return false
 }

@@ -54,7 +54,8 @@ func TestUsersByIDOrUPNAndPaging(t *testing.T) {
 }
 
 // Application access policies: the restriction applies only after the delay, then other
-// mailboxes answer 403 ErrorAccessDenied with the RAOP text (concepts/auth-limit-mailbox-access.md).
+// mailboxes answer 403 ErrorAccessDenied with Microsoft's documented text, "Access to OData is
+// disabled." and nothing more (concepts/auth-limit-mailbox-access.md, "Handling API errors").
 func TestAccessPolicyAppliesAfterTheDelay(t *testing.T) {
 	f := newFixture(t)
 	require.NoError(t, f.sim.SetAccessPolicy(f.tenant, testApp, []string{f.alice}))
@@ -64,7 +65,7 @@ func TestAccessPolicyAppliesAfterTheDelay(t *testing.T) {
 	resp, body := f.do(t, http.MethodGet, "/users/"+f.bob+"/mailFolders/inbox", nil)
 	require.Equal(t, 403, resp.StatusCode)
 	require.Equal(t, "ErrorAccessDenied", errorCode(body))
-	require.Contains(t, body["error"].(map[string]any)["message"], "[RAOP]")
+	require.Equal(t, "Access to OData is disabled.", body["error"].(map[string]any)["message"])
 	resp, _ = f.do(t, http.MethodGet, "/users/"+f.alice+"/mailFolders/inbox", nil)
 	require.Equal(t, 200, resp.StatusCode, "members of the group stay readable")
 	require.False(t, f.sim.CanAccess(f.tenant, testApp, f.bob))
@@ -208,4 +209,23 @@ func TestFaults(t *testing.T) {
 	_, err := f.http.Do(req)
 	require.Error(t, err, "the connection was reset")
 	require.NotEmpty(t, f.sim.Requests())
+}
+
+// The other wordings of a policy's denial play on demand: the longer RAOP text some tenants send,
+// and RBAC for Applications' generic access-denied text; the answer is 403 ErrorAccessDenied in
+// every case.
+func TestPolicyDenialVariants(t *testing.T) {
+	for denial, want := range map[PolicyDenial]string{
+		DenialRAOP: "Access to OData is disabled: [RAOP] : Blocked by tenant configured AppOnly AccessPolicy settings.",
+		DenialRBAC: "Access is denied. Check credentials and try again.",
+	} {
+		f := newFixture(t, func(o *Options) { o.PolicyDenial = denial })
+		require.NoError(t, f.sim.SetAccessPolicy(f.tenant, testApp, []string{f.alice}))
+		f.sim.Advance(time.Hour)
+		f.token = f.getToken(t, f.tenant, testSecret)
+		resp, body := f.do(t, http.MethodGet, "/users/"+f.bob+"/mailFolders/inbox", nil)
+		require.Equal(t, 403, resp.StatusCode, denial)
+		require.Equal(t, "ErrorAccessDenied", errorCode(body), denial)
+		require.Equal(t, want, body["error"].(map[string]any)["message"], denial)
+	}
 }

@@ -168,7 +168,7 @@ func TestSDKSeesAccessPolicyAsODataError(t *testing.T) {
 	require.True(t, errors.As(err, &oe), "got %T %v", err, err)
 	require.Equal(t, 403, oe.ResponseStatusCode)
 	require.Equal(t, "ErrorAccessDenied", *oe.GetErrorEscaped().GetCode())
-	require.Contains(t, *oe.GetErrorEscaped().GetMessage(), "[RAOP]")
+	require.Equal(t, "Access to OData is disabled.", *oe.GetErrorEscaped().GetMessage())
 }
 
 // A certificate credential: azidentity signs a client assertion, which the simulator verifies

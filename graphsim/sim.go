@@ -41,12 +41,18 @@ type Options struct {
 	// longer than 1 hour" (api-reference/.../concepts/auth-limit-mailbox-access.md); 30 minutes
 	// by default.
 	PolicyDelay time.Duration
+	// PolicyDenial is the wording of a read outside the app's scope: DenialDocumented by default.
+	PolicyDenial PolicyDenial
 	// MailboxConcurrency and MailboxRequests per RequestWindow are the Outlook limits per app
 	// and mailbox: 4 concurrent requests, 10,000 requests in 10 minutes
 	// (concepts/throttling-limits.md, "Outlook service limits").
 	MailboxConcurrency int
 	MailboxRequests    int
 	RequestWindow      time.Duration
+	// FractionalRetryAfter makes throttling answers give the exact wait in seconds with
+	// milliseconds ("2.128", as in the sample of concepts/throttling.md that
+	// microsoft-graph-docs-contrib issue 2023 reports), instead of whole seconds rounded up.
+	FractionalRetryAfter bool
 	// NotificationTimeout is how long a webhook may take to answer a notification: 3 s
 	// (concepts/change-notifications-delivery-webhooks.md, "Throttling"). ValidationTimeout is
 	// for the validationToken handshake: 10 s (same page, "Notification endpoint validation").
@@ -130,16 +136,18 @@ type Sim struct {
 
 	identity, graph, control *server
 
-	mu       sync.Mutex
-	apps     map[string]App
-	tenants  map[string]*tenant // by id
-	domains  map[string]*tenant // by domain name
-	offset   time.Duration      // Advance moves the clock
-	requests []Request
-	faults   []*Fault
-	throttle map[string]*mailboxLimit
-	subs     map[string]*subscription
-	deliver  *deliverer
+	mu sync.Mutex
+	// earlyRetries counts requests throttled again for coming back before Retry-After.
+	earlyRetries int
+	apps         map[string]App
+	tenants      map[string]*tenant // by id
+	domains      map[string]*tenant // by domain name
+	offset       time.Duration      // Advance moves the clock
+	requests     []Request
+	faults       []*Fault
+	throttle     map[string]*mailboxLimit
+	subs         map[string]*subscription
+	deliver      *deliverer
 }
 
 // server is one of the simulator's listeners.

@@ -217,9 +217,9 @@ func (s *Sim) createSubscription(w http.ResponseWriter, r *http.Request, c calle
 			s.graphError(w, r, http.StatusNotFound, "ExtensionError", "Operation: Create; Exception: [Status Code: NotFound; Reason: The requested user or folder '"+user+"' is invalid.]")
 			return
 		case !allowed:
-			// Creation on a mailbox outside an application access policy fails with the RAOP text
-			// (concepts/auth-limit-mailbox-access.md).
-			s.graphError(w, r, http.StatusForbidden, "ExtensionError", "Operation: Create; Exception: [Status Code: Forbidden; Reason: "+raopMessage+"]")
+			// Creation on a mailbox outside the app's scope fails with the denial wrapped in an
+			// ExtensionError, as msgraph-sdk-javascript issue 252 quotes it.
+			s.graphError(w, r, http.StatusForbidden, "ExtensionError", "Operation: Create; Exception: [Status Code: Forbidden; Reason: "+s.denialText()+"]")
 			return
 		case count >= SubscriptionsPerMailbox:
 			s.graphError(w, r, http.StatusForbidden, "ExtensionError", "Operation: Create; Exception: [Status Code: Forbidden; Reason: The maximum number of subscriptions for this mailbox has been reached.]")

@@ -111,7 +111,7 @@ func TestSubscriptionHandshake(t *testing.T) {
 	resp, body = f.subscribe(t, "/users/"+f.bob+"/events", hook.srv.URL, nil)
 	require.Equal(t, 403, resp.StatusCode)
 	require.Equal(t, "ExtensionError", errorCode(body))
-	require.Contains(t, body["error"].(map[string]any)["message"], "[RAOP]")
+	require.Contains(t, body["error"].(map[string]any)["message"], "Reason: Access to OData is disabled.]")
 }
 
 func TestNotificationsAreDeliveredRetriedAndStopAtExpiry(t *testing.T) {

@@ -44,7 +44,11 @@ func (s *Sim) admit(w http.ResponseWriter, r *http.Request, c caller, userID str
 	}
 	s.mu.Unlock()
 	if reason != "" {
-		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+		if s.opts.FractionalRetryAfter {
+			w.Header().Set("Retry-After", strconv.FormatFloat(wait.Seconds(), 'f', 3, 64))
+		} else {
+			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+		}
 		s.graphError(w, r, http.StatusTooManyRequests, "ApplicationThrottled", fmt.Sprintf("Application is over its %s limit.", reason))
 		return nil, false
 	}

@@ -15,10 +15,14 @@ const (
 	secret = "app-secret"
 )
 
-func startSim(t *testing.T) (*graphsim.Sim, Cloud) {
+func startSim(t *testing.T, opts ...func(*graphsim.Options)) (*graphsim.Sim, Cloud) {
 	t.Helper()
-	sim, err := graphsim.Start(graphsim.Options{Apps: []graphsim.App{{ID: appID, Secret: secret, Name: "teamaccess",
-		Permissions: []string{"Calendars.Read", "User.Read.All", "Mail.Read", "Contacts.Read"}}}})
+	o := graphsim.Options{Apps: []graphsim.App{{ID: appID, Secret: secret, Name: "teamaccess",
+		Permissions: []string{"Calendars.Read", "User.Read.All", "Mail.Read", "Contacts.Read"}}}}
+	for _, f := range opts {
+		f(&o)
+	}
+	sim, err := graphsim.Start(o)
 	require.NoError(t, err)
 	t.Cleanup(sim.Close)
 	c, err := CustomCloud(sim.AuthorityURL(), sim.GraphURL())

@@ -205,7 +205,7 @@ func fetch[T any](ctx context.Context, c *Client, tenantID, link string) (wirePa
 	}
 	raw, _ := body.([]byte)
 	if err := json.Unmarshal(raw, &page); err != nil {
-		return page, fmt.Errorf("delta: %w: unreadable page: %v", ErrTransient, err)
+		return page, &GraphError{Op: "delta", Message: "unreadable page: " + oneLine(err.Error())}
 	}
 	return page, nil
 }

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	kiotaauth "github.com/microsoft/kiota-authentication-azure-go"
 	khttp "github.com/microsoft/kiota-http-go"
 	jsonserialization "github.com/microsoft/kiota-serialization-json-go"
@@ -22,6 +24,7 @@ import (
 // tenantGraph is a tenant's Graph client: a credential whose tokens azidentity caches, and the
 // request adapter (retries 429/503/504 honouring Retry-After, compression, paging).
 type tenantGraph struct {
+	cred    azcore.TokenCredential
 	adapter *msgraphcore.GraphRequestAdapterBase
 	users   *users.UsersRequestBuilder
 }
@@ -67,7 +70,7 @@ func (c *Client) newGraph(cred azcore.TokenCredential) (*tenantGraph, error) {
 	}
 	opts := msgraphcore.GraphClientOptions{GraphServiceVersion: "v1.0", GraphServiceLibraryVersion: "1.89.0"}
 	httpClient := &http.Client{
-		Transport: khttp.NewCustomTransportWithParentTransport(c.http.Transport, msgraphcore.GetDefaultMiddlewaresWithOptions(&opts)...),
+		Transport: khttp.NewCustomTransportWithParentTransport(c.http.Transport, graphMiddlewares(msgraphcore.GetDefaultMiddlewaresWithOptions(&opts))...),
 		Timeout:   2 * time.Minute,
 	}
 	adapter, err := msgraphcore.NewGraphRequestAdapterBaseWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(
@@ -76,7 +79,7 @@ func (c *Client) newGraph(cred azcore.TokenCredential) (*tenantGraph, error) {
 		return nil, fmt.Errorf("m365: %w", err)
 	}
 	adapter.SetBaseUrl(c.cfg.Cloud.GraphURL)
-	return &tenantGraph{adapter: adapter, users: users.NewUsersRequestBuilderInternal(map[string]string{}, adapter)}, nil
+	return &tenantGraph{cred: cred, adapter: adapter, users: users.NewUsersRequestBuilderInternal(map[string]string{}, adapter)}, nil
 }
 
 // DirectoryUser is a user of the tenant as users/delta reports it.
@@ -86,9 +89,6 @@ type DirectoryUser struct {
 	// Removed is set for a user deleted from the tenant (soft or permanently).
 	Removed bool
 }
-
-// ErrDeltaExpired reports a delta link the service no longer accepts: start over without it.
-var ErrDeltaExpired = errors.New("the delta link expired; a full synchronisation is needed")
 
 // userFields are the user properties discovery reads.
 var userFields = []string{"id", "displayName", "userPrincipalName", "mail", "jobTitle", "department", "userType", "accountEnabled"}
@@ -165,14 +165,14 @@ type Probe struct {
 	Message string
 }
 
-// ErrTransient reports a probe that says nothing of the mailbox (throttled past the retries,
-// a 5xx, the network): ask again later.
-var ErrTransient = errors.New("transient Graph failure")
-
 // ProbeMailbox reads the mailbox's Inbox id, the cheapest read of a mailbox, and classifies
-// the answer: 403 ErrorAccessDenied with the RAOP text is an application access policy
-// (concepts/auth-limit-mailbox-access.md); 404 MailboxNotEnabledForRESTAPI (or an unknown
-// user) has no Exchange Online mailbox; another 403 is a missing permission.
+// the answer. A mailbox the tenant's scoping of the app leaves out (an application access policy
+// or RBAC for Applications) answers 403 ErrorAccessDenied, documented as "Access to OData is
+// disabled." (concepts/auth-limit-mailbox-access.md), sometimes with a longer [RAOP] text, and
+// under RBAC for Applications with the generic "Access is denied" that a missing permission gets
+// too. So the answer is told by what is known: when the app's token holds a role that reads mail,
+// a 403 on one mailbox is its scoping, never a missing permission. 404 MailboxNotEnabledForRESTAPI
+// (or an unknown user) has no Exchange Online mailbox.
 func (c *Client) ProbeMailbox(ctx context.Context, tenantID, userID string) (Probe, error) {
 	g, err := c.graph(tenantID)
 	if err != nil {
@@ -187,52 +187,56 @@ func (c *Client) ProbeMailbox(ctx context.Context, tenantID, userID string) (Pro
 	}
 	var oe *odataerrors.ODataError
 	if !errors.As(err, &oe) {
-		return Probe{}, fmt.Errorf("%w: %v", ErrTransient, err)
+		return Probe{}, newGraphError("probe", err)
 	}
 	code, msg := odataDetail(oe)
 	p := Probe{Code: code, Message: msg}
 	switch status := oe.ResponseStatusCode; {
-	case status == http.StatusForbidden && (strings.Contains(msg, "RAOP") || strings.Contains(msg, "AccessPolicy")):
+	case status == http.StatusForbidden && PolicyDenial(msg):
+		p.Access = AccessBlockedByPolicy
+	case status == http.StatusForbidden && strings.EqualFold(code, "ErrorAccessDenied") && g.holdsRole(ctx, mailReadRoles):
 		p.Access = AccessBlockedByPolicy
 	case status == http.StatusForbidden:
 		p.Access = AccessMissingPermission
 	case status == http.StatusNotFound:
 		p.Access = AccessNoMailbox
 	case status == http.StatusTooManyRequests || status >= 500:
-		return Probe{}, fmt.Errorf("%w: %d %s: %s", ErrTransient, status, code, msg)
+		return Probe{}, &GraphError{Op: "probe", Status: status, Code: code, Message: oneLine(msg)}
 	default:
 		p.Access = AccessError
 	}
 	return p, nil
 }
 
-// odataDetail is a Graph error's code and message.
-func odataDetail(oe *odataerrors.ODataError) (code, msg string) {
-	msg = oe.Error()
-	if me := oe.GetErrorEscaped(); me != nil {
-		if me.GetCode() != nil {
-			code = *me.GetCode()
-		}
-		if me.GetMessage() != nil {
-			msg = *me.GetMessage()
-		}
-	}
-	return code, msg
+// PolicyDenial reports whether a Graph error message is one of the texts Exchange sends only for
+// a mailbox outside an application access policy: the documented "Access to OData is disabled."
+// and the longer "[RAOP] … AppOnly AccessPolicy" form.
+func PolicyDenial(msg string) bool {
+	return strings.Contains(msg, "Access to OData is disabled") || strings.Contains(msg, "RAOP") || strings.Contains(msg, "AccessPolicy")
 }
 
-// graphError wraps a Graph failure, recognising expired delta links (400 syncStateNotFound,
-// 410 Gone: concepts/delta-query-overview.md).
-func graphError(what string, err error) error {
-	var oe *odataerrors.ODataError
-	if errors.As(err, &oe) {
-		code := ""
-		if me := oe.GetErrorEscaped(); me != nil && me.GetCode() != nil {
-			code = *me.GetCode()
-		}
-		if oe.ResponseStatusCode == http.StatusGone || strings.EqualFold(code, "syncStateNotFound") || strings.EqualFold(code, "resyncRequired") {
-			return fmt.Errorf("%s: %w", what, ErrDeltaExpired)
-		}
-		return fmt.Errorf("%s: %w: %d %s", what, ErrTransient, oe.ResponseStatusCode, code)
+// mailReadRoles are the application permissions that let the probe read a mailbox's folders
+// (api-reference/v1.0/api/mailfolder-get.md, "Permissions").
+var mailReadRoles = []string{"Mail.Read", "Mail.ReadWrite", "Mail.ReadBasic.All", "Mail.ReadBasic"}
+
+// holdsRole reports whether the tenant's current app-only token carries one of the roles. The
+// token comes from the credential's cache; a token that cannot be had counts as not holding it.
+func (g *tenantGraph) holdsRole(ctx context.Context, roles []string) bool {
+	tok, err := g.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{GraphScope}})
+	if err != nil {
+		return false
 	}
-	return fmt.Errorf("%s: %w: %v", what, ErrTransient, err)
+	cl, err := tokenClaims(tok.Token)
+	if err != nil {
+		return false
+	}
+	for _, r := range cl.Roles {
+		if slices.Contains(roles, r) {
+			return true
+		}
+	}
+	return false
 }
+
+// graphError classifies a failed Graph call (see GraphError.Is).
+func graphError(what string, err error) error { return newGraphError(what, err) }

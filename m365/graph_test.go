@@ -71,6 +71,40 @@ func TestUsersDeltaAndProbes(t *testing.T) {
 	require.ErrorIs(t, err, ErrTransient)
 }
 
+// A mailbox outside the tenant's scoping of the app is BLOCKED_BY_POLICY whichever way Exchange
+// words it: Microsoft's documented "Access to OData is disabled.", the longer RAOP text, and RBAC
+// for Applications' generic "Access is denied", which only the token's roles (Mail.Read granted)
+// tell from a missing permission. Without Mail.Read the same 403 is MISSING_PERMISSION.
+func TestProbeClassifiesEveryPolicyDenial(t *testing.T) {
+	for _, denial := range []graphsim.PolicyDenial{graphsim.DenialDocumented, graphsim.DenialRAOP, graphsim.DenialRBAC} {
+		t.Run(string(denial), func(t *testing.T) {
+			sim, cl := startSim(t, func(o *graphsim.Options) { o.PolicyDenial = denial })
+			ctx := t.Context()
+			tenant := sim.AddTenant(graphsim.TenantSpec{Name: "Contoso"})
+			alice, _ := sim.AddUser(tenant, graphsim.UserSpec{DisplayName: "Alice Adams", UPN: "alice@contoso.com"})
+			bob, _ := sim.AddUser(tenant, graphsim.UserSpec{DisplayName: "Bob Brown", UPN: "bob@contoso.com"})
+			require.NoError(t, sim.GrantConsent(tenant, appID))
+			require.NoError(t, sim.SetAccessPolicy(tenant, appID, []string{alice}))
+			sim.Advance(time.Hour)
+			client, err := New(Config{ClientID: appID, ClientSecret: secret, Cloud: cl, RootCAs: sim.CertPool()})
+			require.NoError(t, err)
+			p, err := client.ProbeMailbox(ctx, tenant, bob)
+			require.NoError(t, err)
+			require.Equal(t, AccessBlockedByPolicy, p.Access, p.Message)
+			require.Equal(t, "ErrorAccessDenied", p.Code)
+			p, err = client.ProbeMailbox(ctx, tenant, alice)
+			require.NoError(t, err)
+			require.Equal(t, AccessAccessible, p.Access)
+
+			require.NoError(t, sim.GrantConsent(tenant, appID, "User.Read.All", "Calendars.Read"))
+			client, _ = New(Config{ClientID: appID, ClientSecret: secret, Cloud: cl, RootCAs: sim.CertPool()})
+			p, err = client.ProbeMailbox(ctx, tenant, alice)
+			require.NoError(t, err)
+			require.Equal(t, AccessMissingPermission, p.Access, "no mail role in the token: a permission is missing")
+		})
+	}
+}
+
 // ListSubscriptions follows Graph's pages: 120 subscriptions come back, over two pages of 100.
 func TestListSubscriptionsFollowsPages(t *testing.T) {
 	sim, cl := startSim(t)
@@ -101,5 +135,26 @@ func TestListSubscriptionsFollowsPages(t *testing.T) {
 		require.True(t, want[l.ID], l.ID)
 		require.Equal(t, hook.URL, l.NotificationURL)
 		require.Contains(t, l.Resource, "/users/")
+	}
+}
+
+// Graph's Retry-After may be fractional or under a second. The probe waits exactly that long
+// before its retry: never early (graphsim throttles a request that comes back early again and
+// counts it), and so it succeeds on the first retry.
+func TestRetryAfterIsHonouredToTheMillisecond(t *testing.T) {
+	for _, after := range []float64{0.6, 1.4} {
+		sim, cl := startSim(t)
+		client, err := New(Config{ClientID: appID, ClientSecret: secret, Cloud: cl, RootCAs: sim.CertPool()})
+		require.NoError(t, err)
+		tenant := sim.AddTenant(graphsim.TenantSpec{Name: "Contoso"})
+		alice, _ := sim.AddUser(tenant, graphsim.UserSpec{DisplayName: "Alice Adams", UPN: "alice@contoso.com"})
+		require.NoError(t, sim.GrantConsent(tenant, appID))
+		sim.InjectFault(graphsim.Fault{Path: "/mailFolders/inbox", Status: 429, RetryAfter: after, Count: 1})
+		start := time.Now()
+		p, err := client.ProbeMailbox(t.Context(), tenant, alice)
+		require.NoError(t, err, "Retry-After %v", after)
+		require.Equal(t, AccessAccessible, p.Access)
+		require.Zero(t, sim.EarlyRetries(), "Retry-After %v: retried before it elapsed", after)
+		require.GreaterOrEqual(t, time.Since(start), time.Duration(after*float64(time.Second)))
 	}
 }

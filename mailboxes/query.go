@@ -198,6 +198,16 @@ func (s *Service) Recheck(ctx context.Context, orgID, tenantID string, ids []str
 	return out, nil
 }
 
+// Refused probes one captured mailbox at once because Graph refused its delta round (403 or
+// 404): its access changed since its last probe (a policy now leaves it out, its mailbox went),
+// and the admin should see so within the sync, not at the next scheduled probe. The probe's
+// answer stops its capture if it is no longer readable.
+func (s *Service) Refused(ctx context.Context, orgID, tenantID, userID string) {
+	if _, err := s.Recheck(ctx, orgID, tenantID, []string{idPrefix + userID}); err != nil && ctx.Err() == nil {
+		s.o.Log.Warn("probing a mailbox whose sync was refused", "organization", orgID, "mailbox", idPrefix+userID, "err", err)
+	}
+}
+
 // connected lists organisations whose connection can be used.
 func (s *Service) connected(ctx context.Context) ([]store.TeamAccess, error) {
 	all, err := s.st.ConnectedTeamAccess(ctx)

@@ -303,7 +303,9 @@ func reason(p Probe) string {
 	case Accessible:
 		return "teamaccess can read this mailbox."
 	case BlockedByPolicy:
-		return "An application access policy of the tenant keeps teamaccess out of this mailbox."
+		// Policies and RBAC scopes are told apart nowhere in Graph's answer: name both, with
+		// Microsoft's own words.
+		return "The tenant's application access policy (or RBAC for Applications scope) keeps teamaccess out of this mailbox. Microsoft Graph: " + p.Code + ": " + p.Message
 	case NoMailbox:
 		if strings.HasPrefix(p.Message, "guest") {
 			return "A " + p.Message + "."

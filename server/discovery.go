@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -21,7 +20,7 @@ func (d directory) UsersDelta(ctx context.Context, tenantID, deltaLink string) (
 	us, next, err := d.c.UsersDelta(ctx, tenantID, deltaLink)
 	switch {
 	case errors.Is(err, m365.ErrDeltaExpired):
-		return nil, "", fmt.Errorf("%w: %v", mailboxes.ErrDeltaExpired, err)
+		return nil, "", kindError{err, mailboxes.ErrDeltaExpired}
 	case err != nil:
 		return nil, "", err
 	}
@@ -37,7 +36,7 @@ func (d directory) UsersDelta(ctx context.Context, tenantID, deltaLink string) (
 func (d directory) ProbeMailbox(ctx context.Context, tenantID, userID string) (mailboxes.Probe, error) {
 	p, err := d.c.ProbeMailbox(ctx, tenantID, userID)
 	if errors.Is(err, m365.ErrTransient) {
-		return mailboxes.Probe{}, fmt.Errorf("%w: %v", mailboxes.ErrTransient, err)
+		return mailboxes.Probe{}, kindError{err, mailboxes.ErrTransient}
 	}
 	return mailboxes.Probe{Access: mailboxes.Access(p.Access), Code: p.Code, Message: p.Message}, err
 }

@@ -323,7 +323,7 @@ func TestSubscriptionCreationFailureIsRecordedAndRetried(t *testing.T) {
 	for _, h := range hs {
 		require.Equal(t, "FAILING", h.State)
 		require.Equal(t, 1, h.Failures)
-		require.Contains(t, h.LastError, "AccessPolicy", "Graph's reason")
+		require.Contains(t, h.LastError, "Access to OData is disabled.", "Graph's reason")
 		require.NotNil(t, h.NextAttemptAt)
 	}
 	// Within its backoff nothing is tried; after it, the admin has widened the policy.

@@ -114,10 +114,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	mailboxChanges := feed.New[mailboxes.Mailbox](64)
 	hub := activities.NewHub(st, activities.HubOptions{Log: log.With("component", "activities")})
 	go hub.Run(ctx)
+	var mbx *mailboxes.Service
 	syncer := deltasync.New(st, syncGraph{ms.client}, deltasync.Options{
 		Log: log.With("component", "deltasync"), MailFolders: cfg.mailFolders, Backfill: cfg.backfill,
 		CaptureBodies: cfg.captureBodies, Interval: cfg.syncInterval,
 		Publish: func(string, deltasync.Change) { hub.Poke() },
+		Refused: func(ctx context.Context, org, tenant, user string) { mbx.Refused(ctx, org, tenant, user) },
 	})
 	base, noWebhooks := webhookBase(cfg)
 	metrics := newMetrics()
@@ -146,7 +148,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		log.Warn(noWebhooks)
 	}
 	var svc *access.Service
-	mbx := mailboxes.New(st, directory{ms.client}, dir, mailboxes.Options{
+	mbx = mailboxes.New(st, directory{ms.client}, dir, mailboxes.Options{
 		Log:     log.With("component", "mailboxes"),
 		Publish: func(org string, m mailboxes.Mailbox) { mailboxChanges.Publish(org, m) },
 		OnCapture: func(ctx context.Context, org string, m mailboxes.Mailbox, captured bool) {

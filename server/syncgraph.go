@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/teamaccess/teamaccess/deltasync"
@@ -28,18 +27,28 @@ func (g syncGraph) EventsDeltaURL(userID string, from, to time.Time) string {
 // ContactsDeltaURL implements deltasync.Graph.
 func (g syncGraph) ContactsDeltaURL(userID string) string { return g.c.ContactsDeltaURL(userID) }
 
-// syncErr maps m365's errors onto deltasync's.
+// syncErr maps m365's errors onto deltasync's, keeping Microsoft's words as the message.
 func syncErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, m365.ErrDeltaExpired):
-		return fmt.Errorf("%w: %v", deltasync.ErrDeltaExpired, err)
-	case errors.Is(err, m365.ErrTransient):
-		return fmt.Errorf("%w: %v", deltasync.ErrThrottled, err)
+		return kindError{err, deltasync.ErrDeltaExpired}
+	case errors.Is(err, m365.ErrThrottled):
+		return kindError{err, deltasync.ErrThrottled}
+	case errors.Is(err, m365.ErrAccessDenied), errors.Is(err, m365.ErrResourceNotFound):
+		return kindError{err, deltasync.ErrRefused}
 	}
 	return err
 }
+
+// kindError is an error of one package that also matches another package's kind, with its own
+// message and chain intact (a "%w: %v" re-wrap would hide the cause from errors.Is and repeat
+// the kind in the message).
+type kindError struct{ err, kind error }
+
+func (e kindError) Error() string   { return e.err.Error() }
+func (e kindError) Unwrap() []error { return []error{e.err, e.kind} }
 
 func addr(a m365.Address) deltasync.Address {
 	return deltasync.Address{Name: a.Name, Address: a.Address}
