@@ -171,7 +171,8 @@ func (s *Syncer) write(ctx context.Context, org store.OrgScope, userID string, s
 	if err != nil {
 		return err
 	}
-	if _, err := org.Tombstone(ctx, userID, st.Scope, removed, st.Gen, s.now()); err != nil {
+	removed, err = org.Tombstone(ctx, userID, st.Scope, removed, st.Gen, s.now())
+	if err != nil {
 		return err
 	}
 	changes := make([]store.Change, 0, len(acts)+len(removed))

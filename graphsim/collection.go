@@ -121,7 +121,7 @@ func decodeState(tok string) (deltaState, bool) {
 // removed items, as Microsoft Graph does: "resources deleted before the initial delta query
 // aren't returned" (concepts/delta-query-overview.md). keep filters items (calendar windows,
 // receivedDateTime filters); removed entries are always kept in later rounds.
-func (c *collection) round(st deltaState, keep func(any) bool) (page []*entry, next deltaState, more bool) {
+func (c *collection) round(st deltaState, keep func(any) bool, leftAsRemoved bool) (page []*entry, next deltaState, more bool) {
 	var all []*entry
 	for _, e := range c.items {
 		if e.seq <= st.Since || e.seq > st.Upto {
@@ -135,6 +135,12 @@ func (c *collection) round(st deltaState, keep func(any) bool) (page []*entry, n
 				continue
 			}
 		} else if keep != nil && !keep(e.value) {
+			if st.Since == 0 || !leftAsRemoved {
+				continue
+			}
+			// Changed so that it left the round's scope (an event moved out of the calendar
+			// view's window): announced as removed, as for a deletion.
+			all = append(all, &entry{id: e.id, seq: e.seq, removed: "deleted"})
 			continue
 		}
 		all = append(all, e)

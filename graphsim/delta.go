@@ -17,6 +17,10 @@ type deltaRequest struct {
 	keep        func(st deltaState) func(any) bool
 	fresh       func(st *deltaState) bool // fills window/filter from the query; false on bad input
 	removedKind string
+	// leftAsRemoved: in a round after the first, an item that changed so that keep no longer
+	// holds is announced as @removed (the calendar view's delta, for an event moved out of the
+	// window).
+	leftAsRemoved bool
 }
 
 // serveDelta implements the delta round trip (concepts/delta-query-overview.md): a request
@@ -75,7 +79,7 @@ func (s *Sim) serveDelta(w http.ResponseWriter, r *http.Request, d deltaRequest)
 	if d.keep != nil {
 		keep = d.keep(st)
 	}
-	page, next, more := d.coll.round(st, keep)
+	page, next, more := d.coll.round(st, keep, d.leftAsRemoved)
 	value := make([]map[string]any, 0, len(page))
 	for _, e := range page {
 		if e.removed != "" {

@@ -195,11 +195,15 @@ func TestGzipRequestBodies(t *testing.T) {
 
 func TestFaults(t *testing.T) {
 	f := newFixture(t)
-	f.sim.InjectFault(Fault{Path: "/users", Status: 503, RetryAfter: 2, Count: 1})
+	f.sim.InjectFault(Fault{Path: "/users", Status: 503, RetryAfter: 0.3, Count: 1})
 	resp, body := f.do(t, http.MethodGet, "/users", nil)
 	require.Equal(t, 503, resp.StatusCode)
-	require.Equal(t, "2", resp.Header.Get("Retry-After"))
+	require.Equal(t, "0.3", resp.Header.Get("Retry-After"), "fractions as given")
 	require.Equal(t, "ServiceNotAvailable", errorCode(body))
+	resp, _ = f.do(t, http.MethodGet, "/users", nil)
+	require.Equal(t, 429, resp.StatusCode, "back before Retry-After: throttled again")
+	require.Equal(t, 1, f.sim.EarlyRetries())
+	time.Sleep(300 * time.Millisecond) // Retry-After is wall-clock time
 	resp, _ = f.do(t, http.MethodGet, "/users", nil)
 	require.Equal(t, 200, resp.StatusCode, "the fault was for one request")
 

@@ -157,22 +157,47 @@ func collectionOf(scope string) string {
 	return activityCollection
 }
 
-// Tombstone marks items deleted (Graph's @removed); it returns those that were live.
-func (o OrgScope) Tombstone(ctx context.Context, mailboxID, scope string, graphIDs []string, gen int64, now time.Time) (int64, error) {
+// Tombstone marks items deleted (Graph's @removed) and returns the Graph ids of those that were
+// live. A delta announces removals of items never stored (the calendar view's delta for events
+// that only left the window, any delta for ids it never sent): those are not returned, so no
+// DELETED change is published for an activity that never existed. One writer per mailbox and
+// scope (the syncer's lock) makes the read and the update one step.
+func (o OrgScope) Tombstone(ctx context.Context, mailboxID, scope string, graphIDs []string, gen int64, now time.Time) ([]string, error) {
 	if len(graphIDs) == 0 {
-		return 0, nil
+		return nil, nil
 	}
 	ids := make(bson.A, len(graphIDs))
 	for i, g := range graphIDs {
 		ids[i] = ItemID(o.org, mailboxID, scope, g)
 	}
-	res, err := o.s.collection(collectionOf(scope)).UpdateMany(ctx,
-		o.filter(bson.E{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}, bson.E{Key: "deleted", Value: false}),
+	coll := o.s.collection(collectionOf(scope))
+	live := o.filter(bson.E{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}, bson.E{Key: "deleted", Value: false})
+	cur, err := coll.Find(ctx, live, options.Find().SetProjection(bson.D{{Key: "graphId", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("tombstone %s: %w", scope, err)
+	}
+	var rows []struct {
+		ID      string `bson:"_id"`
+		GraphID string `bson:"graphId"`
+	}
+	if err := cur.All(ctx, &rows); err != nil {
+		return nil, fmt.Errorf("tombstone %s: %w", scope, err)
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	found := make(bson.A, len(rows))
+	gone := make([]string, len(rows))
+	for i, r := range rows {
+		found[i], gone[i] = r.ID, r.GraphID
+	}
+	_, err = coll.UpdateMany(ctx,
+		o.filter(bson.E{Key: "_id", Value: bson.D{{Key: "$in", Value: found}}}, bson.E{Key: "deleted", Value: false}),
 		bson.D{{Key: "$set", Value: bson.D{{Key: "deleted", Value: true}, {Key: "gen", Value: gen}, {Key: "changedAt", Value: now}}}})
 	if err != nil {
-		return 0, fmt.Errorf("tombstone %s: %w", scope, err)
+		return nil, fmt.Errorf("tombstone %s: %w", scope, err)
 	}
-	return res.ModifiedCount, nil
+	return gone, nil
 }
 
 // Sweep tombstones the live items of a scope that the generation did not write: what a full
@@ -194,14 +219,11 @@ func (o OrgScope) Sweep(ctx context.Context, mailboxID, scope string, gen int64,
 	if err := cur.All(ctx, &rows); err != nil {
 		return nil, fmt.Errorf("sweep %s: %w", scope, err)
 	}
-	gone := make([]string, len(rows))
+	ids := make([]string, len(rows))
 	for i, r := range rows {
-		gone[i] = r.GraphID
+		ids[i] = r.GraphID
 	}
-	if _, err := o.Tombstone(ctx, mailboxID, scope, gone, gen, now); err != nil {
-		return nil, err
-	}
-	return gone, nil
+	return o.Tombstone(ctx, mailboxID, scope, ids, gen, now)
 }
 
 // LiveActivities lists a mailbox's live activities (for reconciliation and the API).

@@ -23,6 +23,9 @@ const (
 	ResultUnknown       = "dropped_unknown"      // no subscription of ours has that id
 	ResultUnavailable   = "unavailable"          // the inbox write failed (503)
 	ResultMalformedBody = "malformed"            // the whole body was refused (400)
+	// ResultUnknownEvent: a lifecycle event of a kind this version does not know; acknowledged
+	// and logged, not acted on.
+	ResultUnknownEvent = "ignored_unknown_lifecycle_event"
 )
 
 // Intake is what a delivery came to.
@@ -46,11 +49,15 @@ func (s *Service) Accept(ctx context.Context, body []byte) (Intake, error) {
 	}
 	now := s.now()
 	entries := make([]store.InboxEntry, 0, len(ns))
-	badState, unknown := 0, 0
+	badState, unknown, unknownEvents := 0, 0, map[string]int{}
 	for _, n := range ns {
 		k, ok := subs[n.SubscriptionID]
 		if !ok {
 			unknown++
+			continue
+		}
+		if n.UnknownEvent {
+			unknownEvents[n.LifecycleEvent]++
 			continue
 		}
 		given := []byte{}
@@ -75,7 +82,13 @@ func (s *Service) Accept(ctx context.Context, body []byte) (Intake, error) {
 		s.o.Counted(ResultUnknown, unknown)
 		s.o.Log.Info("change notifications dropped: unknown subscription", "count", unknown)
 	}
-	res := Intake{Accepted: len(entries), Dropped: badState + unknown}
+	ignored := 0
+	for event, count := range unknownEvents {
+		ignored += count
+		s.o.Counted(ResultUnknownEvent, count)
+		s.o.Log.Warn("lifecycle notifications of an unknown kind acknowledged and ignored", "lifecycle_event", event, "count", count)
+	}
+	res := Intake{Accepted: len(entries), Dropped: badState + unknown + ignored}
 	if len(entries) == 0 {
 		return res, nil
 	}

@@ -20,6 +20,10 @@ type Notification struct {
 	// LifecycleEvent is reauthorizationRequired, subscriptionRemoved or missed
 	// (concepts/change-notifications-lifecycle-events.md); empty for a change.
 	LifecycleEvent string
+	// UnknownEvent marks a lifecycle event of a kind this version does not know (Graph may add
+	// kinds): acknowledged, counted and logged, never acted on. A 4xx would have Graph retry
+	// the whole batch and then drop it, good notifications included.
+	UnknownEvent bool
 	Resource       string
 	ItemID         string // resourceData.id
 	ETag           string // resourceData.@odata.etag
@@ -58,6 +62,9 @@ type wireItem struct {
 	LifecycleEvent                 *string         `json:"lifecycleEvent"`
 	Resource                       *string         `json:"resource"`
 	TenantID                       *string         `json:"tenantId"`
+	// OrganizationID is tenantId as some lifecycle notifications spell it
+	// (microsoft-graph-docs-contrib issue 84, where resource came empty too).
+	OrganizationID *string `json:"organizationId"`
 	ResourceData                   json.RawMessage `json:"resourceData"`
 	EncryptedContent               json.RawMessage `json:"encryptedContent"`
 }
@@ -139,6 +146,11 @@ func parseItem(raw json.RawMessage) (Notification, error) {
 	if n.TenantID, err = bounded("tenantId", w.TenantID, maxTenantID, false); err != nil {
 		return n, err
 	}
+	if n.TenantID == "" {
+		if n.TenantID, err = bounded("organizationId", w.OrganizationID, maxTenantID, false); err != nil {
+			return n, err
+		}
+	}
 	if _, err = bounded("clientState", w.ClientState, maxClientState, false); err != nil {
 		return n, err
 	}
@@ -152,10 +164,11 @@ func parseItem(raw json.RawMessage) (Notification, error) {
 		}
 		n.ChangeType = *w.ChangeType
 	case w.LifecycleEvent != nil:
-		if !lifecycleEvents[*w.LifecycleEvent] {
-			return n, fmt.Errorf("unknown lifecycleEvent %q", truncate(*w.LifecycleEvent))
+		if *w.LifecycleEvent == "" {
+			return n, errors.New("lifecycleEvent is empty")
 		}
-		n.LifecycleEvent = *w.LifecycleEvent
+		n.LifecycleEvent = truncate(*w.LifecycleEvent)
+		n.UnknownEvent = !lifecycleEvents[*w.LifecycleEvent]
 	default:
 		return n, errors.New("neither changeType nor lifecycleEvent")
 	}

@@ -59,6 +59,25 @@ func TestParseReadsGraphsDocumentedPayloads(t *testing.T) {
 	require.Empty(t, ns[0].ChangeType)
 }
 
+// Lifecycle notifications as implementers have seen them (microsoft-graph-docs-contrib issue 84):
+// organizationId instead of tenantId, and an empty resource. Both are read; a lifecycle event of
+// a kind this version does not know is read and flagged, not refused (a 4xx would have Graph
+// retry the batch, then drop it).
+func TestParseReadsObservedLifecycleVariants(t *testing.T) {
+	ns, err := Parse([]byte(`{"value":[{"subscriptionId":"e1d3f4c9","subscriptionExpirationDateTime":"2019-09-18T00:00:00.0000000Z",
+  "organizationId":"84bd8158-6d4d-4958-8b9f-9d6445542f95","resource":"","clientState":"c","lifecycleEvent":"subscriptionRemoved"}]}`))
+	require.NoError(t, err)
+	require.Equal(t, "84bd8158-6d4d-4958-8b9f-9d6445542f95", ns[0].TenantID)
+	require.Equal(t, "subscriptionRemoved", ns[0].LifecycleEvent)
+	require.False(t, ns[0].UnknownEvent)
+	require.Empty(t, ns[0].Resource)
+
+	ns, err = Parse([]byte(`{"value":[{"subscriptionId":"s","clientState":"c","lifecycleEvent":"somethingNew"}]}`))
+	require.NoError(t, err)
+	require.True(t, ns[0].UnknownEvent)
+	require.Equal(t, "somethingNew", ns[0].LifecycleEvent)
+}
+
 func TestParseRefusesMalformedBodies(t *testing.T) {
 	item := func(fields string) string {
 		return `{"value":[{"subscriptionId":"s","clientState":"c",` + fields + `}]}`
@@ -80,7 +99,7 @@ func TestParseRefusesMalformedBodies(t *testing.T) {
 		"unknown change":        item(`"changeType":"exploded"`),
 		"neither kind":          item(`"resource":"x"`),
 		"both kinds":            item(`"changeType":"created","lifecycleEvent":"missed"`),
-		"unknown lifecycle":     item(`"lifecycleEvent":"later"`),
+		"empty lifecycle":       item(`"lifecycleEvent":""`),
 		"bad expiry":            item(`"changeType":"created","subscriptionExpirationDateTime":"tomorrow"`),
 		"resourceData array":    item(`"changeType":"created","resourceData":[]`),
 		"resourceData bad id":   item(`"changeType":"created","resourceData":{"id":{}}`),
@@ -126,6 +145,7 @@ func FuzzAccept(f *testing.F) {
 	f.Add([]byte(`{"value":[{"subscriptionId":"sub-1","clientState":"right","changeType":"deleted","resourceData":{"id":"x"}}]}`))
 	f.Add([]byte(`{"value":[{"subscriptionId":"sub-1","clientState":"wrong","changeType":"created"},{"subscriptionId":"sub-1","clientState":"right","lifecycleEvent":"missed"}]}`))
 	f.Add([]byte(`{"value":[]}`))
+	f.Add([]byte(`{"value":[{"subscriptionId":"sub-1","clientState":"right","lifecycleEvent":"later","organizationId":"t"}]}`))
 	f.Add([]byte(`{"value":[{"subscriptionId":"sub-1","clientState":null,"changeType":"updated"}]} `))
 	f.Add([]byte(`{"value":[{"subscriptionId":"sub-1","changeType":"created","resourceData":null}]}{}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -144,7 +164,7 @@ func FuzzAccept(f *testing.F) {
 		require.NoError(t, err)
 		want := 0
 		for _, n := range ns {
-			if n.SubscriptionID == "sub-1" && n.ClientState != nil && *n.ClientState == "right" {
+			if n.SubscriptionID == "sub-1" && n.ClientState != nil && *n.ClientState == "right" && !n.UnknownEvent {
 				want++
 			}
 		}
@@ -217,4 +237,21 @@ func TestSweepRecognisesOurResources(t *testing.T) {
 		require.Equal(t, want[0] != "", ok, res)
 		require.Equal(t, want, [2]string{mailbox, scope}, res)
 	}
+}
+
+// A lifecycle event of an unknown kind with a good clientState is acknowledged (no error: the
+// webhook answers 202), counted and not written to the inbox; the good items beside it are.
+func TestAcceptAcknowledgesUnknownLifecycleEvents(t *testing.T) {
+	rs := &recordingStore{sub: store.GraphSubscription{SubscriptionID: "sub-1", OrgID: "o", MailboxID: "m", Scope: "mail:inbox", ClientStateHash: HashClientState("right")}}
+	counted := map[string]int{}
+	s := New(rs, nil, nil, Options{BaseURL: "https://example.com", Counted: func(r string, n int) { counted[r] += n }})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	s.batch.run(ctx, 1)
+	res, err := s.Accept(ctx, []byte(`{"value":[{"subscriptionId":"sub-1","clientState":"right","lifecycleEvent":"somethingNew"},
+		{"subscriptionId":"sub-1","clientState":"right","lifecycleEvent":"missed","organizationId":"t","resource":""}]}`))
+	require.NoError(t, err)
+	require.Equal(t, Intake{Accepted: 1, Dropped: 1}, res)
+	require.Equal(t, 1, rs.writes, "only the known event reaches the inbox")
+	require.Equal(t, 1, counted[ResultUnknownEvent])
 }
