@@ -24,11 +24,11 @@ type Notification struct {
 	// kinds): acknowledged, counted and logged, never acted on. A 4xx would have Graph retry
 	// the whole batch and then drop it, good notifications included.
 	UnknownEvent bool
-	Resource       string
-	ItemID         string // resourceData.id
-	ETag           string // resourceData.@odata.etag
-	TenantID       string
-	ExpiresAt      time.Time // subscriptionExpirationDateTime
+	Resource     string
+	ItemID       string // resourceData.id
+	ETag         string // resourceData.@odata.etag
+	TenantID     string
+	ExpiresAt    time.Time // subscriptionExpirationDateTime
 }
 
 // ErrMalformed reports a body that is not a notification collection: answered 400, nothing kept.
@@ -55,18 +55,18 @@ var (
 // add later are ignored (a 400 for them would have Graph retry, then drop, good notifications);
 // a known field of the wrong type fails the whole body.
 type wireItem struct {
-	SubscriptionID                 *string         `json:"subscriptionId"`
-	SubscriptionExpirationDateTime *string         `json:"subscriptionExpirationDateTime"`
-	ClientState                    *string         `json:"clientState"`
-	ChangeType                     *string         `json:"changeType"`
-	LifecycleEvent                 *string         `json:"lifecycleEvent"`
-	Resource                       *string         `json:"resource"`
-	TenantID                       *string         `json:"tenantId"`
+	SubscriptionID                 *string `json:"subscriptionId"`
+	SubscriptionExpirationDateTime *string `json:"subscriptionExpirationDateTime"`
+	ClientState                    *string `json:"clientState"`
+	ChangeType                     *string `json:"changeType"`
+	LifecycleEvent                 *string `json:"lifecycleEvent"`
+	Resource                       *string `json:"resource"`
+	TenantID                       *string `json:"tenantId"`
 	// OrganizationID is tenantId as some lifecycle notifications spell it
 	// (microsoft-graph-docs-contrib issue 84, where resource came empty too).
-	OrganizationID *string `json:"organizationId"`
-	ResourceData                   json.RawMessage `json:"resourceData"`
-	EncryptedContent               json.RawMessage `json:"encryptedContent"`
+	OrganizationID   *string         `json:"organizationId"`
+	ResourceData     json.RawMessage `json:"resourceData"`
+	EncryptedContent json.RawMessage `json:"encryptedContent"`
 }
 
 type wireResourceData struct {
