@@ -49,6 +49,12 @@ type Options struct {
 	MailboxConcurrency int
 	MailboxRequests    int
 	RequestWindow      time.Duration
+	// OutlookMaxLifetime is the longest a message, event or contact subscription may live:
+	// 10,080 minutes as documented (api-reference/v1.0/resources/subscription.md, "Subscription
+	// lifetime") by default; 4,230 minutes plays what implementers reported in 2026
+	// (microsoft-graph-docs-contrib issue 7726: "Subscription expiration can only be 4230
+	// minutes in the future").
+	OutlookMaxLifetime time.Duration
 	// FractionalRetryAfter makes throttling answers give the exact wait in seconds with
 	// milliseconds ("2.128", as in the sample of concepts/throttling.md that
 	// microsoft-graph-docs-contrib issue 2023 reports), instead of whole seconds rounded up.

@@ -48,6 +48,15 @@ var maxLifetime = map[string]time.Duration{
 	"users": 41760 * time.Minute,
 }
 
+// maxLifetime is the longest a subscription of the kind may live, with OutlookMaxLifetime
+// applied to Outlook resources.
+func (s *Sim) maxLifetime(kind string) time.Duration {
+	if kind != "users" && s.opts.OutlookMaxLifetime > 0 {
+		return s.opts.OutlookMaxLifetime
+	}
+	return maxLifetime[kind]
+}
+
 // SubscriptionsPerMailbox is the Outlook quota: "1000 active subscriptions per mailbox for all
 // applications" (api-reference/v1.0/resources/subscription.md, "Subscription quotas").
 const SubscriptionsPerMailbox = 1000
@@ -182,8 +191,8 @@ func (s *Sim) createSubscription(w http.ResponseWriter, r *http.Request, c calle
 		bad("InvalidRequest", "Subscription expiration must be in the future.")
 		return
 	}
-	if in.ExpirationDateTime.Sub(now) > maxLifetime[kind] {
-		bad("InvalidRequest", fmt.Sprintf("Subscription expiration can only be %d minutes in the future.", int(maxLifetime[kind].Minutes())))
+	if in.ExpirationDateTime.Sub(now) > s.maxLifetime(kind) {
+		bad("InvalidRequest", fmt.Sprintf("Subscription expiration can only be %d minutes in the future.", int(s.maxLifetime(kind).Minutes())))
 		return
 	}
 	roles := map[string][]string{"messages": mailRoles, "events": calendarRoles, "contacts": contactRoles, "users": userRoles}[kind]
@@ -318,8 +327,8 @@ func (s *Sim) renewSubscription(w http.ResponseWriter, r *http.Request, c caller
 		return
 	}
 	now := s.now()
-	if !in.ExpirationDateTime.After(now) || in.ExpirationDateTime.Sub(now) > maxLifetime[sub.kind] {
-		s.graphError(w, r, http.StatusBadRequest, "InvalidRequest", fmt.Sprintf("Subscription expiration can only be %d minutes in the future.", int(maxLifetime[sub.kind].Minutes())))
+	if !in.ExpirationDateTime.After(now) || in.ExpirationDateTime.Sub(now) > s.maxLifetime(sub.kind) {
+		s.graphError(w, r, http.StatusBadRequest, "InvalidRequest", fmt.Sprintf("Subscription expiration can only be %d minutes in the future.", int(s.maxLifetime(sub.kind).Minutes())))
 		return
 	}
 	s.mu.Lock()

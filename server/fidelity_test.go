@@ -111,3 +111,31 @@ func TestRemovalsOfItemsNeverStoredPublishNothing(t *testing.T) {
 	}
 	require.Equal(t, 1, n, "the change log holds the same single deletion")
 }
+
+// Graph refusing lifetimes over 4,230 minutes, as implementers reported in 2026
+// (microsoft-graph-docs-contrib issue 7726), while the docs say 10,080: every captured mailbox
+// still gets all its subscriptions, at the ceiling Graph named (one refused POST in all, then the
+// ceiling is remembered), and they are renewed before they end, once each, not every minute.
+func TestSubscriptionsAreMadeUnderTheLifetimeCeilingGraphNames(t *testing.T) {
+	n := newNotifyEnv(t, graphsim.Options{OutlookMaxLifetime: 4230 * time.Minute}, nil) // asserts 8 subscriptions for two mailboxes
+	ctx := t.Context()
+	require.Equal(t, 9, n.requests("POST", "/subscriptions"), "one refusal, then eight at the ceiling")
+	for _, s := range n.sim.Subscriptions() {
+		require.WithinDuration(t, n.sim.Now().Add(4220*time.Minute), s.ExpirationDateTime, time.Minute, s.Resource)
+	}
+	hs, err := n.subs.MailboxHealth(ctx, n.org, n.alice)
+	require.NoError(t, err)
+	for _, h := range hs {
+		require.Equal(t, "ACTIVE", h.State, h.Scope)
+	}
+	contacts := n.subscription(t, n.alice, "/contacts")
+	n.advance(t, time.Hour)
+	require.NoError(t, n.subs.EnsureMailbox(ctx, n.org, n.tenant, n.alice))
+	require.Zero(t, n.requests("PATCH", "/subscriptions/"+contacts.ID), "70 hours left: not due")
+	n.advance(t, 36*time.Hour)
+	require.NoError(t, n.subs.EnsureMailbox(ctx, n.org, n.tenant, n.alice))
+	require.NoError(t, n.subs.EnsureMailbox(ctx, n.org, n.tenant, n.alice))
+	require.Equal(t, 1, n.requests("PATCH", "/subscriptions/"+contacts.ID), "renewed once, past half its life")
+	after := n.subscription(t, n.alice, "/contacts")
+	require.WithinDuration(t, n.sim.Now().Add(4220*time.Minute), after.ExpirationDateTime, time.Minute)
+}

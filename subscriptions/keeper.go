@@ -215,7 +215,7 @@ func (s *Service) ensureOne(ctx context.Context, r *store.GraphSubscription) err
 	now := s.now()
 	live := r.SubscriptionID != "" && r.ExpiresAt.After(now)
 	switch {
-	case live && r.ExpiresAt.Sub(now) > s.o.RenewBefore:
+	case live && r.ExpiresAt.Sub(now) > s.renewBefore():
 		s.remember(*r)
 		return nil
 	case r.NextAttemptAt.After(now):
@@ -238,11 +238,18 @@ func (s *Service) create(ctx context.Context, r *store.GraphSubscription) error 
 	if err := s.st.SaveGraphSubscription(ctx, *r); err != nil {
 		return err
 	}
-	c, err := s.g.CreateSubscription(ctx, r.TenantID, Request{
+	req := Request{
 		Resource: resource(r.MailboxID, r.Scope), ChangeType: "created,updated,deleted",
 		NotificationURL: s.o.BaseURL + NotificationPath, LifecycleNotificationURL: s.o.BaseURL + LifecyclePath,
-		ClientState: state, ExpiresAt: s.now().Add(s.o.Lifetime),
-	})
+		ClientState: state,
+	}
+	asked := s.lifetime()
+	req.ExpiresAt = s.now().Add(asked)
+	c, err := s.g.CreateSubscription(ctx, r.TenantID, req)
+	if ceiling, ok := namedCeiling(err); ok && s.lowerCeiling(ceiling, asked) {
+		req.ExpiresAt = s.now().Add(s.lifetime())
+		c, err = s.g.CreateSubscription(ctx, r.TenantID, req)
+	}
 	if err != nil {
 		return s.failed(ctx, r, "create", err)
 	}
@@ -259,7 +266,11 @@ func (s *Service) create(ctx context.Context, r *store.GraphSubscription) error 
 
 // renew extends a live subscription; one Graph no longer has is recreated.
 func (s *Service) renew(ctx context.Context, r *store.GraphSubscription) error {
-	c, err := s.g.RenewSubscription(ctx, r.TenantID, r.SubscriptionID, s.now().Add(s.o.Lifetime))
+	asked := s.lifetime()
+	c, err := s.g.RenewSubscription(ctx, r.TenantID, r.SubscriptionID, s.now().Add(asked))
+	if ceiling, ok := namedCeiling(err); ok && s.lowerCeiling(ceiling, asked) {
+		c, err = s.g.RenewSubscription(ctx, r.TenantID, r.SubscriptionID, s.now().Add(s.lifetime()))
+	}
 	if errors.Is(err, ErrGone) {
 		return s.create(ctx, r)
 	}

@@ -126,6 +126,8 @@ type Service struct {
 	known map[string]known       // Graph subscription id -> its record, for intake
 	locks map[string]*sync.Mutex // org|mailbox -> held while its subscriptions change
 	swept map[string]time.Time   // org -> when its subscriptions in Graph were last swept
+	// ceiling is the longest lifetime Graph accepted to name in a refusal (lifetime.go).
+	ceiling time.Duration
 
 	wake  chan struct{}
 	batch *batcher
