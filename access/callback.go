@@ -41,6 +41,13 @@ func callbackActor(orgID string) auth.Actor {
 // bound only when an app-only token for it shows the grant.
 func (s *Service) Callback(ctx context.Context, q url.Values) (CallbackResult, error) {
 	state := q.Get("state")
+	if state == "" && q.Get("error") != "" {
+		// An error Microsoft sent back without the state it was given: no link, no
+		// organisation to record it on, but the administrator is told Microsoft's reason.
+		return CallbackResult{Outcome: Declined, Title: "Authorization not granted",
+			Message: "Microsoft ended the consent without granting access: " + microsoftReason(q.Get("error"), q.Get("error_description")) +
+				" Nothing was changed. Create a new consent link in teamaccess to try again."}, nil
+	}
 	if state == "" {
 		return CallbackResult{}, fmt.Errorf("%w: the request has no state", ErrBadState)
 	}
@@ -68,6 +75,14 @@ func (s *Service) Callback(ctx context.Context, q url.Values) (CallbackResult, e
 		return s.refuse(ctx, rec, "CONSENT_NOT_CONFIRMED", "Microsoft's answer did not confirm admin consent for a tenant.")
 	}
 	tenant = strings.ToLower(tenant)
+	if rec.TenantID != "" && rec.TenantID != tenant {
+		// One organisation, one tenant at a time: switching would leave the first tenant's
+		// mailboxes, activities, Graph subscriptions and delta links behind, mixed with the
+		// second's. The admin disconnects first, and chooses there whether to keep the data.
+		return s.refuse(ctx, rec, "TENANT_MISMATCH", "This organization is connected to Microsoft 365 tenant "+rec.TenantID+
+			", not "+tenant+". Disconnect Team Access first (choosing whether to keep the data captured from "+rec.TenantID+
+			"), then authorize the new tenant. Nothing was changed.")
+	}
 	grant, err := s.v.VerifyTenant(ctx, tenant)
 	switch {
 	case errors.Is(err, ErrNotConsented), errors.Is(err, ErrTenantNotFound):
@@ -94,11 +109,6 @@ func (s *Service) Callback(ctx context.Context, q url.Values) (CallbackResult, e
 			return s.refuse(ctx, rec, "TENANT_IN_USE", "Tenant "+tenant+" is already connected to another teamaccess organization.")
 		}
 		return CallbackResult{}, err
-	}
-	if rec.TenantID != "" && rec.TenantID != tenant {
-		if err := scope.UnbindTenant(ctx, rec.TenantID); err != nil {
-			return CallbackResult{}, err
-		}
 	}
 	now := s.now()
 	rec.TenantID, rec.Granted, rec.ConsentedAt, rec.LastVerifiedAt, rec.LastError = tenant, grant.Roles, &now, &now, nil
@@ -140,10 +150,7 @@ func (s *Service) declined(ctx context.Context, rec store.TeamAccess, code, desc
 	if rec.Status == string(PendingConsent) {
 		rec.Status = string(NotConfigured)
 	}
-	msg := "The Microsoft 365 administrator declined to grant access."
-	if desc != "" {
-		msg += " Microsoft said: " + desc
-	}
+	msg := "The Microsoft 365 administrator declined to grant access. Microsoft said: " + microsoftReason(code, desc)
 	rec.LastError = s.problem(strings.ToUpper(code), msg)
 	ta, err := s.save(ctx, rec)
 	if err != nil {
@@ -163,4 +170,23 @@ func (s *Service) refuse(ctx context.Context, rec store.TeamAccess, code, msg st
 		return CallbackResult{}, err
 	}
 	return CallbackResult{Outcome: Refused, Title: "Authorization not completed", Message: msg, TeamAccess: ta}, nil
+}
+
+// maxReason bounds what is kept of Microsoft's words: they come from a URL anyone can forge.
+const maxReason = 300
+
+// microsoftReason is an error redirect's reason in one line: the description without its trace
+// lines (Microsoft separates them with CR LF: v2-admin-consent.md, "Error response"), or the
+// error code when there is no description.
+func microsoftReason(code, desc string) string {
+	d, _, _ := strings.Cut(desc, "Trace ID:")
+	d, _, _ = strings.Cut(d, "\n")
+	d = strings.TrimSpace(d)
+	if d == "" {
+		d = code
+	}
+	if len(d) > maxReason {
+		d = d[:maxReason] + "…"
+	}
+	return d
 }

@@ -54,10 +54,14 @@ type env struct {
 	hooked    []string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, configure ...func(*graphsim.Options)) *env {
 	t.Helper()
-	sim, err := graphsim.Start(graphsim.Options{Apps: []graphsim.App{{ID: appID, Secret: secret, Name: "teamaccess",
-		RedirectURIs: []string{redirect}, Permissions: access.RequiredPermissions}}})
+	o := graphsim.Options{Apps: []graphsim.App{{ID: appID, Secret: secret, Name: "teamaccess",
+		RedirectURIs: []string{redirect}, Permissions: access.RequiredPermissions}}}
+	for _, c := range configure {
+		c(&o)
+	}
+	sim, err := graphsim.Start(o)
 	require.NoError(t, err)
 	t.Cleanup(sim.Close)
 	st, err := store.Open(t.Context(), store.Options{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
@@ -146,8 +150,56 @@ func TestCancelledConsent(t *testing.T) {
 	ta, _ := e.svc.Status(t.Context(), e.orgA.ID)
 	require.Equal(t, access.NotConfigured, ta.Status)
 	require.Nil(t, ta.TenantID)
-	require.Equal(t, "ACCESS_DENIED", ta.LastError.Code)
-	require.Contains(t, ta.LastError.Message, "AADSTS65004")
+	require.Equal(t, "CONSENT_REQUIRED", ta.LastError.Code, "Microsoft's documented error (v2-admin-consent.md)")
+	require.Equal(t, "The Microsoft 365 administrator declined to grant access. Microsoft said: AADSTS65004: The resource owner or authorization server denied the request.",
+		ta.LastError.Message, "Microsoft's reason, without the trace lines it separates with CR LF")
+}
+
+// A decline that comes back with error but without the state: the administrator is shown
+// Microsoft's reason, not "this consent link cannot be used", and nothing changes.
+func TestCancelledConsentWithoutStateShowsMicrosoftsReason(t *testing.T) {
+	e := newEnv(t, func(o *graphsim.Options) { o.ConsentErrorWithoutState = true })
+	q := e.consent(t, e.link(t, e.orgA), "cancel", e.tenant)
+	require.False(t, q.Has("state"))
+	res, err := e.svc.Callback(t.Context(), q)
+	require.NoError(t, err)
+	require.Equal(t, access.Declined, res.Outcome)
+	require.Contains(t, res.Message, "AADSTS65004: The resource owner or authorization server denied the request.")
+	require.NotContains(t, res.Message, "Trace ID")
+	ta, _ := e.svc.Status(t.Context(), e.orgA.ID)
+	require.Equal(t, access.PendingConsent, ta.Status, "nothing changed")
+}
+
+// An organisation connected to one tenant that accepts a new link in another is refused until
+// it disconnects: it keeps its tenant, the other tenant stays free, and after a disconnect the
+// same consent connects the new tenant.
+func TestConsentToADifferentTenantIsRefusedUntilDisconnected(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	res, err := e.svc.Callback(ctx, e.consent(t, e.link(t, e.orgA), "accept", e.tenant))
+	require.NoError(t, err)
+	require.Equal(t, access.Connected, res.Outcome)
+	other := e.sim.AddTenant(graphsim.TenantSpec{Name: "Fabrikam", Domain: "fabrikam.onmicrosoft.com"})
+	res, err = e.svc.Callback(ctx, e.consent(t, e.link(t, e.orgA), "accept", other))
+	require.NoError(t, err)
+	require.Equal(t, access.Refused, res.Outcome)
+	require.Contains(t, res.Message, "Disconnect Team Access first")
+	ta, _ := e.svc.Status(ctx, e.orgA.ID)
+	require.Equal(t, e.tenant, *ta.TenantID, "still the first tenant")
+	require.Equal(t, access.Active, ta.Status)
+	require.Equal(t, "TENANT_MISMATCH", ta.LastError.Code)
+	require.Empty(t, e.hooked, "no disconnect happened")
+
+	_, err = e.svc.Disconnect(ctx, auth.CommandLine(e.orgA.ID), false)
+	require.NoError(t, err)
+	res, err = e.svc.Callback(ctx, e.consent(t, e.link(t, e.orgA), "accept", other))
+	require.NoError(t, err)
+	require.Equal(t, access.Connected, res.Outcome)
+	ta, _ = e.svc.Status(ctx, e.orgA.ID)
+	require.Equal(t, other, *ta.TenantID)
+	res, err = e.svc.Callback(ctx, e.consent(t, e.link(t, e.orgB), "accept", e.tenant))
+	require.NoError(t, err)
+	require.Equal(t, access.Connected, res.Outcome, "the first tenant is free for another organization")
 }
 
 func TestForgedTenantsAreRefused(t *testing.T) {

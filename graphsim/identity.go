@@ -89,13 +89,21 @@ func (s *Sim) tokenError(w http.ResponseWriter, status int, errCode string, aads
 	now := s.now()
 	writeJSONBody(w, status, map[string]any{
 		"error":             errCode,
-		"error_description": fmt.Sprintf("AADSTS%d: %s Trace ID: %s Correlation ID: %s Timestamp: %s", aadsts, desc, trace, corr, now.Format("2006-01-02 15:04:05Z")),
+		"error_description": aadstsDescription(aadsts, desc, trace, corr, now),
 		"error_codes":       []int{aadsts},
 		"timestamp":         now.Format("2006-01-02 15:04:05Z"),
 		"trace_id":          trace,
 		"correlation_id":    corr,
 		"error_uri":         s.identity.url + "/error?code=" + fmt.Sprint(aadsts),
 	})
+}
+
+// aadstsDescription is an error_description as the identity platform writes it: the AADSTS
+// code and message, then the trace lines, separated by CR LF, as in Microsoft's examples
+// (v2-oauth2-client-creds-grant-flow.md, "Error response example"; v2-admin-consent.md, "Error
+// response", where the redirect carries them as %0d%0a).
+func aadstsDescription(aadsts int, desc, trace, corr string, now time.Time) string {
+	return fmt.Sprintf("AADSTS%d: %s\r\nTrace ID: %s\r\nCorrelation ID: %s\r\nTimestamp: %s", aadsts, desc, trace, corr, now.Format("2006-01-02 15:04:05Z"))
 }
 
 // handleToken implements the client credentials grant
@@ -140,7 +148,9 @@ func (s *Sim) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !graphDefaultScope(scope) {
-		s.tokenError(w, http.StatusBadRequest, "invalid_scope", 1002012, "The provided value for scope "+scope+" is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).")
+		// Microsoft's own example of a client-credentials error
+		// (v2-oauth2-client-creds-grant-flow.md, "Error response example").
+		s.tokenError(w, http.StatusBadRequest, "invalid_scope", 70011, "The provided value for the input parameter 'scope' isn't valid. The scope "+scope+" isn't valid.")
 		return
 	}
 	now := s.now()
@@ -321,10 +331,18 @@ func (s *Sim) handleConsentDecision(w http.ResponseWriter, r *http.Request) {
 	}
 	q := target.Query()
 	if r.PostForm.Get("decision") != "accept" {
-		q.Set("error", "access_denied")
-		q.Set("error_subcode", "cancel")
-		q.Set("error_description", "AADSTS65004: User declined to consent to access the app.")
-		q.Set("state", p.state)
+		// Microsoft's example of the error response (v2-admin-consent.md, "Error response"):
+		// admin_consent=True and the tenant beside the error, the description with its trace
+		// lines. ConsentErrorWithoutState plays redirects that come back without the state.
+		q.Set("admin_consent", "True")
+		if tid := r.PostForm.Get("admin_tenant"); tid != "" {
+			q.Set("tenant", tid)
+		}
+		q.Set("error", "consent_required")
+		q.Set("error_description", aadstsDescription(65004, "The resource owner or authorization server denied the request.", newGUID(), newGUID(), s.now()))
+		if !s.opts.ConsentErrorWithoutState {
+			q.Set("state", p.state)
+		}
 	} else {
 		tid := r.PostForm.Get("admin_tenant")
 		if err := s.GrantConsent(tid, app.ID); err != nil {

@@ -98,10 +98,17 @@ func TestAdminConsentPage(t *testing.T) {
 		require.Equal(t, "/consent/callback", loc.Path)
 		return loc
 	}
-	// docs/identity-platform/v2-admin-consent.md, "Error response".
+	// docs/identity-platform/v2-admin-consent.md, "Error response", transcribed: admin_consent
+	// True and the tenant beside error=consent_required, and the description's trace lines
+	// separated by CR LF (%0d%0a in the example's URL).
 	loc := decide("cancel", fresh)
-	require.Equal(t, "access_denied", loc.Query().Get("error"))
-	require.Contains(t, loc.Query().Get("error_description"), "AADSTS65004")
+	require.Equal(t, "consent_required", loc.Query().Get("error"))
+	require.Equal(t, "True", loc.Query().Get("admin_consent"))
+	require.Equal(t, fresh, loc.Query().Get("tenant"))
+	desc := loc.Query().Get("error_description")
+	require.True(t, strings.HasPrefix(desc, "AADSTS65004: The resource owner or authorization server denied the request.\r\nTrace ID: "), desc)
+	require.Contains(t, desc, "\r\nCorrelation ID: ")
+	require.Contains(t, desc, "\r\nTimestamp: ")
 	require.Equal(t, "xyz", loc.Query().Get("state"))
 	code, _ := f.tokenResponse(t, fresh, testSecret)
 	require.Equal(t, 400, code, "cancel grants nothing")

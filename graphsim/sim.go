@@ -49,6 +49,9 @@ type Options struct {
 	MailboxConcurrency int
 	MailboxRequests    int
 	RequestWindow      time.Duration
+	// ConsentErrorWithoutState leaves the state out of the admin-consent page's error redirect,
+	// as some are seen to arrive (the documented one carries it: v2-admin-consent.md).
+	ConsentErrorWithoutState bool
 	// OutlookMaxLifetime is the longest a message, event or contact subscription may live:
 	// 10,080 minutes as documented (api-reference/v1.0/resources/subscription.md, "Subscription
 	// lifetime") by default; 4,230 minutes plays what implementers reported in 2026

@@ -100,7 +100,9 @@ var (
 	ErrNotConsented = errors.New("the application is not consented in this tenant")
 	// ErrTenantNotFound: no such tenant.
 	ErrTenantNotFound = errors.New("tenant not found")
-	// ErrCredentials: the app's own secret or certificate was refused: a configuration error.
+	// ErrCredentials: the app's own configuration was refused (its secret or certificate, the
+	// scope or endpoint it asks): an error of teamaccess's operator, not of the tenant, and
+	// never worth retrying as it is.
 	ErrCredentials = errors.New("the application's credentials were refused")
 	// ErrUnavailable: the identity platform could not be reached or failed; try again later.
 	ErrUnavailable = errors.New("the Microsoft identity platform is unavailable")
@@ -172,9 +174,10 @@ func classify(err error) error {
 		// app not found in the tenant, consent missing, app disabled, service principal
 		// disabled, sign-in blocked by policy
 		return fmt.Errorf("%w: %s", ErrNotConsented, reason)
-	case 90002, 90072:
+	case 90002, 90072, 900023, 90019:
 		return fmt.Errorf("%w: %s", ErrTenantNotFound, reason)
-	case 7000215, 7000222, 700027, 700023, 7000218:
+	case 7000215, 7000222, 700027, 700023, 7000218, 700024, // the secret or certificate
+		70011, 1002012, 90014, 900144, 70003, 700054: // the request teamaccess makes: scope, endpoint, fields, grant
 		return fmt.Errorf("%w: %s", ErrCredentials, reason)
 	}
 	return fmt.Errorf("%w: %s", ErrUnavailable, reason)
@@ -193,8 +196,16 @@ func errorDescription(msg string) string {
 	if json.Unmarshal([]byte(msg[i:j+1]), &body) != nil {
 		return ""
 	}
-	d, _, _ := strings.Cut(body.Description, " Trace ID:")
-	return d
+	return firstReason(body.Description)
+}
+
+// firstReason is an identity platform error description without its trace lines ("Trace ID:",
+// "Correlation ID:", "Timestamp:"), however they are separated: CR LF in Microsoft's examples
+// (v2-oauth2-client-creds-grant-flow.md, "Error response example"), a space in some answers.
+func firstReason(desc string) string {
+	d, _, _ := strings.Cut(desc, "Trace ID:")
+	d, _, _ = strings.Cut(d, "\n")
+	return strings.TrimSpace(strings.TrimRight(strings.TrimSpace(d), "\r"))
 }
 
 func firstLine(s string) string {

@@ -2,6 +2,8 @@ package m365
 
 import (
 	"errors"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"net/url"
 	"testing"
 
@@ -68,6 +70,46 @@ func TestVerifyTenant(t *testing.T) {
 	_, err = client.VerifyTenant(ctx, tenant)
 	require.ErrorIs(t, err, ErrUnavailable)
 	require.False(t, errors.Is(err, ErrNotConsented), "an outage is not a revocation")
+}
+
+// Token errors as the identity platform sends them, through azidentity: the reason is
+// Microsoft's description without the trace lines it separates with CR LF
+// (v2-oauth2-client-creds-grant-flow.md, "Error response example"), and an invalid scope
+// (AADSTS70011, that page's own example) is a configuration error of teamaccess, not an outage
+// to retry; a tenant that does not exist (AADSTS90002) is said so.
+func TestTokenErrorsAreClassifiedByTheirDocumentedMeaning(t *testing.T) {
+	sim, cl := startSim(t)
+	client, err := New(Config{ClientID: appID, ClientSecret: secret, Cloud: cl, RootCAs: sim.CertPool()})
+	require.NoError(t, err)
+	tenant := sim.AddTenant(graphsim.TenantSpec{Name: "Contoso"})
+	require.NoError(t, sim.GrantConsent(tenant, appID))
+	cred, err := client.credential(tenant)
+	require.NoError(t, err)
+	_, err = cred.GetToken(t.Context(), policy.TokenRequestOptions{Scopes: []string{"https://foo.microsoft.com/.default"}})
+	require.Error(t, err)
+	err = classify(err)
+	require.ErrorIs(t, err, ErrCredentials)
+	require.NotErrorIs(t, err, ErrUnavailable)
+	require.Contains(t, err.Error(), "AADSTS70011: The provided value for the input parameter 'scope' isn't valid.")
+	require.NotContains(t, err.Error(), "Trace ID")
+	require.NotContains(t, err.Error(), "\r")
+
+	// The same refusals met by a Graph call are said as such, never as a transient failure
+	// (which would be retried a minute later, forever).
+	alice, _ := sim.AddUser(tenant, graphsim.UserSpec{DisplayName: "Alice Adams", UPN: "alice@contoso.com"})
+	require.NoError(t, sim.RevokeConsent(tenant, appID))
+	_, err = client.ProbeMailbox(t.Context(), tenant, alice)
+	require.ErrorIs(t, err, ErrNotConsented)
+	require.NotErrorIs(t, err, ErrTransient)
+	require.Contains(t, err.Error(), "AADSTS700016")
+	_, err = client.ProbeMailbox(t.Context(), "00000000-0000-0000-0000-000000000000", alice)
+	require.ErrorIs(t, err, ErrTenantNotFound)
+	require.NotErrorIs(t, err, ErrTransient)
+
+	_, err = client.VerifyTenant(t.Context(), "00000000-0000-0000-0000-000000000000")
+	require.ErrorIs(t, err, ErrTenantNotFound)
+	require.Contains(t, err.Error(), "AADSTS90002: Tenant '00000000-0000-0000-0000-000000000000' not found.")
+	require.NotContains(t, err.Error(), "Trace ID")
 }
 
 func TestConsentURL(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
 )
 
@@ -34,6 +35,10 @@ type GraphError struct {
 	Status  int    // 0 when no answer came (the network, an unreadable body)
 	Code    string
 	Message string
+	// Identity is set when the call never reached Graph because the identity platform refused
+	// the token (classified as in VerifyTenant: ErrNotConsented, ErrTenantNotFound,
+	// ErrCredentials, ErrUnavailable). Only ErrUnavailable of those is transient.
+	Identity error
 }
 
 // maxMessage bounds the part of Graph's message kept: strings from Graph are bounded too.
@@ -49,6 +54,9 @@ func (e *GraphError) Error() string {
 // Is matches the kinds of failure the answer is.
 func (e *GraphError) Is(target error) bool {
 	s := e.Status
+	if e.Identity != nil {
+		return target == ErrTransient && errors.Is(e.Identity, ErrUnavailable) || errors.Is(e.Identity, target)
+	}
 	switch target {
 	case ErrTransient:
 		return s == 0 || s == http.StatusTooManyRequests || s >= 500
@@ -68,6 +76,11 @@ func (e *GraphError) Is(target error) bool {
 
 // newGraphError reads a failed Graph call's error.
 func newGraphError(op string, err error) *GraphError {
+	var afe *azidentity.AuthenticationFailedError
+	if errors.As(err, &afe) {
+		id := classify(err)
+		return &GraphError{Op: op, Message: oneLine(id.Error()), Identity: id}
+	}
 	var oe *odataerrors.ODataError
 	if !errors.As(err, &oe) {
 		return &GraphError{Op: op, Message: oneLine(err.Error())}

@@ -110,7 +110,13 @@ func (c *Client) UsersDelta(ctx context.Context, tenantID, deltaLink string) ([]
 	}
 	resp, err := b.GetAsDeltaGetResponse(ctx, cfg)
 	if err != nil {
-		return nil, "", graphError("users/delta", err)
+		ge := newGraphError("users/delta", err)
+		if deltaLink != "" && ge.Status == http.StatusBadRequest {
+			// A stored link Graph refuses outright (another tenant's, or one it no longer
+			// parses) can only be replaced by a full round.
+			return nil, "", fmt.Errorf("%w (the stored link was refused): %w", ErrDeltaExpired, ge)
+		}
+		return nil, "", ge
 	}
 	it, err := msgraphcore.NewPageIterator[models.Userable](resp, g.adapter, users.CreateDeltaGetResponseFromDiscriminatorValue)
 	if err != nil {

@@ -42,6 +42,15 @@ func TestUsersDeltaAndProbes(t *testing.T) {
 	_, _, err = client.UsersDelta(ctx, tenant, link)
 	require.ErrorIs(t, err, ErrDeltaExpired)
 
+	// Another tenant's link is a 400 ("The provided delta token is invalid."): a full round too.
+	other := sim.AddTenant(graphsim.TenantSpec{Name: "Fabrikam"})
+	require.NoError(t, sim.GrantConsent(other, appID))
+	_, otherLink, err := client.UsersDelta(ctx, other, "")
+	require.NoError(t, err)
+	_, _, err = client.UsersDelta(ctx, tenant, otherLink)
+	require.ErrorIs(t, err, ErrDeltaExpired)
+	require.ErrorContains(t, err, "400")
+
 	p, err := client.ProbeMailbox(ctx, tenant, alice)
 	require.NoError(t, err)
 	require.Equal(t, AccessAccessible, p.Access)
