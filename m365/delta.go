@@ -190,7 +190,7 @@ func fetch[T any](ctx context.Context, c *Client, tenantID, link string) (wirePa
 	if err != nil {
 		return page, err
 	}
-	u, err := url.Parse(link)
+	u, err := c.rebase(link)
 	if err != nil {
 		return page, fmt.Errorf("delta link: %w", err)
 	}
@@ -359,4 +359,21 @@ func deref(p *string) string {
 		return ""
 	}
 	return *p
+}
+
+// rebase points a stored link (a delta or next link Graph issued) at the configured Graph
+// endpoint. Graph's links always name the endpoint that issued them, so for Microsoft's clouds
+// this changes nothing; it matters where the endpoint moved under links already stored: a custom
+// cloud's new address, or graphsim restarted on another port in demo mode.
+func (c *Client) rebase(link string) (*url.URL, error) {
+	u, err := url.Parse(link)
+	if err != nil {
+		return nil, err
+	}
+	base, err := url.Parse(c.cfg.Cloud.GraphURL)
+	if err != nil {
+		return nil, err
+	}
+	u.Scheme, u.Host = base.Scheme, base.Host
+	return u, nil
 }

@@ -104,7 +104,11 @@ func (c *Client) UsersDelta(ctx context.Context, tenantID, deltaLink string) ([]
 	b := g.users.Delta()
 	var cfg *users.DeltaRequestBuilderGetRequestConfiguration
 	if deltaLink != "" {
-		b = b.WithUrl(deltaLink)
+		u, err := c.rebase(deltaLink)
+		if err != nil {
+			return nil, "", fmt.Errorf("users/delta link: %w", err)
+		}
+		b = b.WithUrl(u.String())
 	} else {
 		cfg = &users.DeltaRequestBuilderGetRequestConfiguration{QueryParameters: &users.DeltaRequestBuilderGetQueryParameters{Select: userFields}}
 	}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/teamaccess/teamaccess/access"
@@ -81,21 +83,31 @@ func connectMicrosoft(ctx context.Context, cfg *config, log *slog.Logger) (*micr
 	if err != nil {
 		return nil, fmt.Errorf("demo mode: %w", err)
 	}
-	demo, err := sim.SeedDemo(demoModeAppID)
+	world := demoWorld{dir: filepath.Join(cfg.dataDir, "demo"), log: log.With("component", "graphsim")}
+	demo, restored, err := world.open(sim, demoModeAppID)
 	if err != nil {
 		sim.Close()
-		return nil, fmt.Errorf("demo mode: %w", err)
+		return nil, fmt.Errorf("demo mode: the demo tenant in %s: %w", world.dir, err)
 	}
 	genCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	go sim.RunDemoGenerator(genCtx, demo, 10*time.Second)
+	var bg sync.WaitGroup
+	bg.Go(func() { sim.RunDemoGenerator(genCtx, demo, 10*time.Second) })
+	bg.Go(func() { world.keep(genCtx, sim) })
+	stop := func() {
+		cancel()
+		bg.Wait()
+		if err := world.save(sim); err != nil {
+			log.Warn("saving the demo tenant", "err", err)
+		}
+		sim.Close()
+	}
 	cl, _ := m365.CustomCloud(sim.AuthorityURL(), sim.GraphURL())
 	c, err := m365.New(m365.Config{ClientID: demoModeAppID, ClientSecret: demoModeSecret, Cloud: cl, RootCAs: sim.CertPool(), RedirectURI: redirect})
 	if err != nil {
-		cancel()
-		sim.Close()
+		stop()
 		return nil, err
 	}
 	log.Warn("DEMO MODE: no Microsoft app is configured (--m365-client-id), so teamaccess talks to graphsim, a simulated Microsoft 365 tenant; nothing reaches Microsoft",
-		"tenant", "Contoso ("+demo.TenantID+")", "graphsim_control", sim.ControlURL())
-	return &microsoft{client: c, sim: sim, stop: func() { cancel(); sim.Close() }}, nil
+		"tenant", "Contoso ("+demo.TenantID+")", "restored", restored, "kept_in", world.dir, "graphsim_control", sim.ControlURL())
+	return &microsoft{client: c, sim: sim, stop: stop}, nil
 }
