@@ -23,7 +23,9 @@ func TestDemoRestartedOnItsDataDirectoryStaysActiveAndSyncs(t *testing.T) {
 	listen := "127.0.0.1:" + strconv.Itoa(freePort(t))
 	svc := startService(t, dir, "--listen", listen)
 	connectDemo(t, svc.url, s.adminA)
-	var ta struct{ TeamAccess struct{ Status, TenantID string } }
+	var ta struct {
+		TeamAccess struct{ Status, TenantID string }
+	}
 	require.Empty(t, gql(t, svc.url, s.readerA, `{ teamAccess { status tenantId } }`, nil, &ta))
 	require.Equal(t, "ACTIVE", ta.TeamAccess.Status)
 	tenant := ta.TeamAccess.TenantID
@@ -46,7 +48,9 @@ func TestDemoRestartedOnItsDataDirectoryStaysActiveAndSyncs(t *testing.T) {
 	require.Equal(t, 200, resp.StatusCode)
 	require.Eventually(t, func() bool {
 		var page struct {
-			Activities struct{ Edges []struct{ Node struct{ Subject string } } }
+			Activities struct {
+				Edges []struct{ Node struct{ Subject string } }
+			}
 		}
 		require.Empty(t, gql(t, svc.url, s.readerA, `{ activities(first: 5, filter: {text: "After the restart"}) { edges { node { subject } } } }`, nil, &page))
 		return len(page.Activities.Edges) == 1
@@ -67,7 +71,9 @@ func waitSynced(t *testing.T, base, key, name string) string {
 		}
 		id = page.Mailboxes.Edges[0].Node.ID
 		var health struct {
-			Mailbox struct{ SyncHealth []struct{ LastSuccessAt *string } }
+			Mailbox struct {
+				SyncHealth []struct{ LastSuccessAt *string }
+			}
 		}
 		require.Empty(t, gql(t, base, key, `query($id: ID!) { mailbox(id: $id) { syncHealth { lastSuccessAt } } }`, map[string]any{"id": id}, &health))
 		done := 0
