@@ -156,6 +156,8 @@ type Meeting struct {
 	StartTimeZone    *string
 	EndTimeZone      *string
 	IsAllDay         bool
+	StartDate        *string
+	EndDate          *string
 	SeriesID         *string
 	OnlineMeetingURL *string
 	Location         *string
@@ -275,7 +277,7 @@ func ToView(a store.Activity) View {
 		m := Meeting{ID: globalID(activityPrefix, a.ID), Kind: KindMeeting, MailboxID: mbx, OccurredAt: a.OccurredAt,
 			Subject: opt(a.Subject), Participants: ps, Attendees: []Participant{}, Start: a.Start, End: a.End,
 			StartTimeZone: opt(a.StartTimeZone), EndTimeZone: opt(a.EndTimeZone), IsAllDay: a.IsAllDay,
-			SeriesID: opt(a.SeriesID), OnlineMeetingURL: opt(a.OnlineMeetingURL), Location: opt(a.Location),
+			StartDate: opt(a.StartDate), EndDate: opt(a.EndDate), SeriesID: opt(a.SeriesID), OnlineMeetingURL: opt(a.OnlineMeetingURL), Location: opt(a.Location),
 			IsCancelled: a.IsCancelled, WebLink: opt(a.WebLink)}
 		for i := range ps {
 			switch ps[i].Role {

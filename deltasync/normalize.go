@@ -115,8 +115,17 @@ func (s *Syncer) storeMessages(ctx context.Context, org store.OrgScope, userID s
 	return s.write(ctx, org, userID, st, acts, removed)
 }
 
-// storeEvents writes a page of events and tombstones the removed ones.
-func (s *Syncer) storeEvents(ctx context.Context, org store.OrgScope, userID string, st *store.DeltaState, es []Event) error {
+// storeEvents completes a page's bare occurrences (series.go), writes its events and
+// tombstones the removed ones.
+func (s *Syncer) storeEvents(ctx context.Context, org store.OrgScope, tenantID, userID string, st *store.DeltaState, es []Event, sr *seriesRound) error {
+	if err := s.hydrate(ctx, tenantID, userID, es, sr); err != nil {
+		return err
+	}
+	return s.writeEvents(ctx, org, userID, st, es)
+}
+
+// writeEvents writes complete events and tombstones the removed ones.
+func (s *Syncer) writeEvents(ctx context.Context, org store.OrgScope, userID string, st *store.DeltaState, es []Event) error {
 	domains := s.domainsOf(ctx, org)
 	now := s.now()
 	var acts []store.Activity
@@ -128,8 +137,11 @@ func (s *Syncer) storeEvents(ctx context.Context, org store.OrgScope, userID str
 		}
 		a := store.Activity{ID: store.ItemID(org.ID(), userID, st.Scope, e.ID), MailboxID: userID, Scope: st.Scope, GraphID: e.ID,
 			Kind: "MEETING", Subject: e.Subject, OccurredAt: e.Start, Start: e.Start, End: e.End,
-			StartTimeZone: e.StartTimeZone, EndTimeZone: e.EndTimeZone, IsAllDay: e.IsAllDay, SeriesID: e.SeriesMasterID,
+			StartTimeZone: e.StartTimeZone, EndTimeZone: e.EndTimeZone, IsAllDay: e.IsAllDay, SeriesID: e.SeriesMasterID, SeriesChangeKey: e.seriesKey,
 			OnlineMeetingURL: e.JoinURL, Location: e.Location, IsCancelled: e.IsCancelled, WebLink: e.WebLink, Gen: st.Gen, ChangedAt: now}
+		if e.IsAllDay {
+			a.StartDate, a.EndDate = e.StartDate, e.EndDate
+		}
 		a.Participants = append(a.Participants, participants(domains, "organizer", []Address{e.Organizer})...)
 		for _, at := range e.Attendees {
 			a.Participants = append(a.Participants, store.Participant{Name: at.Name, Address: strings.ToLower(at.Address.Address), Role: "attendee",

@@ -32,6 +32,9 @@ type Options struct {
 	Concurrency int
 	// Publish hears of every stored change.
 	Publish func(orgID string, c Change)
+	// SeriesCheck is how often the master of a recurring meeting no round has read is checked
+	// for changes that the delta does not show (a deleted occurrence): an hour by default.
+	SeriesCheck time.Duration
 	// Refused hears of a mailbox whose delta round Graph refused with a 403 or 404 (its access
 	// changed: a policy now leaves it out, or it lost its mailbox), once per sync, so that its
 	// access is probed at once rather than at its next scheduled probe.
@@ -52,6 +55,8 @@ type Syncer struct {
 	states    map[string]store.DeltaState // the last state saved of each round: this process is its only writer
 	held      map[string]bool             // orgs whose rounds stop at their next page (Hold)
 	connected map[string]connection       // org|tenant -> whether its rounds may write (writable)
+	// seriesChecked: org|mailbox|series master -> when its master was last read (series.go)
+	seriesChecked map[string]time.Time
 }
 
 type domainSet struct {
@@ -81,10 +86,11 @@ func New(st Store, g Graph, o Options) *Syncer {
 	def(&o.CalendarAhead, 180*24*time.Hour)
 	def(&o.WindowMove, 24*time.Hour)
 	def(&o.Interval, 5*time.Minute)
+	def(&o.SeriesCheck, time.Hour)
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
 	}
-	return &Syncer{st: st, g: g, o: o, running: map[string]chan struct{}{}, next: map[string]time.Time{}, fails: map[string]int{}, states: map[string]store.DeltaState{}, domains: map[string]domainSet{}}
+	return &Syncer{st: st, g: g, o: o, running: map[string]chan struct{}{}, next: map[string]time.Time{}, fails: map[string]int{}, states: map[string]store.DeltaState{}, domains: map[string]domainSet{}, seriesChecked: map[string]time.Time{}}
 }
 
 func (s *Syncer) now() time.Time { return s.o.Now().UTC().Truncate(time.Millisecond) }
@@ -185,6 +191,7 @@ func (s *Syncer) syncScope(ctx context.Context, orgID, tenantID, userID, scope s
 	}
 	resyncs := 0
 	var lastSave time.Time
+	sr := newSeriesRound()
 	for {
 		if s.isHeld(orgID) {
 			return errHeld // nothing saved: the organisation's data is about to go
@@ -194,7 +201,7 @@ func (s *Syncer) syncScope(ctx context.Context, orgID, tenantID, userID, scope s
 			st.Link, st.InRound = s.initial(&st, userID, now), true
 			st.FullRound = true
 		}
-		next, delta, n, err := s.page(ctx, org, tenantID, userID, &st)
+		next, delta, n, err := s.page(ctx, org, tenantID, userID, &st, sr)
 		switch {
 		case errors.Is(err, errHeld):
 			return err // nothing saved: the organisation's data is going
@@ -219,6 +226,11 @@ func (s *Syncer) syncScope(ctx context.Context, orgID, tenantID, userID, scope s
 				lastSave = time.Now()
 			}
 			continue
+		}
+		if scope == "calendar" {
+			if err := s.checkSeries(ctx, org, tenantID, userID, &st, sr); err != nil {
+				return s.failed(ctx, org, &st, err)
+			}
 		}
 		if st.FullRound && st.Gen > 1 { // what the full round did not find is gone (nothing to sweep after the first)
 			gone, err := org.Sweep(ctx, userID, scope, st.Gen, st.WindowFrom, st.WindowTo, s.now())
@@ -303,7 +315,7 @@ func (s *Syncer) failed(ctx context.Context, org store.OrgScope, st *store.Delta
 
 // page fetches and stores one page; it returns the next page's link or the delta link, and how
 // many items it stored.
-func (s *Syncer) page(ctx context.Context, org store.OrgScope, tenantID, userID string, st *store.DeltaState) (string, string, int, error) {
+func (s *Syncer) page(ctx context.Context, org store.OrgScope, tenantID, userID string, st *store.DeltaState, sr *seriesRound) (string, string, int, error) {
 	var (
 		next, delta string
 		n           int
@@ -323,7 +335,7 @@ func (s *Syncer) page(ctx context.Context, org store.OrgScope, tenantID, userID 
 			return "", "", 0, err
 		}
 		next, delta, n = p.NextLink, p.DeltaLink, len(p.Items)
-		write = func() error { return s.storeEvents(ctx, org, userID, st, p.Items) }
+		write = func() error { return s.storeEvents(ctx, org, tenantID, userID, st, p.Items, sr) }
 	default:
 		p, err := s.g.ContactsPage(ctx, tenantID, st.Link)
 		if err != nil {

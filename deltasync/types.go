@@ -26,14 +26,21 @@ type Attendee struct {
 	Type, Response string
 }
 
-// Event is a Graph calendar event.
+// Event is a Graph calendar event. StartDate and EndDate are an all-day event's days.
 type Event struct {
-	ID, Subject, SeriesMasterID, Type, WebLink, JoinURL, Location string
-	Organizer                                                     Address
-	Attendees                                                     []Attendee
-	Start, End                                                    time.Time
-	StartTimeZone, EndTimeZone                                    string
-	IsAllDay, IsCancelled, Removed                                bool
+	ID, Subject, SeriesMasterID, Type, WebLink, JoinURL, Location, ChangeKey string
+	Organizer                                                                Address
+	Attendees                                                                []Attendee
+	Start, End                                                               time.Time
+	StartTimeZone, EndTimeZone, StartDate, EndDate                           string
+	IsAllDay, IsCancelled, Removed                                           bool
+	// seriesKey is the changeKey of the series master the event was completed from (series.go).
+	seriesKey string
+}
+
+// sparse: an occurrence or exception the delta sent with only its id, type, series and times.
+func (e Event) sparse() bool {
+	return !e.Removed && e.SeriesMasterID != "" && (e.Type == "occurrence" || e.Type == "exception") && e.Organizer.Address == "" && e.Subject == ""
 }
 
 // Contact is a Graph personal contact.
@@ -60,6 +67,10 @@ type Graph interface {
 	MessagesPage(ctx context.Context, tenantID, link string) (Page[Message], error)
 	EventsPage(ctx context.Context, tenantID, link string) (Page[Event], error)
 	ContactsPage(ctx context.Context, tenantID, link string) (Page[Contact], error)
+	// Event reads one event in full (a series master, an exception); Instances the occurrences
+	// and exceptions of a series in [from, to), in full. A missing one wraps ErrRefused.
+	Event(ctx context.Context, tenantID, userID, id string) (Event, error)
+	Instances(ctx context.Context, tenantID, userID, masterID string, from, to time.Time) ([]Event, error)
 }
 
 // Errors a Graph reports.
@@ -67,7 +78,9 @@ var (
 	ErrDeltaExpired = errors.New("delta link expired")
 	ErrThrottled    = errors.New("throttled or unavailable")
 	ErrRefused      = errors.New("the mailbox refused the read")
-	ErrInvalid      = errors.New("invalid input")
+	// ErrNotFound: the item read (a series master, an exception) no longer exists.
+	ErrNotFound = errors.New("the item no longer exists")
+	ErrInvalid  = errors.New("invalid input")
 )
 
 // Store is what the syncer needs of the database.

@@ -213,6 +213,7 @@ type ComplexityRoot struct {
 	Meeting struct {
 		Attendees        func(childComplexity int) int
 		End              func(childComplexity int) int
+		EndDate          func(childComplexity int) int
 		EndTimeZone      func(childComplexity int) int
 		ID               func(childComplexity int) int
 		IsAllDay         func(childComplexity int) int
@@ -226,6 +227,7 @@ type ComplexityRoot struct {
 		Participants     func(childComplexity int) int
 		SeriesID         func(childComplexity int) int
 		Start            func(childComplexity int) int
+		StartDate        func(childComplexity int) int
 		StartTimeZone    func(childComplexity int) int
 		Subject          func(childComplexity int) int
 		WebLink          func(childComplexity int) int
@@ -1078,6 +1080,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Meeting.End(childComplexity), true
+	case "Meeting.endDate":
+		if e.ComplexityRoot.Meeting.EndDate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Meeting.EndDate(childComplexity), true
 	case "Meeting.endTimeZone":
 		if e.ComplexityRoot.Meeting.EndTimeZone == nil {
 			break
@@ -1156,6 +1164,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Meeting.Start(childComplexity), true
+	case "Meeting.startDate":
+		if e.ComplexityRoot.Meeting.StartDate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Meeting.StartDate(childComplexity), true
 	case "Meeting.startTimeZone":
 		if e.ComplexityRoot.Meeting.StartTimeZone == nil {
 			break
@@ -2013,6 +2027,13 @@ type Meeting implements Activity & Node {
   endTimeZone: String
   "Whether it lasts whole days."
   isAllDay: Boolean!
+  """
+  An all-day meeting's first day (YYYY-MM-DD), as scheduled in its own time zone; null for
+  others. Use it rather than start, whose instant in UTC can fall on the day before.
+  """
+  startDate: String
+  "An all-day meeting's end: the day after its last (YYYY-MM-DD), as Graph and iCalendar give it; null for others."
+  endDate: String
   "The series the occurrence belongs to."
   seriesId: String
   "The Teams (or other) join link."
@@ -6608,6 +6629,52 @@ func (ec *executionContext) _Meeting_isAllDay(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_Meeting_isAllDay(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Meeting", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Meeting_startDate(ctx context.Context, field graphql.CollectedField, obj *activities.Meeting) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Meeting_startDate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartDate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Meeting_startDate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Meeting", field, false, false, "String")
+}
+
+func (ec *executionContext) _Meeting_endDate(ctx context.Context, field graphql.CollectedField, obj *activities.Meeting) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Meeting_endDate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EndDate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Meeting_endDate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Meeting", field, false, false, "String")
 }
 
 func (ec *executionContext) _Meeting_seriesId(ctx context.Context, field graphql.CollectedField, obj *activities.Meeting) (ret graphql.Marshaler) {
@@ -11962,6 +12029,16 @@ func (ec *executionContext) _Meeting(ctx context.Context, sel ast.SelectionSet, 
 		case "isAllDay":
 			out.Values[i] = ec._Meeting_isAllDay(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "startDate":
+			out.Values[i] = ec._Meeting_startDate(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "endDate":
+			out.Values[i] = ec._Meeting_endDate(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "seriesId":

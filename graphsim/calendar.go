@@ -43,7 +43,8 @@ func (s *Sim) eventsDelta(w http.ResponseWriter, r *http.Request, c caller, u *U
 	}
 	s.serveDelta(w, r, deltaRequest{
 		coll: mb.events, key: "events:" + c.tenant.id + ":" + u.ID, path: "users/" + u.ID + "/calendarView/delta",
-		context: "Collection(event)", defPage: 10, maxPage: 1000, removedKind: "#microsoft.graph.event", leftAsRemoved: true,
+		context: "Collection(event)", defPage: 10, maxPage: 1000, removedKind: "#microsoft.graph.event", leftAsRemoved: func(v any) bool { return v.(*Event).Type != "seriesMaster" },
+		sparse: s.sparseEvent,
 		fresh: func(st *deltaState) bool {
 			q := r.URL.Query()
 			start, err1 := time.Parse(time.RFC3339, q.Get("startDateTime"))

@@ -121,7 +121,7 @@ func decodeState(tok string) (deltaState, bool) {
 // removed items, as Microsoft Graph does: "resources deleted before the initial delta query
 // aren't returned" (concepts/delta-query-overview.md). keep filters items (calendar windows,
 // receivedDateTime filters); removed entries are always kept in later rounds.
-func (c *collection) round(st deltaState, keep func(any) bool, leftAsRemoved bool) (page []*entry, next deltaState, more bool) {
+func (c *collection) round(st deltaState, keep func(any) bool, leftAsRemoved func(any) bool) (page []*entry, next deltaState, more bool) {
 	var all []*entry
 	for _, e := range c.items {
 		if e.seq <= st.Since || e.seq > st.Upto {
@@ -135,7 +135,7 @@ func (c *collection) round(st deltaState, keep func(any) bool, leftAsRemoved boo
 				continue
 			}
 		} else if keep != nil && !keep(e.value) {
-			if st.Since == 0 || !leftAsRemoved {
+			if st.Since == 0 || leftAsRemoved == nil || !leftAsRemoved(e.value) {
 				continue
 			}
 			// Changed so that it left the round's scope (an event moved out of the calendar

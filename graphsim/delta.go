@@ -17,10 +17,12 @@ type deltaRequest struct {
 	keep        func(st deltaState) func(any) bool
 	fresh       func(st *deltaState) bool // fills window/filter from the query; false on bad input
 	removedKind string
-	// leftAsRemoved: in a round after the first, an item that changed so that keep no longer
-	// holds is announced as @removed (the calendar view's delta, for an event moved out of the
-	// window).
-	leftAsRemoved bool
+	// leftAsRemoved: in a round after the first, an item it holds for that changed so that keep
+	// no longer holds is announced as @removed (the calendar view's delta, for an event moved
+	// out of the window; never for a series master, which it never shows).
+	leftAsRemoved func(v any) bool
+	// sparse reports the items the function shows only in part (sparseProperties).
+	sparse func(v any) bool
 }
 
 // serveDelta implements the delta round trip (concepts/delta-query-overview.md): a request
@@ -84,6 +86,10 @@ func (s *Sim) serveDelta(w http.ResponseWriter, r *http.Request, d deltaRequest)
 	for _, e := range page {
 		if e.removed != "" {
 			value = append(value, map[string]any{"@odata.type": d.removedKind, "id": e.id, "@removed": map[string]any{"reason": e.removed}})
+			continue
+		}
+		if d.sparse != nil && d.sparse(e.value) {
+			value = append(value, sparseProperties(e.properties(), etagOf(e.value)))
 			continue
 		}
 		value = append(value, selectProperties(e.properties(), st.Select, etagOf(e.value)))

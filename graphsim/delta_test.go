@@ -158,3 +158,40 @@ func TestDeltaResets(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	require.Equal(t, "syncStateNotFound", errorCode(body))
 }
+
+// A series in calendarView/delta: its occurrences come with only @odata.type, @odata.etag, id,
+// seriesMasterId, type, start and end (the item microsoft-graph-docs-contrib issue 34 quotes),
+// never the master; the instances function gives them in full. A deleted occurrence leaves no
+// trace in the next round.
+func TestSeriesInCalendarViewDeltaAreBare(t *testing.T) {
+	f := newFixture(t)
+	first := f.sim.Now().Add(24 * time.Hour).Truncate(time.Hour)
+	master, occ, err := f.sim.AddSeries(f.tenant, f.alice, Event{Subject: "Weekly sync", Start: LocalTime(first), End: LocalTime(first.Add(time.Hour)),
+		Organizer: Recipient{EmailAddress: EmailAddress{Name: "Alice", Address: "alice@contoso.com"}}}, 4)
+	require.NoError(t, err)
+	window := "startDateTime=" + first.Add(-time.Hour).Format(time.RFC3339) + "&endDateTime=" + first.AddDate(0, 1, 0).Format(time.RFC3339)
+	items, deltaLink, _ := f.drain(t, "/users/"+f.alice+"/calendarView/delta?"+window)
+	require.Len(t, items, 4, "the occurrences, not the master")
+	for _, it := range items {
+		keys := []string{}
+		for k := range it {
+			keys = append(keys, k)
+		}
+		require.ElementsMatch(t, []string{"@odata.type", "@odata.etag", "id", "seriesMasterId", "type", "start", "end"}, keys)
+		require.Equal(t, "occurrence", it["type"])
+		require.Equal(t, master, it["seriesMasterId"])
+	}
+	instances := func() []any {
+		resp, body := f.do(t, http.MethodGet, "/users/"+f.alice+"/events/"+master+"/instances?"+window, nil)
+		require.Equal(t, 200, resp.StatusCode, body)
+		return body["value"].([]any)
+	}
+	inst := instances()
+	require.Len(t, inst, 4)
+	require.Equal(t, "Weekly sync", inst[0].(map[string]any)["subject"], "instances are full")
+
+	require.NoError(t, f.sim.DeleteOccurrence(f.tenant, f.alice, occ[1]))
+	changes, _, _ := f.drain(t, deltaLink)
+	require.Empty(t, changes, "no sign of the deleted occurrence")
+	require.Len(t, instances(), 3)
+}

@@ -281,6 +281,8 @@ func (s *Sim) mailboxRoute(w http.ResponseWriter, r *http.Request, c caller, use
 		s.eventsDelta(w, r, c, u, mb)
 	case get && n == 2 && at(0, "events"):
 		s.getEvent(w, r, c, mb, rest[1])
+	case get && n == 3 && at(0, "events") && at(2, "instances"):
+		s.eventInstances(w, r, c, u, mb, rest[1])
 	case get && n == 1 && at(0, "contactFolders"):
 		s.listContactFolders(w, r, c, mb)
 	case get && n == 2 && at(0, "contacts") && at(1, "delta"):

@@ -128,6 +128,11 @@ func (s *Sim) AddEvent(tenantID, userID string, e Event) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return s.addEventLocked(t, mb, userID, e), nil
+}
+
+// addEventLocked fills an event's defaults, stores it and notifies its creation.
+func (s *Sim) addEventLocked(t *tenant, mb *mailbox, userID string, e Event) string {
 	now := s.nowLocked()
 	if e.ID == "" {
 		e.ID = "AAMkAGI" + randomID(40) + "AAA="
@@ -181,7 +186,7 @@ func (s *Sim) AddEvent(tenantID, userID string, e Event) (string, error) {
 	e.WebLink = "https://outlook.office365.com/owa/?itemid=" + e.ID + "&exvsurl=1&path=/calendar/item"
 	mb.events.put(e.ID, &e)
 	s.notifyLocked(t, "events", userID, e.ID, "created")
-	return e.ID, nil
+	return e.ID
 }
 
 // UpdateEvent changes an event through fn.

@@ -142,20 +142,44 @@ type Event struct {
 	Attendees            []Attendee         `json:"attendees"`
 	Organizer            Recipient          `json:"organizer"`
 
-	Categories            []string        `json:"categories"`
-	HasAttachments        bool            `json:"hasAttachments"`
-	Sensitivity           string          `json:"sensitivity"`
-	IsReminderOn          bool            `json:"isReminderOn"`
-	ResponseRequested     bool            `json:"responseRequested"`
-	IsDraft               bool            `json:"isDraft"`
-	OriginalStartTimeZone string          `json:"originalStartTimeZone"`
-	OriginalEndTimeZone   string          `json:"originalEndTimeZone"`
-	Body                  ItemBody        `json:"body"`
-	OnlineMeetingURL      *string         `json:"onlineMeetingUrl"`
-	OnlineMeetingProvider string          `json:"onlineMeetingProvider"`
-	Locations             []Location      `json:"locations"`
-	Recurrence            *map[string]any `json:"recurrence"`
-	ResponseStatus        ResponseStatus  `json:"responseStatus"`
+	Categories            []string             `json:"categories"`
+	HasAttachments        bool                 `json:"hasAttachments"`
+	Sensitivity           string               `json:"sensitivity"`
+	IsReminderOn          bool                 `json:"isReminderOn"`
+	ResponseRequested     bool                 `json:"responseRequested"`
+	IsDraft               bool                 `json:"isDraft"`
+	OriginalStartTimeZone string               `json:"originalStartTimeZone"`
+	OriginalEndTimeZone   string               `json:"originalEndTimeZone"`
+	Body                  ItemBody             `json:"body"`
+	OnlineMeetingURL      *string              `json:"onlineMeetingUrl"`
+	OnlineMeetingProvider string               `json:"onlineMeetingProvider"`
+	Locations             []Location           `json:"locations"`
+	Recurrence            *PatternedRecurrence `json:"recurrence"`
+	ResponseStatus        ResponseStatus       `json:"responseStatus"`
+}
+
+// PatternedRecurrence is a series master's recurrence
+// (api-reference/v1.0/resources/patternedrecurrence.md).
+type PatternedRecurrence struct {
+	Pattern RecurrencePattern `json:"pattern"`
+	Range   RecurrenceRange   `json:"range"`
+}
+
+// RecurrencePattern is recurrencePattern (api-reference/v1.0/resources/recurrencepattern.md).
+type RecurrencePattern struct {
+	Type           string   `json:"type"` // daily, weekly, absoluteMonthly, …
+	Interval       int      `json:"interval"`
+	DaysOfWeek     []string `json:"daysOfWeek,omitempty"`
+	FirstDayOfWeek string   `json:"firstDayOfWeek,omitempty"`
+}
+
+// RecurrenceRange is recurrenceRange (api-reference/v1.0/resources/recurrencerange.md).
+type RecurrenceRange struct {
+	Type                string `json:"type"` // endDate, noEnd, numbered
+	StartDate           string `json:"startDate"`
+	EndDate             string `json:"endDate,omitempty"`
+	RecurrenceTimeZone  string `json:"recurrenceTimeZone,omitempty"`
+	NumberOfOccurrences int    `json:"numberOfOccurrences,omitempty"`
 }
 
 // Contact is contact (api-reference/v1.0/resources/contact.md).

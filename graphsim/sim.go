@@ -52,6 +52,9 @@ type Options struct {
 	// ConsentErrorWithoutState leaves the state out of the admin-consent page's error redirect,
 	// as some are seen to arrive (the documented one carries it: v2-admin-consent.md).
 	ConsentErrorWithoutState bool
+	// FullExceptionsInDelta sends the exceptions of a series in full in calendarView/delta, as
+	// some field reports have them; by default they come as bare as occurrences (series.go).
+	FullExceptionsInDelta bool
 	// OutlookMaxLifetime is the longest a message, event or contact subscription may live:
 	// 10,080 minutes as documented (api-reference/v1.0/resources/subscription.md, "Subscription
 	// lifetime") by default; 4,230 minutes plays what implementers reported in 2026
@@ -289,6 +292,9 @@ func (s *Sim) RegisterApp(a App) {
 
 // ErrNotFound reports an unknown tenant, user or item in a control call.
 var ErrNotFound = errors.New("graphsim: not found")
+
+// ErrInvalid reports a control call with input the simulator cannot model.
+var ErrInvalid = errors.New("graphsim: invalid input")
 
 func randomID(n int) string {
 	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"

@@ -33,13 +33,24 @@ type Attendee struct {
 
 // Event is a calendar event (a single instance, occurrence or exception) as teamaccess keeps it.
 type Event struct {
-	ID, Subject, ICalUID, SeriesMasterID, Type, WebLink, JoinURL, Location string
-	Organizer                                                              Address
-	Attendees                                                              []Attendee
-	Start, End                                                             time.Time
-	StartTimeZone, EndTimeZone                                             string
-	IsAllDay, IsCancelled                                                  bool
-	Removed                                                                bool
+	ID, Subject, ICalUID, SeriesMasterID, Type, WebLink, JoinURL, Location, ChangeKey string
+	Organizer                                                                         Address
+	Attendees                                                                         []Attendee
+	Start, End                                                                        time.Time
+	StartTimeZone, EndTimeZone                                                        string
+	// StartDate and EndDate are the days Graph's wall-clock start and end show (YYYY-MM-DD): an
+	// all-day event's days (the end exclusive), midnight in the event's time zone, whose
+	// instant in UTC may fall on the day before.
+	StartDate, EndDate    string
+	IsAllDay, IsCancelled bool
+	Removed               bool
+}
+
+// Sparse reports an occurrence or exception that calendarView/delta sent with only its id,
+// type, seriesMasterId, start and end (microsoft-graph-docs issue 7632): the rest is its series
+// master's (an occurrence) or its own, to be read (an exception).
+func (e Event) Sparse() bool {
+	return !e.Removed && e.SeriesMasterID != "" && (e.Type == "occurrence" || e.Type == "exception") && e.Organizer.Address == "" && e.Subject == ""
 }
 
 // Contact is a personal contact.
@@ -164,6 +175,7 @@ type wireEvent struct {
 	End         *wireDateTime `json:"end"`
 	IsAllDay    bool          `json:"isAllDay"`
 	IsCancelled bool          `json:"isCancelled"`
+	ChangeKey   string        `json:"changeKey"`
 }
 
 type wireContact struct {
@@ -186,13 +198,19 @@ type wireContact struct {
 // fetch gets one page of a delta round as JSON and decodes it.
 func fetch[T any](ctx context.Context, c *Client, tenantID, link string) (wirePage[T], error) {
 	var page wirePage[T]
+	err := c.getJSON(ctx, tenantID, link, "delta", &page)
+	return page, err
+}
+
+// getJSON GETs a Graph URL through the SDK's request adapter and decodes the answer into out.
+func (c *Client) getJSON(ctx context.Context, tenantID, link, op string, out any) error {
 	g, err := c.graph(tenantID)
 	if err != nil {
-		return page, err
+		return err
 	}
 	u, err := c.rebase(link)
 	if err != nil {
-		return page, fmt.Errorf("delta link: %w", err)
+		return fmt.Errorf("%s link: %w", op, err)
 	}
 	req := abs.NewRequestInformation()
 	req.Method = abs.GET
@@ -201,13 +219,13 @@ func fetch[T any](ctx context.Context, c *Client, tenantID, link string) (wirePa
 	req.Headers.TryAdd("Prefer", pageSize)
 	body, err := g.adapter.SendPrimitive(ctx, req, "[]byte", abs.ErrorMappings{"XXX": odataerrors.CreateODataErrorFromDiscriminatorValue})
 	if err != nil {
-		return page, graphError("delta", err)
+		return graphError(op, err)
 	}
 	raw, _ := body.([]byte)
-	if err := json.Unmarshal(raw, &page); err != nil {
-		return page, &GraphError{Op: "delta", Message: "unreadable page: " + oneLine(err.Error())}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return &GraphError{Op: op, Message: "unreadable answer: " + oneLine(err.Error())}
 	}
-	return page, nil
+	return nil
 }
 
 // MessagesPage fetches a page of a mail folder's delta round.
@@ -235,6 +253,39 @@ func (c *Client) EventsPage(ctx context.Context, tenantID, link string) (Page[Ev
 	}
 	return p, nil
 }
+
+// Event reads one event in full (api-reference/v1.0/api/event-get.md): a series master, or an
+// exception the delta sent bare. A 404 matches ErrResourceNotFound.
+func (c *Client) Event(ctx context.Context, tenantID, userID, id string) (Event, error) {
+	var w wireEvent
+	err := c.getJSON(ctx, tenantID, c.cfg.Cloud.GraphURL+"/users/"+url.PathEscape(userID)+"/events/"+url.PathEscape(id), "event", &w)
+	return w.event(), err
+}
+
+// Instances reads the occurrences and exceptions of a series that fall in [from, to), in full
+// (api-reference/v1.0/api/event-list-instances.md), following every page.
+func (c *Client) Instances(ctx context.Context, tenantID, userID, masterID string, from, to time.Time) ([]Event, error) {
+	q := url.Values{"startDateTime": {from.UTC().Format(time.RFC3339)}, "endDateTime": {to.UTC().Format(time.RFC3339)}}
+	link := c.cfg.Cloud.GraphURL + "/users/" + url.PathEscape(userID) + "/events/" + url.PathEscape(masterID) + "/instances?" + q.Encode()
+	var out []Event
+	for pages := 0; link != ""; pages++ {
+		if pages == maxInstancePages {
+			return nil, &GraphError{Op: "instances", Message: "more than " + fmt.Sprint(maxInstancePages) + " pages"}
+		}
+		var w wirePage[wireEvent]
+		if err := c.getJSON(ctx, tenantID, link, "instances", &w); err != nil {
+			return nil, err
+		}
+		for _, e := range w.Value {
+			out = append(out, e.event())
+		}
+		link = w.NextLink
+	}
+	return out, nil
+}
+
+// maxInstancePages bounds one series' instances: 100 pages of up to 100.
+const maxInstancePages = 100
 
 // ContactsPage fetches a page of a contacts delta round.
 func (c *Client) ContactsPage(ctx context.Context, tenantID, link string) (Page[Contact], error) {
@@ -328,8 +379,21 @@ func (e wireEvent) event() Event {
 	}
 	out.Start, out.StartTimeZone = e.Start.instant()
 	out.End, out.EndTimeZone = e.End.instant()
-	out.IsAllDay, out.IsCancelled = e.IsAllDay, e.IsCancelled
+	out.IsAllDay, out.IsCancelled, out.ChangeKey = e.IsAllDay, e.IsCancelled, e.ChangeKey
+	out.StartDate, out.EndDate = e.Start.date(), e.End.date()
 	return out
+}
+
+// date is the calendar day a dateTimeTimeZone's wall clock shows, in its own zone.
+func (d *wireDateTime) date() string {
+	if d == nil || len(d.DateTime) < len(time.DateOnly) {
+		return ""
+	}
+	day := d.DateTime[:len(time.DateOnly)]
+	if _, err := time.Parse(time.DateOnly, day); err != nil {
+		return ""
+	}
+	return day
 }
 
 func (c wireContact) contact() Contact {

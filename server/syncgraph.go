@@ -90,13 +90,46 @@ func (g syncGraph) EventsPage(ctx context.Context, tenantID, link string) (delta
 	}
 	out := deltasync.Page[deltasync.Event]{NextLink: p.NextLink, DeltaLink: p.DeltaLink}
 	for _, e := range p.Items {
-		de := deltasync.Event{ID: e.ID, Subject: e.Subject, SeriesMasterID: e.SeriesMasterID, Type: e.Type, WebLink: e.WebLink,
-			JoinURL: e.JoinURL, Location: e.Location, Organizer: addr(e.Organizer), Start: e.Start, End: e.End,
-			StartTimeZone: e.StartTimeZone, EndTimeZone: e.EndTimeZone, IsAllDay: e.IsAllDay, IsCancelled: e.IsCancelled, Removed: e.Removed}
-		for _, a := range e.Attendees {
-			de.Attendees = append(de.Attendees, deltasync.Attendee{Address: addr(a.Address), Type: a.Type, Response: a.Response})
-		}
-		out.Items = append(out.Items, de)
+		out.Items = append(out.Items, syncEvent(e))
+	}
+	return out, nil
+}
+
+func syncEvent(e m365.Event) deltasync.Event {
+	de := deltasync.Event{ID: e.ID, Subject: e.Subject, SeriesMasterID: e.SeriesMasterID, Type: e.Type, WebLink: e.WebLink,
+		JoinURL: e.JoinURL, Location: e.Location, ChangeKey: e.ChangeKey, Organizer: addr(e.Organizer), Start: e.Start, End: e.End,
+		StartTimeZone: e.StartTimeZone, EndTimeZone: e.EndTimeZone, StartDate: e.StartDate, EndDate: e.EndDate,
+		IsAllDay: e.IsAllDay, IsCancelled: e.IsCancelled, Removed: e.Removed}
+	for _, a := range e.Attendees {
+		de.Attendees = append(de.Attendees, deltasync.Attendee{Address: addr(a.Address), Type: a.Type, Response: a.Response})
+	}
+	return de
+}
+
+// Event implements deltasync.Graph.
+func (g syncGraph) Event(ctx context.Context, tenantID, userID, id string) (deltasync.Event, error) {
+	e, err := g.c.Event(ctx, tenantID, userID, id)
+	if errors.Is(err, m365.ErrResourceNotFound) {
+		return deltasync.Event{}, kindError{err, deltasync.ErrNotFound} // the item, not the mailbox
+	}
+	if err != nil {
+		return deltasync.Event{}, syncErr(err)
+	}
+	return syncEvent(e), nil
+}
+
+// Instances implements deltasync.Graph.
+func (g syncGraph) Instances(ctx context.Context, tenantID, userID, masterID string, from, to time.Time) ([]deltasync.Event, error) {
+	es, err := g.c.Instances(ctx, tenantID, userID, masterID, from, to)
+	if errors.Is(err, m365.ErrResourceNotFound) {
+		return nil, kindError{err, deltasync.ErrNotFound}
+	}
+	if err != nil {
+		return nil, syncErr(err)
+	}
+	out := make([]deltasync.Event, len(es))
+	for i, e := range es {
+		out[i] = syncEvent(e)
 	}
 	return out, nil
 }

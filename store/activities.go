@@ -53,15 +53,24 @@ type Activity struct {
 	SentAt            time.Time `bson:"sentAt,omitempty"`
 	ReceivedAt        time.Time `bson:"receivedAt,omitempty"`
 
-	Start            time.Time `bson:"start,omitempty"`
-	End              time.Time `bson:"end,omitempty"`
-	StartTimeZone    string    `bson:"startTimeZone,omitempty"`
-	EndTimeZone      string    `bson:"endTimeZone,omitempty"`
-	IsAllDay         bool      `bson:"isAllDay,omitempty"`
-	SeriesID         string    `bson:"seriesId,omitempty"`
-	OnlineMeetingURL string    `bson:"onlineMeetingUrl,omitempty"`
-	Location         string    `bson:"location,omitempty"`
-	IsCancelled      bool      `bson:"isCancelled,omitempty"`
+	Start         time.Time `bson:"start,omitempty"`
+	End           time.Time `bson:"end,omitempty"`
+	StartTimeZone string    `bson:"startTimeZone,omitempty"`
+	EndTimeZone   string    `bson:"endTimeZone,omitempty"`
+	IsAllDay      bool      `bson:"isAllDay,omitempty"`
+	// StartDate and EndDate are an all-day meeting's days (YYYY-MM-DD; the end is the day after
+	// its last, as Graph and iCalendar give it), read from Graph's wall-clock midnight in the
+	// event's own time zone: the instant in UTC can fall on the day before.
+	StartDate string `bson:"startDate,omitempty"`
+	EndDate   string `bson:"endDate,omitempty"`
+	SeriesID  string `bson:"seriesId,omitempty"`
+	// SeriesChangeKey is the changeKey of the series master this occurrence was read with: a
+	// master whose changeKey moved on means the series changed (an occurrence deleted or moved,
+	// the whole series edited), and its occurrences are read again.
+	SeriesChangeKey  string `bson:"seriesChangeKey,omitempty"`
+	OnlineMeetingURL string `bson:"onlineMeetingUrl,omitempty"`
+	Location         string `bson:"location,omitempty"`
+	IsCancelled      bool   `bson:"isCancelled,omitempty"`
 
 	Deleted   bool      `bson:"deleted"` // a tombstone, kept for the live feed, hidden from queries
 	Gen       int64     `bson:"gen"`     // the sync generation that last wrote it
@@ -394,6 +403,29 @@ func (o OrgScope) ActivitiesByID(ctx context.Context, ids []string) (map[string]
 	out := make(map[string]Activity, len(as))
 	for _, a := range as {
 		out[a.ID] = a
+	}
+	return out, nil
+}
+
+// SeriesItem is a live occurrence or exception of a recurring meeting, as stored.
+type SeriesItem struct {
+	SeriesID  string `bson:"seriesId"`
+	GraphID   string `bson:"graphId"`
+	ChangeKey string `bson:"seriesChangeKey"`
+}
+
+// SeriesItems lists the live items of the mailbox's calendar that belong to a series.
+func (o OrgScope) SeriesItems(ctx context.Context, mailboxID string) ([]SeriesItem, error) {
+	cur, err := o.s.collection(activityCollection).Find(ctx,
+		o.filter(bson.E{Key: "mailboxId", Value: mailboxID}, bson.E{Key: "scope", Value: "calendar"}, bson.E{Key: "deleted", Value: false},
+			bson.E{Key: "seriesId", Value: bson.D{{Key: "$exists", Value: true}}}),
+		options.Find().SetProjection(bson.D{{Key: "seriesId", Value: 1}, {Key: "graphId", Value: 1}, {Key: "seriesChangeKey", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("series items: %w", err)
+	}
+	var out []SeriesItem
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, fmt.Errorf("series items: %w", err)
 	}
 	return out, nil
 }
