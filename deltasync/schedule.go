@@ -37,7 +37,7 @@ func (s *Syncer) SyncDue(ctx context.Context) error {
 			return err
 		}
 		for _, m := range ms {
-			if !m.AccountEnabled {
+			if !m.Captured() {
 				continue
 			}
 			s.mu.Lock()

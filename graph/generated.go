@@ -186,6 +186,7 @@ type ComplexityRoot struct {
 		ID                  func(childComplexity int) int
 		IsGuest             func(childComplexity int) int
 		JobTitle            func(childComplexity int) int
+		Kind                func(childComplexity int) int
 		Mail                func(childComplexity int) int
 		SyncHealth          func(childComplexity int) int
 		UserID              func(childComplexity int) int
@@ -200,6 +201,12 @@ type ComplexityRoot struct {
 	MailboxEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	MailboxKindCapture struct {
+		Capture   func(childComplexity int) int
+		Kind      func(childComplexity int) int
+		Mailboxes func(childComplexity int) int
 	}
 
 	MailboxSummary struct {
@@ -234,13 +241,14 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		CreateAPIKey         func(childComplexity int, name string, role auth.Role, expiresAt *time.Time) int
-		CreateConsentLink    func(childComplexity int, input CreateConsentLinkInput) int
-		DisconnectTeamAccess func(childComplexity int, input DisconnectTeamAccessInput) int
-		RecheckMailboxAccess func(childComplexity int, ids []string) int
-		ResyncMailbox        func(childComplexity int, id string, resources []SyncResource) int
-		RevokeAPIKey         func(childComplexity int, id string) int
-		SetMailboxCapture    func(childComplexity int, id string, enabled bool) int
+		CreateAPIKey          func(childComplexity int, name string, role auth.Role, expiresAt *time.Time) int
+		CreateConsentLink     func(childComplexity int, input CreateConsentLinkInput) int
+		DisconnectTeamAccess  func(childComplexity int, input DisconnectTeamAccessInput) int
+		RecheckMailboxAccess  func(childComplexity int, ids []string) int
+		ResyncMailbox         func(childComplexity int, id string, resources []SyncResource) int
+		RevokeAPIKey          func(childComplexity int, id string) int
+		SetMailboxCapture     func(childComplexity int, id string, enabled bool) int
+		SetMailboxKindCapture func(childComplexity int, kind mailboxes.Kind, enabled bool) int
 	}
 
 	NotificationSubscription struct {
@@ -285,17 +293,18 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		APIKeys    func(childComplexity int) int
-		Activities func(childComplexity int, filter *activities.Filter, first *int, after *string, last *int, before *string, orderBy *ActivityOrder) int
-		Activity   func(childComplexity int, id string) int
-		AuditLog   func(childComplexity int, first *int, after *string) int
-		Contacts   func(childComplexity int, filter *activities.ContactFilter, first *int, after *string, last *int, before *string) int
-		Mailbox    func(childComplexity int, id string) int
-		Mailboxes  func(childComplexity int, filter *MailboxFilter, first *int, after *string, last *int, before *string) int
-		Node       func(childComplexity int, id string) int
-		ServerInfo func(childComplexity int) int
-		TeamAccess func(childComplexity int) int
-		Viewer     func(childComplexity int) int
+		APIKeys            func(childComplexity int) int
+		Activities         func(childComplexity int, filter *activities.Filter, first *int, after *string, last *int, before *string, orderBy *ActivityOrder) int
+		Activity           func(childComplexity int, id string) int
+		AuditLog           func(childComplexity int, first *int, after *string) int
+		Contacts           func(childComplexity int, filter *activities.ContactFilter, first *int, after *string, last *int, before *string) int
+		Mailbox            func(childComplexity int, id string) int
+		MailboxKindCapture func(childComplexity int) int
+		Mailboxes          func(childComplexity int, filter *MailboxFilter, first *int, after *string, last *int, before *string) int
+		Node               func(childComplexity int, id string) int
+		ServerInfo         func(childComplexity int) int
+		TeamAccess         func(childComplexity int) int
+		Viewer             func(childComplexity int) int
 	}
 
 	ServerInfo struct {
@@ -389,6 +398,7 @@ type MutationResolver interface {
 	RevokeAPIKey(ctx context.Context, id string) (*auth.Key, error)
 	RecheckMailboxAccess(ctx context.Context, ids []string) ([]*mailboxes.Mailbox, error)
 	SetMailboxCapture(ctx context.Context, id string, enabled bool) (*mailboxes.Mailbox, error)
+	SetMailboxKindCapture(ctx context.Context, kind mailboxes.Kind, enabled bool) ([]*mailboxes.KindCapture, error)
 	ResyncMailbox(ctx context.Context, id string, resources []SyncResource) (*mailboxes.Mailbox, error)
 	CreateConsentLink(ctx context.Context, input CreateConsentLinkInput) (*access.ConsentLink, error)
 	DisconnectTeamAccess(ctx context.Context, input DisconnectTeamAccessInput) (*access.TeamAccess, error)
@@ -407,6 +417,7 @@ type QueryResolver interface {
 	AuditLog(ctx context.Context, first *int, after *string) (*AuditEntryConnection, error)
 	Mailboxes(ctx context.Context, filter *MailboxFilter, first *int, after *string, last *int, before *string) (*MailboxConnection, error)
 	Mailbox(ctx context.Context, id string) (*mailboxes.Mailbox, error)
+	MailboxKindCapture(ctx context.Context) ([]*mailboxes.KindCapture, error)
 	TeamAccess(ctx context.Context) (*access.TeamAccess, error)
 }
 type ServerInfoResolver interface {
@@ -986,6 +997,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mailbox.JobTitle(childComplexity), true
+	case "Mailbox.kind":
+		if e.ComplexityRoot.Mailbox.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mailbox.Kind(childComplexity), true
 	case "Mailbox.mail":
 		if e.ComplexityRoot.Mailbox.Mail == nil {
 			break
@@ -1036,6 +1053,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.MailboxEdge.Node(childComplexity), true
+
+	case "MailboxKindCapture.capture":
+		if e.ComplexityRoot.MailboxKindCapture.Capture == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MailboxKindCapture.Capture(childComplexity), true
+	case "MailboxKindCapture.kind":
+		if e.ComplexityRoot.MailboxKindCapture.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MailboxKindCapture.Kind(childComplexity), true
+	case "MailboxKindCapture.mailboxes":
+		if e.ComplexityRoot.MailboxKindCapture.Mailboxes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MailboxKindCapture.Mailboxes(childComplexity), true
 
 	case "MailboxSummary.accessible":
 		if e.ComplexityRoot.MailboxSummary.Accessible == nil {
@@ -1266,6 +1302,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetMailboxCapture(childComplexity, args["id"].(string), args["enabled"].(bool)), true
+	case "Mutation.setMailboxKindCapture":
+		if e.ComplexityRoot.Mutation.SetMailboxKindCapture == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setMailboxKindCapture_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetMailboxKindCapture(childComplexity, args["kind"].(mailboxes.Kind), args["enabled"].(bool)), true
 
 	case "NotificationSubscription.expiresAt":
 		if e.ComplexityRoot.NotificationSubscription.ExpiresAt == nil {
@@ -1490,6 +1537,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Mailbox(childComplexity, args["id"].(string)), true
+	case "Query.mailboxKindCapture":
+		if e.ComplexityRoot.Query.MailboxKindCapture == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.MailboxKindCapture(childComplexity), true
 	case "Query.mailboxes":
 		if e.ComplexityRoot.Query.Mailboxes == nil {
 			break
@@ -2333,6 +2386,33 @@ enum MailboxAccess {
   UNKNOWN
 }
 
+"""
+What kind of mailbox it is, as far as teamaccess's permissions tell. User.Read.All shows an
+account's state and licenses, and Exchange Online creates shared, room and equipment mailboxes
+with their accounts disabled and unlicensed; only mailboxSettings' userPurpose names them apart,
+and it needs MailboxSettings.Read, which teamaccess does not ask for.
+"""
+enum MailboxKind {
+  "A person's mailbox, sign-in enabled."
+  USER
+  "A person's licensed mailbox whose sign-in is blocked: typically someone who left, their mailbox kept."
+  DISABLED_USER
+  "Account disabled and unlicensed: a shared, room or equipment mailbox, or a departed user's mailbox converted to shared."
+  SHARED_OR_RESOURCE
+  "A guest of the tenant: their mailbox is in their home organization."
+  GUEST
+}
+
+"Whether mailboxes of one kind are captured, and how many the tenant has."
+type MailboxKindCapture {
+  "The kind."
+  kind: MailboxKind!
+  "Whether mailboxes of this kind are captured (each mailbox's own switch can still differ)."
+  capture: Boolean!
+  "How many of the tenant's mailboxes are of this kind."
+  mailboxes: Int!
+}
+
 "Selects mailboxes. Every field narrows the selection."
 input MailboxFilter {
   "Only mailboxes with one of these access states."
@@ -2363,6 +2443,8 @@ type Mailbox implements Node {
   isGuest: Boolean!
   "Whether the user's account is enabled."
   accountEnabled: Boolean!
+  "What kind of mailbox it is, as far as teamaccess can tell."
+  kind: MailboxKind!
   "Whether teamaccess can read the mailbox, and if not, why."
   access: MailboxAccess!
   "Why, in words."
@@ -2375,7 +2457,7 @@ type Mailbox implements Node {
   accessChangedAt: DateTime
   "Whether the admin lets teamaccess capture this mailbox (setMailboxCapture)."
   capture: Boolean!
-  "Whether it is captured now: accessible, enabled, and capture on."
+  "Whether it is captured now: accessible and capture on."
   captured: Boolean!
 }
 
@@ -2400,6 +2482,8 @@ extend type Query {
   mailboxes(filter: MailboxFilter, first: Int = 50, after: String, last: Int, before: String): MailboxConnection!
   "One mailbox by its global id; null if there is none in the organization."
   mailbox(id: ID!): Mailbox
+  "The capture policy by mailbox kind: every kind is captured until an admin turns it off."
+  mailboxKindCapture: [MailboxKindCapture!]!
 }
 
 extend type Mutation {
@@ -2407,6 +2491,11 @@ extend type Mutation {
   recheckMailboxAccess(ids: [ID!]): [Mailbox!]! @hasRole(role: ADMIN)
   "Includes a mailbox in capture, or excludes it. Audited."
   setMailboxCapture(id: ID!, enabled: Boolean!): Mailbox! @hasRole(role: ADMIN)
+  """
+  Captures every mailbox of a kind, or none: sets each one's capture switch, and the start of
+  those found later. Audited.
+  """
+  setMailboxKindCapture(kind: MailboxKind!, enabled: Boolean!): [MailboxKindCapture!]! @hasRole(role: ADMIN)
 }
 
 extend type Subscription {
@@ -2953,6 +3042,8 @@ func (ec *executionContext) childFields_Mailbox(ctx context.Context, field graph
 		return ec.fieldContext_Mailbox_isGuest(ctx, field)
 	case "accountEnabled":
 		return ec.fieldContext_Mailbox_accountEnabled(ctx, field)
+	case "kind":
+		return ec.fieldContext_Mailbox_kind(ctx, field)
 	case "access":
 		return ec.fieldContext_Mailbox_access(ctx, field)
 	case "accessReason":
@@ -2993,6 +3084,18 @@ func (ec *executionContext) childFields_MailboxEdge(ctx context.Context, field g
 		return ec.fieldContext_MailboxEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type MailboxEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_MailboxKindCapture(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_MailboxKindCapture_kind(ctx, field)
+	case "capture":
+		return ec.fieldContext_MailboxKindCapture_capture(ctx, field)
+	case "mailboxes":
+		return ec.fieldContext_MailboxKindCapture_mailboxes(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MailboxKindCapture", field.Name)
 }
 
 func (ec *executionContext) childFields_MailboxSummary(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3444,6 +3547,28 @@ func (ec *executionContext) field_Mutation_setMailboxCapture_args(ctx context.Co
 		return nil, err
 	}
 	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "enabled",
+		func(ctx context.Context, v any) (bool, error) {
+			return ec.unmarshalNBoolean2bool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["enabled"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setMailboxKindCapture_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "kind",
+		func(ctx context.Context, v any) (mailboxes.Kind, error) {
+			return ec.unmarshalNMailboxKind2githubᚗcomᚋteamaccessᚋteamaccessᚋmailboxesᚐKind(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["kind"] = arg0
 	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "enabled",
 		func(ctx context.Context, v any) (bool, error) {
 			return ec.unmarshalNBoolean2bool(ctx, v)
@@ -5837,6 +5962,29 @@ func (ec *executionContext) fieldContext_Mailbox_accountEnabled(_ context.Contex
 	return graphql.NewScalarFieldContext("Mailbox", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _Mailbox_kind(ctx context.Context, field graphql.CollectedField, obj *mailboxes.Mailbox) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mailbox_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v mailboxes.Kind) graphql.Marshaler {
+			return ec.marshalNMailboxKind2githubᚗcomᚋteamaccessᚋteamaccessᚋmailboxesᚐKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mailbox_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mailbox", field, false, false, "MailboxKind")
+}
+
 func (ec *executionContext) _Mailbox_access(ctx context.Context, field graphql.CollectedField, obj *mailboxes.Mailbox) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6179,6 +6327,75 @@ func (ec *executionContext) fieldContext_MailboxEdge_node(_ context.Context, fie
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _MailboxKindCapture_kind(ctx context.Context, field graphql.CollectedField, obj *mailboxes.KindCapture) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MailboxKindCapture_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v mailboxes.Kind) graphql.Marshaler {
+			return ec.marshalNMailboxKind2githubᚗcomᚋteamaccessᚋteamaccessᚋmailboxesᚐKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MailboxKindCapture_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MailboxKindCapture", field, false, false, "MailboxKind")
+}
+
+func (ec *executionContext) _MailboxKindCapture_capture(ctx context.Context, field graphql.CollectedField, obj *mailboxes.KindCapture) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MailboxKindCapture_capture(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Capture, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MailboxKindCapture_capture(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MailboxKindCapture", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _MailboxKindCapture_mailboxes(ctx context.Context, field graphql.CollectedField, obj *mailboxes.KindCapture) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MailboxKindCapture_mailboxes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Mailboxes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MailboxKindCapture_mailboxes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MailboxKindCapture", field, false, false, "Int")
 }
 
 func (ec *executionContext) _MailboxSummary_total(ctx context.Context, field graphql.CollectedField, obj *mailboxes.Summary) (ret graphql.Marshaler) {
@@ -7034,6 +7251,68 @@ func (ec *executionContext) fieldContext_Mutation_setMailboxCapture(ctx context.
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_setMailboxCapture_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setMailboxKindCapture(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setMailboxKindCapture(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetMailboxKindCapture(ctx, fc.Args["kind"].(mailboxes.Kind), fc.Args["enabled"].(bool))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋteamaccessᚋteamaccessᚋauthᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal []*mailboxes.KindCapture
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal []*mailboxes.KindCapture
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []*mailboxes.KindCapture) graphql.Marshaler {
+			return ec.marshalNMailboxKindCapture2ᚕᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋmailboxesᚐKindCaptureᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setMailboxKindCapture(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MailboxKindCapture(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setMailboxKindCapture_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -8269,6 +8548,38 @@ func (ec *executionContext) fieldContext_Query_mailbox(ctx context.Context, fiel
 	if fc.Args, err = ec.field_Query_mailbox_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_mailboxKindCapture(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_mailboxKindCapture(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().MailboxKindCapture(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*mailboxes.KindCapture) graphql.Marshaler {
+			return ec.marshalNMailboxKindCapture2ᚕᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋmailboxesᚐKindCaptureᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_mailboxKindCapture(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MailboxKindCapture(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -11761,6 +12072,11 @@ func (ec *executionContext) _Mailbox(ctx context.Context, sel ast.SelectionSet, 
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "kind":
+			out.Values[i] = ec._Mailbox_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "access":
 			out.Values[i] = ec._Mailbox_access(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -11881,6 +12197,49 @@ func (ec *executionContext) _MailboxEdge(ctx context.Context, sel ast.SelectionS
 			}
 		case "node":
 			out.Values[i] = ec._MailboxEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var mailboxKindCaptureImplementors = []string{"MailboxKindCapture"}
+
+func (ec *executionContext) _MailboxKindCapture(ctx context.Context, sel ast.SelectionSet, obj *mailboxes.KindCapture) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mailboxKindCaptureImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MailboxKindCapture")
+		case "kind":
+			out.Values[i] = ec._MailboxKindCapture_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "capture":
+			out.Values[i] = ec._MailboxKindCapture_capture(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "mailboxes":
+			out.Values[i] = ec._MailboxKindCapture_mailboxes(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -12126,6 +12485,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "setMailboxCapture":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_setMailboxCapture(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setMailboxKindCapture":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setMailboxKindCapture(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -12517,6 +12883,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_mailbox(ctx, field)
+				})
+		case "mailboxKindCapture":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_mailboxKindCapture(ctx, field)
 				})
 		case "teamAccess":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -13652,6 +14024,45 @@ func (ec *executionContext) marshalNMailboxEdge2ᚖgithubᚗcomᚋteamaccessᚋt
 		return graphql.Null
 	}
 	return ec._MailboxEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNMailboxKind2githubᚗcomᚋteamaccessᚋteamaccessᚋmailboxesᚐKind(ctx context.Context, v any) (mailboxes.Kind, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := mailboxes.Kind(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNMailboxKind2githubᚗcomᚋteamaccessᚋteamaccessᚋmailboxesᚐKind(ctx context.Context, sel ast.SelectionSet, v mailboxes.Kind) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "MailboxKind!")
+	}
+	return res
+}
+
+func (ec *executionContext) marshalNMailboxKindCapture2ᚕᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋmailboxesᚐKindCaptureᚄ(ctx context.Context, sel ast.SelectionSet, v []*mailboxes.KindCapture) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNMailboxKindCapture2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋmailboxesᚐKindCapture(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNMailboxKindCapture2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋmailboxesᚐKindCapture(ctx context.Context, sel ast.SelectionSet, v *mailboxes.KindCapture) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "MailboxKindCapture!")
+		return graphql.Null
+	}
+	return ec._MailboxKindCapture(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNMailboxSummary2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋmailboxesᚐSummary(ctx context.Context, sel ast.SelectionSet, v *mailboxes.Summary) graphql.Marshaler {

@@ -17,7 +17,10 @@ type Demo struct {
 	Sales, Blocked   []string
 	NoMailbox, Guest string
 	Disabled         string
-	Customers        []EmailAddress
+	// Shared is the sales team's shared mailbox, Room a meeting room's: their accounts are
+	// disabled and unlicensed, as Exchange Online makes them; both are in the policy group.
+	Shared, Room string
+	Customers    []EmailAddress
 }
 
 var demoPeople = []struct{ name, title, dept string }{
@@ -52,9 +55,10 @@ var demoSubjects = []string{
 var demoMeetings = []string{"Discovery call", "Product demo", "Pricing review", "Quarterly business review",
 	"Technical deep dive", "Contract negotiation", "Kickoff", "Executive alignment"}
 
-// SeedDemo creates the demo tenant, "Contoso": 25 users, most in sales and in the app's
-// application access policy group, three outside it, one without a mailbox, a guest and a
-// disabled account (still in the group), with a few hundred messages and meetings with external customers over the
+// SeedDemo creates the demo tenant, "Contoso": 27 users, most in sales and in the app's
+// application access policy group, three outside it, one without a mailbox, a guest, a
+// disabled account (still in the group), the sales team's shared mailbox and a meeting room,
+// with a weekly series with an exception and a cancelled occurrence, and with a few hundred messages and meetings with external customers over the
 // last 90 days and the next month. The policy is in effect at once. Consent is not granted:
 // that is the demo's first step.
 func (s *Sim) SeedDemo(appID string) (Demo, error) {
@@ -83,11 +87,26 @@ func (s *Sim) SeedDemo(appID string) (Demo, error) {
 	if d.Disabled, err = s.AddUser(d.TenantID, UserSpec{DisplayName: "Former Employee", UPN: "former.employee@contoso.com", Disabled: true}); err != nil {
 		return d, err
 	}
-	// The former employee is still in the sales group: readable, though disabled.
-	if err := s.setAccessPolicy(d.TenantID, appID, append(append([]string{}, d.Sales...), d.Disabled), 0); err != nil {
+	if d.Shared, err = s.AddUser(d.TenantID, UserSpec{DisplayName: "Contoso Sales Team", UPN: "sales@contoso.com", Department: "Sales", Purpose: "shared"}); err != nil {
+		return d, err
+	}
+	if d.Room, err = s.AddUser(d.TenantID, UserSpec{DisplayName: "Conference Room Rainier", UPN: "rainier@contoso.com", Purpose: "room"}); err != nil {
+		return d, err
+	}
+	// The former employee is still in the sales group: readable, though disabled; so are the
+	// team's shared mailbox and the meeting room.
+	if err := s.setAccessPolicy(d.TenantID, appID, append(append([]string{}, d.Sales...), d.Disabled, d.Shared, d.Room), 0); err != nil {
 		return d, err
 	}
 	now := s.now()
+	for i := range 6 { // the team mailbox hears from customers too
+		if err := s.demoMail(d, d.Shared, now.Add(-time.Duration(rng.IntN(60*24))*time.Hour-time.Duration(i)*time.Minute), rng); err != nil {
+			return d, err
+		}
+	}
+	if err := s.demoSeries(d, d.Sales[0], now, rng); err != nil {
+		return d, err
+	}
 	for _, u := range append(append([]string{}, d.Sales...), d.Blocked...) {
 		for range 8 + rng.IntN(8) {
 			if err := s.demoMail(d, u, now.Add(-time.Duration(rng.IntN(90*24))*time.Hour), rng); err != nil {
@@ -160,6 +179,35 @@ func (s *Sim) demoMeeting(d Demo, userID string, at time.Time, rng *rand.Rand) e
 		Attendees: []Attendee{{Type: "required", EmailAddress: c, Status: ResponseStatus{Response: []string{"accepted", "tentativelyAccepted", "none"}[rng.IntN(3)]}}},
 	})
 	return err
+}
+
+// demoSeries adds a weekly pipeline review a user organises with a customer: ten occurrences
+// from next week, the third moved (an exception), the fifth cancelled.
+func (s *Sim) demoSeries(d Demo, userID string, now time.Time, rng *rand.Rand) error {
+	s.mu.Lock()
+	_, u, err := s.userLocked(d.TenantID, userID)
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	c := demoCustomers[rng.IntN(len(demoCustomers))]
+	first := now.AddDate(0, 0, 7).Truncate(24 * time.Hour).Add(16 * time.Hour)
+	_, occ, err := s.AddSeries(d.TenantID, userID, Event{
+		Subject: "Weekly pipeline review – " + strings.Split(c.Address, "@")[1], Start: LocalTime(first), End: LocalTime(first.Add(30 * time.Minute)),
+		IsOrganizer: true, Organizer: Recipient{EmailAddress: EmailAddress{Name: u.DisplayName, Address: u.UserPrincipalName}},
+		Attendees: []Attendee{{Type: "required", EmailAddress: c, Status: ResponseStatus{Response: "accepted"}}},
+	}, 10)
+	if err != nil {
+		return err
+	}
+	moved := first.AddDate(0, 0, 14).Add(time.Hour)
+	if err := s.UpdateOccurrence(d.TenantID, userID, occ[2], func(e *Event) {
+		e.Subject += " (moved)"
+		e.Start, e.End = LocalTime(moved), LocalTime(moved.Add(30*time.Minute))
+	}); err != nil {
+		return err
+	}
+	return s.DeleteOccurrence(d.TenantID, userID, occ[4])
 }
 
 // RunDemoGenerator adds a new message or meeting to a random demo mailbox every interval, until

@@ -18,8 +18,24 @@ func TestDemoTenant(t *testing.T) {
 	require.NoError(t, f.sim.GrantConsent(d.TenantID, testApp))
 	f.token = f.getToken(t, d.TenantID, testSecret)
 	users, _, _ := f.drain(t, "/users/delta")
-	require.Len(t, users, 25)
-	resp, _ := f.do(t, http.MethodGet, "/users/"+d.Sales[0]+"/mailFolders/inbox", nil)
+	require.Len(t, users, 27)
+	// The shared mailbox and the room look as Exchange Online makes them: account disabled, no
+	// license; only mailboxSettings (MailboxSettings.Read, not granted) names their purpose.
+	for _, id := range []string{d.Shared, d.Room} {
+		resp, u := f.do(t, http.MethodGet, "/users/"+id+"?$select=accountEnabled,assignedLicenses,mail", nil)
+		require.Equal(t, 200, resp.StatusCode)
+		require.Equal(t, false, u["accountEnabled"])
+		require.Empty(t, u["assignedLicenses"])
+		resp, _ = f.do(t, http.MethodGet, "/users/"+id+"/mailFolders/inbox", nil)
+		require.Equal(t, 200, resp.StatusCode, "readable: in the policy group")
+		resp, body := f.do(t, http.MethodGet, "/users/"+id+"/mailboxSettings", nil)
+		require.Equal(t, 403, resp.StatusCode, "userPurpose needs MailboxSettings.Read")
+		require.Equal(t, "ErrorAccessDenied", errorCode(body))
+	}
+	resp, u := f.do(t, http.MethodGet, "/users/"+d.Sales[0]+"?$select=assignedLicenses", nil)
+	require.Equal(t, 200, resp.StatusCode)
+	require.Len(t, u["assignedLicenses"], 1, "a user mailbox is licensed")
+	resp, _ = f.do(t, http.MethodGet, "/users/"+d.Sales[0]+"/mailFolders/inbox", nil)
 	require.Equal(t, 200, resp.StatusCode)
 	resp, body := f.do(t, http.MethodGet, "/users/"+d.Blocked[0]+"/mailFolders/inbox", nil)
 	require.Equal(t, 403, resp.StatusCode, "the policy is in effect from the start")

@@ -265,6 +265,8 @@ func (s *Sim) mailboxRoute(w http.ResponseWriter, r *http.Request, c caller, use
 	n, get := len(rest), r.Method == http.MethodGet
 	at := func(i int, s string) bool { return n > i && strings.EqualFold(rest[i], s) }
 	switch {
+	case get && n == 1 && at(0, "mailboxSettings"):
+		s.mailboxSettings(w, r, c, u)
 	case get && n == 1 && at(0, "mailFolders"):
 		s.listMailFolders(w, r, c, mb)
 	case get && n == 2 && at(0, "mailFolders"):

@@ -43,8 +43,19 @@ type User struct {
 	OfficeLocation    *string  `json:"officeLocation"`
 	PreferredLanguage *string  `json:"preferredLanguage"`
 
+	AssignedLicenses []AssignedLicense `json:"assignedLicenses"`
+
 	// Not Graph properties: the simulator's own facts about the user.
 	HasMailbox bool `json:"-"`
+	// Purpose is the mailbox's userPurpose (user, shared, room, equipment), which Graph shows
+	// only in mailboxSettings, behind MailboxSettings.Read.
+	Purpose string `json:"-"`
+}
+
+// AssignedLicense is assignedLicense (api-reference/v1.0/resources/assignedlicense.md).
+type AssignedLicense struct {
+	SkuID         string   `json:"skuId"`
+	DisabledPlans []string `json:"disabledPlans"`
 }
 
 // Message is message (api-reference/v1.0/resources/message.md).

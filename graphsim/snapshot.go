@@ -47,6 +47,7 @@ type entrySnap struct {
 	Seq     uint64   `json:"seq"`
 	Removed string   `json:"removed,omitempty"`
 	User    *User    `json:"user,omitempty"`
+	Purpose string   `json:"purpose,omitempty"` // a user's, which its JSON leaves out
 	Message *Message `json:"message,omitempty"`
 	Event   *Event   `json:"event,omitempty"`
 	Contact *Contact `json:"contact,omitempty"`
@@ -136,7 +137,7 @@ func saveColl(c *collection) collSnap {
 		es := entrySnap{ID: e.id, Seq: e.seq, Removed: e.removed}
 		switch v := e.value.(type) {
 		case *User:
-			es.User = v
+			es.User, es.Purpose = v, v.Purpose
 		case *Message:
 			es.Message = v
 		case *Event:
@@ -225,6 +226,7 @@ func loadColl(cs collSnap) *collection {
 		e := &entry{id: es.ID, seq: es.Seq, removed: es.Removed}
 		switch {
 		case es.User != nil:
+			es.User.Purpose = es.Purpose
 			e.value = es.User
 		case es.Message != nil:
 			e.value = es.Message

@@ -115,7 +115,20 @@ type UserSpec struct {
 	Guest      bool
 	Disabled   bool
 	NoMailbox  bool // a user without an Exchange Online mailbox (no license, or on-premises)
+	// Purpose makes the mailbox a shared, room or equipment mailbox (mailboxSettings'
+	// userPurpose: shared, room, equipment). Exchange Online creates their accounts disabled
+	// and without a license (exchange/recipients-in-exchange-online/manage-user-mailboxes and
+	// shared-mailboxes: "the account is disabled by default"; shared mailboxes up to 50 GB need
+	// no license), so that is how they appear in the directory.
+	Purpose string
+	// Unlicensed leaves a user mailbox without a license (its account is then typically
+	// disabled: a departed employee's mailbox converted to shared looks the same).
+	Unlicensed bool
 }
+
+// e3 is Microsoft 365 E3's SKU id, the license graphsim gives a user mailbox
+// (enterprise/licensing-service-plan-reference: SPE_E3).
+const e3 = "05e9a617-0261-4cee-bb44-138d3ef5d965"
 
 // AddUser creates a user, with a mailbox unless NoMailbox, and returns its id.
 func (s *Sim) AddUser(tenantID string, spec UserSpec) (string, error) {
@@ -131,6 +144,13 @@ func (s *Sim) AddUser(tenantID string, spec UserSpec) (string, error) {
 	u := &User{
 		ID: spec.ID, DisplayName: spec.DisplayName, UserPrincipalName: spec.UPN,
 		AccountEnabled: !spec.Disabled, UserType: "Member", BusinessPhones: []string{}, HasMailbox: !spec.NoMailbox,
+		AssignedLicenses: []AssignedLicense{}, Purpose: "user",
+	}
+	switch {
+	case spec.Purpose != "" && spec.Purpose != "user":
+		u.AccountEnabled, u.Purpose = false, spec.Purpose
+	case !spec.NoMailbox && !spec.Guest && !spec.Unlicensed:
+		u.AssignedLicenses = []AssignedLicense{{SkuID: e3, DisabledPlans: []string{}}}
 	}
 	if first, last, ok := strings.Cut(spec.DisplayName, " "); ok {
 		u.GivenName, u.Surname = first, last

@@ -81,3 +81,22 @@ func (s *Sim) usersDelta(w http.ResponseWriter, r *http.Request, c caller) {
 		},
 	})
 }
+
+// mailboxSettings is GET /users/{id}/mailboxSettings (api-reference/v1.0/api/user-get-mailboxsettings.md):
+// where Graph tells a shared, room or equipment mailbox from a user's (userPurpose,
+// api-reference/v1.0/resources/userpurpose.md), and only to an app granted MailboxSettings.Read
+// or MailboxSettings.ReadWrite, which teamaccess does not ask for.
+func (s *Sim) mailboxSettings(w http.ResponseWriter, r *http.Request, c caller, u *User) {
+	if !s.requireRole(w, r, c, false, "MailboxSettings.Read", "MailboxSettings.ReadWrite") {
+		return
+	}
+	purpose := u.Purpose
+	if purpose == "" {
+		purpose = "user"
+	}
+	writeJSONBody(w, http.StatusOK, map[string]any{
+		"@odata.context": s.graph.url + "/v1.0/$metadata#users('" + u.ID + "')/mailboxSettings",
+		"timeZone":       "UTC", "language": map[string]any{"locale": "en-US", "displayName": "English (United States)"},
+		"userPurpose": purpose,
+	})
+}

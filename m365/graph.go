@@ -86,12 +86,15 @@ func (c *Client) newGraph(cred azcore.TokenCredential) (*tenantGraph, error) {
 type DirectoryUser struct {
 	ID, DisplayName, UserPrincipalName, Mail, JobTitle, Department, UserType string
 	AccountEnabled                                                           bool
+	// Licensed: the directory lists licenses assigned to the user. Exchange Online creates
+	// shared, room and equipment mailboxes disabled and unlicensed.
+	Licensed bool
 	// Removed is set for a user deleted from the tenant (soft or permanently).
 	Removed bool
 }
 
 // userFields are the user properties discovery reads.
-var userFields = []string{"id", "displayName", "userPrincipalName", "mail", "jobTitle", "department", "userType", "accountEnabled"}
+var userFields = []string{"id", "displayName", "userPrincipalName", "mail", "jobTitle", "department", "userType", "accountEnabled", "assignedLicenses"}
 
 // UsersDelta reads the tenant's users changed since deltaLink (all of them with an empty one),
 // following every page, and returns them with the next delta link
@@ -153,6 +156,7 @@ func toDirectoryUser(u models.Userable) DirectoryUser {
 	if e := u.GetAccountEnabled(); e != nil {
 		d.AccountEnabled = *e
 	}
+	d.Licensed = len(u.GetAssignedLicenses()) > 0
 	if _, removed := u.GetAdditionalData()["@removed"]; removed {
 		d.Removed = true
 	}

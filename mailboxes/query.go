@@ -23,7 +23,7 @@ func toView(m store.Mailbox) Mailbox {
 	}
 	v := Mailbox{ID: idPrefix + m.UserID, UserID: m.UserID, DisplayName: m.DisplayName, UserPrincipalName: m.UserPrincipalName,
 		Mail: opt(m.Mail), JobTitle: opt(m.JobTitle), Department: opt(m.Department), IsGuest: m.UserType == "Guest",
-		AccountEnabled: m.AccountEnabled, Access: Access(m.Access), AccessReason: m.Reason, AccessCode: opt(m.Code),
+		AccountEnabled: m.AccountEnabled, Kind: mailboxKind(m), Access: Access(m.Access), AccessReason: m.Reason, AccessCode: opt(m.Code),
 		CheckedAt: m.CheckedAt, AccessChangedAt: m.AccessChangedAt, Capture: m.Capture, Captured: captured(m)}
 	if v.AccessReason == "" && v.Access == Unknown {
 		v.AccessReason = "Not checked yet."
@@ -31,12 +31,84 @@ func toView(m store.Mailbox) Mailbox {
 	switch {
 	case m.Deleted:
 		v.AccessReason = "The user was removed from the tenant."
-	case v.Access == Accessible && !m.AccountEnabled:
-		v.AccessReason = "teamaccess can read this mailbox, but the account is disabled, so it is not captured."
 	case v.Access == Accessible && !m.Capture:
-		v.AccessReason = "teamaccess can read this mailbox; an admin excluded it from capture."
+		v.AccessReason = "teamaccess can read this mailbox; capture is off for it (an admin's switch, or the capture policy of its kind)."
 	}
 	return v
+}
+
+// mailboxKind is the kind discovery stored, or told now for a record made before kinds were.
+func mailboxKind(m store.Mailbox) Kind {
+	if m.Kind != "" {
+		return Kind(m.Kind)
+	}
+	return kindOf(m.UserType, m.AccountEnabled, m.Licensed)
+}
+
+// KindCaptures is the organisation's capture policy, kind by kind, with how many of its live
+// mailboxes are of each kind.
+func (s *Service) KindCaptures(ctx context.Context, orgID string) ([]KindCapture, error) {
+	scope := s.st.Org(orgID)
+	p, err := scope.CapturePolicy(ctx)
+	if err != nil {
+		return nil, err
+	}
+	all, err := scope.Mailboxes(ctx, store.MailboxQuery{})
+	if err != nil {
+		return nil, err
+	}
+	count := map[Kind]int{}
+	for _, m := range all {
+		count[mailboxKind(m)]++
+	}
+	out := make([]KindCapture, len(Kinds))
+	for i, k := range Kinds {
+		out[i] = KindCapture{Kind: k, Capture: kindCapture(p, k), Mailboxes: count[k]}
+	}
+	return out, nil
+}
+
+// SetKindCapture sets the capture policy of a kind: every mailbox of that kind has its capture
+// switch set, and mailboxes of that kind found later start so. Audited; each mailbox whose
+// capture changes is announced (and starts or stops syncing).
+func (s *Service) SetKindCapture(ctx context.Context, actor auth.Actor, kind Kind, enabled bool) ([]KindCapture, error) {
+	if _, ok := DefaultKindCapture[kind]; !ok {
+		return nil, fmt.Errorf("%w: unknown mailbox kind %q", ErrInvalid, kind)
+	}
+	if kind == KindGuest && enabled {
+		return nil, fmt.Errorf("%w: a guest's mailbox is in their home organization and cannot be captured here", ErrInvalid)
+	}
+	scope := s.st.Org(actor.OrgID)
+	now := s.now()
+	if err := scope.SetKindCapture(ctx, string(kind), enabled, now); err != nil {
+		return nil, err
+	}
+	all, err := scope.Mailboxes(ctx, store.MailboxQuery{})
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	var changed []store.Mailbox
+	for _, m := range all {
+		if mailboxKind(m) == kind && m.Capture != enabled {
+			ids = append(ids, m.UserID)
+			changed = append(changed, m)
+		}
+	}
+	if err := scope.SetMailboxesCapture(ctx, ids, enabled, now); err != nil {
+		return nil, err
+	}
+	verb := map[bool]string{true: "included", false: "excluded"}[enabled]
+	if err := s.audit.Record(ctx, actor, "mailbox.kindCapture", string(kind),
+		fmt.Sprintf("%s mailboxes of kind %s in capture (%d changed)", verb, kind, len(ids))); err != nil {
+		return nil, err
+	}
+	for _, m := range changed {
+		after := m
+		after.Capture, after.CaptureChangedAt = enabled, &now
+		s.changed(ctx, actor.OrgID, after, captured(m))
+	}
+	return s.KindCaptures(ctx, actor.OrgID)
 }
 
 // userID reads a global mailbox id.

@@ -99,6 +99,10 @@ func (s *Service) Discover(ctx context.Context, orgID, tenantID string) error {
 		return fmt.Errorf("discover users: %w", err)
 	}
 	now := s.now()
+	policy, err := scope.CapturePolicy(ctx)
+	if err != nil {
+		return err
+	}
 	var present []store.Mailbox
 	var removed []string
 	for _, u := range users {
@@ -107,7 +111,8 @@ func (s *Service) Discover(ctx context.Context, orgID, tenantID string) error {
 			continue
 		}
 		present = append(present, store.Mailbox{UserID: u.ID, DisplayName: u.DisplayName, UserPrincipalName: u.UserPrincipalName,
-			Mail: u.Mail, JobTitle: u.JobTitle, Department: u.Department, UserType: u.UserType, AccountEnabled: u.AccountEnabled})
+			Mail: u.Mail, JobTitle: u.JobTitle, Department: u.Department, UserType: u.UserType, AccountEnabled: u.AccountEnabled,
+			Licensed: u.Licensed, Kind: string(kindOf(u.UserType, u.AccountEnabled, u.Licensed))})
 	}
 	before, err := s.previous(ctx, scope, users)
 	if err != nil {
@@ -119,14 +124,42 @@ func (s *Service) Discover(ctx context.Context, orgID, tenantID string) error {
 	if err := scope.MarkMailboxesDeleted(ctx, removed, now); err != nil {
 		return err
 	}
-	// Announce users disabled, re-enabled or removed; new users are announced by their probe.
+	// The capture policy of its kind applies to a mailbox found, and to one whose kind changed
+	// (a user who left and was disabled, a mailbox converted to shared).
+	setCapture := map[bool][]string{}
+	capture := map[string]bool{}
+	for _, m := range present {
+		want := kindCapture(policy, Kind(m.Kind))
+		prev, known := before[m.UserID]
+		switch {
+		case !known && !want:
+			setCapture[false] = append(setCapture[false], m.UserID)
+		case known && prev.Kind != m.Kind && prev.Capture != want:
+			setCapture[want] = append(setCapture[want], m.UserID)
+			capture[m.UserID] = want
+		}
+	}
+	for on, ids := range setCapture {
+		if err := scope.SetMailboxesCapture(ctx, ids, on, now); err != nil {
+			return err
+		}
+	}
+	// Announce users disabled, re-enabled, removed or of another kind; new users are announced
+	// by their probe.
 	for _, u := range users {
 		prev, known := before[u.ID]
-		if !known || prev.Deleted == u.Removed && prev.AccountEnabled == u.AccountEnabled {
+		kind := string(kindOf(u.UserType, u.AccountEnabled, u.Licensed))
+		if !known || prev.Deleted == u.Removed && prev.AccountEnabled == u.AccountEnabled && (u.Removed || prev.Kind == kind) {
 			continue
 		}
 		after := prev
 		after.Deleted, after.AccountEnabled = u.Removed, u.AccountEnabled && !u.Removed
+		if !u.Removed {
+			after.Kind, after.Licensed = kind, u.Licensed
+		}
+		if c, ok := capture[u.ID]; ok {
+			after.Capture = c
+		}
 		s.changed(ctx, orgID, after, captured(prev))
 	}
 	if err := scope.SetSyncState(ctx, usersKey, next, now); err != nil {
@@ -163,9 +196,15 @@ func (s *Service) previous(ctx context.Context, scope store.OrgScope, users []Us
 	return out, nil
 }
 
-// captured: accessible, present, enabled, and capture on.
-func captured(m store.Mailbox) bool {
-	return m.Access == string(Accessible) && !m.Deleted && m.AccountEnabled && m.Capture
+// captured: accessible, present, and capture on (store.Mailbox.Captured).
+func captured(m store.Mailbox) bool { return m.Captured() }
+
+// kindCapture is whether the policy captures mailboxes of the kind.
+func kindCapture(p store.CapturePolicy, k Kind) bool {
+	if on, ok := p.Kinds[string(k)]; ok {
+		return on
+	}
+	return DefaultKindCapture[k]
 }
 
 // changed announces a mailbox's new state, and a capture transition.

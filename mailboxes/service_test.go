@@ -35,7 +35,7 @@ func (d directory) UsersDelta(ctx context.Context, tenant, link string) ([]mailb
 	out := make([]mailboxes.User, len(us))
 	for i, u := range us {
 		out[i] = mailboxes.User{ID: u.ID, DisplayName: u.DisplayName, UserPrincipalName: u.UserPrincipalName, Mail: u.Mail,
-			UserType: u.UserType, AccountEnabled: u.AccountEnabled, Removed: u.Removed}
+			UserType: u.UserType, AccountEnabled: u.AccountEnabled, Licensed: u.Licensed, Removed: u.Removed}
 	}
 	return out, next, err
 }
@@ -116,7 +116,7 @@ func TestDemoTenantIsClassifiedRight(t *testing.T) {
 	require.NoError(t, e.sim.GrantConsent(d.TenantID, appID))
 	require.NoError(t, e.svc.Discover(t.Context(), e.org, d.TenantID))
 	got := e.access(t)
-	require.Len(t, got, 25)
+	require.Len(t, got, 27)
 	for _, u := range d.Sales {
 		require.Equal(t, mailboxes.Accessible, got[u], u)
 		require.True(t, e.captured[u])
@@ -129,8 +129,9 @@ func TestDemoTenantIsClassifiedRight(t *testing.T) {
 	require.Equal(t, mailboxes.NoMailbox, got[d.Guest], "a guest is not probed")
 	sum, err := e.svc.Summary(t.Context(), e.org)
 	require.NoError(t, err)
-	require.Equal(t, mailboxes.Summary{Total: 25, Accessible: 20, BlockedByPolicy: 3, NoMailbox: 2}, sum)
-	require.False(t, e.captured[d.Disabled], "a disabled account is not captured even when readable")
+	require.Equal(t, mailboxes.Summary{Total: 27, Accessible: 22, BlockedByPolicy: 3, NoMailbox: 2}, sum)
+	require.True(t, e.captured[d.Disabled], "a readable mailbox whose account is disabled is captured: its kind's policy is on")
+	require.True(t, e.captured[d.Shared], "the team's shared mailbox too")
 
 	blocked, err := e.svc.List(t.Context(), e.org, mailboxes.Filter{Access: []mailboxes.Access{mailboxes.BlockedByPolicy}}, 2, "")
 	require.NoError(t, err)
@@ -223,4 +224,60 @@ func TestThrottlingStorm(t *testing.T) {
 		}
 	}
 	require.Positive(t, throttled, "the storm happened")
+}
+
+// Mailbox kinds, as far as User.Read.All tells them: a shared mailbox and a room (disabled and
+// unlicensed, as Exchange Online makes them) are SHARED_OR_RESOURCE, a disabled licensed account
+// DISABLED_USER. Each kind has a capture policy, on by default: turning one off stops capture of
+// its mailboxes and starts new ones of that kind off; a user who changes kind takes the new
+// kind's policy.
+func TestMailboxKindsAndTheirCapturePolicy(t *testing.T) {
+	e := newEnv(t, 0)
+	ctx := t.Context()
+	d, err := e.sim.SeedDemo(appID)
+	require.NoError(t, err)
+	require.NoError(t, e.sim.GrantConsent(d.TenantID, appID))
+	require.NoError(t, e.svc.Discover(ctx, e.org, d.TenantID))
+	kind := func(u string) mailboxes.Kind {
+		m, err := e.svc.Get(ctx, e.org, "mbx_"+u)
+		require.NoError(t, err)
+		return m.Kind
+	}
+	require.Equal(t, mailboxes.KindUser, kind(d.Sales[0]))
+	require.Equal(t, mailboxes.KindDisabledUser, kind(d.Disabled))
+	require.Equal(t, mailboxes.KindSharedOrResource, kind(d.Shared))
+	require.Equal(t, mailboxes.KindSharedOrResource, kind(d.Room))
+	require.Equal(t, mailboxes.KindGuest, kind(d.Guest))
+	ks, err := e.svc.KindCaptures(ctx, e.org)
+	require.NoError(t, err)
+	require.Equal(t, []mailboxes.KindCapture{{Kind: mailboxes.KindUser, Capture: true, Mailboxes: 23}, {Kind: mailboxes.KindDisabledUser, Capture: true, Mailboxes: 1},
+		{Kind: mailboxes.KindSharedOrResource, Capture: true, Mailboxes: 2}, {Kind: mailboxes.KindGuest, Capture: false, Mailboxes: 1}}, ks)
+
+	admin := auth.CommandLine(e.org)
+	ks, err = e.svc.SetKindCapture(ctx, admin, mailboxes.KindSharedOrResource, false)
+	require.NoError(t, err)
+	require.False(t, ks[2].Capture)
+	require.False(t, e.captured[d.Shared], "capture stopped for the shared mailbox")
+	require.False(t, e.captured[d.Room])
+	require.True(t, e.captured[d.Sales[0]], "other kinds untouched")
+	_, err = e.svc.SetKindCapture(ctx, admin, mailboxes.KindGuest, true)
+	require.ErrorIs(t, err, mailboxes.ErrInvalid)
+
+	// A mailbox of that kind found later starts with capture off; a user who left (disabled,
+	// licence removed: converted to shared) takes the kind's policy too.
+	later, err := e.sim.AddUser(d.TenantID, graphsim.UserSpec{DisplayName: "Support Team", UPN: "support@contoso.com", Purpose: "shared"})
+	require.NoError(t, err)
+	require.NoError(t, e.sim.UpdateUser(d.TenantID, d.Sales[1], func(u *graphsim.User) {
+		u.AccountEnabled, u.AssignedLicenses = false, []graphsim.AssignedLicense{}
+	}))
+	require.NoError(t, e.svc.Discover(ctx, e.org, d.TenantID))
+	m, err := e.svc.Get(ctx, e.org, "mbx_"+later)
+	require.NoError(t, err)
+	require.Equal(t, mailboxes.KindSharedOrResource, m.Kind)
+	require.False(t, m.Capture)
+	m, err = e.svc.Get(ctx, e.org, "mbx_"+d.Sales[1])
+	require.NoError(t, err)
+	require.Equal(t, mailboxes.KindSharedOrResource, m.Kind)
+	require.False(t, m.Capture, "the converted mailbox follows its new kind's policy")
+	require.False(t, e.captured[d.Sales[1]])
 }

@@ -33,6 +33,7 @@ type Mailbox struct {
 	Department        *string
 	IsGuest           bool
 	AccountEnabled    bool
+	Kind              Kind
 	Access            Access
 	AccessReason      string
 	AccessCode        *string
@@ -57,7 +58,50 @@ type Summary struct {
 // User is a directory user as users/delta reports it.
 type User struct {
 	ID, DisplayName, UserPrincipalName, Mail, JobTitle, Department, UserType string
-	AccountEnabled, Removed                                                  bool
+	AccountEnabled, Licensed, Removed                                        bool
+}
+
+// Kind is what kind of mailbox a user's is, as far as teamaccess's permissions tell (the API's
+// MailboxKind). User.Read.All shows an account's state and licenses, and Exchange Online
+// creates shared, room and equipment mailboxes with their accounts disabled and no license;
+// only mailboxSettings' userPurpose names them apart, behind MailboxSettings.Read, which
+// teamaccess does not ask for.
+type Kind string
+
+// The kinds.
+const (
+	KindUser             Kind = "USER"               // a person's mailbox, sign-in enabled
+	KindDisabledUser     Kind = "DISABLED_USER"      // licensed, sign-in blocked: typically someone who left
+	KindSharedOrResource Kind = "SHARED_OR_RESOURCE" // disabled and unlicensed: shared, room or equipment
+	KindGuest            Kind = "GUEST"              // a guest: their mailbox is in their home organization
+)
+
+// Kinds lists the kinds in the order the API shows them.
+var Kinds = []Kind{KindUser, KindDisabledUser, KindSharedOrResource, KindGuest}
+
+// kindOf tells a user's mailbox kind from the directory.
+func kindOf(userType string, enabled, licensed bool) Kind {
+	switch {
+	case userType == "Guest":
+		return KindGuest
+	case enabled:
+		return KindUser
+	case licensed:
+		return KindDisabledUser
+	}
+	return KindSharedOrResource
+}
+
+// DefaultKindCapture is whether each kind is captured until an admin says otherwise: all of
+// them, so that a team's shared sales@ mailbox and a departed seller's kept mailbox are not left
+// out silently (guests have no mailbox here to capture).
+var DefaultKindCapture = map[Kind]bool{KindUser: true, KindDisabledUser: true, KindSharedOrResource: true, KindGuest: false}
+
+// KindCapture is the capture policy of one kind, with how many mailboxes have it.
+type KindCapture struct {
+	Kind      Kind
+	Capture   bool
+	Mailboxes int
 }
 
 // Probe is one probe's answer.

@@ -38,3 +38,11 @@ func matches(f mailboxes.Filter, m mailboxes.Mailbox) bool {
 	}
 	return true
 }
+
+func kindCaptures(ks []mailboxes.KindCapture) []*mailboxes.KindCapture {
+	out := make([]*mailboxes.KindCapture, len(ks))
+	for i := range ks {
+		out[i] = &ks[i]
+	}
+	return out
+}

@@ -69,6 +69,18 @@ func (r *mutationResolver) SetMailboxCapture(ctx context.Context, id string, ena
 	return &m, nil
 }
 
+func (r *mutationResolver) SetMailboxKindCapture(ctx context.Context, kind mailboxes.Kind, enabled bool) ([]*mailboxes.KindCapture, error) {
+	who, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ks, err := r.Mailboxes.SetKindCapture(ctx, auth.ActorOf(who), kind, enabled)
+	if err != nil {
+		return nil, userError(ctx, err)
+	}
+	return kindCaptures(ks), nil
+}
+
 func (r *mutationResolver) ResyncMailbox(ctx context.Context, id string, resources []graph.SyncResource) (*mailboxes.Mailbox, error) {
 	who, err := caller(ctx)
 	if err != nil {
@@ -138,6 +150,18 @@ func (r *queryResolver) Mailbox(ctx context.Context, id string) (*mailboxes.Mail
 		return nil, userError(ctx, err)
 	}
 	return &m, nil
+}
+
+func (r *queryResolver) MailboxKindCapture(ctx context.Context) ([]*mailboxes.KindCapture, error) {
+	who, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ks, err := r.Resolver.Mailboxes.KindCaptures(ctx, who.OrgID)
+	if err != nil {
+		return nil, userError(ctx, err)
+	}
+	return kindCaptures(ks), nil
 }
 
 func (r *subscriptionResolver) MailboxChanged(ctx context.Context, filter *graph.MailboxFilter) (<-chan *mailboxes.Mailbox, error) {

@@ -65,6 +65,8 @@ type MailboxService interface {
 	Get(ctx context.Context, orgID, id string) (mailboxes.Mailbox, error)
 	Summary(ctx context.Context, orgID string) (mailboxes.Summary, error)
 	SetCapture(ctx context.Context, actor auth.Actor, id string, enabled bool) (mailboxes.Mailbox, error)
+	KindCaptures(ctx context.Context, orgID string) ([]mailboxes.KindCapture, error)
+	SetKindCapture(ctx context.Context, actor auth.Actor, kind mailboxes.Kind, enabled bool) ([]mailboxes.KindCapture, error)
 	Recheck(ctx context.Context, orgID, tenantID string, ids []string) ([]mailboxes.Mailbox, error)
 	GetMany(ctx context.Context, orgID string, ids []string) (map[string]mailboxes.Mailbox, error)
 }

@@ -111,7 +111,7 @@ func TestAdminPageConsentFlowInBrowser(t *testing.T) {
 
 	// Discovery has started: the coverage table fills in and the summary counts, live.
 	require.NoError(t, chromedp.Do(admin, ignore(chromedp.Poll[bool](
-		`document.getElementById('summary').textContent.includes('20 readable') && document.querySelectorAll('#mbx-rows tr').length === 25`,
+		`document.getElementById('summary').textContent.includes('22 readable') && document.querySelectorAll('#mbx-rows tr').length === 27`,
 		chromedp.WithPollingTimeout(30*time.Second)))))
 	summary, err := chromedp.Run(admin, chromedp.Text(chromedp.CSS("#summary")))
 	require.NoError(t, err)

@@ -27,7 +27,7 @@ func (d directory) UsersDelta(ctx context.Context, tenantID, deltaLink string) (
 	out := make([]mailboxes.User, len(us))
 	for i, u := range us {
 		out[i] = mailboxes.User{ID: u.ID, DisplayName: u.DisplayName, UserPrincipalName: u.UserPrincipalName, Mail: u.Mail,
-			JobTitle: u.JobTitle, Department: u.Department, UserType: u.UserType, AccountEnabled: u.AccountEnabled, Removed: u.Removed}
+			JobTitle: u.JobTitle, Department: u.Department, UserType: u.UserType, AccountEnabled: u.AccountEnabled, Licensed: u.Licensed, Removed: u.Removed}
 	}
 	return out, next, nil
 }

@@ -49,9 +49,9 @@ func TestMailboxCoverageOverGraphQL(t *testing.T) {
 	require.Eventually(t, func() bool {
 		require.Empty(t, gql(t, svc.url, s.readerA, `{ teamAccess { mailboxSummary { total accessible blockedByPolicy noMailbox errors } } }`, nil, &sum))
 		ms := sum.TeamAccess.MailboxSummary
-		return ms.Total == 25 && ms.Accessible+ms.BlockedByPolicy+ms.NoMailbox == 25
+		return ms.Total == 27 && ms.Accessible+ms.BlockedByPolicy+ms.NoMailbox == 27
 	}, 30*time.Second, 50*time.Millisecond)
-	require.Equal(t, 20, sum.TeamAccess.MailboxSummary.Accessible)
+	require.Equal(t, 22, sum.TeamAccess.MailboxSummary.Accessible)
 	require.Equal(t, 3, sum.TeamAccess.MailboxSummary.BlockedByPolicy)
 	require.Equal(t, 2, sum.TeamAccess.MailboxSummary.NoMailbox)
 
@@ -164,4 +164,47 @@ func TestMailboxCoverageOverGraphQL(t *testing.T) {
 	require.Empty(t, gql(t, svc.url, s.adminA, `{ auditLog(first: 1) { edges { node { action summary } } } }`, nil, &log))
 	require.Equal(t, "mailbox.resync", log.AuditLog.Edges[0].Node.Action)
 	require.Contains(t, log.AuditLog.Edges[0].Node.Summary, "CALENDAR")
+}
+
+// The kinds over GraphQL: the shared mailbox shows as SHARED_OR_RESOURCE and is captured; an
+// admin turns the kind off (a reader may not), and it stops being captured.
+func TestMailboxKindsOverGraphQL(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	s := seed(t, dir)
+	svc := startService(t, dir)
+	connectDemo(t, svc.url, s.adminA)
+	type node struct {
+		ID, Kind, Access string
+		Captured         bool
+	}
+	find := func() node {
+		var page struct {
+			Mailboxes struct{ Edges []struct{ Node node } }
+		}
+		require.Empty(t, gql(t, svc.url, s.readerA, `{ mailboxes(first: 5, filter: {search: "sales@"}) { edges { node { id kind access captured } } } }`, nil, &page))
+		if len(page.Mailboxes.Edges) == 0 {
+			return node{}
+		}
+		return page.Mailboxes.Edges[0].Node
+	}
+	require.Eventually(t, func() bool { return find().Access == "ACCESSIBLE" }, 30*time.Second, 50*time.Millisecond)
+	n := find()
+	require.Equal(t, "SHARED_OR_RESOURCE", n.Kind)
+	require.True(t, n.Captured, "the team's shared mailbox is captured")
+
+	var ks struct {
+		MailboxKindCapture []struct {
+			Kind      string
+			Capture   bool
+			Mailboxes int
+		}
+	}
+	require.Empty(t, gql(t, svc.url, s.readerA, `{ mailboxKindCapture { kind capture mailboxes } }`, nil, &ks))
+	require.Len(t, ks.MailboxKindCapture, 4)
+	require.Equal(t, "SHARED_OR_RESOURCE", ks.MailboxKindCapture[2].Kind)
+	require.Equal(t, 2, ks.MailboxKindCapture[2].Mailboxes)
+	require.Equal(t, []string{"FORBIDDEN"}, gql(t, svc.url, s.readerA, `mutation { setMailboxKindCapture(kind: SHARED_OR_RESOURCE, enabled: false) { kind } }`, nil, nil))
+	require.Empty(t, gql(t, svc.url, s.adminA, `mutation { setMailboxKindCapture(kind: SHARED_OR_RESOURCE, enabled: false) { kind capture } }`, nil, nil))
+	require.False(t, find().Captured)
+	require.Equal(t, []string{"BAD_USER_INPUT"}, gql(t, svc.url, s.adminA, `mutation { setMailboxKindCapture(kind: GUEST, enabled: true) { kind } }`, nil, nil))
 }

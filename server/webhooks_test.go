@@ -223,11 +223,12 @@ func TestDemoModeSubscribesEveryCapturedMailbox(t *testing.T) {
 			}
 		}
 	}
-	// 19 captured mailboxes (of 20 readable, one is a disabled account), four subscriptions
-	// each; graphsim in the process delivers to the loopback public URL.
+	// 22 captured mailboxes (every readable one: 19 sellers, a disabled account, the shared
+	// mailbox and the room), four subscriptions each; graphsim in the process delivers to the
+	// loopback public URL.
 	require.Eventually(t, func() bool {
 		require.Empty(t, gql(t, svc.url, s.readerA, `{ teamAccess { mailboxSummary { accessible } changeNotifications { mode reason active failing pending } } }`, nil, &ta))
-		return ta.TeamAccess.ChangeNotifications.Active == 76
+		return ta.TeamAccess.ChangeNotifications.Active == 88
 	}, 60*time.Second, 100*time.Millisecond, "%+v", &ta)
 	require.Equal(t, "WEBHOOKS", ta.TeamAccess.ChangeNotifications.Mode)
 	require.Nil(t, ta.TeamAccess.ChangeNotifications.Reason)

@@ -20,29 +20,39 @@ const (
 
 // Mailbox is a user of the organisation's tenant and whether teamaccess may read their mailbox.
 type Mailbox struct {
-	ID                string     `bson:"_id"` // orgId:userId
-	OrgID             string     `bson:"orgId"`
-	TenantID          string     `bson:"tenantId"`
-	UserID            string     `bson:"userId"`
-	DisplayName       string     `bson:"displayName"`
-	UserPrincipalName string     `bson:"upn"`
-	Mail              string     `bson:"mail,omitempty"`
-	JobTitle          string     `bson:"jobTitle,omitempty"`
-	Department        string     `bson:"department,omitempty"`
-	UserType          string     `bson:"userType,omitempty"`
-	AccountEnabled    bool       `bson:"accountEnabled"`
-	Deleted           bool       `bson:"deleted"`
-	Search            string     `bson:"search"` // lower-case name, UPN and mail
-	Access            string     `bson:"access"`
-	Code              string     `bson:"code,omitempty"`
-	Reason            string     `bson:"reason,omitempty"`
-	CheckedAt         *time.Time `bson:"checkedAt,omitempty"`
-	AccessChangedAt   *time.Time `bson:"accessChangedAt,omitempty"`
-	NextCheckAt       time.Time  `bson:"nextCheckAt"`
-	Capture           bool       `bson:"capture"`
-	CaptureChangedAt  *time.Time `bson:"captureChangedAt,omitempty"`
-	CreatedAt         time.Time  `bson:"createdAt"`
-	UpdatedAt         time.Time  `bson:"updatedAt"`
+	ID                string `bson:"_id"` // orgId:userId
+	OrgID             string `bson:"orgId"`
+	TenantID          string `bson:"tenantId"`
+	UserID            string `bson:"userId"`
+	DisplayName       string `bson:"displayName"`
+	UserPrincipalName string `bson:"upn"`
+	Mail              string `bson:"mail,omitempty"`
+	JobTitle          string `bson:"jobTitle,omitempty"`
+	Department        string `bson:"department,omitempty"`
+	UserType          string `bson:"userType,omitempty"`
+	AccountEnabled    bool   `bson:"accountEnabled"`
+	Licensed          bool   `bson:"licensed"` // the directory lists assigned licenses
+	// Kind is the mailbox kind discovery told from the account (package mailboxes' Kind).
+	Kind             string     `bson:"kind,omitempty"`
+	Deleted          bool       `bson:"deleted"`
+	Search           string     `bson:"search"` // lower-case name, UPN and mail
+	Access           string     `bson:"access"`
+	Code             string     `bson:"code,omitempty"`
+	Reason           string     `bson:"reason,omitempty"`
+	CheckedAt        *time.Time `bson:"checkedAt,omitempty"`
+	AccessChangedAt  *time.Time `bson:"accessChangedAt,omitempty"`
+	NextCheckAt      time.Time  `bson:"nextCheckAt"`
+	Capture          bool       `bson:"capture"`
+	CaptureChangedAt *time.Time `bson:"captureChangedAt,omitempty"`
+	CreatedAt        time.Time  `bson:"createdAt"`
+	UpdatedAt        time.Time  `bson:"updatedAt"`
+}
+
+// Captured reports whether the mailbox's mail, meetings and contacts are synced: readable,
+// still in the tenant, and capture on (the admin's switch, set from the capture policy of its
+// kind). The one definition the syncer, the subscription keeper and discovery share.
+func (m Mailbox) Captured() bool {
+	return m.Access == "ACCESSIBLE" && !m.Deleted && m.Capture && m.UserType != "Guest"
 }
 
 // MailboxID is a mailbox's _id.
@@ -69,7 +79,7 @@ func (o OrgScope) UpsertDirectoryUsers(ctx context.Context, tenantID string, us 
 			known[id] = true
 			fresh = append(fresh, Mailbox{ID: id, OrgID: o.org, TenantID: tenantID, UserID: u.UserID, DisplayName: u.DisplayName,
 				UserPrincipalName: u.UserPrincipalName, Mail: u.Mail, JobTitle: u.JobTitle, Department: u.Department, UserType: u.UserType,
-				AccountEnabled: u.AccountEnabled, Search: strings.ToLower(u.DisplayName + " " + u.UserPrincipalName + " " + u.Mail),
+				AccountEnabled: u.AccountEnabled, Licensed: u.Licensed, Kind: u.Kind, Search: strings.ToLower(u.DisplayName + " " + u.UserPrincipalName + " " + u.Mail),
 				Access: "UNKNOWN", Capture: true, CreatedAt: now, UpdatedAt: now, NextCheckAt: now})
 			continue
 		}
@@ -77,7 +87,7 @@ func (o OrgScope) UpsertDirectoryUsers(ctx context.Context, tenantID string, us 
 			{Key: "orgId", Value: o.org}, {Key: "tenantId", Value: tenantID}, {Key: "userId", Value: u.UserID},
 			{Key: "displayName", Value: u.DisplayName}, {Key: "upn", Value: u.UserPrincipalName}, {Key: "mail", Value: u.Mail},
 			{Key: "jobTitle", Value: u.JobTitle}, {Key: "department", Value: u.Department}, {Key: "userType", Value: u.UserType},
-			{Key: "accountEnabled", Value: u.AccountEnabled}, {Key: "deleted", Value: false},
+			{Key: "accountEnabled", Value: u.AccountEnabled}, {Key: "licensed", Value: u.Licensed}, {Key: "kind", Value: u.Kind}, {Key: "deleted", Value: false},
 			{Key: "search", Value: strings.ToLower(u.DisplayName + " " + u.UserPrincipalName + " " + u.Mail)},
 			{Key: "updatedAt", Value: now},
 		}
@@ -156,6 +166,7 @@ func (o OrgScope) Mailbox(ctx context.Context, userID string) (Mailbox, error) {
 // MailboxQuery selects mailboxes; the zero value selects every live one.
 type MailboxQuery struct {
 	Access  []string
+	Kind    []string
 	Capture *bool
 	Search  string // substring of name, UPN or mail, any case
 	// After is the sort key (displayName, _id) of the last mailbox of the previous page.
@@ -168,6 +179,9 @@ func (o OrgScope) Mailboxes(ctx context.Context, q MailboxQuery) ([]Mailbox, err
 	f := o.filter(bson.E{Key: "deleted", Value: false})
 	if len(q.Access) > 0 {
 		f = append(f, bson.E{Key: "access", Value: bson.D{{Key: "$in", Value: q.Access}}})
+	}
+	if len(q.Kind) > 0 {
+		f = append(f, bson.E{Key: "kind", Value: bson.D{{Key: "$in", Value: q.Kind}}})
 	}
 	if q.Capture != nil {
 		f = append(f, bson.E{Key: "capture", Value: *q.Capture})
@@ -253,6 +267,25 @@ func (o OrgScope) SetMailboxNextCheck(ctx context.Context, userIDs []string, at 
 }
 
 // SetMailboxCapture switches capture for a mailbox.
+// SetMailboxesCapture turns capture on or off for several mailboxes at once (a capture policy
+// applied to a kind).
+func (o OrgScope) SetMailboxesCapture(ctx context.Context, userIDs []string, enabled bool, at time.Time) error {
+	if len(userIDs) == 0 {
+		return nil
+	}
+	ids := make(bson.A, len(userIDs))
+	for i, u := range userIDs {
+		ids[i] = MailboxID(o.org, u)
+	}
+	_, err := o.s.collection(mailboxCollection).UpdateMany(ctx, o.filter(bson.E{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}),
+		bson.D{{Key: "$set", Value: bson.D{{Key: "capture", Value: enabled}, {Key: "captureChangedAt", Value: at}, {Key: "updatedAt", Value: at}}}})
+	if err != nil {
+		return fmt.Errorf("set capture: %w", err)
+	}
+	return nil
+}
+
+// SetMailboxCapture turns one mailbox's capture on or off.
 func (o OrgScope) SetMailboxCapture(ctx context.Context, userID string, enabled bool, at time.Time) (Mailbox, error) {
 	return o.updateMailbox(ctx, userID, bson.D{{Key: "capture", Value: enabled}, {Key: "captureChangedAt", Value: at}, {Key: "updatedAt", Value: at}})
 }

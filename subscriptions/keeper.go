@@ -52,7 +52,7 @@ func (s *Service) maintainOrg(ctx context.Context, ta store.TeamAccess) error {
 			return err
 		}
 		for _, m := range ms {
-			if m.AccountEnabled {
+			if m.Captured() {
 				captured[m.UserID] = true
 			}
 		}

@@ -15,7 +15,9 @@
   };
   var socket = null;
   var isAdmin = false;
-  var MBX = 'id displayName userPrincipalName access accessReason capture captured';
+  var MBX = 'id displayName userPrincipalName kind access accessReason capture captured';
+  var KINDS = { USER: 'User', DISABLED_USER: 'User, sign-in blocked', SHARED_OR_RESOURCE: 'Shared, room or equipment mailbox',
+    GUEST: 'Guest' };
   var LABELS = { ACCESSIBLE: 'Readable', BLOCKED_BY_POLICY: 'Blocked by policy', NO_MAILBOX: 'No mailbox',
     MISSING_PERMISSION: 'Missing permission', ERROR: 'Error', UNKNOWN: 'Not checked yet' };
   var mbxCursor = null;
@@ -29,7 +31,8 @@
   function mailboxRow(m) {
     var tr = document.createElement('tr');
     tr.dataset.id = m.id;
-    tr.innerHTML = '<td>' + esc(m.displayName) + '<div class="upn">' + esc(m.userPrincipalName) + '</div></td>' +
+    tr.innerHTML = '<td>' + esc(m.displayName) + '<div class="upn">' + esc(m.userPrincipalName) + '</div>' +
+      '<div class="upn kind">' + esc(KINDS[m.kind] || m.kind) + '</div></td>' +
       '<td><span class="badge ' + esc(m.access) + '">' + esc(LABELS[m.access] || m.access) + '</span></td>' +
       '<td>' + esc(m.accessReason) + '</td>' +
       '<td><label><input type="checkbox" class="capture"' + (m.capture ? ' checked' : '') + (isAdmin ? '' : ' disabled') +
