@@ -160,15 +160,20 @@ func (s *Sim) demoMail(d Demo, userID string, at time.Time, rng *rand.Rand) erro
 	return err
 }
 
-// demoMeeting adds a meeting a user organises with a customer.
-func (s *Sim) demoMeeting(d Demo, userID string, at time.Time, rng *rand.Rand) error {
+// demoParty is a demo user and a customer, for a meeting between them.
+func (s *Sim) demoParty(d Demo, userID string, rng *rand.Rand) (*User, EmailAddress, error) {
 	s.mu.Lock()
 	_, u, err := s.userLocked(d.TenantID, userID)
 	s.mu.Unlock()
+	return u, demoCustomers[rng.IntN(len(demoCustomers))], err
+}
+
+// demoMeeting adds a meeting a user organises with a customer.
+func (s *Sim) demoMeeting(d Demo, userID string, at time.Time, rng *rand.Rand) error {
+	u, c, err := s.demoParty(d, userID, rng)
 	if err != nil {
 		return err
 	}
-	c := demoCustomers[rng.IntN(len(demoCustomers))]
 	start := at.Truncate(30 * time.Minute)
 	join := "https://teams.microsoft.com/l/meetup-join/" + randomID(24)
 	_, err = s.AddEvent(d.TenantID, userID, Event{
@@ -184,13 +189,10 @@ func (s *Sim) demoMeeting(d Demo, userID string, at time.Time, rng *rand.Rand) e
 // demoSeries adds a weekly pipeline review a user organises with a customer: ten occurrences
 // from next week, the third moved (an exception), the fifth cancelled.
 func (s *Sim) demoSeries(d Demo, userID string, now time.Time, rng *rand.Rand) error {
-	s.mu.Lock()
-	_, u, err := s.userLocked(d.TenantID, userID)
-	s.mu.Unlock()
+	u, c, err := s.demoParty(d, userID, rng)
 	if err != nil {
 		return err
 	}
-	c := demoCustomers[rng.IntN(len(demoCustomers))]
 	first := now.AddDate(0, 0, 7).Truncate(24 * time.Hour).Add(16 * time.Hour)
 	_, occ, err := s.AddSeries(d.TenantID, userID, Event{
 		Subject: "Weekly pipeline review – " + strings.Split(c.Address, "@")[1], Start: LocalTime(first), End: LocalTime(first.Add(30 * time.Minute)),

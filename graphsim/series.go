@@ -93,14 +93,9 @@ func (s *Sim) UpdateSeries(tenantID, userID, masterID string, fn func(e *Event))
 func (s *Sim) UpdateOccurrence(tenantID, userID, occurrenceID string, fn func(e *Event)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t, mb, err := s.mailboxLocked(tenantID, userID)
+	t, mb, o, err := s.occurrenceLocked(tenantID, userID, occurrenceID)
 	if err != nil {
 		return err
-	}
-	v, ok := mb.events.get(occurrenceID)
-	o, _ := v.(*Event)
-	if !ok || o.SeriesMasterID == nil {
-		return fmt.Errorf("occurrence %s: %w", occurrenceID, ErrNotFound)
 	}
 	c := *o
 	fn(&c)
@@ -117,19 +112,28 @@ func (s *Sim) UpdateOccurrence(tenantID, userID, occurrenceID string, fn func(e 
 func (s *Sim) DeleteOccurrence(tenantID, userID, occurrenceID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t, mb, err := s.mailboxLocked(tenantID, userID)
+	t, mb, o, err := s.occurrenceLocked(tenantID, userID, occurrenceID)
 	if err != nil {
 		return err
-	}
-	v, ok := mb.events.get(occurrenceID)
-	o, _ := v.(*Event)
-	if !ok || o.SeriesMasterID == nil {
-		return fmt.Errorf("occurrence %s: %w", occurrenceID, ErrNotFound)
 	}
 	delete(mb.events.items, occurrenceID)
 	s.touchMasterLocked(mb, *o.SeriesMasterID)
 	s.notifyLocked(t, "events", userID, *o.SeriesMasterID, "updated")
 	return nil
+}
+
+// occurrenceLocked finds a live occurrence or exception of a series.
+func (s *Sim) occurrenceLocked(tenantID, userID, id string) (*tenant, *mailbox, *Event, error) {
+	t, mb, err := s.mailboxLocked(tenantID, userID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	v, ok := mb.events.get(id)
+	o, _ := v.(*Event)
+	if !ok || o.SeriesMasterID == nil {
+		return nil, nil, nil, fmt.Errorf("occurrence %s: %w", id, ErrNotFound)
+	}
+	return t, mb, o, nil
 }
 
 // touchMasterLocked gives a series' master a new changeKey, as a change to one of its

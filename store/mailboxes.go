@@ -135,19 +135,8 @@ func (o OrgScope) mailboxIDs(ctx context.Context) (map[string]bool, error) {
 
 // MarkMailboxesDeleted records users removed from the tenant; they are probed no more.
 func (o OrgScope) MarkMailboxesDeleted(ctx context.Context, userIDs []string, now time.Time) error {
-	if len(userIDs) == 0 {
-		return nil
-	}
-	ids := make(bson.A, len(userIDs))
-	for i, u := range userIDs {
-		ids[i] = MailboxID(o.org, u)
-	}
-	_, err := o.s.collection(mailboxCollection).UpdateMany(ctx, o.filter(bson.E{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}),
-		bson.D{{Key: "$set", Value: bson.D{{Key: "deleted", Value: true}, {Key: "updatedAt", Value: now}, {Key: "nextCheckAt", Value: farFuture}}}})
-	if err != nil {
-		return fmt.Errorf("mark users deleted: %w", err)
-	}
-	return nil
+	return o.updateMailboxes(ctx, "mark users deleted", userIDs,
+		bson.D{{Key: "deleted", Value: true}, {Key: "updatedAt", Value: now}, {Key: "nextCheckAt", Value: farFuture}})
 }
 
 // farFuture is when nothing is due.
@@ -266,10 +255,15 @@ func (o OrgScope) SetMailboxNextCheck(ctx context.Context, userIDs []string, at 
 	return nil
 }
 
-// SetMailboxCapture switches capture for a mailbox.
 // SetMailboxesCapture turns capture on or off for several mailboxes at once (a capture policy
 // applied to a kind).
 func (o OrgScope) SetMailboxesCapture(ctx context.Context, userIDs []string, enabled bool, at time.Time) error {
+	return o.updateMailboxes(ctx, "set capture", userIDs,
+		bson.D{{Key: "capture", Value: enabled}, {Key: "captureChangedAt", Value: at}, {Key: "updatedAt", Value: at}})
+}
+
+// updateMailboxes sets fields of the given users' mailboxes.
+func (o OrgScope) updateMailboxes(ctx context.Context, what string, userIDs []string, set bson.D) error {
 	if len(userIDs) == 0 {
 		return nil
 	}
@@ -278,9 +272,9 @@ func (o OrgScope) SetMailboxesCapture(ctx context.Context, userIDs []string, ena
 		ids[i] = MailboxID(o.org, u)
 	}
 	_, err := o.s.collection(mailboxCollection).UpdateMany(ctx, o.filter(bson.E{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}),
-		bson.D{{Key: "$set", Value: bson.D{{Key: "capture", Value: enabled}, {Key: "captureChangedAt", Value: at}, {Key: "updatedAt", Value: at}}}})
+		bson.D{{Key: "$set", Value: set}})
 	if err != nil {
-		return fmt.Errorf("set capture: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }
