@@ -2,7 +2,6 @@ package access_test
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -23,24 +22,6 @@ const (
 	secret   = "secret"
 	redirect = "https://teamaccess.example/consent/callback"
 )
-
-// verifier adapts m365.Client as the server does.
-type verifier struct{ c *m365.Client }
-
-func (v verifier) ClientID() string                     { return v.c.ClientID() }
-func (v verifier) ConsentURL(hint, state string) string { return v.c.ConsentURL(hint, state) }
-func (v verifier) VerifyTenant(ctx context.Context, t string) (access.Grant, error) {
-	g, err := v.c.VerifyTenant(ctx, t)
-	for _, m := range []struct{ from, to error }{
-		{m365.ErrNotConsented, access.ErrNotConsented}, {m365.ErrTenantNotFound, access.ErrTenantNotFound},
-		{m365.ErrCredentials, access.ErrCredentials}, {m365.ErrUnavailable, access.ErrUnavailable},
-	} {
-		if errors.Is(err, m.from) {
-			return access.Grant{}, errors.Join(m.to, err)
-		}
-	}
-	return access.Grant{TenantID: g.TenantID, Roles: g.Roles}, err
-}
 
 type env struct {
 	sim       *graphsim.Sim
@@ -71,7 +52,7 @@ func newEnv(t *testing.T, configure ...func(*graphsim.Options)) *env {
 	mc, err := m365.New(m365.Config{ClientID: appID, ClientSecret: secret, Cloud: cl, RootCAs: sim.CertPool(), RedirectURI: redirect})
 	require.NoError(t, err)
 	e := &env{sim: sim, dir: auth.NewDirectory(st), clock: time.Now()}
-	e.svc = access.New(st, verifier{mc}, e.dir, access.Options{
+	e.svc = access.New(st, mc, e.dir, access.Options{
 		Now:     func() time.Time { return e.clock },
 		Publish: func(_ string, ta access.TeamAccess) { e.published = append(e.published, ta) },
 		OnDelete: []access.DisconnectHook{func(_ context.Context, org, tenant string, purge bool) error {

@@ -3,6 +3,7 @@ package access
 import (
 	"context"
 	"errors"
+	"github.com/teamaccess/teamaccess/graphdata"
 	"slices"
 	"time"
 )
@@ -56,13 +57,10 @@ type ConsentLink struct {
 }
 
 // Grant is what an app-only token for a tenant shows.
-type Grant struct {
-	TenantID string
-	Roles    []string
-}
+type Grant = graphdata.Grant
 
-// Verifier reaches the Microsoft identity platform. Its errors wrap ErrNotConsented,
-// ErrTenantNotFound, ErrCredentials or ErrUnavailable.
+// Verifier reaches the Microsoft identity platform (*m365.Client serves it). Its errors wrap
+// ErrNotConsented, ErrTenantNotFound, ErrCredentials or ErrUnavailable.
 type Verifier interface {
 	ClientID() string
 	ConsentURL(tenantHint, state string) string
@@ -71,10 +69,10 @@ type Verifier interface {
 
 // Errors of the identity platform, as a Verifier reports them, and of this package.
 var (
-	ErrNotConsented   = errors.New("the application is not consented in the tenant")
-	ErrTenantNotFound = errors.New("tenant not found")
-	ErrCredentials    = errors.New("teamaccess's application credentials were refused")
-	ErrUnavailable    = errors.New("the Microsoft identity platform is unavailable")
+	ErrNotConsented   = graphdata.ErrNotConsented
+	ErrTenantNotFound = graphdata.ErrTenantNotFound
+	ErrCredentials    = graphdata.ErrCredentials
+	ErrUnavailable    = graphdata.ErrUnavailable
 	ErrInvalid        = errors.New("invalid input")
 	// ErrBadState: a callback whose state is missing, unknown, expired or used already.
 	ErrBadState = errors.New("invalid consent state")

@@ -121,11 +121,11 @@ func (s *Syncer) storeEvents(ctx context.Context, org store.OrgScope, tenantID, 
 	if err := s.hydrate(ctx, tenantID, userID, es, sr); err != nil {
 		return err
 	}
-	return s.writeEvents(ctx, org, userID, st, es)
+	return s.writeEvents(ctx, org, userID, st, es, sr)
 }
 
 // writeEvents writes complete events and tombstones the removed ones.
-func (s *Syncer) writeEvents(ctx context.Context, org store.OrgScope, userID string, st *store.DeltaState, es []Event) error {
+func (s *Syncer) writeEvents(ctx context.Context, org store.OrgScope, userID string, st *store.DeltaState, es []Event, sr *seriesRound) error {
 	domains := s.domainsOf(ctx, org)
 	now := s.now()
 	var acts []store.Activity
@@ -137,7 +137,7 @@ func (s *Syncer) writeEvents(ctx context.Context, org store.OrgScope, userID str
 		}
 		a := store.Activity{ID: store.ItemID(org.ID(), userID, st.Scope, e.ID), MailboxID: userID, Scope: st.Scope, GraphID: e.ID,
 			Kind: "MEETING", Subject: e.Subject, OccurredAt: e.Start, Start: e.Start, End: e.End,
-			StartTimeZone: e.StartTimeZone, EndTimeZone: e.EndTimeZone, IsAllDay: e.IsAllDay, SeriesID: e.SeriesMasterID, SeriesChangeKey: e.seriesKey,
+			StartTimeZone: e.StartTimeZone, EndTimeZone: e.EndTimeZone, IsAllDay: e.IsAllDay, SeriesID: e.SeriesMasterID, SeriesChangeKey: sr.keys[e.ID],
 			OnlineMeetingURL: e.JoinURL, Location: e.Location, IsCancelled: e.IsCancelled, WebLink: e.WebLink, Gen: st.Gen, ChangedAt: now}
 		if e.IsAllDay {
 			a.StartDate, a.EndDate = e.StartDate, e.EndDate

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/teamaccess/teamaccess/graphdata"
 
 	"github.com/teamaccess/teamaccess/store"
 )
@@ -26,9 +27,12 @@ import (
 // seriesRound caches the masters one round has read.
 type seriesRound struct {
 	masters map[string]*Event // nil: the series is gone
+	keys    map[string]string // event id -> the changeKey of the master it was completed from
 }
 
-func newSeriesRound() *seriesRound { return &seriesRound{masters: map[string]*Event{}} }
+func newSeriesRound() *seriesRound {
+	return &seriesRound{masters: map[string]*Event{}, keys: map[string]string{}}
+}
 
 // master reads a series master, once per round; nil when it no longer exists.
 func (s *Syncer) master(ctx context.Context, tenantID, userID, id string, sr *seriesRound) (*Event, error) {
@@ -37,7 +41,7 @@ func (s *Syncer) master(ctx context.Context, tenantID, userID, id string, sr *se
 	}
 	m, err := s.g.Event(ctx, tenantID, userID, id)
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, graphdata.ErrResourceNotFound):
 		sr.masters[id] = nil
 		return nil, nil
 	case err != nil:
@@ -51,12 +55,12 @@ func (s *Syncer) master(ctx context.Context, tenantID, userID, id string, sr *se
 // or self no longer exists becomes a removal.
 func (s *Syncer) hydrate(ctx context.Context, tenantID, userID string, es []Event, sr *seriesRound) error {
 	for i, e := range es {
-		if !e.sparse() {
+		if !e.Sparse() {
 			if e.SeriesMasterID != "" && !e.Removed {
 				if m, err := s.master(ctx, tenantID, userID, e.SeriesMasterID, sr); err != nil {
 					return err
 				} else if m != nil {
-					es[i].seriesKey = m.ChangeKey
+					sr.keys[e.ID] = m.ChangeKey
 				}
 			}
 			continue
@@ -72,17 +76,17 @@ func (s *Syncer) hydrate(ctx context.Context, tenantID, userID string, es []Even
 		if e.Type == "exception" {
 			full, err := s.g.Event(ctx, tenantID, userID, e.ID)
 			switch {
-			case errors.Is(err, ErrNotFound):
+			case errors.Is(err, graphdata.ErrResourceNotFound):
 				es[i] = Event{ID: e.ID, Removed: true}
 				continue
 			case err != nil:
 				return fmt.Errorf("exception %s: %w", e.ID, err)
 			}
-			full.SeriesMasterID, full.Type, full.seriesKey = e.SeriesMasterID, e.Type, m.ChangeKey
-			es[i] = full
+			full.SeriesMasterID, full.Type = e.SeriesMasterID, e.Type
+			es[i], sr.keys[e.ID] = full, m.ChangeKey
 			continue
 		}
-		es[i] = fromMaster(*m, e)
+		es[i], sr.keys[e.ID] = fromMaster(*m, e), m.ChangeKey
 	}
 	return nil
 }
@@ -92,7 +96,6 @@ func fromMaster(m, o Event) Event {
 	n := m
 	n.ID, n.Type, n.SeriesMasterID, n.ChangeKey = o.ID, o.Type, o.SeriesMasterID, o.ChangeKey
 	n.Start, n.End, n.StartTimeZone, n.EndTimeZone, n.StartDate, n.EndDate = o.Start, o.End, o.StartTimeZone, o.EndTimeZone, o.StartDate, o.EndDate
-	n.seriesKey = m.ChangeKey
 	return n
 }
 
@@ -129,7 +132,7 @@ func (s *Syncer) checkSeries(ctx context.Context, org store.OrgScope, tenantID, 
 			for i, it := range its {
 				gone[i] = Event{ID: it.GraphID, Removed: true}
 			}
-			if err := s.writeEvents(ctx, org, userID, st, gone); err != nil {
+			if err := s.writeEvents(ctx, org, userID, st, gone, sr); err != nil {
 				return err
 			}
 			continue
@@ -142,7 +145,7 @@ func (s *Syncer) checkSeries(ctx context.Context, org store.OrgScope, tenantID, 
 			continue
 		}
 		inst, err := s.g.Instances(ctx, tenantID, userID, id, st.WindowFrom, st.WindowTo)
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, graphdata.ErrResourceNotFound) {
 			continue // gone meanwhile: the next check takes it
 		}
 		if err != nil {
@@ -154,14 +157,14 @@ func (s *Syncer) checkSeries(ctx context.Context, org store.OrgScope, tenantID, 
 		listed := map[string]bool{}
 		for i := range inst {
 			listed[inst[i].ID] = true
-			inst[i].seriesKey = m.ChangeKey
+			sr.keys[inst[i].ID] = m.ChangeKey
 		}
 		for _, it := range its {
 			if !listed[it.GraphID] { // deleted, or moved out of the window
 				inst = append(inst, Event{ID: it.GraphID, Removed: true})
 			}
 		}
-		if err := s.writeEvents(ctx, org, userID, st, inst); err != nil {
+		if err := s.writeEvents(ctx, org, userID, st, inst, sr); err != nil {
 			return err
 		}
 	}

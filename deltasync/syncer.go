@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/teamaccess/teamaccess/graphdata"
 	"log/slog"
 	"strings"
 	"sync"
@@ -154,7 +155,7 @@ func (s *Syncer) syncScopes(ctx context.Context, orgID, tenantID, userID string,
 		}
 	}
 	err := errors.Join(errs...)
-	if errors.Is(err, ErrRefused) && s.o.Refused != nil && ctx.Err() == nil {
+	if refused(err) && s.o.Refused != nil && ctx.Err() == nil {
 		s.o.Refused(ctx, orgID, tenantID, userID)
 	}
 	return err
@@ -205,7 +206,7 @@ func (s *Syncer) syncScope(ctx context.Context, orgID, tenantID, userID, scope s
 		switch {
 		case errors.Is(err, errHeld):
 			return err // nothing saved: the organisation's data is going
-		case errors.Is(err, ErrDeltaExpired) && resyncs < maxResyncs:
+		case errors.Is(err, graphdata.ErrDeltaExpired) && resyncs < maxResyncs:
 			resyncs++
 			st.Resyncs++
 			st.Link = ""
@@ -304,7 +305,7 @@ func (s *Syncer) failed(ctx context.Context, org store.OrgScope, st *store.Delta
 	t := s.now()
 	st.LastError, st.LastErrorAt = err.Error(), &t
 	st.Failures++
-	if errors.Is(err, ErrThrottled) {
+	if errors.Is(err, graphdata.ErrThrottled) {
 		st.Throttled++
 	}
 	if serr := s.saveState(ctx, org, *st); serr != nil {

@@ -3,63 +3,26 @@ package deltasync
 import (
 	"context"
 	"errors"
+	"github.com/teamaccess/teamaccess/graphdata"
 	"time"
 
 	"github.com/teamaccess/teamaccess/store"
 )
 
-// Address is a name and an email address.
-type Address struct{ Name, Address string }
+// The package's names for the Graph data it reads (graphdata's types, not copies).
+type (
+	Address     = graphdata.Address
+	Message     = graphdata.Message
+	Attendee    = graphdata.Attendee
+	Event       = graphdata.Event
+	Contact     = graphdata.Contact
+	Page[T any] = graphdata.Page[T]
+)
 
-// Message is a Graph message, as the Graph interface hands it over.
-type Message struct {
-	ID, Subject, ConversationID, InternetMessageID, WebLink, Importance, BodyPreview string
-	From                                                                             *Address
-	To, Cc, Bcc                                                                      []Address
-	Sent, Received                                                                   time.Time
-	HasAttachments, IsDraft, Removed                                                 bool
-}
-
-// Attendee is an event attendee.
-type Attendee struct {
-	Address
-	Type, Response string
-}
-
-// Event is a Graph calendar event. StartDate and EndDate are an all-day event's days.
-type Event struct {
-	ID, Subject, SeriesMasterID, Type, WebLink, JoinURL, Location, ChangeKey string
-	Organizer                                                                Address
-	Attendees                                                                []Attendee
-	Start, End                                                               time.Time
-	StartTimeZone, EndTimeZone, StartDate, EndDate                           string
-	IsAllDay, IsCancelled, Removed                                           bool
-	// seriesKey is the changeKey of the series master the event was completed from (series.go).
-	seriesKey string
-}
-
-// sparse: an occurrence or exception the delta sent with only its id, type, series and times.
-func (e Event) sparse() bool {
-	return !e.Removed && e.SeriesMasterID != "" && (e.Type == "occurrence" || e.Type == "exception") && e.Organizer.Address == "" && e.Subject == ""
-}
-
-// Contact is a Graph personal contact.
-type Contact struct {
-	ID, DisplayName, GivenName, Surname, Company, JobTitle string
-	Emails                                                 []Address
-	Phones                                                 []string
-	Removed                                                bool
-}
-
-// Page is a page of a delta round.
-type Page[T any] struct {
-	Items               []T
-	NextLink, DeltaLink string
-}
-
-// Graph reads delta rounds. Its errors wrap ErrDeltaExpired (start over), ErrThrottled (Graph
-// asked to slow down) or ErrRefused (the mailbox's resource answered 403 or 404), and their
-// messages are Microsoft's code and message in one line.
+// Graph reads delta rounds (*m365.Client serves it). Its errors match graphdata's kinds:
+// ErrDeltaExpired (start over), ErrThrottled (Graph asked to slow down), ErrAccessDenied or
+// ErrResourceNotFound (the mailbox's resource refused the read, or the item read is gone), and
+// their messages are Microsoft's code and message in one line.
 type Graph interface {
 	MessagesDeltaURL(userID, folder string, since time.Time, withPreview bool) string
 	EventsDeltaURL(userID string, from, to time.Time) string
@@ -68,20 +31,19 @@ type Graph interface {
 	EventsPage(ctx context.Context, tenantID, link string) (Page[Event], error)
 	ContactsPage(ctx context.Context, tenantID, link string) (Page[Contact], error)
 	// Event reads one event in full (a series master, an exception); Instances the occurrences
-	// and exceptions of a series in [from, to), in full. A missing one wraps ErrRefused.
+	// and exceptions of a series in [from, to), in full.
 	Event(ctx context.Context, tenantID, userID, id string) (Event, error)
 	Instances(ctx context.Context, tenantID, userID, masterID string, from, to time.Time) ([]Event, error)
 }
 
-// Errors a Graph reports.
-var (
-	ErrDeltaExpired = errors.New("delta link expired")
-	ErrThrottled    = errors.New("throttled or unavailable")
-	ErrRefused      = errors.New("the mailbox refused the read")
-	// ErrNotFound: the item read (a series master, an exception) no longer exists.
-	ErrNotFound = errors.New("the item no longer exists")
-	ErrInvalid  = errors.New("invalid input")
-)
+// ErrInvalid reports input the syncer cannot act on.
+var ErrInvalid = errors.New("invalid input")
+
+// refused reports a read the mailbox's resource refused (403) or no longer has (404): its access
+// changed since its last probe.
+func refused(err error) bool {
+	return errors.Is(err, graphdata.ErrAccessDenied) || errors.Is(err, graphdata.ErrResourceNotFound)
+}
 
 // Store is what the syncer needs of the database.
 type Store interface {

@@ -86,28 +86,6 @@ func (c *Client) ConsentURL(tenantHint, state string) string {
 	return c.cfg.Cloud.AuthorityHost + url.PathEscape(tenantHint) + "/v2.0/adminconsent?" + q.Encode()
 }
 
-// Grant is what a tenant's admin granted the app, as an app-only token shows it.
-type Grant struct {
-	TenantID  string
-	Roles     []string // application permissions, sorted
-	ExpiresOn time.Time
-}
-
-// Errors of token acquisition, for callers to classify with errors.Is.
-var (
-	// ErrNotConsented: the app is not (or no longer) in the tenant: never consented, consent
-	// revoked, or the service principal deleted or disabled.
-	ErrNotConsented = errors.New("the application is not consented in this tenant")
-	// ErrTenantNotFound: no such tenant.
-	ErrTenantNotFound = errors.New("tenant not found")
-	// ErrCredentials: the app's own configuration was refused (its secret or certificate, the
-	// scope or endpoint it asks): an error of teamaccess's operator, not of the tenant, and
-	// never worth retrying as it is.
-	ErrCredentials = errors.New("the application's credentials were refused")
-	// ErrUnavailable: the identity platform could not be reached or failed; try again later.
-	ErrUnavailable = errors.New("the Microsoft identity platform is unavailable")
-)
-
 // VerifyTenant gets a new app-only token for the tenant, bypassing any cache, and reports what
 // it grants. It checks that the token was issued for that tenant: the tenant a consent
 // callback names is not to be trusted alone.

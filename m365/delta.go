@@ -12,63 +12,6 @@ import (
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
 )
 
-// Address is a name and an email address.
-type Address struct{ Name, Address string }
-
-// Message is a message as teamaccess keeps it.
-type Message struct {
-	ID, Subject, ConversationID, InternetMessageID, WebLink, Importance, BodyPreview, FolderID string
-	From                                                                                       *Address
-	To, Cc, Bcc                                                                                []Address
-	Sent, Received                                                                             time.Time
-	HasAttachments, IsDraft                                                                    bool
-	Removed                                                                                    bool
-}
-
-// Attendee is an event attendee with their response.
-type Attendee struct {
-	Address
-	Type, Response string
-}
-
-// Event is a calendar event (a single instance, occurrence or exception) as teamaccess keeps it.
-type Event struct {
-	ID, Subject, ICalUID, SeriesMasterID, Type, WebLink, JoinURL, Location, ChangeKey string
-	Organizer                                                                         Address
-	Attendees                                                                         []Attendee
-	Start, End                                                                        time.Time
-	StartTimeZone, EndTimeZone                                                        string
-	// StartDate and EndDate are the days Graph's wall-clock start and end show (YYYY-MM-DD): an
-	// all-day event's days (the end exclusive), midnight in the event's time zone, whose
-	// instant in UTC may fall on the day before.
-	StartDate, EndDate    string
-	IsAllDay, IsCancelled bool
-	Removed               bool
-}
-
-// Sparse reports an occurrence or exception that calendarView/delta sent with only its id,
-// type, seriesMasterId, start and end (microsoft-graph-docs issue 7632): the rest is its series
-// master's (an occurrence) or its own, to be read (an exception).
-func (e Event) Sparse() bool {
-	return !e.Removed && e.SeriesMasterID != "" && (e.Type == "occurrence" || e.Type == "exception") && e.Organizer.Address == "" && e.Subject == ""
-}
-
-// Contact is a personal contact.
-type Contact struct {
-	ID, DisplayName, GivenName, Surname, Company, JobTitle string
-	Emails                                                 []Address
-	Phones                                                 []string
-	Removed                                                bool
-}
-
-// Page is one page of a delta round: its items, and either the next page's link or, at the end
-// of the round, the delta link of the next round.
-type Page[T any] struct {
-	Items     []T
-	NextLink  string
-	DeltaLink string
-}
-
 var messageFields = "id,subject,from,sender,toRecipients,ccRecipients,bccRecipients,sentDateTime,receivedDateTime," +
 	"conversationId,internetMessageId,webLink,hasAttachments,importance,isDraft,parentFolderId"
 

@@ -82,17 +82,6 @@ func (c *Client) newGraph(cred azcore.TokenCredential) (*tenantGraph, error) {
 	return &tenantGraph{cred: cred, adapter: adapter, users: users.NewUsersRequestBuilderInternal(map[string]string{}, adapter)}, nil
 }
 
-// DirectoryUser is a user of the tenant as users/delta reports it.
-type DirectoryUser struct {
-	ID, DisplayName, UserPrincipalName, Mail, JobTitle, Department, UserType string
-	AccountEnabled                                                           bool
-	// Licensed: the directory lists licenses assigned to the user. Exchange Online creates
-	// shared, room and equipment mailboxes disabled and unlicensed.
-	Licensed bool
-	// Removed is set for a user deleted from the tenant (soft or permanently).
-	Removed bool
-}
-
 // userFields are the user properties discovery reads.
 var userFields = []string{"id", "displayName", "userPrincipalName", "mail", "jobTitle", "department", "userType", "accountEnabled", "assignedLicenses"}
 
@@ -161,22 +150,6 @@ func toDirectoryUser(u models.Userable) DirectoryUser {
 		d.Removed = true
 	}
 	return d
-}
-
-// Mailbox access classes.
-const (
-	AccessAccessible        = "ACCESSIBLE"
-	AccessBlockedByPolicy   = "BLOCKED_BY_POLICY"
-	AccessNoMailbox         = "NO_MAILBOX"
-	AccessMissingPermission = "MISSING_PERMISSION"
-	AccessError             = "ERROR"
-)
-
-// Probe is what one cheap read of a mailbox showed.
-type Probe struct {
-	Access  string
-	Code    string // Graph's error code, if any
-	Message string
 }
 
 // ProbeMailbox reads the mailbox's Inbox id, the cheapest read of a mailbox, and classifies

@@ -12,28 +12,6 @@ import (
 	"github.com/microsoftgraph/msgraph-sdk-go/subscriptions"
 )
 
-// SubscriptionRequest is a change-notification subscription to create
-// (api-reference/v1.0/api/subscription-post-subscriptions.md).
-type SubscriptionRequest struct {
-	Resource, ChangeType, NotificationURL, LifecycleNotificationURL, ClientState string
-	ExpiresAt                                                                    time.Time
-}
-
-// Subscription is what Graph answered: its id and the expiry it granted.
-type Subscription struct {
-	ID        string
-	ExpiresAt time.Time
-}
-
-// Errors of subscription calls, wrapping Graph's message.
-var (
-	// ErrSubscriptionGone: the subscription does not exist (expired, removed, or deleted).
-	ErrSubscriptionGone = errors.New("the subscription no longer exists")
-	// ErrRefused: Graph refused the request for good (access policy, quota, permission, the
-	// notification endpoint failed validation); retrying soon will not help.
-	ErrRefused = errors.New("Graph refused the subscription")
-)
-
 func (c *Client) subscriptions(tenantID string) (*subscriptions.SubscriptionsRequestBuilder, error) {
 	g, err := c.graph(tenantID)
 	if err != nil {
@@ -60,7 +38,12 @@ func (c *Client) CreateSubscription(ctx context.Context, tenantID string, r Subs
 	body.SetExpirationDateTime(&exp)
 	s, err := b.Post(ctx, body, nil)
 	if err != nil {
-		return Subscription{}, subscriptionError("create subscription", err)
+		err = subscriptionError("create subscription", err)
+		if errors.Is(err, ErrSubscriptionGone) {
+			// A 404 at creation names a user or folder that does not exist: a refusal.
+			return Subscription{}, fmt.Errorf("%w: %s", ErrRefused, err.Error()) // no longer "gone"
+		}
+		return Subscription{}, err
 	}
 	return toSubscription(s), nil
 }
@@ -138,12 +121,6 @@ func subscriptionError(what string, err error) error {
 	default:
 		return fmt.Errorf("%s: %w: %d %s: %s", what, ErrRefused, s, code, msg)
 	}
-}
-
-// ListedSubscription is one of the app's subscriptions in a tenant, as Graph lists it.
-type ListedSubscription struct {
-	ID, Resource, NotificationURL string
-	ExpiresAt                     time.Time
 }
 
 // ListSubscriptions lists the subscriptions the app holds in the tenant, following Graph's

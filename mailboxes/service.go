@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/teamaccess/teamaccess/graphdata"
 	"log/slog"
 	"strings"
 	"sync"
@@ -91,7 +92,7 @@ func (s *Service) Discover(ctx context.Context, orgID, tenantID string) error {
 		return err
 	}
 	users, next, err := s.dir.UsersDelta(ctx, tenantID, link)
-	if errors.Is(err, ErrDeltaExpired) {
+	if errors.Is(err, graphdata.ErrDeltaExpired) {
 		s.o.Log.Info("users delta link expired; reading all users again", "organization", orgID)
 		users, next, err = s.dir.UsersDelta(ctx, tenantID, "")
 	}
@@ -267,13 +268,13 @@ func (s *Service) probe(ctx context.Context, tenantID string, m store.Mailbox) r
 	}
 	p, err := s.dir.ProbeMailbox(ctx, tenantID, m.UserID)
 	switch {
-	case errors.Is(err, ErrTransient):
+	case errors.Is(err, graphdata.ErrTransient):
 		s.o.Log.Debug("mailbox probe will be retried", "user", m.UserID, "err", err)
 		return result{m: m, retry: true}
 	case err != nil:
 		return result{m: m, err: fmt.Errorf("probe %s: %w", m.UserID, err)}
 	}
-	return result{m: m, p: p}
+	return result{m: m, p: Probe{Access: Access(p.Access), Code: p.Code, Message: p.Message}}
 }
 
 // record writes a batch of results, one update per distinct result, and announces changes.

@@ -2,7 +2,6 @@ package mailboxes_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -23,30 +22,6 @@ const (
 	appID  = "0f4a2c6e-1b3d-4e5f-8a9b-0c1d2e3f4a5b"
 	secret = "secret"
 )
-
-// directory adapts m365.Client as the server does.
-type directory struct{ c *m365.Client }
-
-func (d directory) UsersDelta(ctx context.Context, tenant, link string) ([]mailboxes.User, string, error) {
-	us, next, err := d.c.UsersDelta(ctx, tenant, link)
-	if errors.Is(err, m365.ErrDeltaExpired) {
-		return nil, "", errors.Join(mailboxes.ErrDeltaExpired, err)
-	}
-	out := make([]mailboxes.User, len(us))
-	for i, u := range us {
-		out[i] = mailboxes.User{ID: u.ID, DisplayName: u.DisplayName, UserPrincipalName: u.UserPrincipalName, Mail: u.Mail,
-			UserType: u.UserType, AccountEnabled: u.AccountEnabled, Licensed: u.Licensed, Removed: u.Removed}
-	}
-	return out, next, err
-}
-
-func (d directory) ProbeMailbox(ctx context.Context, tenant, user string) (mailboxes.Probe, error) {
-	p, err := d.c.ProbeMailbox(ctx, tenant, user)
-	if errors.Is(err, m365.ErrTransient) {
-		return mailboxes.Probe{}, errors.Join(mailboxes.ErrTransient, err)
-	}
-	return mailboxes.Probe{Access: mailboxes.Access(p.Access), Code: p.Code, Message: p.Message}, err
-}
 
 type env struct {
 	sim      *graphsim.Sim
@@ -81,7 +56,7 @@ func newEnv(t testing.TB, policyDelay time.Duration, configure ...func(*graphsim
 	dir := auth.NewDirectory(st)
 	org, _ := dir.CreateOrganization(t.Context(), "Acme")
 	e.org = org.ID
-	e.svc = mailboxes.New(st, directory{mc}, dir, mailboxes.Options{
+	e.svc = mailboxes.New(st, mc, dir, mailboxes.Options{
 		Now: func() time.Time { e.mu.Lock(); defer e.mu.Unlock(); return e.clock },
 		OnCapture: func(_ context.Context, _ string, m mailboxes.Mailbox, on bool) {
 			e.mu.Lock()

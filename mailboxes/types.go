@@ -3,6 +3,7 @@ package mailboxes
 import (
 	"context"
 	"errors"
+	"github.com/teamaccess/teamaccess/graphdata"
 	"time"
 
 	"github.com/teamaccess/teamaccess/auth"
@@ -56,10 +57,7 @@ type Summary struct {
 }
 
 // User is a directory user as users/delta reports it.
-type User struct {
-	ID, DisplayName, UserPrincipalName, Mail, JobTitle, Department, UserType string
-	AccountEnabled, Licensed, Removed                                        bool
-}
+type User = graphdata.DirectoryUser
 
 // Kind is what kind of mailbox a user's is, as far as teamaccess's permissions tell (the API's
 // MailboxKind). User.Read.All shows an account's state and licenses, and Exchange Online
@@ -110,19 +108,17 @@ type Probe struct {
 	Code, Message string
 }
 
-// Directory reaches Microsoft Graph for a tenant. Its errors wrap ErrDeltaExpired or
-// ErrTransient where those apply.
+// Directory reaches Microsoft Graph for a tenant (*m365.Client serves it). Its errors match
+// graphdata.ErrDeltaExpired and graphdata.ErrTransient where those apply.
 type Directory interface {
-	UsersDelta(ctx context.Context, tenantID, deltaLink string) ([]User, string, error)
-	ProbeMailbox(ctx context.Context, tenantID, userID string) (Probe, error)
+	UsersDelta(ctx context.Context, tenantID, deltaLink string) ([]graphdata.DirectoryUser, string, error)
+	ProbeMailbox(ctx context.Context, tenantID, userID string) (graphdata.Probe, error)
 }
 
-// Errors a Directory reports.
+// Errors of the service.
 var (
-	ErrDeltaExpired = errors.New("delta link expired")
-	ErrTransient    = errors.New("transient Graph failure")
-	ErrInvalid      = errors.New("invalid input")
-	ErrNotFound     = errors.New("not found")
+	ErrInvalid  = errors.New("invalid input")
+	ErrNotFound = errors.New("not found")
 )
 
 // Store is what discovery needs of the database.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/teamaccess/teamaccess/auth"
 	"github.com/teamaccess/teamaccess/deltasync"
+	"github.com/teamaccess/teamaccess/graphdata"
 	"github.com/teamaccess/teamaccess/graphsim"
 	"github.com/teamaccess/teamaccess/mailboxes"
 )
@@ -25,7 +26,7 @@ func TestMailboxMovedOutOfThePolicyShowsBlockedWithinOneSync(t *testing.T) {
 	e.mail(t, e.alice, "inbox", "Pricing", e.now.Add(-time.Hour))
 	dir := auth.NewDirectory(e.st)
 	captured := map[string]bool{}
-	mbx := mailboxes.New(e.st, directory{e.mc}, dir, mailboxes.Options{
+	mbx := mailboxes.New(e.st, e.mc, dir, mailboxes.Options{
 		OnCapture: func(_ context.Context, _ string, m mailboxes.Mailbox, on bool) { captured[m.UserID] = on },
 	})
 	require.NoError(t, mbx.Discover(ctx, e.org, e.tenant))
@@ -35,8 +36,8 @@ func TestMailboxMovedOutOfThePolicyShowsBlockedWithinOneSync(t *testing.T) {
 	require.NoError(t, e.sim.SetAccessPolicy(e.tenant, syncApp, []string{e.bob}))
 	e.sim.Advance(31 * time.Minute) // the policy applies (graphsim's delay is 30 minutes)
 	err := syncer.SyncMailbox(ctx, e.org, e.tenant, e.alice)
-	require.ErrorIs(t, err, deltasync.ErrRefused)
-	require.NotErrorIs(t, err, deltasync.ErrThrottled)
+	require.ErrorIs(t, err, graphdata.ErrAccessDenied)
+	require.NotErrorIs(t, err, graphdata.ErrThrottled)
 
 	health, err := syncer.Health(ctx, e.org, e.alice)
 	require.NoError(t, err)
@@ -65,7 +66,7 @@ func TestMailboxOutOfScopeIsBlockedWhateverTheWording(t *testing.T) {
 		t.Run(string(denial), func(t *testing.T) {
 			e := newSyncEnvWith(t, graphsim.Options{PolicyDenial: denial})
 			ctx := t.Context()
-			mbx := mailboxes.New(e.st, directory{e.mc}, auth.NewDirectory(e.st), mailboxes.Options{})
+			mbx := mailboxes.New(e.st, e.mc, auth.NewDirectory(e.st), mailboxes.Options{})
 			require.NoError(t, e.sim.SetAccessPolicy(e.tenant, syncApp, []string{e.bob}))
 			e.sim.Advance(31 * time.Minute)
 			require.NoError(t, mbx.Discover(ctx, e.org, e.tenant))

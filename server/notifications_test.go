@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/teamaccess/teamaccess/deltasync"
+	"github.com/teamaccess/teamaccess/graphdata"
 	"github.com/teamaccess/teamaccess/graphsim"
 	"github.com/teamaccess/teamaccess/m365"
 	"github.com/teamaccess/teamaccess/store"
@@ -135,17 +136,17 @@ func (n *notifyEnv) advance(t *testing.T, d time.Duration) {
 // switchedGraph is the subscriptions' Graph through the env's current client.
 type switchedGraph struct{ n *notifyEnv }
 
-func (g switchedGraph) current() subscriptionGraph {
+func (g switchedGraph) current() *m365.Client {
 	g.n.mu.Lock()
 	defer g.n.mu.Unlock()
-	return subscriptionGraph{g.n.client}
+	return g.n.client
 }
 
-func (g switchedGraph) CreateSubscription(ctx context.Context, tenantID string, r subscriptions.Request) (subscriptions.Created, error) {
+func (g switchedGraph) CreateSubscription(ctx context.Context, tenantID string, r graphdata.SubscriptionRequest) (graphdata.Subscription, error) {
 	return g.current().CreateSubscription(ctx, tenantID, r)
 }
 
-func (g switchedGraph) RenewSubscription(ctx context.Context, tenantID, id string, at time.Time) (subscriptions.Created, error) {
+func (g switchedGraph) RenewSubscription(ctx context.Context, tenantID, id string, at time.Time) (graphdata.Subscription, error) {
 	return g.current().RenewSubscription(ctx, tenantID, id, at)
 }
 
@@ -157,7 +158,7 @@ func (g switchedGraph) DeleteSubscription(ctx context.Context, tenantID, id stri
 	return g.current().DeleteSubscription(ctx, tenantID, id)
 }
 
-func (g switchedGraph) ListSubscriptions(ctx context.Context, tenantID string) ([]subscriptions.Listed, error) {
+func (g switchedGraph) ListSubscriptions(ctx context.Context, tenantID string) ([]graphdata.ListedSubscription, error) {
 	return g.current().ListSubscriptions(ctx, tenantID)
 }
 
@@ -621,7 +622,7 @@ func TestSubscriptionsNoRecordKnowsAreDeletedFromGraph(t *testing.T) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte(r.URL.Query().Get("validationToken")))
 	})
-	theirs, err := switchedGraph{n}.CreateSubscription(ctx, n.tenant, subscriptions.Request{Resource: "/users/" + n.alice + "/events",
+	theirs, err := switchedGraph{n}.CreateSubscription(ctx, n.tenant, graphdata.SubscriptionRequest{Resource: "/users/" + n.alice + "/events",
 		ChangeType: "created", NotificationURL: n.srv.URL + "/another-deployment", ClientState: "theirs", ExpiresAt: now.Add(24 * time.Hour)})
 	require.NoError(t, err)
 

@@ -115,7 +115,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	hub := activities.NewHub(st, activities.HubOptions{Log: log.With("component", "activities")})
 	go hub.Run(ctx)
 	var mbx *mailboxes.Service
-	syncer := deltasync.New(st, syncGraph{ms.client}, deltasync.Options{
+	syncer := deltasync.New(st, ms.client, deltasync.Options{
 		Log: log.With("component", "deltasync"), MailFolders: cfg.mailFolders, Backfill: cfg.backfill,
 		CaptureBodies: cfg.captureBodies, Interval: cfg.syncInterval,
 		Publish: func(string, deltasync.Change) { hub.Poke() },
@@ -123,7 +123,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	})
 	base, noWebhooks := webhookBase(cfg)
 	metrics := newMetrics()
-	subs := subscriptions.New(st, subscriptionGraph{ms.client}, syncer, subscriptions.Options{
+	subs := subscriptions.New(st, ms.client, syncer, subscriptions.Options{
 		Log: log.With("component", "subscriptions"), BaseURL: base, Disabled: noWebhooks,
 		Counted: func(result string, n int) { metrics.webhooks.WithLabelValues(result).Add(float64(n)) },
 	})
@@ -148,7 +148,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		log.Warn(noWebhooks)
 	}
 	var svc *access.Service
-	mbx = mailboxes.New(st, directory{ms.client}, dir, mailboxes.Options{
+	mbx = mailboxes.New(st, ms.client, dir, mailboxes.Options{
 		Log:     log.With("component", "mailboxes"),
 		Publish: func(org string, m mailboxes.Mailbox) { mailboxChanges.Publish(org, m) },
 		OnCapture: func(ctx context.Context, org string, m mailboxes.Mailbox, captured bool) {
@@ -163,7 +163,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			subs.MailboxCaptured(context.WithoutCancel(ctx), org, *ta.TenantID, m.UserID, captured)
 		},
 	})
-	svc = access.New(st, verifier{ms.client}, dir, access.Options{
+	svc = access.New(st, ms.client, dir, access.Options{
 		Log:       log.With("component", "access"),
 		Publish:   func(org string, ta access.TeamAccess) { changes.Publish(org, ta) },
 		OnConnect: discoverSoon(ctx, mbx, log),

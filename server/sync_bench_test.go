@@ -207,7 +207,7 @@ func BenchmarkBackfill(b *testing.B) {
 	n := envInt("TEAMACCESS_BENCH_MAILBOXES", 100)
 	e := newBenchEnv(b, n, 500, 200, 100)
 	for range b.N {
-		s := deltasync.New(e.st, syncGraph{e.mc}, deltasync.Options{Now: func() time.Time { return e.now }})
+		s := deltasync.New(e.st, e.mc, deltasync.Options{Now: func() time.Time { return e.now }})
 		start := time.Now()
 		var errs sync.Map
 		e.parallel(func(u string) {
@@ -224,7 +224,7 @@ func BenchmarkBackfill(b *testing.B) {
 			for _, org := range []string{"org_sync2"} {
 				mbs, _ := e.st.Org("org_sync").Mailboxes(context.Background(), store.MailboxQuery{})
 				_ = e.st.Org(org).UpsertDirectoryUsers(context.Background(), e.tenant, mbs, e.now)
-				s2 := deltasync.New(e.st, syncGraph{e.mc}, deltasync.Options{Now: func() time.Time { return e.now }})
+				s2 := deltasync.New(e.st, e.mc, deltasync.Options{Now: func() time.Time { return e.now }})
 				start = time.Now()
 				e.parallel(func(u string) { _ = s2.SyncMailbox(context.Background(), org, e.tenant, u) })
 				b.Logf("warm syncer: %v", time.Since(start))
@@ -250,7 +250,7 @@ func cpuTime() time.Duration {
 func BenchmarkSteadyState(b *testing.B) {
 	n := envInt("TEAMACCESS_BENCH_MAILBOXES", 1000)
 	e := newBenchEnv(b, n, 1, 1, 1)
-	s := deltasync.New(e.st, syncGraph{e.mc}, deltasync.Options{Now: func() time.Time { return e.now }})
+	s := deltasync.New(e.st, e.mc, deltasync.Options{Now: func() time.Time { return e.now }})
 	links := make(map[string][]string, n)
 	e.parallel(func(u string) { _ = s.SyncMailbox(context.Background(), "org_sync", e.tenant, u) }) // the backfill
 	for _, u := range e.users {

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/teamaccess/teamaccess/deltasync"
+	"github.com/teamaccess/teamaccess/graphdata"
 	"github.com/teamaccess/teamaccess/graphsim"
 	"github.com/teamaccess/teamaccess/m365"
 	"github.com/teamaccess/teamaccess/mailboxes"
@@ -51,7 +52,7 @@ func newSyncEnvWith(t *testing.T, opts graphsim.Options) *syncEnv {
 	cl, _ := m365.CustomCloud(sim.AuthorityURL(), sim.GraphURL())
 	mc, err := m365.New(m365.Config{ClientID: syncApp, ClientSecret: "s", Cloud: cl, RootCAs: sim.CertPool()})
 	require.NoError(t, err)
-	e := &syncEnv{sim: sim, st: st, graph: syncGraph{mc}, mc: mc, org: "org_sync", now: time.Now().UTC()}
+	e := &syncEnv{sim: sim, st: st, graph: mc, mc: mc, org: "org_sync", now: time.Now().UTC()}
 	e.tenant = sim.AddTenant(graphsim.TenantSpec{Name: "Contoso", Domain: "contoso.onmicrosoft.com"})
 	e.alice, _ = sim.AddUser(e.tenant, graphsim.UserSpec{DisplayName: "Alice Adams", UPN: "alice@contoso.com"})
 	e.bob, _ = sim.AddUser(e.tenant, graphsim.UserSpec{DisplayName: "Bob Brown", UPN: "bob@contoso.com"})
@@ -239,7 +240,7 @@ func TestDeltaSyncReconcilesWithGraphsim(t *testing.T) {
 	require.NoError(t, e.sim.DeleteEvent(e.tenant, e.alice, meetings[6]))
 	err = s.SyncMailbox(ctx, e.org, e.tenant, e.alice)
 	require.ErrorContains(t, err, "calendar: delta: Microsoft Graph answered 500 InternalServerError", "the 500 failed the calendar round")
-	require.NotErrorIs(t, err, deltasync.ErrThrottled, "a 500 is a failure, not throttling (429, 503, 504)")
+	require.NotErrorIs(t, err, graphdata.ErrThrottled, "a 500 is a failure, not throttling (429, 503, 504)")
 	require.NoError(t, s.SyncMailbox(ctx, e.org, e.tenant, e.alice))
 	e.reconcile(t, "after faults")
 	require.Positive(t, e.changes.Load(), "stored changes are published")

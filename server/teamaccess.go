@@ -2,11 +2,9 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -14,34 +12,6 @@ import (
 	"github.com/teamaccess/teamaccess/graphsim"
 	"github.com/teamaccess/teamaccess/m365"
 )
-
-// verifier shows the m365 client to package access, in its terms.
-type verifier struct{ c *m365.Client }
-
-var _ access.Verifier = verifier{}
-
-// ClientID implements access.Verifier.
-func (v verifier) ClientID() string { return v.c.ClientID() }
-
-// ConsentURL implements access.Verifier.
-func (v verifier) ConsentURL(hint, state string) string { return v.c.ConsentURL(hint, state) }
-
-// VerifyTenant implements access.Verifier.
-func (v verifier) VerifyTenant(ctx context.Context, tenantID string) (access.Grant, error) {
-	g, err := v.c.VerifyTenant(ctx, tenantID)
-	if err != nil {
-		for _, m := range []struct{ from, to error }{
-			{m365.ErrNotConsented, access.ErrNotConsented}, {m365.ErrTenantNotFound, access.ErrTenantNotFound},
-			{m365.ErrCredentials, access.ErrCredentials}, {m365.ErrUnavailable, access.ErrUnavailable},
-		} {
-			if errors.Is(err, m.from) {
-				return access.Grant{}, fmt.Errorf("%w: %s", m.to, strings.TrimPrefix(err.Error(), m.from.Error()+": "))
-			}
-		}
-		return access.Grant{}, fmt.Errorf("%w: %v", access.ErrUnavailable, err)
-	}
-	return access.Grant{TenantID: g.TenantID, Roles: g.Roles}, nil
-}
 
 // demoApp is the app registration demo mode signs in as, in the simulated tenant.
 const (

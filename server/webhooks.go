@@ -10,63 +10,8 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/teamaccess/teamaccess/m365"
 	"github.com/teamaccess/teamaccess/subscriptions"
 )
-
-// subscriptionGraph shows the m365 client to package subscriptions, in its terms.
-type subscriptionGraph struct{ c *m365.Client }
-
-var _ subscriptions.Graph = subscriptionGraph{}
-
-func subscriptionErr(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, m365.ErrSubscriptionGone):
-		return fmt.Errorf("%w: %v", subscriptions.ErrGone, err)
-	case errors.Is(err, m365.ErrTransient), errors.Is(err, m365.ErrUnavailable):
-		return fmt.Errorf("%w: %v", subscriptions.ErrTransient, err)
-	}
-	return err
-}
-
-// CreateSubscription implements subscriptions.Graph.
-func (g subscriptionGraph) CreateSubscription(ctx context.Context, tenantID string, r subscriptions.Request) (subscriptions.Created, error) {
-	s, err := g.c.CreateSubscription(ctx, tenantID, m365.SubscriptionRequest{Resource: r.Resource, ChangeType: r.ChangeType,
-		NotificationURL: r.NotificationURL, LifecycleNotificationURL: r.LifecycleNotificationURL, ClientState: r.ClientState, ExpiresAt: r.ExpiresAt})
-	if errors.Is(err, m365.ErrSubscriptionGone) {
-		// A 404 at creation names a user or folder that does not exist: a refusal.
-		return subscriptions.Created{}, fmt.Errorf("%w", err)
-	}
-	return subscriptions.Created{ID: s.ID, ExpiresAt: s.ExpiresAt}, subscriptionErr(err)
-}
-
-// RenewSubscription implements subscriptions.Graph.
-func (g subscriptionGraph) RenewSubscription(ctx context.Context, tenantID, id string, expiresAt time.Time) (subscriptions.Created, error) {
-	s, err := g.c.RenewSubscription(ctx, tenantID, id, expiresAt)
-	return subscriptions.Created{ID: s.ID, ExpiresAt: s.ExpiresAt}, subscriptionErr(err)
-}
-
-// ReauthorizeSubscription implements subscriptions.Graph.
-func (g subscriptionGraph) ReauthorizeSubscription(ctx context.Context, tenantID, id string) error {
-	return subscriptionErr(g.c.ReauthorizeSubscription(ctx, tenantID, id))
-}
-
-// DeleteSubscription implements subscriptions.Graph.
-func (g subscriptionGraph) DeleteSubscription(ctx context.Context, tenantID, id string) error {
-	return subscriptionErr(g.c.DeleteSubscription(ctx, tenantID, id))
-}
-
-// ListSubscriptions implements subscriptions.Graph.
-func (g subscriptionGraph) ListSubscriptions(ctx context.Context, tenantID string) ([]subscriptions.Listed, error) {
-	ls, err := g.c.ListSubscriptions(ctx, tenantID)
-	out := make([]subscriptions.Listed, len(ls))
-	for i, l := range ls {
-		out[i] = subscriptions.Listed{ID: l.ID, Resource: l.Resource, NotificationURL: l.NotificationURL}
-	}
-	return out, subscriptionErr(err)
-}
 
 // webhookBase is the URL Graph delivers to, or why there is none. Microsoft delivers only to
 // HTTPS endpoints it can reach (concepts/change-notifications-delivery-webhooks.md); graphsim,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/teamaccess/teamaccess/graphdata"
 	mrand "math/rand/v2"
 	"slices"
 	"sync"
@@ -238,7 +239,7 @@ func (s *Service) create(ctx context.Context, r *store.GraphSubscription) error 
 	if err := s.st.SaveGraphSubscription(ctx, *r); err != nil {
 		return err
 	}
-	req := Request{
+	req := graphdata.SubscriptionRequest{
 		Resource: resource(r.MailboxID, r.Scope), ChangeType: "created,updated,deleted",
 		NotificationURL: s.o.BaseURL + NotificationPath, LifecycleNotificationURL: s.o.BaseURL + LifecyclePath,
 		ClientState: state,
@@ -271,7 +272,7 @@ func (s *Service) renew(ctx context.Context, r *store.GraphSubscription) error {
 	if ceiling, ok := namedCeiling(err); ok && s.lowerCeiling(ceiling, asked) {
 		c, err = s.g.RenewSubscription(ctx, r.TenantID, r.SubscriptionID, s.now().Add(s.lifetime()))
 	}
-	if errors.Is(err, ErrGone) {
+	if errors.Is(err, graphdata.ErrSubscriptionGone) {
 		return s.create(ctx, r)
 	}
 	if err != nil {
@@ -323,7 +324,7 @@ func (s *Service) removeLocked(ctx context.Context, recs []store.GraphSubscripti
 	for _, r := range recs {
 		if r.SubscriptionID != "" {
 			s.forget(r.SubscriptionID)
-			if err := s.g.DeleteSubscription(ctx, r.TenantID, r.SubscriptionID); err != nil && !errors.Is(err, ErrGone) {
+			if err := s.g.DeleteSubscription(ctx, r.TenantID, r.SubscriptionID); err != nil && !errors.Is(err, graphdata.ErrSubscriptionGone) {
 				// Graph lets it expire on its own; nothing it sends will be accepted any more.
 				s.o.Log.Warn("deleting a subscription in Graph failed; it will expire", "subscription", r.SubscriptionID, "err", err)
 			}

@@ -5,7 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"errors"
+	"github.com/teamaccess/teamaccess/graphdata"
 	"log/slog"
 	"strings"
 	"sync"
@@ -14,32 +14,15 @@ import (
 	"github.com/teamaccess/teamaccess/store"
 )
 
-// Request is a subscription to create.
-type Request struct {
-	Resource, ChangeType, NotificationURL, LifecycleNotificationURL, ClientState string
-	ExpiresAt                                                                    time.Time
-}
-
-// Created is what Graph answered: the subscription's id and the expiry it granted.
-type Created struct {
-	ID        string
-	ExpiresAt time.Time
-}
-
-// Graph manages subscriptions. Its errors wrap ErrGone, ErrTransient or (anything else) a refusal.
+// Graph manages subscriptions (*m365.Client serves it). Its errors match
+// graphdata.ErrSubscriptionGone, graphdata.ErrTransient or (anything else) a refusal.
 type Graph interface {
-	CreateSubscription(ctx context.Context, tenantID string, r Request) (Created, error)
-	RenewSubscription(ctx context.Context, tenantID, id string, expiresAt time.Time) (Created, error)
+	CreateSubscription(ctx context.Context, tenantID string, r graphdata.SubscriptionRequest) (graphdata.Subscription, error)
+	RenewSubscription(ctx context.Context, tenantID, id string, expiresAt time.Time) (graphdata.Subscription, error)
 	ReauthorizeSubscription(ctx context.Context, tenantID, id string) error
 	DeleteSubscription(ctx context.Context, tenantID, id string) error
-	ListSubscriptions(ctx context.Context, tenantID string) ([]Listed, error)
+	ListSubscriptions(ctx context.Context, tenantID string) ([]graphdata.ListedSubscription, error)
 }
-
-// Errors a Graph reports.
-var (
-	ErrGone      = errors.New("subscription gone")
-	ErrTransient = errors.New("transient Graph failure")
-)
 
 // Syncer runs delta rounds.
 type Syncer interface {

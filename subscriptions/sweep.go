@@ -9,11 +9,6 @@ import (
 	"github.com/teamaccess/teamaccess/store"
 )
 
-// Listed is one of the app's subscriptions in a tenant, as Graph lists it.
-type Listed struct {
-	ID, Resource, NotificationURL string
-}
-
 // sweepGrace: a record still waiting for its Graph id this recently may belong to a creation
 // under way (in another process, after the keeper's lease moved); its subscription is left.
 const sweepGrace = 10 * time.Minute

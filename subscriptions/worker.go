@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/teamaccess/teamaccess/graphdata"
 	"maps"
 	"slices"
 	"sync"
@@ -226,9 +227,9 @@ func (s *Service) lifecycle(ctx context.Context, r *store.GraphSubscription, eve
 		case "reauthorizationRequired":
 			err := s.g.ReauthorizeSubscription(ctx, r.TenantID, r.SubscriptionID)
 			switch {
-			case errors.Is(err, ErrGone):
+			case errors.Is(err, graphdata.ErrSubscriptionGone):
 				_ = s.create(ctx, r) // a failure is recorded and retried by the scheduled job
-			case err != nil && errors.Is(err, ErrTransient):
+			case err != nil && errors.Is(err, graphdata.ErrTransient):
 				return err
 			case err != nil:
 				// Refused for good (consent revoked, say): recorded; the scheduled job retries.
