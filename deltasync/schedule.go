@@ -107,17 +107,15 @@ func (s *Syncer) schedule(j job, err error) {
 	s.next[key] = s.now().Add(back/2 + time.Duration(rand.Int64N(int64(back/2)+1)))
 }
 
-// SyncSoon syncs a mailbox in the background now (it just became captured, or an admin asked
-// for a resync), for as long as ctx lives.
-func (s *Syncer) SyncSoon(ctx context.Context, orgID, tenantID, userID string) {
-	go func() {
-		j := job{orgID, tenantID, userID}
-		err := s.SyncMailbox(ctx, orgID, tenantID, userID)
-		s.schedule(j, err)
-		if err != nil && ctx.Err() == nil && !errors.Is(err, errHeld) {
-			s.o.Log.Warn("mailbox sync failed", "organization", orgID, "mailbox", userID, "err", err)
-		}
-	}()
+// SyncNow syncs a mailbox now, out of its turn (it just became captured), schedules its next
+// sync from the outcome and logs a failure.
+func (s *Syncer) SyncNow(ctx context.Context, orgID, tenantID, userID string) {
+	j := job{orgID, tenantID, userID}
+	err := s.SyncMailbox(ctx, orgID, tenantID, userID)
+	s.schedule(j, err)
+	if err != nil && ctx.Err() == nil && !errors.Is(err, errHeld) {
+		s.o.Log.Warn("mailbox sync failed", "organization", orgID, "mailbox", userID, "err", err)
+	}
 }
 
 // Resources are the API's names for groups of scopes.
@@ -163,16 +161,16 @@ func (s *Syncer) Resync(ctx context.Context, audit Auditor, actor auth.Actor, te
 	if err := audit.Record(ctx, actor, "mailbox.resync", "mbx_"+userID, "started a full resynchronisation of "+strings.Join(resources, ", ")); err != nil {
 		return err
 	}
-	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), resyncTimeout)
-	go func() {
+	s.o.Go(func(ctx context.Context) { // the service's, not the request's: it outlives the request
+		ctx, cancel := context.WithTimeout(ctx, resyncTimeout)
 		defer cancel()
 		j := job{actor.OrgID, tenantID, userID}
-		err := s.SyncMailbox(bg, j.org, j.tenant, j.user)
+		err := s.SyncMailbox(ctx, j.org, j.tenant, j.user)
 		s.schedule(j, err)
-		if err != nil {
+		if err != nil && ctx.Err() == nil {
 			s.o.Log.Warn("resynchronisation failed", "organization", j.org, "mailbox", j.user, "err", err)
 		}
-	}()
+	})
 	return nil
 }
 

@@ -33,6 +33,9 @@ type Options struct {
 	Concurrency int
 	// Publish hears of every stored change.
 	Publish func(orgID string, c Change)
+	// Go runs work that outlives the request that asked for it (a resynchronisation), in the
+	// service's background group (lifecycle.Group.Go); a plain goroutine by default.
+	Go func(f func(ctx context.Context))
 	// SeriesCheck is how often the master of a recurring meeting no round has read is checked
 	// for changes that the delta does not show (a deleted occurrence): an hour by default.
 	SeriesCheck time.Duration
@@ -88,6 +91,9 @@ func New(st Store, g Graph, o Options) *Syncer {
 	def(&o.WindowMove, 24*time.Hour)
 	def(&o.Interval, 5*time.Minute)
 	def(&o.SeriesCheck, time.Hour)
+	if o.Go == nil {
+		o.Go = func(f func(context.Context)) { go f(context.Background()) }
+	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -8,6 +9,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/teamaccess/teamaccess/activities"
+	"github.com/teamaccess/teamaccess/store"
 )
 
 // metrics are the Prometheus series the server exports at /metrics. They live in a registry
@@ -76,4 +80,25 @@ func (m *metrics) observeRequest(route, method string, code int, took time.Durat
 	if code != http.StatusSwitchingProtocols {
 		m.duration.WithLabelValues(route, method).Observe(took.Seconds())
 	}
+}
+
+// watch registers the gauges read from the service's parts: the notification inbox's backlog
+// and the live activityChanged subscriptions.
+func (m *metrics) watch(st *store.Store, hub *activities.Hub) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "teamaccess_notification_inbox_pending",
+		Help: "Change notifications acknowledged to Graph and not yet worked off (-1 when the store does not answer).",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		n, err := st.PendingInbox(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	}))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "teamaccess_activity_subscribers",
+		Help: "activityChanged subscriptions this process is delivering to.",
+	}, func() float64 { return float64(hub.Subscribers()) }))
 }

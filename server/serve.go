@@ -13,13 +13,12 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/teamaccess/teamaccess/access"
 	"github.com/teamaccess/teamaccess/activities"
 	"github.com/teamaccess/teamaccess/auth"
 	"github.com/teamaccess/teamaccess/deltasync"
 	"github.com/teamaccess/teamaccess/feed"
+	"github.com/teamaccess/teamaccess/lifecycle"
 	"github.com/teamaccess/teamaccess/mailboxes"
 	"github.com/teamaccess/teamaccess/resolvers"
 	"github.com/teamaccess/teamaccess/store"
@@ -63,8 +62,9 @@ Send it as "Authorization: Bearer <key>". Create more with the createApiKey muta
 	return nil
 }
 
-// runServe is the serve command: check the configuration, open the store, answer HTTP until
-// ctx ends, then drain and close.
+// runServe is the serve command: check the configuration, open the store, build the service,
+// schedule its jobs and answer HTTP until ctx ends, then drain and close, in that order: the
+// background work is joined before Microsoft's client and the store close.
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	started := time.Now()
 	cfg, err := parseConfig(serveCommand, flag.NewFlagSet("", flag.ContinueOnError), args, getenv, stderr, isTerminal(stderr))
@@ -72,7 +72,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	log := newLogger(stderr, cfg.logFormat, cfg.logLevel)
-
 	// Bind first: a port in use fails before anything is written to the data directory.
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
@@ -82,25 +81,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if cfg.publicURL == nil {
 		cfg.publicURL = defaultPublicURL(ln.Addr().String())
 	}
-
-	st, err := store.Open(ctx, store.Options{
-		URI:            cfg.mongoURI,
-		Database:       cfg.mongoDatabase,
-		DataDir:        cfg.dataDir,
-		PostgreSQLURL:  cfg.embeddedPGURL,
-		ConnectTimeout: cfg.mongoTimeout,
-		Logger:         log.With("component", "store"),
-	})
+	st, err := openStore(ctx, cfg, log)
 	if err != nil {
-		return fmt.Errorf("open store: %w", err)
+		return err
 	}
-	defer func() {
-		if err := st.Close(context.WithoutCancel(ctx)); err != nil {
-			log.Warn("closing the store", "err", err)
-		}
-		log.Info("store closed")
-	}()
-
+	defer closeStore(ctx, st, log)
 	dir := auth.NewDirectory(st)
 	if err := bootstrap(ctx, dir, log, stdout); err != nil {
 		return err
@@ -110,97 +95,103 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer ms.stop()
+	background, stopBackground := context.WithCancel(ctx)
+	group := lifecycle.NewGroup(background)
+	defer group.Wait() // after stopBackground: deferred calls run last first
+	defer stopBackground()
+	svc := build(cfg, st, dir, ms, group, log)
+	stopJobs, err := schedule(ctx, cfg, svc)
+	if err != nil {
+		return err
+	}
+	defer stopJobs()
+	return serve(ctx, cfg, ln, svc.deps, started)
+}
+
+func openStore(ctx context.Context, cfg *config, log *slog.Logger) (*store.Store, error) {
+	st, err := store.Open(ctx, store.Options{
+		URI:            cfg.mongoURI,
+		Database:       cfg.mongoDatabase,
+		DataDir:        cfg.dataDir,
+		PostgreSQLURL:  cfg.embeddedPGURL,
+		ConnectTimeout: cfg.mongoTimeout,
+		Logger:         log.With("component", "store"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return st, nil
+}
+
+func closeStore(ctx context.Context, st *store.Store, log *slog.Logger) {
+	if err := st.Close(context.WithoutCancel(ctx)); err != nil {
+		log.Warn("closing the store", "err", err)
+	}
+	log.Info("store closed")
+}
+
+// parts are the service's parts, as build wires them.
+type parts struct {
+	deps   *deps
+	group  *lifecycle.Group
+	hub    *activities.Hub
+	syncer *deltasync.Syncer
+	subs   *subscriptions.Service
+	mbx    *mailboxes.Service
+}
+
+// build wires the domain packages to each other (through the lifecycle), to Microsoft and to
+// the store, and starts the loops that run for as long as the service does, in group.
+func build(cfg *config, st *store.Store, dir *auth.Directory, ms *microsoft, group *lifecycle.Group, log *slog.Logger) *parts {
+	lc := lifecycle.New(group, st, deltasync.PurgeSettle, log.With("component", "lifecycle"))
 	changes := feed.New[access.TeamAccess](8)
 	mailboxChanges := feed.New[mailboxes.Mailbox](64)
 	hub := activities.NewHub(st, activities.HubOptions{Log: log.With("component", "activities")})
-	go hub.Run(ctx)
-	var mbx *mailboxes.Service
 	syncer := deltasync.New(st, ms.client, deltasync.Options{
 		Log: log.With("component", "deltasync"), MailFolders: cfg.mailFolders, Backfill: cfg.backfill,
-		CaptureBodies: cfg.captureBodies, Interval: cfg.syncInterval,
+		CaptureBodies: cfg.captureBodies, Interval: cfg.syncInterval, Go: group.Go, Refused: lc.Refused,
 		Publish: func(string, deltasync.Change) { hub.Poke() },
-		Refused: func(ctx context.Context, org, tenant, user string) { mbx.Refused(ctx, org, tenant, user) },
 	})
 	base, noWebhooks := webhookBase(cfg)
+	if noWebhooks != "" {
+		log.Warn(noWebhooks)
+	}
 	metrics := newMetrics()
 	subs := subscriptions.New(st, ms.client, syncer, subscriptions.Options{
 		Log: log.With("component", "subscriptions"), BaseURL: base, Disabled: noWebhooks,
 		Counted: func(result string, n int) { metrics.webhooks.WithLabelValues(result).Add(float64(n)) },
 	})
-	go subs.Run(ctx)
-	metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "teamaccess_notification_inbox_pending",
-		Help: "Change notifications acknowledged to Graph and not yet worked off (-1 when the store does not answer).",
-	}, func() float64 {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-		defer cancel()
-		n, err := st.PendingInbox(ctx)
-		if err != nil {
-			return -1
-		}
-		return float64(n)
-	}))
-	metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "teamaccess_activity_subscribers",
-		Help: "activityChanged subscriptions this process is delivering to.",
-	}, func() float64 { return float64(hub.Subscribers()) }))
-	if noWebhooks != "" {
-		log.Warn(noWebhooks)
-	}
-	var svc *access.Service
-	mbx = mailboxes.New(st, ms.client, dir, mailboxes.Options{
-		Log:     log.With("component", "mailboxes"),
+	metrics.watch(st, hub)
+	mbx := mailboxes.New(st, ms.client, dir, mailboxes.Options{
+		Log: log.With("component", "mailboxes"), OnCapture: lc.CaptureChanged,
 		Publish: func(org string, m mailboxes.Mailbox) { mailboxChanges.Publish(org, m) },
-		OnCapture: func(ctx context.Context, org string, m mailboxes.Mailbox, captured bool) {
-			log.Info("mailbox capture changed", "organization", org, "mailbox", m.ID, "captured", captured)
-			ta, err := svc.Status(ctx, org)
-			if err != nil || ta.TenantID == nil {
-				return
-			}
-			if captured {
-				syncer.SyncSoon(context.WithoutCancel(ctx), org, *ta.TenantID, m.UserID)
-			}
-			subs.MailboxCaptured(context.WithoutCancel(ctx), org, *ta.TenantID, m.UserID, captured)
-		},
 	})
-	svc = access.New(st, ms.client, dir, access.Options{
+	svc := access.New(st, ms.client, dir, access.Options{
 		Log:       log.With("component", "access"),
 		Publish:   func(org string, ta access.TeamAccess) { changes.Publish(org, ta) },
-		OnConnect: discoverSoon(ctx, mbx, log),
-		OnDelete: []access.DisconnectHook{func(ctx context.Context, org, _ string, purge bool) error {
-			if err := subs.Disconnected(ctx, org); err != nil {
-				return err
-			}
-			if purge {
-				return purgeOrganisation(ctx, st.Org(org), syncer, mbx, deltasync.PurgeSettle)
-			}
-			return mbx.Disconnected(ctx, org, false)
-		}},
+		OnConnect: lc.Connected, OnDelete: []access.DisconnectHook{lc.Disconnecting},
 	})
+	lc.Attach(lifecycle.Parts{Discovery: mbx, Sync: syncer, Notifications: subs})
+	group.Go(hub.Run)
+	group.Go(subs.Run)
 	d := &deps{
 		log: log, store: st, directory: dir, access: svc, metrics: metrics, subs: subs, streams: newStreams(),
 		limits: newRateLimiter(cfg.rateLimit, cfg.rateBurst),
 	}
 	d.graphql = newGraphQLHandler(&resolvers.Resolver{
-		Version:        buildVersion(),
-		GoVersion:      runtime.Version(),
-		StartedAt:      started.UTC(),
-		DB:             storageDescriber{st},
-		Directory:      dir,
-		Access:         svc,
-		TeamAccessFeed: changes,
-		Mailboxes:      mbx,
-		MailboxFeed:    mailboxChanges,
-		Activities:     activities.New(st),
-		ActivityFeed:   hub,
-		Sync:           syncer,
-		Notifications:  subs,
-		Audit:          dir,
+		Version: buildVersion(), GoVersion: runtime.Version(), StartedAt: time.Now().UTC(), DB: storageDescriber{st},
+		Directory: dir, Access: svc, TeamAccessFeed: changes, Mailboxes: mbx, MailboxFeed: mailboxChanges,
+		Activities: activities.New(st), ActivityFeed: hub, Sync: syncer, Notifications: subs, Audit: dir,
 	}, d)
+	return &parts{deps: d, group: group, hub: hub, syncer: syncer, subs: subs, mbx: mbx}
+}
+
+// schedule starts the scheduled jobs; stop ends them, hands the leader lease over and records
+// the last API key use.
+func schedule(ctx context.Context, cfg *config, svc *parts) (stop func(), err error) {
+	d := svc.deps
+	log, st, dir := d.log, d.store, d.directory
 	lead := &leader{st: st, owner: processOwner(), now: time.Now, log: log.With("component", "scheduler")}
-	defer func() { // another process takes the jobs over at once
-		_ = st.ReleaseLease(context.WithoutCancel(ctx), leaderLease, lead.owner)
-	}()
 	sched, err := startScheduler(log, lead, []job{
 		{name: "record API key use", every: 30 * time.Second, run: dir.FlushUsage, local: true},
 		{name: "lead the scheduled jobs", every: leaderEvery, local: true, run: func(ctx context.Context) error {
@@ -209,15 +200,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			}
 			return nil // another process leads: nothing to report
 		}},
-		{name: "re-verify team access", every: cfg.reverifyEvery, run: svc.ReverifyAll},
-		{name: "discover users", every: 15 * time.Minute, run: mbx.DiscoverAll},
-		{name: "probe mailbox access", every: time.Minute, run: mbx.ProbeAllDue},
-		{name: "delta sync", every: time.Minute, run: syncer.SyncDue},
-		{name: "prune the change log", every: time.Hour, run: hub.Prune},
-		{name: "keep change-notification subscriptions", every: time.Minute, run: subs.Maintain},
-		{name: "prune the notification inbox", every: time.Hour, run: subs.Prune},
+		{name: "re-verify team access", every: cfg.reverifyEvery, run: d.access.ReverifyAll},
+		{name: "discover users", every: 15 * time.Minute, run: svc.mbx.DiscoverAll},
+		{name: "probe mailbox access", every: time.Minute, run: svc.mbx.ProbeAllDue},
+		{name: "delta sync", every: time.Minute, run: svc.syncer.SyncDue},
+		{name: "prune the change log", every: time.Hour, run: svc.hub.Prune},
+		{name: "keep change-notification subscriptions", every: time.Minute, run: svc.subs.Maintain},
+		{name: "prune the notification inbox", every: time.Hour, run: svc.subs.Prune},
 		{name: "prune consent links", every: time.Hour, run: func(ctx context.Context) error {
-			_, err := svc.PruneConsentStates(ctx)
+			_, err := d.access.PruneConsentStates(ctx)
 			return err
 		}},
 		{name: "prune audit log", every: time.Hour, run: func(ctx context.Context) error {
@@ -229,18 +220,24 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}},
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer func() {
+	return func() {
 		if err := sched.Shutdown(); err != nil {
 			log.Warn("stopping the scheduler", "err", err)
 		}
-		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if err := dir.FlushUsage(flushCtx); err != nil {
+		_ = st.ReleaseLease(final, leaderLease, lead.owner) // another process takes the jobs over at once
+		if err := dir.FlushUsage(final); err != nil {
 			log.Warn("recording API key use at shutdown", "err", err)
 		}
-	}()
+	}, nil
+}
+
+// serve answers HTTP on ln until ctx ends, then drains.
+func serve(ctx context.Context, cfg *config, ln net.Listener, d *deps, started time.Time) error {
+	log := d.log
 	srv := &http.Server{
 		Handler:           newHandler(d),
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -260,11 +257,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		"admin_page", url+"/",
 		"graphiql", url+"/graphiql",
 		"public_url", cfg.publicURL.String(),
-		"storage", describeStorage(st, cfg),
+		"storage", describeStorage(d.store, cfg),
 		"startup_ms", time.Since(started).Milliseconds(),
 		"version", buildVersion(),
 	)
-	if st.Embedded() && cfg.embeddedPGURL == "" {
+	if d.store.Embedded() && cfg.embeddedPGURL == "" {
 		log.Warn("the embedded database scans whole collections on every query: fine for demos, tests and trials; set MONGODB_URI for real tenants")
 	}
 
@@ -273,7 +270,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
 	}
-	return shutdown(context.WithoutCancel(ctx), srv, d, cfg.shutdownTimeout)
+	err := shutdown(context.WithoutCancel(ctx), srv, d, cfg.shutdownTimeout)
+	<-served // Serve has returned ErrServerClosed: its goroutine is done
+	return err
 }
 
 // shutdown stops accepting connections, lets requests in flight finish, closes websockets and

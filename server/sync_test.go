@@ -17,6 +17,7 @@ import (
 	"github.com/teamaccess/teamaccess/deltasync"
 	"github.com/teamaccess/teamaccess/graphdata"
 	"github.com/teamaccess/teamaccess/graphsim"
+	"github.com/teamaccess/teamaccess/lifecycle"
 	"github.com/teamaccess/teamaccess/m365"
 	"github.com/teamaccess/teamaccess/mailboxes"
 	"github.com/teamaccess/teamaccess/store"
@@ -413,7 +414,9 @@ func TestPurgeLeavesNothingBehindWhenAnotherProcessIsSyncing(t *testing.T) {
 	}, 10*time.Second, 5*time.Millisecond, "the other process's round has written its first page")
 
 	mbx := mailboxes.New(e.st, nil, nil, mailboxes.Options{Log: slog.New(slog.DiscardHandler)})
-	require.NoError(t, purgeOrganisation(ctx, org, here, mbx, deltasync.PurgeSettle))
+	lc := lifecycle.New(lifecycle.NewGroup(ctx), e.st, deltasync.PurgeSettle, nil)
+	lc.Attach(lifecycle.Parts{Discovery: mbx, Sync: here, Notifications: noNotifications{}})
+	require.NoError(t, lc.Disconnecting(ctx, e.org, e.tenant, true))
 	select {
 	case err := <-done:
 		require.ErrorContains(t, err, "on hold", "the other round stopped at the mark, not at its end")
@@ -431,3 +434,9 @@ func TestPurgeLeavesNothingBehindWhenAnotherProcessIsSyncing(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, changes, 1, "the change log holds only the purge's mark")
 }
+
+// noNotifications is a deployment without change notifications, for the lifecycle.
+type noNotifications struct{}
+
+func (noNotifications) MailboxCaptured(context.Context, string, string, string, bool) {}
+func (noNotifications) Disconnected(context.Context, string) error                    { return nil }

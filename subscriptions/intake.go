@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -169,10 +170,12 @@ func newBatcher(insert func(context.Context, []store.InboxEntry) error, max int)
 }
 
 // run writes queued deliveries until ctx ends; writers inserts may run at once.
-func (b *batcher) run(ctx context.Context, writers int) {
+func (b *batcher) run(ctx context.Context, writers int) *sync.WaitGroup {
+	var wg sync.WaitGroup
 	for range writers {
-		go b.loop(ctx)
+		wg.Go(func() { b.loop(ctx) })
 	}
+	return &wg
 }
 
 func (b *batcher) loop(ctx context.Context) {

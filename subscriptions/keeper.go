@@ -129,28 +129,26 @@ func eachConcurrently[T any](ctx context.Context, n int, items []T, fn func(T) e
 }
 
 // MailboxCaptured is the capture hook: a newly captured mailbox gets its subscriptions at once,
-// one no longer captured loses them. It works in the background, for as long as ctx lives.
+// one no longer captured loses them. The caller runs it in the background (lifecycle).
 func (s *Service) MailboxCaptured(ctx context.Context, orgID, tenantID, userID string, captured bool) {
 	if ok, _ := s.Enabled(); !ok {
 		return
 	}
-	go func() {
-		if ok, err := s.holdsKeeper(ctx); err != nil || !ok {
-			return // another process keeps the subscriptions: its next run sees the change
+	if ok, err := s.holdsKeeper(ctx); err != nil || !ok {
+		return // another process keeps the subscriptions: its next run sees the change
+	}
+	var err error
+	if captured {
+		err = s.EnsureMailbox(ctx, orgID, tenantID, userID)
+	} else {
+		var recs []store.GraphSubscription
+		if recs, err = s.st.Org(orgID).MailboxGraphSubscriptions(ctx, userID); err == nil {
+			err = s.remove(ctx, recs)
 		}
-		var err error
-		if captured {
-			err = s.EnsureMailbox(ctx, orgID, tenantID, userID)
-		} else {
-			var recs []store.GraphSubscription
-			if recs, err = s.st.Org(orgID).MailboxGraphSubscriptions(ctx, userID); err == nil {
-				err = s.remove(ctx, recs)
-			}
-		}
-		if err != nil && ctx.Err() == nil {
-			s.o.Log.Warn("mailbox subscriptions", "organization", orgID, "mailbox", userID, "captured", captured, "err", err)
-		}
-	}()
+	}
+	if err != nil && ctx.Err() == nil {
+		s.o.Log.Warn("mailbox subscriptions", "organization", orgID, "mailbox", userID, "captured", captured, "err", err)
+	}
 }
 
 // Disconnected deletes every subscription of an organisation, in Graph (best effort: after a

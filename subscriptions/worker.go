@@ -28,9 +28,11 @@ const (
 	maxAttempts = 12
 )
 
-// Run writes deliveries to the inbox and works the inbox off until ctx ends.
+// Run writes deliveries to the inbox and works the inbox off until ctx ends; it returns once
+// its inbox writers have too.
 func (s *Service) Run(ctx context.Context) {
-	s.RunIntake(ctx)
+	writers := s.batch.run(ctx, 2)
+	defer writers.Wait()
 	t := time.NewTicker(s.o.Poll)
 	defer t.Stop()
 	defer func() {
