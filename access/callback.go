@@ -3,7 +3,7 @@ package access
 import (
 	"context"
 	"errors"
-	"fmt"
+	"github.com/teamaccess/teamaccess/errkind"
 	"net/url"
 	"strings"
 
@@ -49,16 +49,16 @@ func (s *Service) Callback(ctx context.Context, q url.Values) (CallbackResult, e
 				" Nothing was changed. Create a new consent link in teamaccess to try again."}, nil
 	}
 	if state == "" {
-		return CallbackResult{}, fmt.Errorf("%w: the request has no state", ErrBadState)
+		return CallbackResult{}, errkind.E(ErrBadState, "the request has no state")
 	}
 	cs, err := s.st.ConsumeConsentState(ctx, hashState(state), s.now())
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return CallbackResult{}, fmt.Errorf("%w: this consent link is unknown to teamaccess", ErrBadState)
+		return CallbackResult{}, errkind.E(ErrBadState, "this consent link is unknown to teamaccess")
 	case errors.Is(err, store.ErrUsed):
-		return CallbackResult{}, fmt.Errorf("%w: this consent link was used already; create a new one", ErrBadState)
+		return CallbackResult{}, errkind.E(ErrBadState, "this consent link was used already; create a new one")
 	case errors.Is(err, store.ErrExpired):
-		return CallbackResult{}, fmt.Errorf("%w: this consent link has expired; create a new one", ErrBadState)
+		return CallbackResult{}, errkind.E(ErrBadState, "this consent link has expired; create a new one")
 	case err != nil:
 		return CallbackResult{}, err
 	}

@@ -7,7 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"fmt"
+	"github.com/teamaccess/teamaccess/errkind"
 	"log/slog"
 	"regexp"
 	"strings"
@@ -126,7 +126,7 @@ var (
 func (s *Service) CreateConsentLink(ctx context.Context, actor auth.Actor, tenantHint string) (ConsentLink, error) {
 	tenantHint = strings.TrimSpace(tenantHint)
 	if tenantHint != "" && (len(tenantHint) > 253 || !guidPattern.MatchString(tenantHint) && !domainPattern.MatchString(tenantHint)) {
-		return ConsentLink{}, fmt.Errorf("%w: tenantHint must be a tenant id (a GUID) or a domain such as contoso.onmicrosoft.com", ErrInvalid)
+		return ConsentLink{}, errkind.E(errkind.Invalid, "tenantHint must be a tenant id (a GUID) or a domain such as contoso.onmicrosoft.com")
 	}
 	var b [32]byte
 	_, _ = rand.Read(b[:])

@@ -3,6 +3,7 @@ package access
 import (
 	"context"
 	"errors"
+	"github.com/teamaccess/teamaccess/errkind"
 	"github.com/teamaccess/teamaccess/graphdata"
 	"slices"
 	"time"
@@ -73,7 +74,7 @@ var (
 	ErrTenantNotFound = graphdata.ErrTenantNotFound
 	ErrCredentials    = graphdata.ErrCredentials
 	ErrUnavailable    = graphdata.ErrUnavailable
-	ErrInvalid        = errors.New("invalid input")
+	ErrInvalid        = errkind.Invalid
 	// ErrBadState: a callback whose state is missing, unknown, expired or used already.
 	ErrBadState = errors.New("invalid consent state")
 )

@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"fmt"
+	"github.com/teamaccess/teamaccess/errkind"
 	"sync"
 	"time"
 
@@ -184,11 +185,11 @@ func (h *Hub) Subscribe(ctx context.Context, org string, filter *Filter, after s
 	if after != "" {
 		_, at, ok := parseChangeCursor(after)
 		if !ok {
-			return nil, fmt.Errorf("%w: %q is not a change cursor (resume with the cursor of the last change you received)", ErrInvalid, after)
+			return nil, errkind.E(errkind.Invalid, "%q is not a change cursor (resume with the cursor of the last change you received)", after)
 		}
 		if time.Since(at) > ResumeWindow-time.Hour { // the log may have been pruned since
-			return nil, fmt.Errorf("%w: the cursor is older than the %v the change log keeps; query activities afresh, then subscribe without after",
-				ErrInvalid, ResumeWindow)
+			return nil, errkind.E(errkind.Invalid, "the cursor is older than the %v the change log keeps; query activities afresh, then subscribe without after",
+				ResumeWindow)
 		}
 	}
 	s := &subscriber{q: q, limit: h.buffer, from: after, taken: after, replaying: after != ""}

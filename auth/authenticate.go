@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"github.com/teamaccess/teamaccess/errkind"
 	"maps"
 	"time"
 
@@ -25,13 +26,13 @@ func (d *Directory) Authenticate(ctx context.Context, token string) (Identity, e
 		return Identity{}, err
 	}
 	if !found || subtle.ConstantTimeCompare(hash, k.Hash) != 1 {
-		return Identity{}, fmt.Errorf("%w: unknown API key", ErrUnauthenticated)
+		return Identity{}, errkind.E(errkind.Unauthenticated, "unknown API key")
 	}
 	switch {
 	case k.RevokedAt != nil:
-		return Identity{}, fmt.Errorf("%w: API key %s was revoked", ErrUnauthenticated, toKey(k).Prefix())
+		return Identity{}, errkind.E(errkind.Unauthenticated, "API key %s was revoked", toKey(k).Prefix())
 	case k.ExpiresAt != nil && !now.Before(*k.ExpiresAt):
-		return Identity{}, fmt.Errorf("%w: API key %s has expired", ErrUnauthenticated, toKey(k).Prefix())
+		return Identity{}, errkind.E(errkind.Unauthenticated, "API key %s has expired", toKey(k).Prefix())
 	}
 	d.mu.Lock()
 	d.used[id] = now

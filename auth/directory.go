@@ -3,7 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
-	"fmt"
+	"github.com/teamaccess/teamaccess/errkind"
 	"strings"
 	"sync"
 	"time"
@@ -81,10 +81,10 @@ const maxNameLen = 100
 func checkName(what, name string) (string, error) {
 	name = strings.TrimSpace(name)
 	if name == "" || len([]rune(name)) > maxNameLen {
-		return "", fmt.Errorf("%w: %s must be 1 to %d characters", ErrInvalid, what, maxNameLen)
+		return "", errkind.E(errkind.Invalid, "%s must be 1 to %d characters", what, maxNameLen)
 	}
 	if strings.IndexFunc(name, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
-		return "", fmt.Errorf("%w: %s must not contain control characters", ErrInvalid, what)
+		return "", errkind.E(errkind.Invalid, "%s must not contain control characters", what)
 	}
 	return name, nil
 }
@@ -92,7 +92,7 @@ func checkName(what, name string) (string, error) {
 // fromStore maps store errors onto this package's.
 func fromStore(err error) error {
 	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("%w: %w", ErrNotFound, err)
+		return errkind.E(errkind.NotFound, "%w", err)
 	}
 	return err
 }

@@ -2,8 +2,7 @@ package auth
 
 import (
 	"context"
-	"errors"
-	"fmt"
+	"github.com/teamaccess/teamaccess/errkind"
 	"strings"
 	"time"
 )
@@ -25,7 +24,7 @@ func ParseRole(s string) (Role, error) {
 	case RoleReader, "reader":
 		return RoleReader, nil
 	}
-	return "", fmt.Errorf("%w: role %q is not ADMIN or READER", ErrInvalid, s)
+	return "", errkind.E(errkind.Invalid, "role %q is not ADMIN or READER", s)
 }
 
 // Allows reports whether a key of role r may do what needs role need.
@@ -62,17 +61,17 @@ func Require(ctx context.Context, need Role) (Identity, error) {
 		return Identity{}, ErrUnauthenticated
 	}
 	if !id.Role.Allows(need) {
-		return Identity{}, fmt.Errorf("%w: this needs an %s key; this key is %s", ErrForbidden, need, id.Role)
+		return Identity{}, errkind.E(errkind.Forbidden, "this needs an %s key; this key is %s", need, id.Role)
 	}
 	return id, nil
 }
 
 // Errors, for callers to classify with errors.Is.
 var (
-	ErrUnauthenticated = errors.New("unauthenticated")
-	ErrForbidden       = errors.New("forbidden")
-	ErrInvalid         = errors.New("invalid input")
-	ErrNotFound        = errors.New("not found")
+	ErrUnauthenticated = errkind.Unauthenticated
+	ErrForbidden       = errkind.Forbidden
+	ErrInvalid         = errkind.Invalid
+	ErrNotFound        = errkind.NotFound
 )
 
 // Organization is a customer organisation.

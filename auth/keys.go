@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"fmt"
+	"github.com/teamaccess/teamaccess/errkind"
 	"time"
 
 	"github.com/teamaccess/teamaccess/store"
@@ -16,12 +17,12 @@ func (d *Directory) CreateKey(ctx context.Context, actor Actor, name string, rol
 		return Key{}, "", err
 	}
 	if role != RoleAdmin && role != RoleReader {
-		return Key{}, "", fmt.Errorf("%w: role %q is not ADMIN or READER", ErrInvalid, role)
+		return Key{}, "", errkind.E(errkind.Invalid, "role %q is not ADMIN or READER", role)
 	}
 	now := d.now().UTC().Truncate(time.Millisecond)
 	if expiresAt != nil {
 		if !expiresAt.After(now) {
-			return Key{}, "", fmt.Errorf("%w: expiresAt %s is not in the future", ErrInvalid, expiresAt.Format(time.RFC3339))
+			return Key{}, "", errkind.E(errkind.Invalid, "expiresAt %s is not in the future", expiresAt.Format(time.RFC3339))
 		}
 		t := expiresAt.UTC().Truncate(time.Millisecond)
 		expiresAt = &t

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/teamaccess/teamaccess/errkind"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -141,7 +142,7 @@ func (s *Syncer) Resync(ctx context.Context, audit Auditor, actor auth.Actor, te
 	for _, r := range resources {
 		match, ok := resourceScopes[r]
 		if !ok {
-			return fmt.Errorf("%w: resource %q is not MAIL, CALENDAR or CONTACTS", ErrInvalid, r)
+			return errkind.E(errkind.Invalid, "resource %q is not MAIL, CALENDAR or CONTACTS", r)
 		}
 		for _, scope := range s.Scopes() {
 			if !match(scope) {

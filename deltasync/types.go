@@ -3,6 +3,7 @@ package deltasync
 import (
 	"context"
 	"errors"
+	"github.com/teamaccess/teamaccess/errkind"
 	"github.com/teamaccess/teamaccess/graphdata"
 	"time"
 
@@ -37,7 +38,7 @@ type Graph interface {
 }
 
 // ErrInvalid reports input the syncer cannot act on.
-var ErrInvalid = errors.New("invalid input")
+var ErrInvalid = errkind.Invalid
 
 // refused reports a read the mailbox's resource refused (403) or no longer has (404): its access
 // changed since its last probe.

@@ -2,7 +2,7 @@ package mailboxes
 
 import (
 	"context"
-	"errors"
+	"github.com/teamaccess/teamaccess/errkind"
 	"github.com/teamaccess/teamaccess/graphdata"
 	"time"
 
@@ -117,8 +117,8 @@ type Directory interface {
 
 // Errors of the service.
 var (
-	ErrInvalid  = errors.New("invalid input")
-	ErrNotFound = errors.New("not found")
+	ErrInvalid  = errkind.Invalid
+	ErrNotFound = errkind.NotFound
 )
 
 // Store is what discovery needs of the database.

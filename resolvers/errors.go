@@ -2,17 +2,12 @@ package resolvers
 
 import (
 	"context"
-	"errors"
-	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
-	"github.com/teamaccess/teamaccess/access"
-	"github.com/teamaccess/teamaccess/activities"
 	"github.com/teamaccess/teamaccess/auth"
-	"github.com/teamaccess/teamaccess/deltasync"
-	"github.com/teamaccess/teamaccess/mailboxes"
+	"github.com/teamaccess/teamaccess/errkind"
 )
 
 // The error codes of the API (extensions.code).
@@ -26,30 +21,27 @@ const (
 	CodeSubscriberTooSlow = "SUBSCRIBER_TOO_SLOW"
 )
 
-// userError turns a domain error the caller can act on into a GraphQL error with its code.
-// Any other error passes through, and the server reports it as INTERNAL without its text.
+// codes maps each error kind to its API code: the one place that does.
+var codes = map[error]string{
+	errkind.Unauthenticated: CodeUnauthenticated,
+	errkind.Forbidden:       CodeForbidden,
+	errkind.Invalid:         CodeBadUserInput,
+	errkind.NotFound:        CodeNotFound,
+}
+
+// userError turns a domain error the caller can act on (one of errkind's kinds) into a GraphQL
+// error with its code and its message for the caller. Any other error passes through, and the
+// server reports it as INTERNAL without its text.
 func userError(ctx context.Context, err error) error {
-	var code string
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, auth.ErrUnauthenticated):
-		code = CodeUnauthenticated
-	case errors.Is(err, auth.ErrForbidden):
-		code = CodeForbidden
-	case errors.Is(err, auth.ErrInvalid), errors.Is(err, access.ErrInvalid), errors.Is(err, mailboxes.ErrInvalid), errors.Is(err, deltasync.ErrInvalid),
-		errors.Is(err, activities.ErrInvalid):
-		code = CodeBadUserInput
-	case errors.Is(err, auth.ErrNotFound), errors.Is(err, mailboxes.ErrNotFound):
-		code = CodeNotFound
-	default:
+	kind := errkind.KindOf(err)
+	if kind == nil {
 		return err
 	}
-	return &gqlerror.Error{
-		Message:    strings.TrimPrefix(strings.TrimPrefix(err.Error(), "invalid input: "), "not found: "),
-		Path:       graphql.GetPath(ctx),
-		Extensions: map[string]any{"code": code},
+	msg := errkind.Message(err)
+	if msg == "" {
+		msg = kind.Error()
 	}
+	return &gqlerror.Error{Message: msg, Path: graphql.GetPath(ctx), Extensions: map[string]any{"code": codes[kind]}}
 }
 
 // HasRole implements the @hasRole directive: the field resolves only for callers whose key

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"github.com/teamaccess/teamaccess/errkind"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -40,7 +41,7 @@ func requireAPIKey(a authenticator, log *slog.Logger, next http.Handler) http.Ha
 		}
 		id, err := a.Authenticate(r.Context(), token)
 		if errors.Is(err, auth.ErrUnauthenticated) {
-			unauthorized(w, "invalid_token", strings.TrimPrefix(err.Error(), "unauthenticated: "))
+			unauthorized(w, "invalid_token", errkind.Message(err))
 			return
 		}
 		if err != nil {
@@ -109,7 +110,7 @@ func websocketInit(a authenticator, limits *rateLimiter) func(context.Context, t
 		id, err := a.Authenticate(ctx, token)
 		if err != nil {
 			if errors.Is(err, auth.ErrUnauthenticated) {
-				return refuse(strings.TrimPrefix(err.Error(), "unauthenticated: "))
+				return refuse(errkind.Message(err))
 			}
 			return refuse("cannot check API keys right now; try again shortly")
 		}

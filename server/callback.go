@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"github.com/teamaccess/teamaccess/errkind"
 	"html"
 	"log/slog"
 	"net/http"
@@ -19,7 +20,7 @@ func handleConsentCallback(svc *access.Service, log *slog.Logger) http.Handler {
 		switch {
 		case errors.Is(err, access.ErrBadState):
 			consentPage(w, http.StatusBadRequest, "This consent link cannot be used",
-				err.Error()[len(access.ErrBadState.Error())+2:]+". Nothing was changed. Ask your teamaccess administrator for a new link.", false)
+				errkind.Message(err)+". Nothing was changed. Ask your teamaccess administrator for a new link.", false)
 			return
 		case err != nil:
 			log.Error("consent callback", "err", err)

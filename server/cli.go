@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/teamaccess/teamaccess/errkind"
 	"io"
 	"log/slog"
 	"strings"
@@ -92,7 +93,7 @@ func runAPIKey(ctx context.Context, args []string, getenv func(string) string, s
 			}
 			k, secret, err := dir.CreateKey(ctx, auth.CommandLine(o.ID), *name, r, exp)
 			if err != nil {
-				return usagef("%v", strings.TrimPrefix(err.Error(), "invalid input: "))
+				return usagef("%v", cause(err))
 			}
 			fmt.Fprintf(stderr, "Created %s key %q (%s) in %s. The secret is shown this once:\n", k.Role, k.Name, k.ID, o.Name)
 			fmt.Fprintln(stdout, secret)
@@ -154,7 +155,7 @@ func runOrg(ctx context.Context, args []string, getenv func(string) string, stdo
 			}
 			o, err := dir.CreateOrganization(ctx, fs.Arg(0))
 			if err != nil {
-				return usagef("%v", strings.TrimPrefix(err.Error(), "invalid input: "))
+				return usagef("%v", cause(err))
 			}
 			fmt.Fprintln(stdout, o.ID)
 			return nil
@@ -214,4 +215,13 @@ func runExplain(ctx context.Context, args []string, getenv func(string) string, 
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Query, p.Collection, idx, p.Summary)
 	}
 	return tw.Flush()
+}
+
+// cause is what to tell the user of a command that failed: the message of an error of theirs
+// (errkind), or the error.
+func cause(err error) string {
+	if m := errkind.Message(err); m != "" {
+		return m
+	}
+	return err.Error()
 }

@@ -30,7 +30,7 @@ func (s *Store) WatchChanges(ctx context.Context, ready func(), wrote func(org s
 			return nil
 		}
 		if unsupported(err) {
-			return fmt.Errorf("%w: %v", ErrNoChangeStreams, err)
+			return fmt.Errorf("%w: %w", ErrNoChangeStreams, err)
 		}
 		return fmt.Errorf("watch the change log: %w", err)
 	}

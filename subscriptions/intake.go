@@ -46,7 +46,7 @@ func (s *Service) Accept(ctx context.Context, body []byte) (Intake, error) {
 	subs, err := s.lookup(ctx, ns)
 	if err != nil {
 		s.o.Counted(ResultUnavailable, len(ns))
-		return Intake{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return Intake{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	now := s.now()
 	entries := make([]store.InboxEntry, 0, len(ns))
@@ -95,7 +95,7 @@ func (s *Service) Accept(ctx context.Context, body []byte) (Intake, error) {
 	}
 	if err := s.batch.add(ctx, entries); err != nil {
 		s.o.Counted(ResultUnavailable, len(entries))
-		return Intake{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return Intake{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	s.o.Counted(ResultAccepted, len(entries))
 	s.Poke()

@@ -88,7 +88,7 @@ func Parse(body []byte) ([]Notification, error) {
 		ValidationTokens *[]string          `json:"validationTokens"`
 	}
 	if err := dec.Decode(&top); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("%w: data after the JSON object", ErrMalformed)
