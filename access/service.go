@@ -126,7 +126,7 @@ var (
 func (s *Service) CreateConsentLink(ctx context.Context, actor auth.Actor, tenantHint string) (ConsentLink, error) {
 	tenantHint = strings.TrimSpace(tenantHint)
 	if tenantHint != "" && (len(tenantHint) > 253 || !guidPattern.MatchString(tenantHint) && !domainPattern.MatchString(tenantHint)) {
-		return ConsentLink{}, errkind.E(errkind.Invalid, "tenantHint must be a tenant id (a GUID) or a domain such as contoso.onmicrosoft.com")
+		return ConsentLink{}, errkind.E(errkind.ErrInvalid, "tenantHint must be a tenant id (a GUID) or a domain such as contoso.onmicrosoft.com")
 	}
 	var b [32]byte
 	_, _ = rand.Read(b[:])

@@ -95,6 +95,7 @@ func (e *env) link(t *testing.T, org auth.Organization) string {
 }
 
 func TestConsentConnectsTheTenant(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := t.Context()
 	ta, _ := e.svc.Status(ctx, e.orgA.ID)
@@ -124,6 +125,7 @@ func TestConsentConnectsTheTenant(t *testing.T) {
 }
 
 func TestCancelledConsent(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	res, err := e.svc.Callback(t.Context(), e.consent(t, e.link(t, e.orgA), "cancel", e.tenant))
 	require.NoError(t, err)
@@ -139,6 +141,7 @@ func TestCancelledConsent(t *testing.T) {
 // A decline that comes back with error but without the state: the administrator is shown
 // Microsoft's reason, not "this consent link cannot be used", and nothing changes.
 func TestCancelledConsentWithoutStateShowsMicrosoftsReason(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(o *graphsim.Options) { o.ConsentErrorWithoutState = true })
 	q := e.consent(t, e.link(t, e.orgA), "cancel", e.tenant)
 	require.False(t, q.Has("state"))
@@ -155,6 +158,7 @@ func TestCancelledConsentWithoutStateShowsMicrosoftsReason(t *testing.T) {
 // it disconnects: it keeps its tenant, the other tenant stays free, and after a disconnect the
 // same consent connects the new tenant.
 func TestConsentToADifferentTenantIsRefusedUntilDisconnected(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := t.Context()
 	res, err := e.svc.Callback(ctx, e.consent(t, e.link(t, e.orgA), "accept", e.tenant))
@@ -184,6 +188,7 @@ func TestConsentToADifferentTenantIsRefusedUntilDisconnected(t *testing.T) {
 }
 
 func TestForgedTenantsAreRefused(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := t.Context()
 	// A tenant that never consented, named in a forged callback.
@@ -212,6 +217,7 @@ func TestForgedTenantsAreRefused(t *testing.T) {
 }
 
 func TestBadStatesChangeNothing(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := t.Context()
 	q := e.consent(t, e.link(t, e.orgA), "accept", e.tenant)
@@ -240,6 +246,7 @@ func TestBadStatesChangeNothing(t *testing.T) {
 }
 
 func TestMissingAndExtraPermissions(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := t.Context()
 	q := e.consent(t, e.link(t, e.orgA), "accept", e.tenant)
@@ -254,6 +261,7 @@ func TestMissingAndExtraPermissions(t *testing.T) {
 }
 
 func TestRevokedLaterAndDisconnect(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := t.Context()
 	_, err := e.svc.Callback(ctx, e.consent(t, e.link(t, e.orgA), "accept", e.tenant))

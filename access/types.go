@@ -74,7 +74,7 @@ var (
 	ErrTenantNotFound = graphdata.ErrTenantNotFound
 	ErrCredentials    = graphdata.ErrCredentials
 	ErrUnavailable    = graphdata.ErrUnavailable
-	ErrInvalid        = errkind.Invalid
+	ErrInvalid        = errkind.ErrInvalid
 	// ErrBadState: a callback whose state is missing, unknown, expired or used already.
 	ErrBadState = errors.New("invalid consent state")
 )

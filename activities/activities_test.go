@@ -100,6 +100,7 @@ func idsOf(vs []View) []string {
 func ptr[T any](v T) *T { return &v }
 
 func TestPagingBothWaysAcrossInsertsAndDeletesNeverSkipsOrRepeats(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st := openStore(t)
 	s := New(st)
@@ -198,6 +199,7 @@ func TestPagingBothWaysAcrossInsertsAndDeletesNeverSkipsOrRepeats(t *testing.T) 
 }
 
 func TestEveryFilterSelectsExactlyItsItems(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st := openStore(t)
 	s := New(st)
@@ -301,6 +303,7 @@ func collect(t *testing.T, ch <-chan *Event, n int) []Event {
 }
 
 func TestResumeAfterCursorDuringABurstLosesAndRepeatsNothing(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st := openStore(t)
 	h := NewHub(st, HubOptions{Interval: 5 * time.Millisecond})
@@ -354,6 +357,7 @@ func TestResumeAfterCursorDuringABurstLosesAndRepeatsNothing(t *testing.T) {
 }
 
 func TestSlowSubscriberIsCutOffAndOthersAreUnaffected(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st := openStore(t)
 	h := NewHub(st, HubOptions{Interval: 5 * time.Millisecond, Buffer: 16})
@@ -433,6 +437,7 @@ func TestSlowSubscriberIsCutOffAndOthersAreUnaffected(t *testing.T) {
 }
 
 func TestTwoProcessesOnOneStoreBothDeliverEveryChange(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st := openStore(t)
 	other, err := store.Open(ctx, store.Options{URI: st.EmbeddedURI(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -476,6 +481,7 @@ func TestTwoProcessesOnOneStoreBothDeliverEveryChange(t *testing.T) {
 }
 
 func TestBadCursorIsRefusedAndSubscribersLeaveCleanly(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st := openStore(t)
 	h := NewHub(st, HubOptions{})
@@ -498,6 +504,7 @@ func TestBadCursorIsRefusedAndSubscribersLeaveCleanly(t *testing.T) {
 }
 
 func TestContactsPageByNameBothWaysWithFilters(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st := openStore(t)
 	s := New(st)
@@ -557,6 +564,7 @@ func idsOfContacts(cs []Contact) []string {
 }
 
 func TestPruneDropsOldChangesAndTombstonesOnly(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st := openStore(t)
 	h := NewHub(st, HubOptions{})
@@ -601,6 +609,7 @@ func TestPruneDropsOldChangesAndTombstonesOnly(t *testing.T) {
 // (AppendChanges never leaves a hole, since a number is written only after the one before it;
 // the hub does not rely on that.)
 func TestHubWaitsForAMissingChangeNumber(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st := openStore(t)
 	hctx, stop := context.WithCancel(ctx)

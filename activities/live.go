@@ -290,9 +290,7 @@ func (h *Hub) unregister(org string, s *subscriber) {
 	if f == nil {
 		return
 	}
-	if _, ok := f.subs[s]; ok {
-		delete(f.subs, s)
-	}
+	delete(f.subs, s)
 	if len(f.subs) == 0 {
 		delete(h.orgs, org)
 	}

@@ -16,7 +16,7 @@ import (
 // Errors callers can act on.
 var (
 	// ErrInvalid is bad input: a malformed cursor or id, or a page size out of range.
-	ErrInvalid = errkind.Invalid
+	ErrInvalid = errkind.ErrInvalid
 	// ErrTooSlow ends a live feed whose subscriber did not keep up.
 	ErrTooSlow = errors.New("subscriber too slow")
 )
@@ -48,7 +48,7 @@ func (f *Filter) query() (store.ActivityQuery, error) {
 	for _, id := range f.MailboxIds {
 		u, ok := strings.CutPrefix(id, mailboxPrefix)
 		if !ok || u == "" {
-			return q, errkind.E(errkind.Invalid, "%q is not a mailbox id", id)
+			return q, errkind.E(errkind.ErrInvalid, "%q is not a mailbox id", id)
 		}
 		q.MailboxIDs = append(q.MailboxIDs, u)
 	}
@@ -58,13 +58,13 @@ func (f *Filter) query() (store.ActivityQuery, error) {
 	if f.ParticipantEmail != nil {
 		q.ParticipantEmail = strings.ToLower(strings.TrimSpace(*f.ParticipantEmail))
 		if !strings.Contains(q.ParticipantEmail, "@") {
-			return q, errkind.E(errkind.Invalid, "participantEmail %q is not an email address", *f.ParticipantEmail)
+			return q, errkind.E(errkind.ErrInvalid, "participantEmail %q is not an email address", *f.ParticipantEmail)
 		}
 	}
 	if f.Domain != nil {
 		q.Domain = strings.TrimPrefix(strings.ToLower(strings.TrimSpace(*f.Domain)), "@")
 		if q.Domain == "" || strings.ContainsAny(q.Domain, "@ ") {
-			return q, errkind.E(errkind.Invalid, "domain %q is not a domain", *f.Domain)
+			return q, errkind.E(errkind.ErrInvalid, "domain %q is not a domain", *f.Domain)
 		}
 	}
 	if f.Text != nil {
@@ -72,7 +72,7 @@ func (f *Filter) query() (store.ActivityQuery, error) {
 	}
 	q.OccurredAfter, q.OccurredBefore = f.OccurredAfter, f.OccurredBefore
 	if q.OccurredAfter != nil && q.OccurredBefore != nil && !q.OccurredAfter.Before(*q.OccurredBefore) {
-		return q, errkind.E(errkind.Invalid, "occurredAfter must be before occurredBefore")
+		return q, errkind.E(errkind.ErrInvalid, "occurredAfter must be before occurredBefore")
 	}
 	return q, nil
 }
@@ -147,7 +147,7 @@ func parseCursor(orgID, c string) (time.Time, string, error) {
 	ms, rest, ok := strings.Cut(string(raw), "|")
 	n, err2 := strconv.ParseInt(ms, 10, 64)
 	if err != nil || !ok || err2 != nil || rest == "" {
-		return time.Time{}, "", errkind.E(errkind.Invalid, "%q is not a cursor of this connection", c)
+		return time.Time{}, "", errkind.E(errkind.ErrInvalid, "%q is not a cursor of this connection", c)
 	}
 	return time.UnixMilli(n).UTC(), orgID + "|" + rest, nil
 }
@@ -189,13 +189,13 @@ func (s *Service) List(ctx context.Context, orgID string, f *Filter, p Page) (Re
 // from ("" for the start).
 func (p Page) plan() (n int, backward bool, pos string, err error) {
 	if p.First != nil && p.Last != nil {
-		return 0, false, "", errkind.E(errkind.Invalid, "pass first or last, not both")
+		return 0, false, "", errkind.E(errkind.ErrInvalid, "pass first or last, not both")
 	}
 	n = 20
 	for _, v := range []*int{p.First, p.Last} {
 		if v != nil {
 			if *v < 0 || *v > MaxPage {
-				return 0, false, "", errkind.E(errkind.Invalid, "a page has 0 to %d items, not %d", MaxPage, *v)
+				return 0, false, "", errkind.E(errkind.ErrInvalid, "a page has 0 to %d items, not %d", MaxPage, *v)
 			}
 			n = *v
 		}
@@ -295,14 +295,14 @@ func (s *Service) Contacts(ctx context.Context, orgID string, f *ContactFilter, 
 		for _, id := range f.MailboxIds {
 			u, ok := strings.CutPrefix(id, mailboxPrefix)
 			if !ok || u == "" {
-				return ContactResult{}, errkind.E(errkind.Invalid, "%q is not a mailbox id", id)
+				return ContactResult{}, errkind.E(errkind.ErrInvalid, "%q is not a mailbox id", id)
 			}
 			q.MailboxIDs = append(q.MailboxIDs, u)
 		}
 		if f.Email != nil {
 			q.Email = strings.ToLower(strings.TrimSpace(*f.Email))
 			if !strings.Contains(q.Email, "@") {
-				return ContactResult{}, errkind.E(errkind.Invalid, "email %q is not an email address", *f.Email)
+				return ContactResult{}, errkind.E(errkind.ErrInvalid, "email %q is not an email address", *f.Email)
 			}
 		}
 		if f.Search != nil {
@@ -318,7 +318,7 @@ func (s *Service) Contacts(ctx context.Context, orgID string, f *ContactFilter, 
 		raw, err := base64.RawURLEncoding.DecodeString(pos)
 		name, rest, ok := strings.Cut(string(raw), "\x00")
 		if err != nil || !ok || rest == "" {
-			return ContactResult{}, errkind.E(errkind.Invalid, "%q is not a cursor of this connection", pos)
+			return ContactResult{}, errkind.E(errkind.ErrInvalid, "%q is not a cursor of this connection", pos)
 		}
 		q.After, q.AfterName, q.AfterID = true, name, orgID+"|"+rest
 	}

@@ -185,10 +185,10 @@ func (h *Hub) Subscribe(ctx context.Context, org string, filter *Filter, after s
 	if after != "" {
 		_, at, ok := parseChangeCursor(after)
 		if !ok {
-			return nil, errkind.E(errkind.Invalid, "%q is not a change cursor (resume with the cursor of the last change you received)", after)
+			return nil, errkind.E(errkind.ErrInvalid, "%q is not a change cursor (resume with the cursor of the last change you received)", after)
 		}
 		if time.Since(at) > ResumeWindow-time.Hour { // the log may have been pruned since
-			return nil, errkind.E(errkind.Invalid, "the cursor is older than the %v the change log keeps; query activities afresh, then subscribe without after",
+			return nil, errkind.E(errkind.ErrInvalid, "the cursor is older than the %v the change log keeps; query activities afresh, then subscribe without after",
 				ResumeWindow)
 		}
 	}

@@ -56,13 +56,13 @@ func (d *Directory) Record(ctx context.Context, actor Actor, action, target, sum
 // AuditLog returns up to first entries of the organisation's log after the cursor.
 func (d *Directory) AuditLog(ctx context.Context, orgID string, first int, after string) (AuditPage, error) {
 	if first < 0 || first > MaxPageSize {
-		return AuditPage{}, errkind.E(errkind.Invalid, "first must be between 0 and %d", MaxPageSize)
+		return AuditPage{}, errkind.E(errkind.ErrInvalid, "first must be between 0 and %d", MaxPageSize)
 	}
 	before := ""
 	if after != "" {
 		b, err := base64.RawURLEncoding.DecodeString(after)
 		if err != nil || len(b) == 0 {
-			return AuditPage{}, errkind.E(errkind.Invalid, "after is not a cursor of this connection")
+			return AuditPage{}, errkind.E(errkind.ErrInvalid, "after is not a cursor of this connection")
 		}
 		before = string(b)
 	}

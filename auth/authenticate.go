@@ -26,13 +26,13 @@ func (d *Directory) Authenticate(ctx context.Context, token string) (Identity, e
 		return Identity{}, err
 	}
 	if !found || subtle.ConstantTimeCompare(hash, k.Hash) != 1 {
-		return Identity{}, errkind.E(errkind.Unauthenticated, "unknown API key")
+		return Identity{}, errkind.E(errkind.ErrUnauthenticated, "unknown API key")
 	}
 	switch {
 	case k.RevokedAt != nil:
-		return Identity{}, errkind.E(errkind.Unauthenticated, "API key %s was revoked", toKey(k).Prefix())
+		return Identity{}, errkind.E(errkind.ErrUnauthenticated, "API key %s was revoked", toKey(k).Prefix())
 	case k.ExpiresAt != nil && !now.Before(*k.ExpiresAt):
-		return Identity{}, errkind.E(errkind.Unauthenticated, "API key %s has expired", toKey(k).Prefix())
+		return Identity{}, errkind.E(errkind.ErrUnauthenticated, "API key %s has expired", toKey(k).Prefix())
 	}
 	d.mu.Lock()
 	d.used[id] = now

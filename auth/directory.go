@@ -81,10 +81,10 @@ const maxNameLen = 100
 func checkName(what, name string) (string, error) {
 	name = strings.TrimSpace(name)
 	if name == "" || len([]rune(name)) > maxNameLen {
-		return "", errkind.E(errkind.Invalid, "%s must be 1 to %d characters", what, maxNameLen)
+		return "", errkind.E(errkind.ErrInvalid, "%s must be 1 to %d characters", what, maxNameLen)
 	}
 	if strings.IndexFunc(name, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
-		return "", errkind.E(errkind.Invalid, "%s must not contain control characters", what)
+		return "", errkind.E(errkind.ErrInvalid, "%s must not contain control characters", what)
 	}
 	return name, nil
 }
@@ -92,7 +92,7 @@ func checkName(what, name string) (string, error) {
 // fromStore maps store errors onto this package's.
 func fromStore(err error) error {
 	if errors.Is(err, store.ErrNotFound) {
-		return errkind.E(errkind.NotFound, "%w", err)
+		return errkind.E(errkind.ErrNotFound, "%w", err)
 	}
 	return err
 }

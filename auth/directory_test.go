@@ -33,6 +33,7 @@ func newTestDirectory(t *testing.T) (*Directory, *store.Store, *clock) {
 var tokenShape = regexp.MustCompile(`^tak_[a-z2-7]{16}_[A-Za-z0-9_-]{43}$`)
 
 func TestKeysAuthenticateAndAreStoredOnlyAsHashes(t *testing.T) {
+	t.Parallel()
 	d, st, _ := newTestDirectory(t)
 	ctx := t.Context()
 	org, err := d.CreateOrganization(ctx, "Acme")
@@ -74,6 +75,7 @@ func must[T any](v T, err error) T {
 }
 
 func TestRevokedAndExpiredKeysAreRefused(t *testing.T) {
+	t.Parallel()
 	d, st, clk := newTestDirectory(t)
 	ctx := t.Context()
 	org, _ := d.CreateOrganization(ctx, "Acme")
@@ -115,6 +117,7 @@ func TestRevokedAndExpiredKeysAreRefused(t *testing.T) {
 }
 
 func TestOrganisationsCannotTouchEachOthersKeys(t *testing.T) {
+	t.Parallel()
 	d, _, _ := newTestDirectory(t)
 	ctx := t.Context()
 	a, _ := d.CreateOrganization(ctx, "A")
@@ -142,6 +145,7 @@ func TestOrganisationsCannotTouchEachOthersKeys(t *testing.T) {
 }
 
 func TestUsageIsWrittenInBulkNotPerRequest(t *testing.T) {
+	t.Parallel()
 	d, _, clk := newTestDirectory(t)
 	ctx := t.Context()
 	org, _ := d.CreateOrganization(ctx, "Acme")
@@ -165,6 +169,7 @@ func TestUsageIsWrittenInBulkNotPerRequest(t *testing.T) {
 }
 
 func TestBootstrapHappensOnce(t *testing.T) {
+	t.Parallel()
 	d, st, _ := newTestDirectory(t)
 	ctx := t.Context()
 	b, err := d.Bootstrap(ctx)
@@ -184,6 +189,7 @@ func TestBootstrapHappensOnce(t *testing.T) {
 }
 
 func TestAuditLogPagesNewestFirstAndIsPruned(t *testing.T) {
+	t.Parallel()
 	d, _, clk := newTestDirectory(t)
 	ctx := t.Context()
 	org, _ := d.CreateOrganization(ctx, "Acme")
@@ -220,6 +226,7 @@ func TestAuditLogPagesNewestFirstAndIsPruned(t *testing.T) {
 }
 
 func TestNamesAreChecked(t *testing.T) {
+	t.Parallel()
 	d, _, _ := newTestDirectory(t)
 	ctx := t.Context()
 	_, err := d.CreateOrganization(ctx, "   ")

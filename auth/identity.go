@@ -24,7 +24,7 @@ func ParseRole(s string) (Role, error) {
 	case RoleReader, "reader":
 		return RoleReader, nil
 	}
-	return "", errkind.E(errkind.Invalid, "role %q is not ADMIN or READER", s)
+	return "", errkind.E(errkind.ErrInvalid, "role %q is not ADMIN or READER", s)
 }
 
 // Allows reports whether a key of role r may do what needs role need.
@@ -61,17 +61,17 @@ func Require(ctx context.Context, need Role) (Identity, error) {
 		return Identity{}, ErrUnauthenticated
 	}
 	if !id.Role.Allows(need) {
-		return Identity{}, errkind.E(errkind.Forbidden, "this needs an %s key; this key is %s", need, id.Role)
+		return Identity{}, errkind.E(errkind.ErrForbidden, "this needs an %s key; this key is %s", need, id.Role)
 	}
 	return id, nil
 }
 
 // Errors, for callers to classify with errors.Is.
 var (
-	ErrUnauthenticated = errkind.Unauthenticated
-	ErrForbidden       = errkind.Forbidden
-	ErrInvalid         = errkind.Invalid
-	ErrNotFound        = errkind.NotFound
+	ErrUnauthenticated = errkind.ErrUnauthenticated
+	ErrForbidden       = errkind.ErrForbidden
+	ErrInvalid         = errkind.ErrInvalid
+	ErrNotFound        = errkind.ErrNotFound
 )
 
 // Organization is a customer organisation.

@@ -17,12 +17,12 @@ func (d *Directory) CreateKey(ctx context.Context, actor Actor, name string, rol
 		return Key{}, "", err
 	}
 	if role != RoleAdmin && role != RoleReader {
-		return Key{}, "", errkind.E(errkind.Invalid, "role %q is not ADMIN or READER", role)
+		return Key{}, "", errkind.E(errkind.ErrInvalid, "role %q is not ADMIN or READER", role)
 	}
 	now := d.now().UTC().Truncate(time.Millisecond)
 	if expiresAt != nil {
 		if !expiresAt.After(now) {
-			return Key{}, "", errkind.E(errkind.Invalid, "expiresAt %s is not in the future", expiresAt.Format(time.RFC3339))
+			return Key{}, "", errkind.E(errkind.ErrInvalid, "expiresAt %s is not in the future", expiresAt.Format(time.RFC3339))
 		}
 		t := expiresAt.UTC().Truncate(time.Millisecond)
 		expiresAt = &t

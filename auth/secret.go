@@ -43,14 +43,14 @@ func newSecret(id string) (token string, hash []byte) {
 func parseToken(token string) (id string, hash []byte, err error) {
 	rest, ok := strings.CutPrefix(token, keyPrefix)
 	if !ok {
-		return "", nil, errkind.E(errkind.Unauthenticated, "an API key starts with %q", keyPrefix)
+		return "", nil, errkind.E(errkind.ErrUnauthenticated, "an API key starts with %q", keyPrefix)
 	}
 	id, secret, ok := strings.Cut(rest, "_")
 	if !ok || len(id) != idLen || len(secret) != secretLen {
-		return "", nil, errkind.E(errkind.Unauthenticated, "malformed API key")
+		return "", nil, errkind.E(errkind.ErrUnauthenticated, "malformed API key")
 	}
 	if !only(id, isBase32) || !only(secret, isBase64URL) || !validLastChar(secret) {
-		return "", nil, errkind.E(errkind.Unauthenticated, "malformed API key")
+		return "", nil, errkind.E(errkind.ErrUnauthenticated, "malformed API key")
 	}
 	sum := sha256.Sum256([]byte(secret))
 	return keyIDPrefix + id, sum[:], nil

@@ -7,6 +7,7 @@ import (
 )
 
 func TestDirectionComesFromTheTenantsDomains(t *testing.T) {
+	t.Parallel()
 	domains := map[string]bool{"contoso.com": true, "contoso.onmicrosoft.com": true}
 	in, out := Address{Address: "alice@contoso.com"}, Address{Address: "carol@fabrikam.com"}
 	for _, tc := range []struct {

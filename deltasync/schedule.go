@@ -142,7 +142,7 @@ func (s *Syncer) Resync(ctx context.Context, audit Auditor, actor auth.Actor, te
 	for _, r := range resources {
 		match, ok := resourceScopes[r]
 		if !ok {
-			return errkind.E(errkind.Invalid, "resource %q is not MAIL, CALENDAR or CONTACTS", r)
+			return errkind.E(errkind.ErrInvalid, "resource %q is not MAIL, CALENDAR or CONTACTS", r)
 		}
 		for _, scope := range s.Scopes() {
 			if !match(scope) {

@@ -38,7 +38,7 @@ type Graph interface {
 }
 
 // ErrInvalid reports input the syncer cannot act on.
-var ErrInvalid = errkind.Invalid
+var ErrInvalid = errkind.ErrInvalid
 
 // refused reports a read the mailbox's resource refused (403) or no longer has (404): its access
 // changed since its last probe.

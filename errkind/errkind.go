@@ -13,14 +13,14 @@ import (
 
 // The kinds. Each is an error itself, for errors.Is.
 var (
-	// Invalid: the caller's input cannot be acted on (a bad id, cursor, filter, value).
-	Invalid = errors.New("invalid input")
-	// NotFound: what the caller named does not exist, or not in their organization.
-	NotFound = errors.New("not found")
-	// Unauthenticated: no credentials, or credentials that are not (or no longer) valid.
-	Unauthenticated = errors.New("unauthenticated")
-	// Forbidden: valid credentials without the role the operation needs.
-	Forbidden = errors.New("forbidden")
+	// ErrInvalid: the caller's input cannot be acted on (a bad id, cursor, filter, value).
+	ErrInvalid = errors.New("invalid input")
+	// ErrNotFound: what the caller named does not exist, or not in their organization.
+	ErrNotFound = errors.New("not found")
+	// ErrUnauthenticated: no credentials, or credentials that are not (or no longer) valid.
+	ErrUnauthenticated = errors.New("unauthenticated")
+	// ErrForbidden: valid credentials without the role the operation needs.
+	ErrForbidden = errors.New("forbidden")
 )
 
 // Error is an error of a kind with a message for the caller, and optionally its cause.
@@ -57,7 +57,7 @@ func Message(err error) string {
 
 // KindOf is err's kind, or nil when it has none of them.
 func KindOf(err error) error {
-	for _, k := range []error{Invalid, NotFound, Unauthenticated, Forbidden} {
+	for _, k := range []error{ErrInvalid, ErrNotFound, ErrUnauthenticated, ErrForbidden} {
 		if errors.Is(err, k) {
 			return k
 		}

@@ -46,7 +46,7 @@ var (
 	ErrSubscriptionGone = errors.New("the subscription no longer exists")
 	// ErrRefused: Graph refused the request for good (access policy, quota, permission, the
 	// notification endpoint failed validation); retrying soon will not help.
-	ErrRefused = errors.New("Graph refused the subscription")
+	ErrRefused = errors.New("the subscription was refused by Microsoft Graph")
 )
 
 // GraphError is a Graph answer other than success, in Microsoft's words: its status, its error

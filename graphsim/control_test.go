@@ -11,6 +11,7 @@ import (
 
 // The HTTP control API does what the Go API does, on its own listener.
 func TestControlAPI(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	call := func(method, path string, body any) (int, map[string]any) {
 		var b bytes.Buffer

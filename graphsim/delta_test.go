@@ -13,6 +13,7 @@ import (
 // A delta round trip as concepts/delta-query-messages.md describes it: pages of 10 with
 // nextLinks, a deltaLink, then only the changes, deletions as @removed.
 func TestMessagesDeltaRoundTrip(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	var ids []string
 	for i := range 25 {
@@ -58,6 +59,7 @@ func TestMessagesDeltaRoundTrip(t *testing.T) {
 // An item that changes while a round is being paged must not push an unchanged one out of the
 // round: it comes again in the next round (a replay), and nothing is lost.
 func TestChangesDuringPagingLoseNothing(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	var ids []string
 	for i := range 6 {
@@ -82,6 +84,7 @@ func TestChangesDuringPagingLoseNothing(t *testing.T) {
 }
 
 func TestMessagesDeltaFilterAndCalendarWindow(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	old := msg("old")
 	old.ReceivedDateTime = time.Now().Add(-200 * 24 * time.Hour)
@@ -116,6 +119,7 @@ func TestMessagesDeltaFilterAndCalendarWindow(t *testing.T) {
 }
 
 func TestUsersDelta(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	users, link, _ := f.drain(t, "/users/delta?$select=displayName,mail,accountEnabled")
 	require.Len(t, users, 3)
@@ -141,6 +145,7 @@ func TestUsersDelta(t *testing.T) {
 
 // concepts/delta-query-overview.md, "Synchronization reset" and "Token duration".
 func TestDeltaResets(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	_, _ = f.sim.AddMessage(f.tenant, f.alice, "inbox", msg("a"))
 	_, link, _ := f.drain(t, "/users/"+f.alice+"/mailFolders/inbox/messages/delta")
@@ -164,6 +169,7 @@ func TestDeltaResets(t *testing.T) {
 // never the master; the instances function gives them in full. A deleted occurrence leaves no
 // trace in the next round.
 func TestSeriesInCalendarViewDeltaAreBare(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	first := f.sim.Now().Add(24 * time.Hour).Truncate(time.Hour)
 	master, occ, err := f.sim.AddSeries(f.tenant, f.alice, Event{Subject: "Weekly sync", Start: LocalTime(first), End: LocalTime(first.Add(time.Hour)),

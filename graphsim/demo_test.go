@@ -10,6 +10,7 @@ import (
 )
 
 func TestDemoTenant(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	d, err := f.sim.SeedDemo(testApp)
 	require.NoError(t, err)
@@ -40,7 +41,7 @@ func TestDemoTenant(t *testing.T) {
 	resp, body := f.do(t, http.MethodGet, "/users/"+d.Blocked[0]+"/mailFolders/inbox", nil)
 	require.Equal(t, 403, resp.StatusCode, "the policy is in effect from the start")
 	require.Equal(t, "ErrorAccessDenied", errorCode(body))
-	resp, body = f.do(t, http.MethodGet, "/users/"+d.NoMailbox+"/mailFolders/inbox", nil)
+	_, body = f.do(t, http.MethodGet, "/users/"+d.NoMailbox+"/mailFolders/inbox", nil)
 	require.Equal(t, "MailboxNotEnabledForRESTAPI", errorCode(body))
 
 	total := 0

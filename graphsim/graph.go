@@ -2,7 +2,6 @@ package graphsim
 
 import (
 	"compress/gzip"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -402,9 +401,6 @@ var (
 type ctxKey int
 
 const batchKey ctxKey = 1
-
-// inBatch reports whether a request is a $batch sub-request.
-func inBatch(ctx context.Context) bool { return ctx.Value(batchKey) != nil }
 
 // decodeJSON reads a request body strictly.
 func decodeJSON(r *http.Request, v any) error {

@@ -15,6 +15,7 @@ import (
 
 // concepts/errors.md, "Error resource type".
 func TestErrorEnvelope(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	resp, body := f.do(t, http.MethodGet, "/users/"+f.joe+"/mailFolders/inbox", nil, "client-request-id", "abc-123")
 	require.Equal(t, 404, resp.StatusCode)
@@ -30,7 +31,7 @@ func TestErrorEnvelope(t *testing.T) {
 	resp, body = f.do(t, http.MethodGet, "/users/nobody@contoso.com/messages", nil)
 	require.Equal(t, 404, resp.StatusCode)
 	require.Equal(t, "ErrorInvalidUser", errorCode(body))
-	resp, body = f.do(t, http.MethodGet, "/users/nobody", nil)
+	_, body = f.do(t, http.MethodGet, "/users/nobody", nil)
 	require.Equal(t, "Request_ResourceNotFound", errorCode(body))
 
 	f.token = "not.a.token"
@@ -40,12 +41,13 @@ func TestErrorEnvelope(t *testing.T) {
 }
 
 func TestUsersByIDOrUPNAndPaging(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	resp, body := f.do(t, http.MethodGet, "/users/alice@contoso.com?$select=displayName,jobTitle", nil)
 	require.Equal(t, 200, resp.StatusCode)
 	require.Equal(t, "Account Executive", body["jobTitle"])
 	require.NotContains(t, body, "mail")
-	resp, body = f.do(t, http.MethodGet, "/users?$top=2", nil)
+	_, body = f.do(t, http.MethodGet, "/users?$top=2", nil)
 	require.Len(t, body["value"], 2)
 	resp, body = f.do(t, http.MethodGet, body["@odata.nextLink"].(string), nil)
 	require.Equal(t, 200, resp.StatusCode)
@@ -57,6 +59,7 @@ func TestUsersByIDOrUPNAndPaging(t *testing.T) {
 // mailboxes answer 403 ErrorAccessDenied with Microsoft's documented text, "Access to OData is
 // disabled." and nothing more (concepts/auth-limit-mailbox-access.md, "Handling API errors").
 func TestAccessPolicyAppliesAfterTheDelay(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	require.NoError(t, f.sim.SetAccessPolicy(f.tenant, testApp, []string{f.alice}))
 	resp, _ := f.do(t, http.MethodGet, "/users/"+f.bob+"/mailFolders/inbox", nil)
@@ -80,6 +83,7 @@ func TestAccessPolicyAppliesAfterTheDelay(t *testing.T) {
 // concepts/throttling-limits.md, "Outlook service limits": 4 concurrent requests and a request
 // budget per app and mailbox; over them, 429 with Retry-After.
 func TestMailboxThrottling(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, func(o *Options) { o.MailboxRequests = 8; o.RequestWindow = time.Minute })
 	f.sim.InjectFault(Fault{Path: "/mailFolders/inbox", UserID: f.alice, Latency: 300 * time.Millisecond})
 	var wg sync.WaitGroup
@@ -123,6 +127,7 @@ func TestMailboxThrottling(t *testing.T) {
 }
 
 func TestPermissionsAreChecked(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	require.NoError(t, f.sim.GrantConsent(f.tenant, testApp, "Mail.Read"))
 	f.token = f.getToken(t, f.tenant, testSecret)
@@ -138,6 +143,7 @@ func TestPermissionsAreChecked(t *testing.T) {
 
 // concepts/json-batching.md: up to 20 requests, each with its own status.
 func TestBatch(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	reqs := []map[string]any{
 		{"id": "1", "method": "GET", "url": "/users/" + f.alice + "?$select=displayName"},
@@ -178,6 +184,7 @@ func TestBatch(t *testing.T) {
 }
 
 func TestGzipRequestBodies(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
@@ -194,6 +201,7 @@ func TestGzipRequestBodies(t *testing.T) {
 }
 
 func TestFaults(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.sim.InjectFault(Fault{Path: "/users", Status: 503, RetryAfter: 0.3, Count: 1})
 	resp, body := f.do(t, http.MethodGet, "/users", nil)
@@ -219,6 +227,7 @@ func TestFaults(t *testing.T) {
 // and RBAC for Applications' generic access-denied text; the answer is 403 ErrorAccessDenied in
 // every case.
 func TestPolicyDenialVariants(t *testing.T) {
+	t.Parallel()
 	for denial, want := range map[PolicyDenial]string{
 		DenialRAOP: "Access to OData is disabled: [RAOP] : Blocked by tenant configured AppOnly AccessPolicy settings.",
 		DenialRBAC: "Access is denied. Check credentials and try again.",

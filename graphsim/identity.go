@@ -372,12 +372,3 @@ func writeJSONBody(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
-
-// expiry of a token's claims.
-func tokenExpiry(c jwt.MapClaims) time.Time {
-	exp, _ := c.GetExpirationTime()
-	if exp == nil {
-		return time.Time{}
-	}
-	return exp.Time
-}

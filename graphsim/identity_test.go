@@ -12,6 +12,7 @@ import (
 )
 
 func TestTokensCarryTheGrantedRoles(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	claims := jwt.MapClaims{}
 	_, _, err := jwt.NewParser().ParseUnverified(f.token, claims)
@@ -30,6 +31,7 @@ func TestTokensCarryTheGrantedRoles(t *testing.T) {
 // docs/identity-platform/v2-oauth2-client-creds-grant-flow.md, "Error response": error,
 // error_description, error_codes, timestamp, trace_id, correlation_id.
 func TestTokenErrorsAreMicrosofts(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	other := f.sim.AddTenant(TenantSpec{Name: "Fabrikam"})
 	for _, tc := range []struct {
@@ -68,6 +70,7 @@ func TestTokenErrorsAreMicrosofts(t *testing.T) {
 }
 
 func TestAdminConsentPage(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	fresh := f.sim.AddTenant(TenantSpec{Name: "Northwind", Domain: "northwind.onmicrosoft.com"})
 	noRedirect := f.sim.HTTPClient()

@@ -97,21 +97,6 @@ func etagOf(v any) string {
 	return ""
 }
 
-// odataType names an item's type for @removed entries and notifications.
-func odataType(v any) string {
-	switch v.(type) {
-	case *Message:
-		return "#microsoft.graph.message"
-	case *Event:
-		return "#microsoft.graph.event"
-	case *Contact:
-		return "#microsoft.graph.contact"
-	case *User:
-		return "#microsoft.graph.user"
-	}
-	return ""
-}
-
 // writeCollection answers a collection page with @odata.context, value, and either
 // @odata.nextLink or @odata.deltaLink (concepts/paging.md; concepts/delta-query-overview.md).
 func (s *Sim) writeCollection(w http.ResponseWriter, context string, value []map[string]any, nextLink, deltaLink string, applied int) {

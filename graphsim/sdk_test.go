@@ -87,6 +87,7 @@ func newSDKFixture(t *testing.T) *sdkFixture {
 }
 
 func TestSDKPagesThroughUsers(t *testing.T) {
+	t.Parallel()
 	f := newSDKFixture(t)
 	ctx := t.Context()
 	resp, err := f.users.Get(ctx, nil)
@@ -99,6 +100,7 @@ func TestSDKPagesThroughUsers(t *testing.T) {
 }
 
 func TestSDKDeltaRoundTrip(t *testing.T) {
+	t.Parallel()
 	f := newSDKFixture(t)
 	ctx := t.Context()
 	var ids []string
@@ -143,6 +145,7 @@ func TestSDKDeltaRoundTrip(t *testing.T) {
 }
 
 func TestSDKHonoursRetryAfter(t *testing.T) {
+	t.Parallel()
 	f := newSDKFixture(t)
 	f.sim.InjectFault(graphsim.Fault{Path: "/mailFolders/inbox", UserID: f.alice, Status: 429, RetryAfter: 1, Count: 1})
 	start := time.Now()
@@ -160,6 +163,7 @@ func TestSDKHonoursRetryAfter(t *testing.T) {
 }
 
 func TestSDKSeesAccessPolicyAsODataError(t *testing.T) {
+	t.Parallel()
 	f := newSDKFixture(t)
 	require.NoError(t, f.sim.SetAccessPolicy(f.tenant, appID, []string{}))
 	f.sim.Advance(time.Hour)
@@ -174,6 +178,7 @@ func TestSDKSeesAccessPolicyAsODataError(t *testing.T) {
 // A certificate credential: azidentity signs a client assertion, which the simulator verifies
 // against the app's registered certificate.
 func TestSDKCertificateCredential(t *testing.T) {
+	t.Parallel()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	require.NoError(t, err)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "teamaccess"},

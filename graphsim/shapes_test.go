@@ -67,6 +67,7 @@ func splitKinds(s string) []string {
 }
 
 func TestShapesMatchTheDocumentation(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	mid, _ := f.sim.AddMessage(f.tenant, f.alice, "inbox", msg("concert"))
 	start := time.Now().Add(24 * time.Hour)

@@ -13,6 +13,7 @@ import (
 // consent (a token is issued), the same items, and a delta link issued before the save returns
 // exactly what changed after the load.
 func TestSnapshotKeepsTheWorldAndItsDeltaTokens(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	for _, s := range []string{"Deal 1", "Deal 2", "Deal 3"} {
 		_, err := f.sim.AddMessage(f.tenant, f.alice, "inbox", msg(s))

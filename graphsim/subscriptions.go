@@ -3,6 +3,7 @@ package graphsim
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -298,17 +299,17 @@ func (s *Sim) validateEndpoint(ctx context.Context, endpoint string) error {
 	resp, err := s.deliver.client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("Subscription validation request timeout.")
+			return errors.New("Subscription validation request timeout")
 		}
-		return fmt.Errorf("Subscription validation request failed. Notification endpoint must respond with 200 OK to validation request.")
+		return errors.New("Subscription validation request failed. Notification endpoint must respond with 200 OK to validation request")
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("Subscription validation request failed. Notification endpoint must respond with 200 OK to validation request.")
+		return errors.New("Subscription validation request failed. Notification endpoint must respond with 200 OK to validation request")
 	}
 	if !bytes.Equal(body, []byte(token)) {
-		return fmt.Errorf("Subscription validation request failed. Response must exactly match validationToken query parameter.")
+		return errors.New("Subscription validation request failed. Response must exactly match validationToken query parameter")
 	}
 	return nil
 }

@@ -77,6 +77,7 @@ func (f *fixture) subscribe(t *testing.T, resource, notifyURL string, lifecycle 
 }
 
 func TestSubscriptionHandshake(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	hook := newWebhook(t)
 	resp, body := f.subscribe(t, "/users/"+f.alice+"/mailFolders('Inbox')/messages", hook.srv.URL, nil)
@@ -115,6 +116,7 @@ func TestSubscriptionHandshake(t *testing.T) {
 }
 
 func TestNotificationsAreDeliveredRetriedAndStopAtExpiry(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, func(o *Options) { o.RetryBase = 20 * time.Millisecond; o.NotificationTimeout = 200 * time.Millisecond })
 	hook := newWebhook(t)
 	resp, sub := f.subscribe(t, "/users/"+f.alice+"/messages", hook.srv.URL, nil)
@@ -154,6 +156,7 @@ func TestNotificationsAreDeliveredRetriedAndStopAtExpiry(t *testing.T) {
 }
 
 func TestEndpointThatKeepsFailingIsDroppedAfterTheLastAttempt(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, func(o *Options) { o.RetryBase = 5 * time.Millisecond; o.MaxDeliveryAttempts = 3 })
 	hook := newWebhook(t)
 	resp, _ := f.subscribe(t, "/users/"+f.alice+"/contacts", hook.srv.URL, nil)
@@ -172,6 +175,7 @@ func TestEndpointThatKeepsFailingIsDroppedAfterTheLastAttempt(t *testing.T) {
 // Dropped change notifications are announced by one missed lifecycle event per subscription
 // (concepts/change-notifications-lifecycle-events.md, "missed notifications").
 func TestDroppedNotificationsAreAnnouncedAsMissed(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, func(o *Options) { o.RetryBase = 5 * time.Millisecond; o.MaxDeliveryAttempts = 2 })
 	hook, life := newWebhook(t), newWebhook(t)
 	lifeURL := life.srv.URL
@@ -189,6 +193,7 @@ func TestDroppedNotificationsAreAnnouncedAsMissed(t *testing.T) {
 
 // concepts/change-notifications-lifecycle-events.md.
 func TestLifecycleEvents(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	hook, life := newWebhook(t), newWebhook(t)
 	lifeURL := life.srv.URL
@@ -213,6 +218,7 @@ func TestLifecycleEvents(t *testing.T) {
 }
 
 func TestRenewReauthorizeDelete(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	hook := newWebhook(t)
 	_, sub := f.subscribe(t, "/users/"+f.alice+"/messages", hook.srv.URL, nil)
@@ -225,7 +231,7 @@ func TestRenewReauthorizeDelete(t *testing.T) {
 	require.Equal(t, 400, resp.StatusCode)
 	resp, _ = f.do(t, http.MethodPost, "/subscriptions/"+id+"/reauthorize", nil)
 	require.Equal(t, 204, resp.StatusCode)
-	resp, body = f.do(t, http.MethodGet, "/subscriptions", nil)
+	_, body = f.do(t, http.MethodGet, "/subscriptions", nil)
 	require.Len(t, body["value"], 1)
 	listed := body["value"].([]any)[0].(map[string]any)
 	require.Equal(t, id, listed["id"])
@@ -240,6 +246,7 @@ func TestRenewReauthorizeDelete(t *testing.T) {
 // answers slowly is marked slow (deliveries delayed), then drop (notifications dropped for a
 // while), then recovers.
 func TestFailingEndpointIsMarkedSlowThenDrop(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, func(o *Options) {
 		o.RetryBase, o.MaxDeliveryAttempts = time.Millisecond, 1
 		o.MinWindowResponses, o.SlowDelay, o.DropPeriod = 10, 5*time.Millisecond, 200*time.Millisecond

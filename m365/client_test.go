@@ -33,6 +33,7 @@ func startSim(t *testing.T, opts ...func(*graphsim.Options)) (*graphsim.Sim, Clo
 }
 
 func TestVerifyTenant(t *testing.T) {
+	t.Parallel()
 	sim, cl := startSim(t)
 	client, err := New(Config{ClientID: appID, ClientSecret: secret, Cloud: cl, RootCAs: sim.CertPool(), RedirectURI: "https://ta.example/consent/callback"})
 	require.NoError(t, err)
@@ -78,6 +79,7 @@ func TestVerifyTenant(t *testing.T) {
 // (AADSTS70011, that page's own example) is a configuration error of teamaccess, not an outage
 // to retry; a tenant that does not exist (AADSTS90002) is said so.
 func TestTokenErrorsAreClassifiedByTheirDocumentedMeaning(t *testing.T) {
+	t.Parallel()
 	sim, cl := startSim(t)
 	client, err := New(Config{ClientID: appID, ClientSecret: secret, Cloud: cl, RootCAs: sim.CertPool()})
 	require.NoError(t, err)
@@ -113,6 +115,7 @@ func TestTokenErrorsAreClassifiedByTheirDocumentedMeaning(t *testing.T) {
 }
 
 func TestConsentURL(t *testing.T) {
+	t.Parallel()
 	c, err := New(Config{ClientID: appID, ClientSecret: secret, RedirectURI: "https://ta.example/consent/callback"})
 	require.NoError(t, err)
 	u, err := url.Parse(c.ConsentURL("", "st@te"))

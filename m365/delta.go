@@ -361,13 +361,6 @@ func (c wireContact) contact() Contact {
 	return out
 }
 
-func deref(p *string) string {
-	if p == nil {
-		return ""
-	}
-	return *p
-}
-
 // rebase points a stored link (a delta or next link Graph issued) at the configured Graph
 // endpoint. Graph's links always name the endpoint that issued them, so for Microsoft's clouds
 // this changes nothing; it matters where the endpoint moved under links already stored: a custom

@@ -13,6 +13,7 @@ import (
 )
 
 func TestUsersDeltaAndProbes(t *testing.T) {
+	t.Parallel()
 	sim, cl := startSim(t)
 	client, err := New(Config{ClientID: appID, ClientSecret: secret, Cloud: cl, RootCAs: sim.CertPool()})
 	require.NoError(t, err)
@@ -67,7 +68,6 @@ func TestUsersDeltaAndProbes(t *testing.T) {
 	require.Equal(t, AccessBlockedByPolicy, p.Access)
 
 	require.NoError(t, sim.GrantConsent(tenant, appID, "User.Read.All"))
-	client, _ = New(Config{ClientID: appID, ClientSecret: secret, Cloud: cl, RootCAs: sim.CertPool()})
 	require.NoError(t, sim.SetAccessPolicy(tenant, appID, nil))
 	sim.Advance(time.Hour)
 	client, _ = New(Config{ClientID: appID, ClientSecret: secret, Cloud: cl, RootCAs: sim.CertPool()})
@@ -85,6 +85,7 @@ func TestUsersDeltaAndProbes(t *testing.T) {
 // for Applications' generic "Access is denied", which only the token's roles (Mail.Read granted)
 // tell from a missing permission. Without Mail.Read the same 403 is MISSING_PERMISSION.
 func TestProbeClassifiesEveryPolicyDenial(t *testing.T) {
+	t.Parallel()
 	for _, denial := range []graphsim.PolicyDenial{graphsim.DenialDocumented, graphsim.DenialRAOP, graphsim.DenialRBAC} {
 		t.Run(string(denial), func(t *testing.T) {
 			sim, cl := startSim(t, func(o *graphsim.Options) { o.PolicyDenial = denial })
@@ -116,6 +117,7 @@ func TestProbeClassifiesEveryPolicyDenial(t *testing.T) {
 
 // ListSubscriptions follows Graph's pages: 120 subscriptions come back, over two pages of 100.
 func TestListSubscriptionsFollowsPages(t *testing.T) {
+	t.Parallel()
 	sim, cl := startSim(t)
 	client, err := New(Config{ClientID: appID, ClientSecret: secret, Cloud: cl, RootCAs: sim.CertPool()})
 	require.NoError(t, err)
@@ -151,6 +153,7 @@ func TestListSubscriptionsFollowsPages(t *testing.T) {
 // before its retry: never early (graphsim throttles a request that comes back early again and
 // counts it), and so it succeeds on the first retry.
 func TestRetryAfterIsHonouredToTheMillisecond(t *testing.T) {
+	t.Parallel()
 	for _, after := range []float64{0.6, 1.4} {
 		sim, cl := startSim(t)
 		client, err := New(Config{ClientID: appID, ClientSecret: secret, Cloud: cl, RootCAs: sim.CertPool()})

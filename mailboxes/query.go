@@ -74,10 +74,10 @@ func (s *Service) KindCaptures(ctx context.Context, orgID string) ([]KindCapture
 // capture changes is announced (and starts or stops syncing).
 func (s *Service) SetKindCapture(ctx context.Context, actor auth.Actor, kind Kind, enabled bool) ([]KindCapture, error) {
 	if _, ok := DefaultKindCapture[kind]; !ok {
-		return nil, errkind.E(errkind.Invalid, "unknown mailbox kind %q", kind)
+		return nil, errkind.E(errkind.ErrInvalid, "unknown mailbox kind %q", kind)
 	}
 	if kind == KindGuest && enabled {
-		return nil, errkind.E(errkind.Invalid, "a guest's mailbox is in their home organization and cannot be captured here")
+		return nil, errkind.E(errkind.ErrInvalid, "a guest's mailbox is in their home organization and cannot be captured here")
 	}
 	scope := s.st.Org(actor.OrgID)
 	now := s.now()
@@ -116,7 +116,7 @@ func (s *Service) SetKindCapture(ctx context.Context, actor auth.Actor, kind Kin
 func userID(id string) (string, error) {
 	u, ok := strings.CutPrefix(id, idPrefix)
 	if !ok || u == "" {
-		return "", errkind.E(errkind.Invalid, "%q is not a mailbox id", id)
+		return "", errkind.E(errkind.ErrInvalid, "%q is not a mailbox id", id)
 	}
 	return u, nil
 }
@@ -141,10 +141,10 @@ const MaxPage = 100
 // List pages through the organisation's mailboxes by display name.
 func (s *Service) List(ctx context.Context, orgID string, f Filter, first int, after string) (Page, error) {
 	if first < 0 || first > MaxPage {
-		return Page{}, errkind.E(errkind.Invalid, "first must be between 0 and %d", MaxPage)
+		return Page{}, errkind.E(errkind.ErrInvalid, "first must be between 0 and %d", MaxPage)
 	}
 	if len(f.Search) > 200 {
-		return Page{}, errkind.E(errkind.Invalid, "search is at most 200 characters")
+		return Page{}, errkind.E(errkind.ErrInvalid, "search is at most 200 characters")
 	}
 	q := store.MailboxQuery{Capture: f.Capture, Search: f.Search, Limit: first + 1}
 	for _, a := range f.Access {
@@ -154,7 +154,7 @@ func (s *Service) List(ctx context.Context, orgID string, f Filter, first int, a
 		b, err := base64.RawURLEncoding.DecodeString(after)
 		name, id, ok := strings.Cut(string(b), "\x00")
 		if err != nil || !ok {
-			return Page{}, errkind.E(errkind.Invalid, "after is not a cursor of this connection")
+			return Page{}, errkind.E(errkind.ErrInvalid, "after is not a cursor of this connection")
 		}
 		q.AfterName, q.AfterID = name, id
 	}
@@ -181,7 +181,7 @@ func (s *Service) Get(ctx context.Context, orgID, id string) (Mailbox, error) {
 	}
 	m, err := s.st.Org(orgID).Mailbox(ctx, u)
 	if errors.Is(err, store.ErrNotFound) {
-		return Mailbox{}, errkind.E(errkind.NotFound, "mailbox %s", id)
+		return Mailbox{}, errkind.E(errkind.ErrNotFound, "mailbox %s", id)
 	}
 	if err != nil {
 		return Mailbox{}, err
@@ -212,7 +212,7 @@ func (s *Service) SetCapture(ctx context.Context, actor auth.Actor, id string, e
 	scope := s.st.Org(actor.OrgID)
 	before, err := scope.Mailbox(ctx, u)
 	if errors.Is(err, store.ErrNotFound) {
-		return Mailbox{}, errkind.E(errkind.NotFound, "mailbox %s", id)
+		return Mailbox{}, errkind.E(errkind.ErrNotFound, "mailbox %s", id)
 	}
 	if err != nil {
 		return Mailbox{}, err
@@ -264,7 +264,7 @@ func (s *Service) Recheck(ctx context.Context, orgID, tenantID string, ids []str
 	for _, u := range users {
 		m, err := scope.Mailbox(ctx, u)
 		if err != nil {
-			return nil, errkind.E(errkind.NotFound, "mailbox %s", idPrefix+u)
+			return nil, errkind.E(errkind.ErrNotFound, "mailbox %s", idPrefix+u)
 		}
 		out = append(out, toView(m))
 	}

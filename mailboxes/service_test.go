@@ -85,6 +85,7 @@ func (e *env) access(t *testing.T) map[string]mailboxes.Access {
 }
 
 func TestDemoTenantIsClassifiedRight(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 0)
 	d, err := e.sim.SeedDemo(appID)
 	require.NoError(t, err)
@@ -126,6 +127,7 @@ func TestDemoTenantIsClassifiedRight(t *testing.T) {
 // A policy change applies after graphsim's propagation delay and is seen by the next scheduled
 // re-probe; a user deleted in the tenant leaves capture; the admin's capture switch is heard.
 func TestPolicyChangeDeletionAndCaptureSwitch(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 300*time.Millisecond)
 	ctx := t.Context()
 	e.tenant = e.sim.AddTenant(graphsim.TenantSpec{Name: "Contoso"})
@@ -174,6 +176,7 @@ func TestPolicyChangeDeletionAndCaptureSwitch(t *testing.T) {
 // requests in flight on a mailbox (graphsim answers 429 MailboxConcurrency past that, and its
 // request log would show it).
 func TestThrottlingStorm(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 0)
 	ctx := t.Context()
 	e.tenant = e.sim.AddTenant(graphsim.TenantSpec{Name: "Contoso"})
@@ -207,6 +210,7 @@ func TestThrottlingStorm(t *testing.T) {
 // its mailboxes and starts new ones of that kind off; a user who changes kind takes the new
 // kind's policy.
 func TestMailboxKindsAndTheirCapturePolicy(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 0)
 	ctx := t.Context()
 	d, err := e.sim.SeedDemo(appID)

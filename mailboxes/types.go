@@ -117,8 +117,8 @@ type Directory interface {
 
 // Errors of the service.
 var (
-	ErrInvalid  = errkind.Invalid
-	ErrNotFound = errkind.NotFound
+	ErrInvalid  = errkind.ErrInvalid
+	ErrNotFound = errkind.ErrNotFound
 )
 
 // Store is what discovery needs of the database.

@@ -23,10 +23,10 @@ const (
 
 // codes maps each error kind to its API code: the one place that does.
 var codes = map[error]string{
-	errkind.Unauthenticated: CodeUnauthenticated,
-	errkind.Forbidden:       CodeForbidden,
-	errkind.Invalid:         CodeBadUserInput,
-	errkind.NotFound:        CodeNotFound,
+	errkind.ErrUnauthenticated: CodeUnauthenticated,
+	errkind.ErrForbidden:       CodeForbidden,
+	errkind.ErrInvalid:         CodeBadUserInput,
+	errkind.ErrNotFound:        CodeNotFound,
 }
 
 // userError turns a domain error the caller can act on (one of errkind's kinds) into a GraphQL

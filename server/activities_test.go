@@ -192,6 +192,7 @@ type activityNode struct {
 }
 
 func TestActivitiesQueryPagesWithMailboxesAndContactsInOneBatchEach(t *testing.T) {
+	t.Parallel()
 	e := newActivityEnv(t, activities.HubOptions{})
 	e.add(t, 12)
 	var after any
@@ -366,6 +367,7 @@ func nextChange(ctx context.Context, c *websocket.Conn) (changeMsg, gqlResponse,
 }
 
 func TestActivityChangedResumesAfterADisconnectOnBothWebsocketProtocols(t *testing.T) {
+	t.Parallel()
 	for _, proto := range []string{"graphql-transport-ws", "graphql-ws"} {
 		t.Run(proto, func(t *testing.T) {
 			e := newActivityEnv(t, activities.HubOptions{Interval: 10 * time.Millisecond})
@@ -405,6 +407,7 @@ func TestActivityChangedResumesAfterADisconnectOnBothWebsocketProtocols(t *testi
 }
 
 func TestSlowWebsocketSubscriberGetsAResumeError(t *testing.T) {
+	t.Parallel()
 	e := newActivityEnv(t, activities.HubOptions{Interval: 5 * time.Millisecond, Buffer: 4})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -515,6 +518,7 @@ func mustAtoi(s string) int {
 }
 
 func TestActivityChangedOverServerSentEventsResumes(t *testing.T) {
+	t.Parallel()
 	e := newActivityEnv(t, activities.HubOptions{Interval: 10 * time.Millisecond})
 	e.add(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -556,6 +560,7 @@ func TestActivityChangedOverServerSentEventsResumes(t *testing.T) {
 }
 
 func TestContactsQueryWithTheirMailbox(t *testing.T) {
+	t.Parallel()
 	e := newActivityEnv(t, activities.HubOptions{})
 	_, r := postGraphQLVars(t, e.url, `{ contacts(first: 10, filter: {search: "fabrikam"}) {
 	  pageInfo { hasNextPage } edges { node { id displayName company emails mailbox { displayName } } } } }`, nil, "Authorization", "Bearer "+e.key)

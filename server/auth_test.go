@@ -78,6 +78,7 @@ func countKeys(t *testing.T, base, adminKey string) int {
 }
 
 func TestOrganisationsAndRoles(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "data")
 	s := seed(t, dir)
 	svc := startService(t, dir)
@@ -274,6 +275,7 @@ func must[T any](v T, err error) T {
 }
 
 func TestRateLimitPerKey(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "data")
 	s := seed(t, dir)
 	svc := startService(t, dir, "--rate-limit", "0.5", "--rate-burst", "2")

@@ -47,6 +47,7 @@ func artifactDir(t *testing.T) string {
 // the Microsoft 365 admin opens the link in another tab and presses Accept on the (simulated)
 // Microsoft page; the first tab says "Team access to Office 365 is active." without a reload.
 func TestAdminPageConsentFlowInBrowser(t *testing.T) {
+	t.Parallel()
 	chrome := findChromium()
 	if chrome == "" {
 		if os.Getenv("TEAMACCESS_REQUIRE_BROWSER") != "" {

@@ -17,6 +17,7 @@ func run(t *testing.T, args ...string) (int, string, string) {
 }
 
 func TestKeyAndOrganisationCommands(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "data")
 	d := "--data-dir=" + dir
 
@@ -75,6 +76,7 @@ func TestKeyAndOrganisationCommands(t *testing.T) {
 }
 
 func TestExplainCommandShowsEveryQueryPlan(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	code, out, errs := run(t, "explain", "--data-dir", dir)
 	require.Equal(t, 0, code, errs)

@@ -13,6 +13,7 @@ import (
 // Bad configuration stops start-up before anything is written: exit code 2, a message naming
 // the flag or variable at fault.
 func TestBadConfigurationStopsStartupAndWritesNothing(t *testing.T) {
+	t.Parallel()
 	base := t.TempDir()
 	aFile := filepath.Join(base, "a-file")
 	require.NoError(t, os.WriteFile(aFile, []byte("x"), 0o600))
@@ -52,6 +53,7 @@ func TestBadConfigurationStopsStartupAndWritesNothing(t *testing.T) {
 }
 
 func TestUnreachableMongoDBFailsWithItsAddress(t *testing.T) {
+	t.Parallel()
 	dataDir := filepath.Join(t.TempDir(), "data")
 	var stdout, stderr strings.Builder
 	code := Run(t.Context(), []string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir,
@@ -64,6 +66,7 @@ func TestUnreachableMongoDBFailsWithItsAddress(t *testing.T) {
 }
 
 func TestHelpNamesEveryFlagAndVariable(t *testing.T) {
+	t.Parallel()
 	var stdout, stderr strings.Builder
 	require.Equal(t, 0, Run(t.Context(), []string{"serve", "--help"}, env(), &stdout, &stderr))
 	for _, o := range serveOptions {
@@ -85,6 +88,7 @@ func TestHelpNamesEveryFlagAndVariable(t *testing.T) {
 }
 
 func TestSettingsComeFromFlagsThenEnvironmentThenDefaults(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	c, err := parseConfig(serveCommand, flag.NewFlagSet("", flag.ContinueOnError), []string{"--log-level", "debug"}, env(
 		"TEAMACCESS_LOG_LEVEL", "error",
@@ -106,6 +110,7 @@ func TestSettingsComeFromFlagsThenEnvironmentThenDefaults(t *testing.T) {
 
 // The README's configuration table is what users read; it must list every setting.
 func TestREADMEListsEverySetting(t *testing.T) {
+	t.Parallel()
 	readme, err := os.ReadFile("../README.md")
 	require.NoError(t, err)
 	for _, o := range serveOptions {

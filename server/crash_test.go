@@ -22,6 +22,7 @@ import (
 // TestServiceProcess is not a test: it is the child process of the crash test, teamaccess serve
 // with the arguments it is given.
 func TestServiceProcess(t *testing.T) {
+	t.Parallel()
 	raw := os.Getenv("TEAMACCESS_TEST_SERVE_ARGS")
 	if raw == "" {
 		t.Skip("the crash test's child process")
@@ -59,6 +60,7 @@ func startChild(t *testing.T, args []string) *child {
 }
 
 func TestSIGKILLDuringANotificationBurstLosesNothingAcknowledged(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var acked []graphsim.Notification
 	e := newHookEnv(t, 3, graphsim.Options{RetryBase: 200 * time.Millisecond, MaxDeliveryAttempts: 30,

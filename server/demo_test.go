@@ -18,6 +18,7 @@ import (
 // activities, through the subscriptions and delta positions made before it (the same listen
 // address, as a demo on a laptop restarts).
 func TestDemoRestartedOnItsDataDirectoryStaysActiveAndSyncs(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "data")
 	s := seed(t, dir)
 	listen := "127.0.0.1:" + strconv.Itoa(freePort(t))

@@ -125,6 +125,7 @@ func benchFanOut(b *testing.B, opts ...func(*deps)) {
 // TestFanOutClient is BenchmarkFanOut's second process: it subscribes n times, says "ready",
 // then for each change prints the arrival times at all n subscribers on one line.
 func TestFanOutClient(t *testing.T) {
+	t.Parallel()
 	args := strings.Fields(os.Getenv("FANOUT_CLIENT"))
 	if len(args) != 3 {
 		t.Skip("run by BenchmarkFanOut")

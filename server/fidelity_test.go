@@ -21,6 +21,7 @@ import (
 // probed at once, so it shows BLOCKED_BY_POLICY with Microsoft's words and stops being captured
 // within that sync, not at its next scheduled probe.
 func TestMailboxMovedOutOfThePolicyShowsBlockedWithinOneSync(t *testing.T) {
+	t.Parallel()
 	e := newSyncEnv(t)
 	ctx := t.Context()
 	e.mail(t, e.alice, "inbox", "Pricing", e.now.Add(-time.Hour))
@@ -62,6 +63,7 @@ func TestMailboxMovedOutOfThePolicyShowsBlockedWithinOneSync(t *testing.T) {
 // The same with the wordings the field reports: the RAOP text, and RBAC for Applications'
 // generic "Access is denied", which only the token's roles tell from a missing permission.
 func TestMailboxOutOfScopeIsBlockedWhateverTheWording(t *testing.T) {
+	t.Parallel()
 	for _, denial := range []graphsim.PolicyDenial{graphsim.DenialRAOP, graphsim.DenialRBAC} {
 		t.Run(string(denial), func(t *testing.T) {
 			e := newSyncEnvWith(t, graphsim.Options{PolicyDenial: denial})
@@ -82,6 +84,7 @@ func TestMailboxOutOfScopeIsBlockedWhateverTheWording(t *testing.T) {
 // Only an activity that was stored gets a DELETED change; a removal of something never stored
 // changes nothing a subscriber sees.
 func TestRemovalsOfItemsNeverStoredPublishNothing(t *testing.T) {
+	t.Parallel()
 	e := newSyncEnv(t)
 	ctx := t.Context()
 	inside := e.meeting(t, e.alice, "Kick-off", e.now.Add(24*time.Hour))
@@ -118,6 +121,7 @@ func TestRemovalsOfItemsNeverStoredPublishNothing(t *testing.T) {
 // still gets all its subscriptions, at the ceiling Graph named (one refused POST in all, then the
 // ceiling is remembered), and they are renewed before they end, once each, not every minute.
 func TestSubscriptionsAreMadeUnderTheLifetimeCeilingGraphNames(t *testing.T) {
+	t.Parallel()
 	n := newNotifyEnv(t, graphsim.Options{OutlookMaxLifetime: 4230 * time.Minute}, nil) // asserts 8 subscriptions for two mailboxes
 	ctx := t.Context()
 	require.Equal(t, 9, n.requests("POST", "/subscriptions"), "one refusal, then eight at the ceiling")

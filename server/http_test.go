@@ -39,6 +39,7 @@ func get(t testing.TB, u string, header ...string) (*http.Response, []byte) {
 }
 
 func TestHTTPSurface(t *testing.T) {
+	t.Parallel()
 	svc := startService(t, filepath.Join(t.TempDir(), "data"))
 	waitReady(t, svc.url)
 
@@ -144,6 +145,7 @@ func TestHTTPSurface(t *testing.T) {
 }
 
 func TestReadyzFailsWhileTheStoreIsDown(t *testing.T) {
+	t.Parallel()
 	st, err := store.Open(t.Context(), store.Options{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	h := handleReadyz(st, func() bool { return false })
@@ -163,6 +165,7 @@ func TestReadyzFailsWhileTheStoreIsDown(t *testing.T) {
 }
 
 func TestInternalErrorsDoNotReachCallers(t *testing.T) {
+	t.Parallel()
 	var logs bytes.Buffer
 	present := presentError(slog.New(slog.NewJSONHandler(&logs, nil)), newMetrics())
 	ctx := graphql.WithResponseContext(context.Background(), graphql.DefaultErrorPresenter, nil)

@@ -15,6 +15,7 @@ import (
 // Two processes on one database: jobs on shared data run in one of them only, local jobs in
 // both; when the leader stops, the other takes the jobs over.
 func TestScheduledJobsRunInTheLeadingProcessOnly(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	st, err := store.Open(ctx, store.Options{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)

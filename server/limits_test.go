@@ -71,6 +71,7 @@ func (p *inProcess) post(t testing.TB, query string, withKey bool) (int, gqlResp
 }
 
 func TestCostlyQueriesAreRefusedBeforeAnyResolverRuns(t *testing.T) {
+	t.Parallel()
 	p := newInProcess(t)
 	var q strings.Builder
 	q.WriteString("{")
@@ -94,6 +95,7 @@ func TestCostlyQueriesAreRefusedBeforeAnyResolverRuns(t *testing.T) {
 // The schema has no recursive path yet (mailboxes and activities bring them), so the depth
 // rule is exercised on a schema that has one.
 func TestDepthLimit(t *testing.T) {
+	t.Parallel()
 	schema := gqlparser.MustLoadSchema(&ast.Source{Input: `type Query { t: T } type T { t: T n: Int }`})
 	nested := func(depth int, viaFragment bool) string {
 		inner := "n" // depth: the outer t, depth-2 nested ts, and n
@@ -111,7 +113,7 @@ func TestDepthLimit(t *testing.T) {
 		fragment bool
 		ok       bool
 	}{{11, false, true}, {12, false, true}, {13, false, false}, {13, true, false}, {40, false, false}} {
-		doc, errs := gqlparser.LoadQuery(schema, nested(tc.depth, tc.fragment))
+		doc, errs := gqlparser.LoadQueryWithRules(schema, nested(tc.depth, tc.fragment), nil)
 		require.Empty(t, errs)
 		err := limit.MutateOperationContext(context.Background(), &graphql.OperationContext{Operation: doc.Operations[0]})
 		if tc.ok {
@@ -122,7 +124,7 @@ func TestDepthLimit(t *testing.T) {
 		require.Equal(t, "DEPTH_LIMIT_EXCEEDED", err.Extensions["reason"])
 	}
 	deepIntrospection := "{ __schema { types { fields { type { name " + strings.Repeat("ofType { name ", 12) + strings.Repeat("} ", 12) + "} } } } }"
-	introspection, errs := gqlparser.LoadQuery(schema, deepIntrospection)
+	introspection, errs := gqlparser.LoadQueryWithRules(schema, deepIntrospection, nil)
 	require.Empty(t, errs)
 	require.Nil(t, limit.MutateOperationContext(context.Background(), &graphql.OperationContext{Operation: introspection.Operations[0]}),
 		"GraphiQL's introspection is not limited")

@@ -35,6 +35,7 @@ type mailboxPage struct {
 }
 
 func TestMailboxCoverageOverGraphQL(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "data")
 	s := seed(t, dir)
 	svc := startService(t, dir)
@@ -169,6 +170,7 @@ func TestMailboxCoverageOverGraphQL(t *testing.T) {
 // The kinds over GraphQL: the shared mailbox shows as SHARED_OR_RESOURCE and is captured; an
 // admin turns the kind off (a reader may not), and it stops being captured.
 func TestMailboxKindsOverGraphQL(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "data")
 	s := seed(t, dir)
 	svc := startService(t, dir)

@@ -202,6 +202,7 @@ func (n *notifyEnv) requests(method, pathSuffix string) int {
 }
 
 func TestChangeNotificationsBecomeActivities(t *testing.T) {
+	t.Parallel()
 	n := newNotifyEnv(t, graphsim.Options{}, nil)
 	n.mail(t, n.alice, "inbox", "first contact", n.now)
 	n.meeting(t, n.bob, "kick-off", n.now.Add(24*time.Hour))
@@ -216,6 +217,7 @@ func TestChangeNotificationsBecomeActivities(t *testing.T) {
 }
 
 func TestLifecycleEventsAreAnswered(t *testing.T) {
+	t.Parallel()
 	n := newNotifyEnv(t, graphsim.Options{}, nil)
 	ctx := t.Context()
 
@@ -261,6 +263,7 @@ func TestLifecycleEventsAreAnswered(t *testing.T) {
 // When Graph gives up on notifications (the endpoint failed every attempt) it sends a missed
 // lifecycle event; the round it starts reads what they announced.
 func TestNotificationsGraphGaveUpOnAreReadAfterMissed(t *testing.T) {
+	t.Parallel()
 	n := newNotifyEnv(t, graphsim.Options{RetryBase: 20 * time.Millisecond, MaxDeliveryAttempts: 2}, nil)
 	n.fail.Store(true)
 	n.mail(t, n.alice, "inbox", "dropped by Graph", n.now)
@@ -278,6 +281,7 @@ func TestNotificationsGraphGaveUpOnAreReadAfterMissed(t *testing.T) {
 }
 
 func TestSubscriptionAboutToExpireIsRenewed(t *testing.T) {
+	t.Parallel()
 	n := newNotifyEnv(t, graphsim.Options{}, nil)
 	ctx := t.Context()
 	before := n.subscription(t, n.alice, "/contacts")
@@ -310,6 +314,7 @@ func TestSubscriptionAboutToExpireIsRenewed(t *testing.T) {
 }
 
 func TestSubscriptionCreationFailureIsRecordedAndRetried(t *testing.T) {
+	t.Parallel()
 	n := newNotifyEnv(t, graphsim.Options{}, nil)
 	ctx := t.Context()
 	carol, err := n.sim.AddUser(n.tenant, graphsim.UserSpec{DisplayName: "Carol", UPN: "carol@contoso.com"})
@@ -360,6 +365,7 @@ func notificationBody(subID string, clientState *string, item string) string {
 }
 
 func TestWrongClientStateIsRefusedAndNothingStored(t *testing.T) {
+	t.Parallel()
 	n := newNotifyEnv(t, graphsim.Options{}, nil)
 	ctx := t.Context()
 	sub := n.subscription(t, n.alice, "mailFolders('inbox')/messages")
@@ -461,6 +467,7 @@ func (p *tcpProxy) cut() {
 func (p *tcpProxy) restore() { p.down.Store(false) }
 
 func TestStoreOutageDuringIntakeAnswers503AndLosesNothingAcknowledged(t *testing.T) {
+	t.Parallel()
 	var proxy *tcpProxy
 	n := newNotifyEnv(t, graphsim.Options{RetryBase: 250 * time.Millisecond, MaxDeliveryAttempts: 30}, func(e *syncEnv) *store.Store {
 		u, err := url.Parse(e.st.EmbeddedURI())
@@ -539,6 +546,7 @@ func TestStoreOutageDuringIntakeAnswers503AndLosesNothingAcknowledged(t *testing
 }
 
 func TestOneProcessAtATimeWorksTheInboxOff(t *testing.T) {
+	t.Parallel()
 	n := newNotifyEnv(t, graphsim.Options{}, nil)
 	ctx := t.Context()
 	// A second process on the same store: it takes deliveries in, but the first holds the
@@ -588,6 +596,7 @@ func (c countingSyncer) SyncScopes(ctx context.Context, org, tenant, user string
 // Graph may deliver a notification before its answer to the creation reaches teamaccess: the
 // subscription is then known by its clientState alone.
 func TestNotificationBeforeTheCreationAnswerIsKept(t *testing.T) {
+	t.Parallel()
 	n := newNotifyEnv(t, graphsim.Options{}, nil)
 	ctx := t.Context()
 	state := "a-state-made-just-now"
@@ -608,6 +617,7 @@ func TestNotificationBeforeTheCreationAnswerIsKept(t *testing.T) {
 // creation under way gets. Another deployment's subscription (another notification URL) and
 // every known one stay.
 func TestSubscriptionsNoRecordKnowsAreDeletedFromGraph(t *testing.T) {
+	t.Parallel()
 	n := newNotifyEnv(t, graphsim.Options{}, nil)
 	ctx := t.Context()
 	// The keeper works for connected organisations' captured, readable mailboxes.

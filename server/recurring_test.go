@@ -18,6 +18,7 @@ import (
 // exception keeps its own changes; a deleted occurrence does not stay; an edit of the whole
 // series reaches every occurrence but the exception. The requests per series are counted.
 func TestRecurringMeetingIsCapturedWholeAndKeptInStep(t *testing.T) {
+	t.Parallel()
 	for name, full := range map[string]bool{"bare exceptions": false, "full exceptions": true} {
 		t.Run(name, func(t *testing.T) { recurringMeeting(t, graphsim.Options{FullExceptionsInDelta: full}) })
 	}
@@ -113,6 +114,7 @@ func recurringMeeting(t *testing.T, opts graphsim.Options) {
 // read from that wall clock, never from the instant in UTC, which falls on the day before east
 // of Greenwich.
 func TestAllDayMeetingKeepsItsDays(t *testing.T) {
+	t.Parallel()
 	e := newSyncEnv(t)
 	day := e.now.AddDate(0, 0, 3).Format(time.DateOnly)
 	next := e.now.AddDate(0, 0, 4).Format(time.DateOnly)

@@ -17,6 +17,7 @@ import (
 // subprotocols, stop on SIGTERM closing open websockets, start again on the same data
 // directory and find what the first run wrote. Not parallel: it signals its own process.
 func TestServiceStopsOnSignalAndRestartsWithItsData(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "data")
 	svc := startService(t, dir)
 	waitReady(t, svc.url)

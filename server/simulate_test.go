@@ -18,6 +18,7 @@ import (
 // The standalone simulator prints its endpoints and CA path; the CA lets a client reach the
 // HTTPS identity platform, and the control API answers.
 func TestSimulateCommand(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	out, errs := &logBuffer{}, &logBuffer{}

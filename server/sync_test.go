@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -145,16 +144,8 @@ func (e *syncEnv) reconcile(t *testing.T, phase string) {
 	}
 }
 
-func keys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
 func TestDeltaSyncReconcilesWithGraphsim(t *testing.T) {
+	t.Parallel()
 	e := newSyncEnv(t)
 	ctx := t.Context()
 	var inbox []string
@@ -264,6 +255,7 @@ func (p *pageLimit) MessagesPage(ctx context.Context, tenantID, link string) (de
 }
 
 func TestRestartResumesMidRound(t *testing.T) {
+	t.Parallel()
 	e := newSyncEnv(t)
 	ctx := t.Context()
 	for i := range 450 {
@@ -295,6 +287,7 @@ func TestRestartResumesMidRound(t *testing.T) {
 }
 
 func TestPurgeDeletesCapturedDataAndTheNextSyncBackfillsAgain(t *testing.T) {
+	t.Parallel()
 	e := newSyncEnv(t)
 	ctx := t.Context()
 	for i := range 5 {
@@ -354,6 +347,7 @@ func TestPurgeDeletesCapturedDataAndTheNextSyncBackfillsAgain(t *testing.T) {
 // A purge while a round is fetching pages is final: the round stops before its next page, the
 // purge waits for it, and nothing of the organisation is written afterwards.
 func TestPurgeDuringARoundLeavesNothingBehind(t *testing.T) {
+	t.Parallel()
 	e := newSyncEnv(t)
 	ctx := t.Context()
 	for i := range 60 { // one page, then the other scopes' rounds
@@ -398,6 +392,7 @@ func TestPurgeDuringARoundLeavesNothingBehind(t *testing.T) {
 // round sees the mark before writing its next page and stops, and the purge deletes only after
 // giving it time to.
 func TestPurgeLeavesNothingBehindWhenAnotherProcessIsSyncing(t *testing.T) {
+	t.Parallel()
 	e := newSyncEnv(t)
 	ctx := t.Context()
 	for i := range 600 { // six pages of 100, 400 ms each: the round outlasts the purge's settling

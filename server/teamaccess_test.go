@@ -55,6 +55,7 @@ func extractTenant(t testing.TB, page string) string {
 }
 
 func TestTeamAccessEndToEndInDemoMode(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "data")
 	s := seed(t, dir)
 	svc := startService(t, dir)

@@ -97,6 +97,7 @@ func (e *hookEnv) mail(t testing.TB, user, subject string) string {
 }
 
 func TestNewMessageReachesAGraphQLSubscriberThroughChangeNotifications(t *testing.T) {
+	t.Parallel()
 	e := newHookEnv(t, 2, graphsim.Options{})
 	svc := startService(t, e.dir, e.args()...)
 	e.connect(t, svc.url)
@@ -145,6 +146,7 @@ func TestNewMessageReachesAGraphQLSubscriberThroughChangeNotifications(t *testin
 }
 
 func TestValidationTokenIsEchoedAsPlainTextOnly(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "data")
 	svc := startService(t, dir)
 	token := `<script>alert("x")</script> Validation: Testing client application reachability for subscription Request-Id: 3b3f`
@@ -179,6 +181,7 @@ func TestValidationTokenIsEchoedAsPlainTextOnly(t *testing.T) {
 }
 
 func TestWebhooksNeedAPublicURLGraphCanReach(t *testing.T) {
+	t.Parallel()
 	parse := func(args ...string) *config {
 		c, err := parseConfig(serveCommand, flag.NewFlagSet("", flag.ContinueOnError), args, env(), io.Discard, false)
 		require.NoError(t, err)
@@ -209,6 +212,7 @@ func TestWebhooksNeedAPublicURLGraphCanReach(t *testing.T) {
 }
 
 func TestDemoModeSubscribesEveryCapturedMailbox(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "data")
 	s := seed(t, dir)
 	svc := startService(t, dir)

@@ -83,6 +83,7 @@ func wsContext(t *testing.T) context.Context {
 }
 
 func TestOversizedWebsocketMessageClosesTheConnection(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "data")
 	svc := startService(t, dir)
 	ctx := wsContext(t)
@@ -94,6 +95,7 @@ func TestOversizedWebsocketMessageClosesTheConnection(t *testing.T) {
 }
 
 func TestSubscriptionsPerConnectionAreLimited(t *testing.T) {
+	t.Parallel()
 	svc := startService(t, filepath.Join(t.TempDir(), "data"), "--rate-burst", "1000")
 	ctx := wsContext(t)
 	c := dialGraphQL(t, ctx, svc.url, "graphql-transport-ws", svc.key)

@@ -27,6 +27,7 @@ func openTemp(t *testing.T, dir string) *Store {
 }
 
 func TestEmbeddedStoreKeepsDataAcrossRestarts(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := openTemp(t, dir)
 	info, err := s.Info(t.Context())
@@ -52,6 +53,7 @@ func TestEmbeddedStoreKeepsDataAcrossRestarts(t *testing.T) {
 }
 
 func TestEmbeddedStoreRefusesASecondProcessOnTheSameDirectory(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := openTemp(t, dir)
 	defer s.Close(context.Background())
@@ -60,6 +62,7 @@ func TestEmbeddedStoreRefusesASecondProcessOnTheSameDirectory(t *testing.T) {
 }
 
 func TestUnreachableServerGivesAClearError(t *testing.T) {
+	t.Parallel()
 	_, err := Open(t.Context(), Options{
 		URI:            "mongodb://teamaccess:s3cret@127.0.0.1:1/?directConnection=true",
 		ConnectTimeout: 300 * time.Millisecond,
@@ -71,6 +74,7 @@ func TestUnreachableServerGivesAClearError(t *testing.T) {
 }
 
 func TestValidateURI(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		uri string
 		ok  bool
@@ -94,6 +98,7 @@ func TestValidateURI(t *testing.T) {
 }
 
 func TestMigrationsRunOnceInOrderAndRefuseANewerDatabase(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t, t.TempDir())
 	defer s.Close(context.Background())
 	ctx := t.Context()
@@ -121,6 +126,7 @@ func TestMigrationsRunOnceInOrderAndRefuseANewerDatabase(t *testing.T) {
 }
 
 func TestEnsureIndexesIsIdempotentAndEnforcesUniqueness(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t, t.TempDir())
 	defer s.Close(context.Background())
 	ctx := t.Context()
@@ -142,6 +148,7 @@ func TestEnsureIndexesIsIdempotentAndEnforcesUniqueness(t *testing.T) {
 // Reopening a store whose indexed collections hold documents must work: FerretDB 1.24 once
 // dropped the connection here when indexes were created several at a time.
 func TestReopenWithDataInIndexedCollections(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := openTemp(t, dir)
 	org := s.Org("org_1")
@@ -156,6 +163,7 @@ func TestReopenWithDataInIndexedCollections(t *testing.T) {
 }
 
 func TestLeaseGoesToOneOwnerUntilItLapses(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	s, err := Open(ctx, Options{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
@@ -214,6 +222,7 @@ func TestLeaseGoesToOneOwnerUntilItLapses(t *testing.T) {
 }
 
 func TestChangeNumbersAreDenseAndUniqueAcrossWriters(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	s := openTemp(t, t.TempDir())
 	defer s.Close(context.Background())
@@ -240,6 +249,7 @@ func TestChangeNumbersAreDenseAndUniqueAcrossWriters(t *testing.T) {
 }
 
 func TestFinishedNotificationsMoveToTheLogAndArePruned(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	s := openTemp(t, t.TempDir())
 	defer s.Close(context.Background())
@@ -276,6 +286,7 @@ func TestFinishedNotificationsMoveToTheLogAndArePruned(t *testing.T) {
 }
 
 func TestExplainReportsAPlanForEveryQueryShape(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t, t.TempDir())
 	defer s.Close(context.Background())
 	plans, err := s.ExplainQueries(t.Context())
@@ -292,6 +303,7 @@ func TestExplainReportsAPlanForEveryQueryShape(t *testing.T) {
 }
 
 func TestFerretDBHasNoChangeStreamsAndSaysSo(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t, t.TempDir())
 	err := s.WatchChanges(context.Background(), func() { t.Error("a change stream opened") }, func(string) {})
 	t.Logf("%v", err)

@@ -42,6 +42,7 @@ const lifecycleExample = `{"value": [{"subscriptionId": "e1d3f4c9-5b55-4e4a-9cde
   "clientState": "<secretClientState>", "lifecycleEvent": "reauthorizationRequired"}]}`
 
 func TestParseReadsGraphsDocumentedPayloads(t *testing.T) {
+	t.Parallel()
 	ns, err := Parse([]byte(graphExample))
 	require.NoError(t, err)
 	require.Len(t, ns, 1)
@@ -64,6 +65,7 @@ func TestParseReadsGraphsDocumentedPayloads(t *testing.T) {
 // a kind this version does not know is read and flagged, not refused (a 4xx would have Graph
 // retry the batch, then drop it).
 func TestParseReadsObservedLifecycleVariants(t *testing.T) {
+	t.Parallel()
 	ns, err := Parse([]byte(`{"value":[{"subscriptionId":"e1d3f4c9","subscriptionExpirationDateTime":"2019-09-18T00:00:00.0000000Z",
   "organizationId":"84bd8158-6d4d-4958-8b9f-9d6445542f95","resource":"","clientState":"c","lifecycleEvent":"subscriptionRemoved"}]}`))
 	require.NoError(t, err)
@@ -79,6 +81,7 @@ func TestParseReadsObservedLifecycleVariants(t *testing.T) {
 }
 
 func TestParseRefusesMalformedBodies(t *testing.T) {
+	t.Parallel()
 	item := func(fields string) string {
 		return `{"value":[{"subscriptionId":"s","clientState":"c",` + fields + `}]}`
 	}
@@ -178,6 +181,7 @@ func FuzzAccept(f *testing.F) {
 }
 
 func TestBatcherGroupsConcurrentDeliveriesIntoOneInsert(t *testing.T) {
+	t.Parallel()
 	inserts := make(chan int, 100)
 	release := make(chan struct{})
 	b := newBatcher(func(_ context.Context, es []store.InboxEntry) error {
@@ -221,6 +225,7 @@ func (scopes) SyncScopes(context.Context, string, string, string, []string) erro
 // The sweep recognises this service's resources as Graph lists them, in any case, and nothing
 // else.
 func TestSweepRecognisesOurResources(t *testing.T) {
+	t.Parallel()
 	s := &Service{sync: scopes{"mail:inbox", "mail:sentitems", "calendar", "contacts"}}
 	for res, want := range map[string][2]string{
 		"/users/AbC-1/mailFolders('inbox')/messages": {"AbC-1", "mail:inbox"},
@@ -242,6 +247,7 @@ func TestSweepRecognisesOurResources(t *testing.T) {
 // A lifecycle event of an unknown kind with a good clientState is acknowledged (no error: the
 // webhook answers 202), counted and not written to the inbox; the good items beside it are.
 func TestAcceptAcknowledgesUnknownLifecycleEvents(t *testing.T) {
+	t.Parallel()
 	rs := &recordingStore{sub: store.GraphSubscription{SubscriptionID: "sub-1", OrgID: "o", MailboxID: "m", Scope: "mail:inbox", ClientStateHash: HashClientState("right")}}
 	counted := map[string]int{}
 	s := New(rs, nil, nil, Options{BaseURL: "https://example.com", Counted: func(r string, n int) { counted[r] += n }})
