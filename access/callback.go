@@ -3,11 +3,11 @@ package access
 import (
 	"context"
 	"errors"
-	"github.com/teamaccess/teamaccess/errkind"
 	"net/url"
 	"strings"
 
 	"github.com/teamaccess/teamaccess/auth"
+	"github.com/teamaccess/teamaccess/errkind"
 	"github.com/teamaccess/teamaccess/store"
 )
 

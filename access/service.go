@@ -7,13 +7,13 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"github.com/teamaccess/teamaccess/errkind"
 	"log/slog"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/teamaccess/teamaccess/auth"
+	"github.com/teamaccess/teamaccess/errkind"
 	"github.com/teamaccess/teamaccess/store"
 )
 

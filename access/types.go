@@ -3,10 +3,11 @@ package access
 import (
 	"context"
 	"errors"
-	"github.com/teamaccess/teamaccess/errkind"
-	"github.com/teamaccess/teamaccess/graphdata"
 	"slices"
 	"time"
+
+	"github.com/teamaccess/teamaccess/errkind"
+	"github.com/teamaccess/teamaccess/graphdata"
 )
 
 // Status is the state of a connection.

@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"github.com/teamaccess/teamaccess/errkind"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/teamaccess/teamaccess/errkind"
 	"github.com/teamaccess/teamaccess/store"
 )
 

@@ -3,10 +3,10 @@ package activities
 import (
 	"context"
 	"fmt"
-	"github.com/teamaccess/teamaccess/errkind"
 	"sync"
 	"time"
 
+	"github.com/teamaccess/teamaccess/errkind"
 	"github.com/teamaccess/teamaccess/store"
 )
 

@@ -5,10 +5,10 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"github.com/teamaccess/teamaccess/errkind"
 	"maps"
 	"time"
 
+	"github.com/teamaccess/teamaccess/errkind"
 	"github.com/teamaccess/teamaccess/store"
 )
 

@@ -3,12 +3,12 @@ package auth
 import (
 	"context"
 	"errors"
-	"github.com/teamaccess/teamaccess/errkind"
 	"strings"
 	"sync"
 	"time"
 	"unicode"
 
+	"github.com/teamaccess/teamaccess/errkind"
 	"github.com/teamaccess/teamaccess/store"
 )
 

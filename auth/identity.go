@@ -2,9 +2,10 @@ package auth
 
 import (
 	"context"
-	"github.com/teamaccess/teamaccess/errkind"
 	"strings"
 	"time"
+
+	"github.com/teamaccess/teamaccess/errkind"
 )
 
 // Role is what an API key may do. ADMIN includes everything READER may.

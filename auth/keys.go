@@ -3,9 +3,9 @@ package auth
 import (
 	"context"
 	"fmt"
-	"github.com/teamaccess/teamaccess/errkind"
 	"time"
 
+	"github.com/teamaccess/teamaccess/errkind"
 	"github.com/teamaccess/teamaccess/store"
 )
 

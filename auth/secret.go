@@ -5,8 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/base64"
-	"github.com/teamaccess/teamaccess/errkind"
 	"strings"
+
+	"github.com/teamaccess/teamaccess/errkind"
 )
 
 // keyPrefix starts every key, so that secret scanners can find leaked ones.

@@ -4,13 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/teamaccess/teamaccess/errkind"
 	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/teamaccess/teamaccess/auth"
+	"github.com/teamaccess/teamaccess/errkind"
 	"github.com/teamaccess/teamaccess/store"
 )
 
@@ -55,8 +57,8 @@ func (s *Syncer) SyncDue(ctx context.Context) error {
 		order[i] = i
 	}
 	sortByTime(order, when)
-	sem := make(chan struct{}, s.o.Concurrency)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(s.o.Concurrency)
 	var mu sync.Mutex
 	var errs []error
 	for _, i := range order {
@@ -64,10 +66,7 @@ func (s *Syncer) SyncDue(ctx context.Context) error {
 			break
 		}
 		j := due[i]
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+		g.Go(func() error {
 			err := s.SyncMailbox(ctx, j.org, j.tenant, j.user)
 			s.schedule(j, err)
 			if err != nil && !errors.Is(err, errHeld) {
@@ -75,9 +74,10 @@ func (s *Syncer) SyncDue(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("%s: %w", j.user, err))
 				mu.Unlock()
 			}
-		}()
+			return nil // every mailbox's error is joined below, not only the first
+		})
 	}
-	wg.Wait()
+	_ = g.Wait()
 	return errors.Join(errs...)
 }
 

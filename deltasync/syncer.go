@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/teamaccess/teamaccess/graphdata"
 	"log/slog"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/teamaccess/teamaccess/graphdata"
 	"github.com/teamaccess/teamaccess/store"
 )
 

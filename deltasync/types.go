@@ -3,10 +3,10 @@ package deltasync
 import (
 	"context"
 	"errors"
-	"github.com/teamaccess/teamaccess/errkind"
-	"github.com/teamaccess/teamaccess/graphdata"
 	"time"
 
+	"github.com/teamaccess/teamaccess/errkind"
+	"github.com/teamaccess/teamaccess/graphdata"
 	"github.com/teamaccess/teamaccess/store"
 )
 

@@ -2,11 +2,10 @@ package m365
 
 import (
 	"errors"
-
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"net/url"
 	"testing"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/stretchr/testify/require"
 
 	"github.com/teamaccess/teamaccess/graphsim"

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/teamaccess/teamaccess/graphdata"
 	"log/slog"
 	"strings"
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
+	"github.com/teamaccess/teamaccess/graphdata"
 	"github.com/teamaccess/teamaccess/store"
 )
 
@@ -229,20 +231,18 @@ func (s *Service) probeDue(ctx context.Context, orgID, tenantID string) error {
 			return err
 		}
 		results := make([]result, len(due))
-		sem := make(chan struct{}, s.o.Concurrency)
-		var wg sync.WaitGroup
+		var g errgroup.Group
+		g.SetLimit(s.o.Concurrency)
 		for i, m := range due {
 			if ctx.Err() != nil {
 				break
 			}
-			sem <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer func() { <-sem; wg.Done() }()
+			g.Go(func() error {
 				results[i] = s.probe(ctx, tenantID, m)
-			}()
+				return nil
+			})
 		}
-		wg.Wait()
+		_ = g.Wait() // the probes report in results
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

@@ -2,11 +2,11 @@ package mailboxes
 
 import (
 	"context"
-	"github.com/teamaccess/teamaccess/errkind"
-	"github.com/teamaccess/teamaccess/graphdata"
 	"time"
 
 	"github.com/teamaccess/teamaccess/auth"
+	"github.com/teamaccess/teamaccess/errkind"
+	"github.com/teamaccess/teamaccess/graphdata"
 	"github.com/teamaccess/teamaccess/store"
 )
 

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"github.com/teamaccess/teamaccess/errkind"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 
 	"github.com/teamaccess/teamaccess/auth"
+	"github.com/teamaccess/teamaccess/errkind"
 )
 
 // authenticator checks an API key.

@@ -3,12 +3,12 @@ package server
 import (
 	"errors"
 	"fmt"
-	"github.com/teamaccess/teamaccess/errkind"
 	"html"
 	"log/slog"
 	"net/http"
 
 	"github.com/teamaccess/teamaccess/access"
+	"github.com/teamaccess/teamaccess/errkind"
 )
 
 // handleConsentCallback receives Microsoft's redirect after the admin-consent page and answers

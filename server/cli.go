@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"github.com/teamaccess/teamaccess/errkind"
 	"io"
 	"log/slog"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/teamaccess/teamaccess/auth"
+	"github.com/teamaccess/teamaccess/errkind"
 	"github.com/teamaccess/teamaccess/store"
 )
 

@@ -2,12 +2,12 @@ package server
 
 import (
 	"encoding/json"
-	"github.com/coder/websocket/wsjson"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket/wsjson"
 	"github.com/stretchr/testify/require"
 )
 

@@ -2,10 +2,11 @@ package server
 
 import (
 	"context"
-	"github.com/99designs/gqlgen/graphql"
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/teamaccess/teamaccess/access"
 	"github.com/teamaccess/teamaccess/auth"

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/teamaccess/teamaccess/graphdata"
 	mrand "math/rand/v2"
 	"slices"
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
+	"github.com/teamaccess/teamaccess/graphdata"
 	"github.com/teamaccess/teamaccess/store"
 )
 
@@ -105,26 +107,24 @@ func (s *Service) sweepDue(org string) bool {
 
 // eachConcurrently runs fn for each item, n at a time, until ctx ends, and joins their errors.
 func eachConcurrently[T any](ctx context.Context, n int, items []T, fn func(T) error) error {
-	sem := make(chan struct{}, n)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(n)
 	var mu sync.Mutex
 	var errs []error
 	for _, it := range items {
 		if ctx.Err() != nil {
 			break
 		}
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+		g.Go(func() error {
 			if err := fn(it); err != nil {
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
 			}
-		}()
+			return nil // all errors are joined, not only the first
+		})
 	}
-	wg.Wait()
+	_ = g.Wait()
 	return errors.Join(errs...)
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/teamaccess/teamaccess/graphdata"
 	"maps"
 	"slices"
 	"sync"
@@ -12,6 +11,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/teamaccess/teamaccess/graphdata"
 	"github.com/teamaccess/teamaccess/store"
 )
 
