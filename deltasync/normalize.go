@@ -215,7 +215,7 @@ func (s *Syncer) write(ctx context.Context, org store.OrgScope, userID string, s
 }
 
 func (s *Syncer) publishDeleted(orgID, userID, scope string, graphIDs []string) {
-	if s.o.Publish == nil || scope == "contacts" {
+	if s.o.Publish == nil || store.Scope(scope) == store.ScopeContacts {
 		return
 	}
 	for _, g := range graphIDs {

@@ -119,13 +119,6 @@ func (s *Syncer) SyncNow(ctx context.Context, orgID, tenantID, userID string) {
 	}
 }
 
-// Resources are the API's names for groups of scopes.
-var resourceScopes = map[string]func(scope string) bool{
-	"MAIL":     func(s string) bool { return strings.HasPrefix(s, "mail:") },
-	"CALENDAR": func(s string) bool { return s == "calendar" },
-	"CONTACTS": func(s string) bool { return s == "contacts" },
-}
-
 // Auditor records administrative actions.
 type Auditor interface {
 	Record(ctx context.Context, actor auth.Actor, action, target, summary string) error
@@ -140,12 +133,11 @@ func (s *Syncer) Resync(ctx context.Context, audit Auditor, actor auth.Actor, te
 	}
 	org := s.st.Org(actor.OrgID)
 	for _, r := range resources {
-		match, ok := resourceScopes[r]
-		if !ok {
+		if r != "MAIL" && r != "CALENDAR" && r != "CONTACTS" {
 			return errkind.E(errkind.ErrInvalid, "resource %q is not MAIL, CALENDAR or CONTACTS", r)
 		}
 		for _, scope := range s.Scopes() {
-			if !match(scope) {
+			if store.Scope(scope).Resource() != r {
 				continue
 			}
 			st, err := s.loadState(ctx, org, userID, scope)
@@ -203,11 +195,7 @@ func (s *Syncer) Health(ctx context.Context, orgID, userID string) ([]Health, er
 	for _, st := range states {
 		h := Health{Scope: st.Scope, LastSuccessAt: st.LastSuccessAt, Failures: st.Failures, Throttled: st.Throttled,
 			Items: int(st.Items), Resyncs: st.Resyncs, InProgress: st.InRound}
-		for r, match := range resourceScopes {
-			if match(st.Scope) {
-				h.Resource = r
-			}
-		}
+		h.Resource = store.Scope(st.Scope).Resource()
 		if st.LastSuccessAt != nil {
 			lag := int(now.Sub(*st.LastSuccessAt).Seconds())
 			h.Lag = &lag

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -106,9 +105,9 @@ func (s *Syncer) now() time.Time { return s.o.Now().UTC().Truncate(time.Millisec
 func (s *Syncer) Scopes() []string {
 	out := make([]string, 0, len(s.o.MailFolders)+2)
 	for _, f := range s.o.MailFolders {
-		out = append(out, "mail:"+f)
+		out = append(out, string(store.MailScope(f)))
 	}
-	return append(out, "calendar", "contacts")
+	return append(out, string(store.ScopeCalendar), string(store.ScopeContacts))
 }
 
 // lock returns a mailbox's lock, a channel holding one token.
@@ -170,9 +169,10 @@ func (s *Syncer) syncScopes(ctx context.Context, orgID, tenantID, userID string,
 // initial is the first request of a full round of a scope.
 func (s *Syncer) initial(st *store.DeltaState, userID string, now time.Time) string {
 	switch {
-	case strings.HasPrefix(st.Scope, "mail:"):
-		return s.g.MessagesDeltaURL(userID, strings.TrimPrefix(st.Scope, "mail:"), now.Add(-s.o.Backfill), s.o.CaptureBodies)
-	case st.Scope == "calendar":
+	case store.Scope(st.Scope).IsMail():
+		folder, _ := store.Scope(st.Scope).MailFolder()
+		return s.g.MessagesDeltaURL(userID, folder, now.Add(-s.o.Backfill), s.o.CaptureBodies)
+	case store.Scope(st.Scope) == store.ScopeCalendar:
 		st.WindowFrom, st.WindowTo = now.Add(-s.o.CalendarBack).Truncate(time.Hour), now.Add(s.o.CalendarAhead).Truncate(time.Hour)
 		return s.g.EventsDeltaURL(userID, st.WindowFrom, st.WindowTo)
 	}
@@ -193,7 +193,7 @@ func (s *Syncer) syncScope(ctx context.Context, orgID, tenantID, userID, scope s
 		return err
 	}
 	now := s.now()
-	if scope == "calendar" && !st.InRound && st.Link != "" && now.Sub(st.WindowFrom.Add(s.o.CalendarBack)) > s.o.WindowMove {
+	if store.Scope(scope) == store.ScopeCalendar && !st.InRound && st.Link != "" && now.Sub(st.WindowFrom.Add(s.o.CalendarBack)) > s.o.WindowMove {
 		st.Link = "" // the window has aged: a full round over the window as of today
 	}
 	resyncs := 0
@@ -234,7 +234,7 @@ func (s *Syncer) syncScope(ctx context.Context, orgID, tenantID, userID, scope s
 			}
 			continue
 		}
-		if scope == "calendar" {
+		if store.Scope(scope) == store.ScopeCalendar {
 			if err := s.checkSeries(ctx, org, tenantID, userID, &st, sr); err != nil {
 				return s.failed(ctx, org, &st, err)
 			}
@@ -244,7 +244,7 @@ func (s *Syncer) syncScope(ctx context.Context, orgID, tenantID, userID, scope s
 			if err != nil {
 				return s.failed(ctx, org, &st, err)
 			}
-			if scope != "contacts" {
+			if store.Scope(scope) != store.ScopeContacts {
 				changes := make([]store.Change, len(gone))
 				for i, g := range gone {
 					changes[i] = store.Change{ID: store.NewChangeID(), Type: string(Deleted), ActivityID: store.ItemID(orgID, userID, scope, g), At: s.now()}
@@ -329,14 +329,14 @@ func (s *Syncer) page(ctx context.Context, org store.OrgScope, tenantID, userID 
 		write       func() error
 	)
 	switch {
-	case strings.HasPrefix(st.Scope, "mail:"):
+	case store.Scope(st.Scope).IsMail():
 		p, err := s.g.MessagesPage(ctx, tenantID, st.Link)
 		if err != nil {
 			return "", "", 0, err
 		}
 		next, delta, n = p.NextLink, p.DeltaLink, len(p.Items)
 		write = func() error { return s.storeMessages(ctx, org, userID, st, p.Items) }
-	case st.Scope == "calendar":
+	case store.Scope(st.Scope) == store.ScopeCalendar:
 		p, err := s.g.EventsPage(ctx, tenantID, st.Link)
 		if err != nil {
 			return "", "", 0, err

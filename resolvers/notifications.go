@@ -1,20 +1,13 @@
 package resolvers
 
 import (
-	"strings"
-
 	"github.com/teamaccess/teamaccess/graph"
+	"github.com/teamaccess/teamaccess/store"
 )
 
 // scopeResource names the resource of a delta scope.
 func scopeResource(scope string) graph.SyncResource {
-	switch {
-	case strings.HasPrefix(scope, "mail:"):
-		return graph.SyncResourceMail
-	case scope == "calendar":
-		return graph.SyncResourceCalendar
-	}
-	return graph.SyncResourceContacts
+	return graph.SyncResource(store.Scope(scope).Resource())
 }
 
 // optional is nil for an empty string.

@@ -160,7 +160,7 @@ func (o OrgScope) WriteContacts(ctx context.Context, cs []PersonalContact) (map[
 
 // collectionOf names where a scope's items live.
 func collectionOf(scope string) string {
-	if scope == "contacts" {
+	if Scope(scope) == ScopeContacts {
 		return contactCollection
 	}
 	return activityCollection
@@ -417,7 +417,7 @@ type SeriesItem struct {
 // SeriesItems lists the live items of the mailbox's calendar that belong to a series.
 func (o OrgScope) SeriesItems(ctx context.Context, mailboxID string) ([]SeriesItem, error) {
 	cur, err := o.s.collection(activityCollection).Find(ctx,
-		o.filter(bson.E{Key: "mailboxId", Value: mailboxID}, bson.E{Key: "scope", Value: "calendar"}, bson.E{Key: "deleted", Value: false},
+		o.filter(bson.E{Key: "mailboxId", Value: mailboxID}, bson.E{Key: "scope", Value: string(ScopeCalendar)}, bson.E{Key: "deleted", Value: false},
 			bson.E{Key: "seriesId", Value: bson.D{{Key: "$exists", Value: true}}}),
 		options.Find().SetProjection(bson.D{{Key: "seriesId", Value: 1}, {Key: "graphId", Value: 1}, {Key: "seriesChangeKey", Value: 1}}))
 	if err != nil {

@@ -183,10 +183,11 @@ func (s *Service) Enabled() (bool, string) {
 
 // resource is the Graph resource a delta scope subscribes to.
 func resource(userID, scope string) string {
-	switch {
-	case strings.HasPrefix(scope, "mail:"):
-		return "/users/" + userID + "/mailFolders('" + strings.TrimPrefix(scope, "mail:") + "')/messages"
-	case scope == "calendar":
+	s := store.Scope(scope)
+	if folder, ok := s.MailFolder(); ok {
+		return "/users/" + userID + "/mailFolders('" + folder + "')/messages"
+	}
+	if s == store.ScopeCalendar {
 		return "/users/" + userID + "/events"
 	}
 	return "/users/" + userID + "/contacts"
