@@ -5,34 +5,14 @@ package activities
 
 import (
 	"encoding/base64"
-	"fmt"
-	"io"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/teamaccess/teamaccess/store"
 )
 
-// enum is the GraphQL (un)marshalling shared by the string enums below.
-func unmarshalEnum(v any, valid func(string) bool, name string) (string, error) {
-	s, ok := v.(string)
-	if !ok || !valid(s) {
-		return "", fmt.Errorf("%v is not a valid %s", v, name)
-	}
-	return s, nil
-}
-
-func oneOf(vals ...string) func(string) bool {
-	return func(s string) bool {
-		for _, v := range vals {
-			if s == v {
-				return true
-			}
-		}
-		return false
-	}
-}
+// The enums below are the API's (ActivityKind, Direction, ResponseType, ParticipantRole,
+// ChangeType); gqlgen binds them as strings and validates their values.
 
 // Kind is what an activity is: EMAIL or MEETING.
 type Kind string
@@ -43,54 +23,14 @@ const (
 	KindMeeting Kind = "MEETING"
 )
 
-// MarshalGQL writes the enum value.
-func (k Kind) MarshalGQL(w io.Writer) { _, _ = io.WriteString(w, strconv.Quote(string(k))) }
-
-// UnmarshalGQL reads the enum value.
-func (k *Kind) UnmarshalGQL(v any) error {
-	s, err := unmarshalEnum(v, oneOf("EMAIL", "MEETING"), "ActivityKind")
-	*k = Kind(s)
-	return err
-}
-
 // Direction is an email's direction from the tenant's point of view.
 type Direction string
-
-// MarshalGQL writes the enum value.
-func (d Direction) MarshalGQL(w io.Writer) { _, _ = io.WriteString(w, strconv.Quote(string(d))) }
-
-// UnmarshalGQL reads the enum value.
-func (d *Direction) UnmarshalGQL(v any) error {
-	s, err := unmarshalEnum(v, oneOf("INBOUND", "OUTBOUND", "INTERNAL"), "Direction")
-	*d = Direction(s)
-	return err
-}
 
 // Response is a meeting attendee's answer.
 type Response string
 
-// MarshalGQL writes the enum value.
-func (r Response) MarshalGQL(w io.Writer) { _, _ = io.WriteString(w, strconv.Quote(string(r))) }
-
-// UnmarshalGQL reads the enum value.
-func (r *Response) UnmarshalGQL(v any) error {
-	s, err := unmarshalEnum(v, oneOf("NONE", "ORGANIZER", "TENTATIVELY_ACCEPTED", "ACCEPTED", "DECLINED", "NOT_RESPONDED"), "ResponseType")
-	*r = Response(s)
-	return err
-}
-
 // Role is what a participant is to an activity.
 type Role string
-
-// MarshalGQL writes the enum value.
-func (r Role) MarshalGQL(w io.Writer) { _, _ = io.WriteString(w, strconv.Quote(string(r))) }
-
-// UnmarshalGQL reads the enum value.
-func (r *Role) UnmarshalGQL(v any) error {
-	s, err := unmarshalEnum(v, oneOf("FROM", "TO", "CC", "BCC", "ORGANIZER", "ATTENDEE"), "ParticipantRole")
-	*r = Role(s)
-	return err
-}
 
 // ChangeType is what happened to an activity.
 type ChangeType string
@@ -101,16 +41,6 @@ const (
 	Updated ChangeType = "UPDATED"
 	Deleted ChangeType = "DELETED"
 )
-
-// MarshalGQL writes the enum value.
-func (c ChangeType) MarshalGQL(w io.Writer) { _, _ = io.WriteString(w, strconv.Quote(string(c))) }
-
-// UnmarshalGQL reads the enum value.
-func (c *ChangeType) UnmarshalGQL(v any) error {
-	s, err := unmarshalEnum(v, oneOf("CREATED", "UPDATED", "DELETED"), "ChangeType")
-	*c = ChangeType(s)
-	return err
-}
 
 // Participant is a person on an activity.
 type Participant struct {

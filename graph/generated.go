@@ -13689,13 +13689,18 @@ func (ec *executionContext) marshalNActivityEdge2ᚖgithubᚗcomᚋteamaccessᚋ
 }
 
 func (ec *executionContext) unmarshalNActivityKind2githubᚗcomᚋteamaccessᚋteamaccessᚋactivitiesᚐKind(ctx context.Context, v any) (activities.Kind, error) {
-	var res activities.Kind
-	err := res.UnmarshalGQL(v)
+	tmp, err := graphql.UnmarshalString(v)
+	res := activities.Kind(tmp)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNActivityKind2githubᚗcomᚋteamaccessᚋteamaccessᚋactivitiesᚐKind(ctx context.Context, sel ast.SelectionSet, v activities.Kind) graphql.Marshaler {
-	return v
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "ActivityKind!")
+	}
+	return res
 }
 
 func (ec *executionContext) unmarshalNActivityOrderField2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐActivityOrderField(ctx context.Context, v any) (ActivityOrderField, error) {
@@ -13820,13 +13825,18 @@ func (ec *executionContext) marshalNChangeNotificationStatus2ᚖgithubᚗcomᚋt
 }
 
 func (ec *executionContext) unmarshalNChangeType2githubᚗcomᚋteamaccessᚋteamaccessᚋactivitiesᚐChangeType(ctx context.Context, v any) (activities.ChangeType, error) {
-	var res activities.ChangeType
-	err := res.UnmarshalGQL(v)
+	tmp, err := graphql.UnmarshalString(v)
+	res := activities.ChangeType(tmp)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNChangeType2githubᚗcomᚋteamaccessᚋteamaccessᚋactivitiesᚐChangeType(ctx context.Context, sel ast.SelectionSet, v activities.ChangeType) graphql.Marshaler {
-	return v
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "ChangeType!")
+	}
+	return res
 }
 
 func (ec *executionContext) marshalNConsentLink2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋaccessᚐConsentLink(ctx context.Context, sel ast.SelectionSet, v *access.ConsentLink) graphql.Marshaler {
@@ -13905,13 +13915,18 @@ func (ec *executionContext) marshalNDateTime2timeᚐTime(ctx context.Context, se
 }
 
 func (ec *executionContext) unmarshalNDirection2githubᚗcomᚋteamaccessᚋteamaccessᚋactivitiesᚐDirection(ctx context.Context, v any) (activities.Direction, error) {
-	var res activities.Direction
-	err := res.UnmarshalGQL(v)
+	tmp, err := graphql.UnmarshalString(v)
+	res := activities.Direction(tmp)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNDirection2githubᚗcomᚋteamaccessᚋteamaccessᚋactivitiesᚐDirection(ctx context.Context, sel ast.SelectionSet, v activities.Direction) graphql.Marshaler {
-	return v
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Direction!")
+	}
+	return res
 }
 
 func (ec *executionContext) unmarshalNDisconnectTeamAccessInput2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐDisconnectTeamAccessInput(ctx context.Context, v any) (DisconnectTeamAccessInput, error) {
@@ -14154,13 +14169,18 @@ func (ec *executionContext) marshalNParticipant2ᚕgithubᚗcomᚋteamaccessᚋt
 }
 
 func (ec *executionContext) unmarshalNParticipantRole2githubᚗcomᚋteamaccessᚋteamaccessᚋactivitiesᚐRole(ctx context.Context, v any) (activities.Role, error) {
-	var res activities.Role
-	err := res.UnmarshalGQL(v)
+	tmp, err := graphql.UnmarshalString(v)
+	res := activities.Role(tmp)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNParticipantRole2githubᚗcomᚋteamaccessᚋteamaccessᚋactivitiesᚐRole(ctx context.Context, sel ast.SelectionSet, v activities.Role) graphql.Marshaler {
-	return v
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "ParticipantRole!")
+	}
+	return res
 }
 
 func (ec *executionContext) unmarshalNProvider2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐProvider(ctx context.Context, v any) (Provider, error) {
@@ -14590,16 +14610,19 @@ func (ec *executionContext) unmarshalODirection2ᚖgithubᚗcomᚋteamaccessᚋt
 	if v == nil {
 		return nil, nil
 	}
-	var res = new(activities.Direction)
-	err := res.UnmarshalGQL(v)
-	return res, graphql.ErrorOnPath(ctx, err)
+	tmp, err := graphql.UnmarshalString(v)
+	res := activities.Direction(tmp)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalODirection2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋactivitiesᚐDirection(ctx context.Context, sel ast.SelectionSet, v *activities.Direction) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
-	return v
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(string(*v))
+	return res
 }
 
 func (ec *executionContext) unmarshalOID2string(ctx context.Context, v any) (string, error) {
@@ -14743,16 +14766,19 @@ func (ec *executionContext) unmarshalOResponseType2ᚖgithubᚗcomᚋteamaccess�
 	if v == nil {
 		return nil, nil
 	}
-	var res = new(activities.Response)
-	err := res.UnmarshalGQL(v)
-	return res, graphql.ErrorOnPath(ctx, err)
+	tmp, err := graphql.UnmarshalString(v)
+	res := activities.Response(tmp)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalOResponseType2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋactivitiesᚐResponse(ctx context.Context, sel ast.SelectionSet, v *activities.Response) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
-	return v
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(string(*v))
+	return res
 }
 
 func (ec *executionContext) unmarshalOString2ᚖstring(ctx context.Context, v any) (*string, error) {
