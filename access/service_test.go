@@ -2,7 +2,6 @@ package access_test
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"testing"
@@ -14,7 +13,7 @@ import (
 	"github.com/teamaccess/teamaccess/auth"
 	"github.com/teamaccess/teamaccess/graphsim"
 	"github.com/teamaccess/teamaccess/m365"
-	"github.com/teamaccess/teamaccess/store"
+	"github.com/teamaccess/teamaccess/testenv"
 )
 
 const (
@@ -42,12 +41,8 @@ func newEnv(t *testing.T, configure ...func(*graphsim.Options)) *env {
 	for _, c := range configure {
 		c(&o)
 	}
-	sim, err := graphsim.Start(o)
-	require.NoError(t, err)
-	t.Cleanup(sim.Close)
-	st, err := store.Open(t.Context(), store.Options{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
-	require.NoError(t, err)
-	t.Cleanup(func() { st.Close(context.Background()) })
+	sim := testenv.Sim(t, o)
+	st := testenv.Store(t)
 	cl, _ := m365.CustomCloud(sim.AuthorityURL(), sim.GraphURL())
 	mc, err := m365.New(m365.Config{ClientID: appID, ClientSecret: secret, Cloud: cl, RootCAs: sim.CertPool(), RedirectURI: redirect})
 	require.NoError(t, err)

@@ -1,8 +1,6 @@
 package auth
 
 import (
-	"context"
-	"log/slog"
 	"regexp"
 	"strings"
 	"testing"
@@ -12,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/teamaccess/teamaccess/store"
+	"github.com/teamaccess/teamaccess/testenv"
 )
 
 // clock is a settable time source.
@@ -21,9 +20,7 @@ func (c *clock) now() time.Time { return c.t }
 
 func newTestDirectory(t *testing.T) (*Directory, *store.Store, *clock) {
 	t.Helper()
-	st, err := store.Open(t.Context(), store.Options{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
-	require.NoError(t, err)
-	t.Cleanup(func() { st.Close(context.Background()) })
+	st := testenv.Store(t)
 	d := NewDirectory(st)
 	c := &clock{t: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}
 	d.now = c.now

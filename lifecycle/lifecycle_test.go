@@ -2,7 +2,6 @@ package lifecycle_test
 
 import (
 	"context"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/teamaccess/teamaccess/lifecycle"
 	"github.com/teamaccess/teamaccess/mailboxes"
 	"github.com/teamaccess/teamaccess/store"
+	"github.com/teamaccess/teamaccess/testenv"
 )
 
 // recorder is the parts the lifecycle connects, recording what it asks of them: the lifecycle's
@@ -80,9 +80,7 @@ func (n notifications) Disconnected(_ context.Context, org string) error {
 
 func newLifecycle(t *testing.T) (*lifecycle.Lifecycle, *lifecycle.Group, context.CancelFunc, *recorder, *store.Store) {
 	t.Helper()
-	st, err := store.Open(t.Context(), store.Options{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
-	require.NoError(t, err)
-	t.Cleanup(func() { st.Close(context.Background()) })
+	st := testenv.Store(t)
 	require.NoError(t, st.Org("org_a").SaveTeamAccess(t.Context(), store.TeamAccess{OrgID: "org_a", Status: "ACTIVE", TenantID: "tenant-a"}))
 	ctx, cancel := context.WithCancel(context.Background())
 	g := lifecycle.NewGroup(ctx)

@@ -16,6 +16,7 @@ import (
 	"github.com/teamaccess/teamaccess/m365"
 	"github.com/teamaccess/teamaccess/mailboxes"
 	"github.com/teamaccess/teamaccess/store"
+	"github.com/teamaccess/teamaccess/testenv"
 )
 
 const (
@@ -41,9 +42,7 @@ func newEnv(t testing.TB, policyDelay time.Duration, configure ...func(*graphsim
 	for _, c := range configure {
 		c(&o)
 	}
-	sim, err := graphsim.Start(o)
-	require.NoError(t, err)
-	t.Cleanup(sim.Close)
+	sim := testenv.Sim(t, o)
 	// TEAMACCESS_BENCH_POSTGRESQL_URL runs the embedded FerretDB on PostgreSQL (scripts/bench/discovery.sh).
 	st, err := store.Open(t.Context(), store.Options{DataDir: t.TempDir(), PostgreSQLURL: os.Getenv("TEAMACCESS_BENCH_POSTGRESQL_URL"),
 		Logger: slog.New(slog.DiscardHandler)})

@@ -20,6 +20,7 @@ import (
 	"github.com/teamaccess/teamaccess/m365"
 	"github.com/teamaccess/teamaccess/mailboxes"
 	"github.com/teamaccess/teamaccess/store"
+	"github.com/teamaccess/teamaccess/testenv"
 )
 
 const syncApp = "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d"
@@ -43,12 +44,8 @@ func newSyncEnvWith(t *testing.T, opts graphsim.Options) *syncEnv {
 	t.Helper()
 	opts.Apps = []graphsim.App{{ID: syncApp, Secret: "s", Name: "teamaccess",
 		Permissions: []string{"Calendars.Read", "User.Read.All", "Mail.Read", "Contacts.Read"}}}
-	sim, err := graphsim.Start(opts)
-	require.NoError(t, err)
-	t.Cleanup(sim.Close)
-	st, err := store.Open(t.Context(), store.Options{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
-	require.NoError(t, err)
-	t.Cleanup(func() { st.Close(context.Background()) })
+	sim := testenv.Sim(t, opts)
+	st := testenv.Store(t)
 	cl, _ := m365.CustomCloud(sim.AuthorityURL(), sim.GraphURL())
 	mc, err := m365.New(m365.Config{ClientID: syncApp, ClientSecret: "s", Cloud: cl, RootCAs: sim.CertPool()})
 	require.NoError(t, err)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/teamaccess/teamaccess/graphsim"
 	"github.com/teamaccess/teamaccess/subscriptions"
+	"github.com/teamaccess/teamaccess/testenv"
 )
 
 const hookApp = "6b5c4d3e-2f1a-4b0c-9d8e-7f6a5b4c3d2e"
@@ -46,9 +47,7 @@ func newHookEnv(t testing.TB, users int, opts graphsim.Options) *hookEnv {
 	opts.Apps = []graphsim.App{{ID: hookApp, Secret: "s", Name: "teamaccess",
 		RedirectURIs: []string{fmt.Sprintf("http://127.0.0.1:%d/consent/callback", e.port)},
 		Permissions:  []string{"Calendars.Read", "User.Read.All", "Mail.Read", "Contacts.Read"}}}
-	sim, err := graphsim.Start(opts)
-	require.NoError(t, err)
-	t.Cleanup(sim.Close)
+	sim := testenv.Sim(t, opts)
 	e.sim = sim
 	e.tenant = sim.AddTenant(graphsim.TenantSpec{Name: "Contoso", Domain: "contoso.com"})
 	for i := range users {
