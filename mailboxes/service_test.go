@@ -142,7 +142,8 @@ func TestPolicyChangeDeletionAndCaptureSwitch(t *testing.T) {
 	require.NoError(t, e.sim.SetAccessPolicy(e.tenant, appID, users[:2]))
 	require.NoError(t, e.svc.ProbeAllDue(ctx))
 	require.Equal(t, mailboxes.Accessible, e.access(t)[users[3]], "nothing due yet; and the policy is not applied yet")
-	time.Sleep(350 * time.Millisecond) // graphsim applies the policy
+	require.Eventually(t, func() bool { return !e.sim.CanAccess(e.tenant, appID, users[3]) }, 5*time.Second, 5*time.Millisecond,
+		"graphsim applies the policy")
 	e.advance(mailboxes.DefaultSchedule.Readable + time.Minute)
 	require.NoError(t, e.svc.ProbeAllDue(ctx)) // no connection recorded: nothing to do
 	require.Equal(t, mailboxes.Accessible, e.access(t)[users[3]])

@@ -125,7 +125,10 @@ func TestNewMessageReachesAGraphQLSubscriberThroughChangeNotifications(t *testin
 	defer cancel()
 	c := subscribeWS(t, ctx, svc.url, e.seeded.readerA, "graphql-transport-ws", "")
 	defer c.CloseNow()
-	time.Sleep(300 * time.Millisecond) // the subscription is registered
+	require.Eventually(t, func() bool { // the subscription is registered
+		_, body := get(t, svc.url+"/metrics")
+		return strings.Contains(string(body), "\nteamaccess_activity_subscribers 1\n")
+	}, 10*time.Second, 10*time.Millisecond)
 	sent := time.Now()
 	e.mail(t, e.users[0], "Renewal quote")
 	for {
