@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/teamaccess/teamaccess/auth"
+	"github.com/teamaccess/teamaccess/backoff"
 	"github.com/teamaccess/teamaccess/errkind"
 	"github.com/teamaccess/teamaccess/store"
 )
@@ -104,8 +104,7 @@ func (s *Syncer) schedule(j job, err error) {
 		return
 	}
 	s.fails[key]++
-	back := min(s.o.Interval<<min(s.fails[key], 6), time.Hour)
-	s.next[key] = s.now().Add(back/2 + time.Duration(rand.Int64N(int64(back/2)+1)))
+	s.next[key] = s.now().Add(backoff.Delay(s.o.Interval, time.Hour, min(s.fails[key], 6)))
 }
 
 // SyncNow syncs a mailbox now, out of its turn (it just became captured), schedules its next

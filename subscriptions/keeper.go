@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	mrand "math/rand/v2"
 	"slices"
 	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/teamaccess/teamaccess/backoff"
 	"github.com/teamaccess/teamaccess/graphdata"
 	"github.com/teamaccess/teamaccess/store"
 )
@@ -296,8 +296,7 @@ func (s *Service) failed(ctx context.Context, r *store.GraphSubscription, what s
 	now := s.now()
 	r.Failures++
 	r.LastError, r.LastErrorAt, r.UpdatedAt = what+": "+cause.Error(), &now, now
-	back := min(time.Minute<<min(r.Failures-1, 10), 6*time.Hour)
-	r.NextAttemptAt = now.Add(back/2 + time.Duration(mrand.Int64N(int64(back/2)+1)))
+	r.NextAttemptAt = now.Add(backoff.Delay(time.Minute, 6*time.Hour, r.Failures-1))
 	if err := s.st.SaveGraphSubscription(ctx, *r); err != nil {
 		return errors.Join(cause, err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/teamaccess/teamaccess/backoff"
 	"github.com/teamaccess/teamaccess/graphdata"
 	"github.com/teamaccess/teamaccess/store"
 )
@@ -178,7 +179,7 @@ func (s *Service) work(ctx context.Context, g *group) (finished, retry []store.I
 			"organization", r.OrgID, "mailbox", r.MailboxID, "scope", r.Scope, "count", len(g.entries), "err", err)
 		return outcome(g.entries, store.OutcomeDropped, now), nil, err
 	}
-	next := now.Add(min(time.Second<<min(g.attempts, 9), 5*time.Minute))
+	next := now.Add(backoff.Delay(time.Second, 5*time.Minute, g.attempts))
 	again := func(e store.InboxEntry) store.InboxEntry {
 		e.ID, e.NotBefore, e.Attempts, e.DoneAt, e.Outcome = bson.NewObjectID(), next, g.attempts+1, nil, ""
 		return e
