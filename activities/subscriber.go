@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/teamaccess/teamaccess/errkind"
+	"github.com/teamaccess/teamaccess/feed"
 	"github.com/teamaccess/teamaccess/store"
 )
 
@@ -16,7 +17,7 @@ import (
 // channel (which has room for one) or closes the channel at the end, and returns true; it
 // returns false while there is nothing. gqlws.Driver is one: with it an idle subscriber costs
 // no goroutine at all.
-type Driver func(pull func() bool) (wake func())
+type Driver = feed.Driver
 
 // subscriber is one feed: the changes that match its filter, queued until its reader takes
 // them. The hub's poller queues without ever waiting; a subscriber whose queue grows past the

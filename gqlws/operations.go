@@ -9,6 +9,8 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/teamaccess/teamaccess/feed"
 )
 
 // operation is one subscribe (or start) message's operation, running until it completes or the
@@ -40,6 +42,14 @@ type operationKey struct{}
 // able to return true. Once the operation's context ends (the client stopped it, or the
 // connection closed) the transport pulls no more, and wake does nothing.
 func Driver(ctx context.Context) func(pull func() bool) (wake func()) {
+	if d := driver(ctx); d != nil {
+		return d
+	}
+	return nil
+}
+
+// driver is Driver as feed.Driver, which the operation's context carries (feed.WithDriver).
+func driver(ctx context.Context) feed.Driver {
 	op, _ := ctx.Value(operationKey{}).(*operation)
 	if op == nil || !graphql.HasOperationContext(ctx) || graphql.GetOperationContext(ctx).Operation == nil ||
 		graphql.GetOperationContext(ctx).Operation.Operation != ast.Subscription {
@@ -62,7 +72,7 @@ func (c *conn) subscribe(m message) {
 	}
 	ctx, cancel := context.WithCancel(c.ctx)
 	op := &operation{c: c, id: m.ID, cancel: cancel}
-	op.ctx = context.WithValue(ctx, operationKey{}, op)
+	op.ctx = feed.WithDriver(context.WithValue(ctx, operationKey{}, op), driver)
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()

@@ -23,9 +23,9 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 )
 
-// feed is the test's event source: a driven subscription (ticks) takes its numbers through
+// tickFeed is the test's event source: a driven subscription (ticks) takes its numbers through
 // pull, a plain one (plain) gets them from a goroutine.
-type feed struct {
+type tickFeed struct {
 	mu     sync.Mutex
 	subs   map[*tickSub]struct{}
 	plains map[chan int]struct{}
@@ -57,7 +57,7 @@ func (s *tickSub) pull() bool {
 }
 
 // publish gives every subscriber v; end finishes every driven stream.
-func (f *feed) publish(v int, end bool) {
+func (f *tickFeed) publish(v int, end bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for s := range f.subs {
@@ -75,7 +75,7 @@ func (f *feed) publish(v int, end bool) {
 	}
 }
 
-func (f *feed) count() int {
+func (f *tickFeed) count() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.subs) + len(f.plains)
@@ -87,7 +87,7 @@ var testSchema = gqlparser.MustLoadSchema(&ast.Source{Input: `
 `})
 
 // newTestHandler serves testSchema over t.
-func newTestHandler(f *feed, tr Transport) *handler.Server {
+func newTestHandler(f *tickFeed, tr Transport) *handler.Server {
 	srv := handler.New(&graphql.ExecutableSchemaMock{
 		SchemaFunc: func() *ast.Schema { return testSchema },
 		ComplexityFunc: func(context.Context, string, string, int, map[string]any) (int, bool) {
@@ -142,11 +142,11 @@ func newTestHandler(f *feed, tr Transport) *handler.Server {
 
 type env struct {
 	url  string
-	feed *feed
+	feed *tickFeed
 }
 
 func newEnv(t *testing.T, tr Transport) *env {
-	f := &feed{subs: map[*tickSub]struct{}{}, plains: map[chan int]struct{}{}}
+	f := &tickFeed{subs: map[*tickSub]struct{}{}, plains: map[chan int]struct{}{}}
 	if tr.InitFunc == nil {
 		tr.InitFunc = func(ctx context.Context, p transport.InitPayload) (context.Context, error) {
 			if p.Authorization() != "Bearer good" {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/teamaccess/teamaccess/activities"
-	"github.com/teamaccess/teamaccess/gqlws"
+	"github.com/teamaccess/teamaccess/feed"
 	"github.com/teamaccess/teamaccess/graph"
 	"github.com/teamaccess/teamaccess/mailboxes"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -131,7 +131,7 @@ func (r *subscriptionResolver) ActivityChanged(ctx context.Context, filter *acti
 		from = *after
 	}
 	// Over our websocket transport the subscription costs no goroutine while it waits.
-	evs, err := r.ActivityFeed.Subscribe(ctx, who.OrgID, filter, from, gqlws.Driver(ctx))
+	evs, err := r.ActivityFeed.Subscribe(ctx, who.OrgID, filter, from, feed.DriverFrom(ctx))
 	if err != nil {
 		return nil, userError(ctx, err)
 	}

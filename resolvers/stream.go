@@ -4,7 +4,7 @@ import (
 	"context"
 	"sync"
 
-	"github.com/teamaccess/teamaccess/gqlws"
+	"github.com/teamaccess/teamaccess/feed"
 )
 
 // watcher is a feed's Watch for one organisation.
@@ -19,7 +19,7 @@ func stream[T any](ctx context.Context, watch watcher[T], first *T, keep func(T)
 	if first != nil {
 		out <- first
 	}
-	if drive := gqlws.Driver(ctx); drive != nil {
+	if drive := feed.DriverFrom(ctx); drive != nil {
 		var (
 			mu   sync.Mutex
 			wake func()
