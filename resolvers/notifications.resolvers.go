@@ -24,7 +24,7 @@ func (r *mailboxResolver) ChangeNotifications(ctx context.Context, obj *mailboxe
 	}
 	out := make([]*graph.NotificationSubscription, len(hs))
 	for i, h := range hs {
-		out[i] = &graph.NotificationSubscription{Resource: scopeResource(h.Scope), Scope: h.Scope,
+		out[i] = &graph.NotificationSubscription{Resource: graph.SyncResource(h.Resource), Scope: h.Scope,
 			State: graph.NotificationSubscriptionState(h.State), ExpiresAt: h.ExpiresAt, RenewedAt: h.RenewedAt,
 			LastError: optional(h.LastError), LastErrorAt: h.LastErrorAt, Failures: h.Failures,
 			NextAttemptAt: h.NextAttemptAt, LastLifecycleEvent: optional(h.LastLifecycle)}

@@ -10,6 +10,7 @@ import (
 // Health is one subscription's state, for the mailbox's health.
 type Health struct {
 	Scope          string
+	Resource       string // MAIL, CALENDAR or CONTACTS
 	State          string // ACTIVE, PENDING, FAILING
 	SubscriptionID string
 	ExpiresAt      *time.Time
@@ -36,7 +37,7 @@ func (s *Service) MailboxHealth(ctx context.Context, orgID, userID string) ([]He
 }
 
 func health(r store.GraphSubscription, now time.Time) Health {
-	h := Health{Scope: r.Scope, SubscriptionID: r.SubscriptionID, RenewedAt: r.RenewedAt, LastError: r.LastError,
+	h := Health{Scope: r.Scope, Resource: store.Scope(r.Scope).Resource(), SubscriptionID: r.SubscriptionID, RenewedAt: r.RenewedAt, LastError: r.LastError,
 		LastErrorAt: r.LastErrorAt, Failures: r.Failures, LastLifecycle: r.LastLifecycleEvent}
 	live := r.SubscriptionID != "" && r.ExpiresAt.After(now)
 	if live {
