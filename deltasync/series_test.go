@@ -1,4 +1,4 @@
-package server
+package deltasync_test
 
 import (
 	"strings"
@@ -9,7 +9,6 @@ import (
 
 	"github.com/teamaccess/teamaccess/deltasync"
 	"github.com/teamaccess/teamaccess/graphsim"
-	"github.com/teamaccess/teamaccess/store"
 )
 
 // A weekly meeting as Graph really shows it: calendarView/delta sends its occurrences with only
@@ -25,7 +24,7 @@ func TestRecurringMeetingIsCapturedWholeAndKeptInStep(t *testing.T) {
 }
 
 func recurringMeeting(t *testing.T, opts graphsim.Options) {
-	e := newSyncEnvWith(t, opts)
+	e := newEnv(t, opts)
 	ctx := t.Context()
 	first := e.now.Add(24 * time.Hour).Truncate(time.Hour)
 	master, occ, err := e.sim.AddSeries(e.tenant, e.alice, graphsim.Event{Subject: "Weekly pipeline review",
@@ -34,7 +33,7 @@ func recurringMeeting(t *testing.T, opts graphsim.Options) {
 		Attendees: []graphsim.Attendee{{Type: "required", EmailAddress: customer, Status: graphsim.ResponseStatus{Response: "accepted"}}},
 	}, 10)
 	require.NoError(t, err)
-	s := deltasync.New(e.st, e.graph, deltasync.Options{Now: func() time.Time { return e.now }})
+	s := deltasync.New(e.st, e.mc, deltasync.Options{Now: func() time.Time { return e.now }})
 	seriesRequests := func() (masters, instances int) {
 		for _, r := range e.sim.Requests() {
 			switch {
@@ -46,20 +45,9 @@ func recurringMeeting(t *testing.T, opts graphsim.Options) {
 		}
 		return masters, instances
 	}
-	meetings := func() map[string]store.Activity {
-		as, err := e.st.Org(e.org).LiveActivities(ctx, e.alice)
-		require.NoError(t, err)
-		out := map[string]store.Activity{}
-		for _, a := range as {
-			if a.Scope == "calendar" {
-				out[a.GraphID] = a
-			}
-		}
-		return out
-	}
 
 	require.NoError(t, s.SyncMailbox(ctx, e.org, e.tenant, e.alice))
-	got := meetings()
+	got := e.meetings(t)
 	require.Len(t, got, 10)
 	for i, id := range occ {
 		a := got[id]
@@ -82,7 +70,7 @@ func recurringMeeting(t *testing.T, opts graphsim.Options) {
 	}))
 	require.NoError(t, e.sim.DeleteOccurrence(e.tenant, e.alice, occ[5]))
 	require.NoError(t, s.SyncMailbox(ctx, e.org, e.tenant, e.alice))
-	got = meetings()
+	got = e.meetings(t)
 	require.Len(t, got, 9)
 	require.NotContains(t, got, occ[5], "the deleted occurrence is gone")
 	require.Equal(t, "Pipeline review (moved for the offsite)", got[occ[2]].Subject)
@@ -95,12 +83,12 @@ func recurringMeeting(t *testing.T, opts graphsim.Options) {
 	// passed (an hour by default), and its occurrences are read again.
 	require.NoError(t, e.sim.UpdateSeries(e.tenant, e.alice, master, func(ev *graphsim.Event) { ev.Subject = "Weekly forecast call" }))
 	require.NoError(t, s.SyncMailbox(ctx, e.org, e.tenant, e.alice))
-	require.Equal(t, "Weekly pipeline review", meetings()[occ[0]].Subject, "not checked again within the hour")
+	require.Equal(t, "Weekly pipeline review", e.meetings(t)[occ[0]].Subject, "not checked again within the hour")
 	m, _ = seriesRequests()
 	require.Equal(t, 2, m, "an idle round reads no master")
 	e.now = e.now.Add(61 * time.Minute)
 	require.NoError(t, s.SyncMailbox(ctx, e.org, e.tenant, e.alice))
-	got = meetings()
+	got = e.meetings(t)
 	require.Len(t, got, 9)
 	for _, k := range []int{0, 1, 3, 4, 6, 7, 8, 9} {
 		require.Equal(t, "Weekly forecast call", got[occ[k]].Subject, "occurrence %d", k)
@@ -115,7 +103,7 @@ func recurringMeeting(t *testing.T, opts graphsim.Options) {
 // of Greenwich.
 func TestAllDayMeetingKeepsItsDays(t *testing.T) {
 	t.Parallel()
-	e := newSyncEnv(t)
+	e := newEnv(t, graphsim.Options{})
 	day := e.now.AddDate(0, 0, 3).Format(time.DateOnly)
 	next := e.now.AddDate(0, 0, 4).Format(time.DateOnly)
 	_, err := e.sim.AddEvent(e.tenant, e.alice, graphsim.Event{Subject: "Customer offsite", IsAllDay: true,
@@ -123,7 +111,7 @@ func TestAllDayMeetingKeepsItsDays(t *testing.T) {
 		End:       graphsim.DateTimeTimeZone{DateTime: next + "T00:00:00.0000000", TimeZone: "Asia/Tokyo"},
 		Organizer: graphsim.Recipient{EmailAddress: graphsim.EmailAddress{Name: "Alice Adams", Address: "alice@contoso.com"}}})
 	require.NoError(t, err)
-	s := deltasync.New(e.st, e.graph, deltasync.Options{Now: func() time.Time { return e.now }})
+	s := deltasync.New(e.st, e.mc, deltasync.Options{Now: func() time.Time { return e.now }})
 	require.NoError(t, s.SyncMailbox(t.Context(), e.org, e.tenant, e.alice))
 	as, err := e.st.Org(e.org).LiveActivities(t.Context(), e.alice)
 	require.NoError(t, err)
