@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/go-co-op/gocron/v2"
+
+	"github.com/teamaccess/teamaccess/store"
 )
 
 // leaderLease is held by the process that runs the scheduled jobs working on shared data
@@ -25,17 +27,11 @@ const (
 	leaderEvery = 20 * time.Second
 )
 
-// leaseClaimer is what leader needs of the store.
-type leaseClaimer interface {
-	ClaimLease(ctx context.Context, name, owner string, now, until time.Time) (bool, error)
-}
-
 // leader is gocron's distributed job locker, backed by a lease in the database: a job may run
 // when this process holds (or takes, or renews) the leader lease. The lease is sticky, so the
 // same process keeps the jobs, and their in-memory schedules, while it lives.
 type leader struct {
-	st      leaseClaimer
-	owner   string
+	lease   *store.Lease
 	now     func() time.Time
 	log     *slog.Logger
 	leading atomic.Bool
@@ -64,7 +60,7 @@ func (l *leader) Lock(ctx context.Context, _ string) (gocron.Lock, error) {
 // seldom the other jobs run, and taken over soon after its holder dies.
 func (l *leader) claim(ctx context.Context) error {
 	now := l.now()
-	ok, err := l.st.ClaimLease(ctx, leaderLease, l.owner, now, now.Add(leaderFor))
+	ok, err := l.lease.Claim(ctx, now)
 	switch {
 	case err != nil:
 		return err
@@ -76,7 +72,7 @@ func (l *leader) claim(ctx context.Context) error {
 	}
 	l.renewed.Store(now.UnixNano())
 	if !l.leading.Swap(true) {
-		l.log.Info("this process runs the scheduled jobs", "owner", l.owner)
+		l.log.Info("this process runs the scheduled jobs", "owner", l.lease.Owner)
 	}
 	return nil
 }

@@ -29,7 +29,7 @@ func TestScheduledJobsRunInTheLeadingProcessOnly(t *testing.T) {
 		shared, local atomic.Int32
 	}
 	start := func(s *store.Store, owner string) (*process, func()) {
-		p := &process{lead: &leader{st: s, owner: owner, now: time.Now, log: slog.New(slog.DiscardHandler)}}
+		p := &process{lead: &leader{lease: store.NewLease(s, leaderLease, owner, leaderFor), now: time.Now, log: slog.New(slog.DiscardHandler)}}
 		sched, err := startScheduler(slog.New(slog.DiscardHandler), p.lead, []job{
 			{name: "shared", every: 20 * time.Millisecond, run: func(context.Context) error { p.shared.Add(1); return nil }},
 			{name: "local", every: 20 * time.Millisecond, run: func(context.Context) error { p.local.Add(1); return nil }, local: true},

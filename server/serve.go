@@ -191,7 +191,7 @@ func build(cfg *config, st *store.Store, dir *auth.Directory, ms *microsoft, gro
 func schedule(ctx context.Context, cfg *config, svc *parts) (stop func(), err error) {
 	d := svc.deps
 	log, st, dir := d.log, d.store, d.directory
-	lead := &leader{st: st, owner: processOwner(), now: time.Now, log: log.With("component", "scheduler")}
+	lead := &leader{lease: store.NewLease(st, leaderLease, processOwner(), leaderFor), now: time.Now, log: log.With("component", "scheduler")}
 	sched, err := startScheduler(log, lead, []job{
 		{name: "record API key use", every: 30 * time.Second, run: dir.FlushUsage, local: true},
 		{name: "lead the scheduled jobs", every: leaderEvery, local: true, run: func(ctx context.Context) error {
@@ -228,7 +228,7 @@ func schedule(ctx context.Context, cfg *config, svc *parts) (stop func(), err er
 		}
 		final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		_ = st.ReleaseLease(final, leaderLease, lead.owner) // another process takes the jobs over at once
+		_ = lead.lease.Release(final) // another process takes the jobs over at once
 		if err := dir.FlushUsage(final); err != nil {
 			log.Warn("recording API key use at shutdown", "err", err)
 		}

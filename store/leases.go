@@ -93,3 +93,34 @@ func dropUntermedLeases(ctx context.Context, db *mongo.Database) error {
 	_, err := db.Collection(leaseCollection).DeleteMany(ctx, bson.D{{Key: "term", Value: bson.D{{Key: "$exists", Value: false}}}})
 	return err
 }
+
+// Lease is one named lease as a process holds it: claimed for a term, renewed by claiming
+// again, released at shutdown so that another process takes over at once. The scheduler's
+// leader, the subscription keeper and the notification worker each hold one.
+type Lease struct {
+	st    LeaseStore
+	Name  string
+	Owner string
+	Term  time.Duration
+}
+
+// LeaseStore is what a Lease needs of the database (*Store has it).
+type LeaseStore interface {
+	ClaimLease(ctx context.Context, name, owner string, now, until time.Time) (bool, error)
+	ReleaseLease(ctx context.Context, name, owner string) error
+}
+
+var _ LeaseStore = (*Store)(nil)
+
+// NewLease is the lease name held by owner for term at a time.
+func NewLease(st LeaseStore, name, owner string, term time.Duration) *Lease {
+	return &Lease{st: st, Name: name, Owner: owner, Term: term}
+}
+
+// Claim takes or renews the lease as of now; false while another owner holds it.
+func (l *Lease) Claim(ctx context.Context, now time.Time) (bool, error) {
+	return l.st.ClaimLease(ctx, l.Name, l.Owner, now, now.Add(l.Term))
+}
+
+// Release gives the lease up, if this owner holds it.
+func (l *Lease) Release(ctx context.Context) error { return l.st.ReleaseLease(ctx, l.Name, l.Owner) }

@@ -104,6 +104,9 @@ type Service struct {
 	sync  Syncer
 	o     Options
 	owner string
+	// keeper and worker are the leases of the process that keeps the subscriptions and of the
+	// one that works the inbox off.
+	keeper, worker *store.Lease
 
 	mu    sync.Mutex
 	known map[string]known       // Graph subscription id -> its record, for intake
@@ -130,7 +133,7 @@ func knownOf(r store.GraphSubscription) known {
 // a time, so that two never create the same one.
 func (s *Service) holdsKeeper(ctx context.Context) (bool, error) {
 	now := s.now()
-	return s.st.ClaimLease(ctx, maintainLease, s.owner, now, now.Add(maintainLeaseFor))
+	return s.keeper.Claim(ctx, now)
 }
 
 // New returns the service; Run starts its worker and intake writer.
@@ -167,6 +170,8 @@ func New(st Store, g Graph, syncer Syncer, o Options) *Service {
 	s := &Service{st: st, g: g, sync: syncer, o: o, owner: randomToken(9),
 		known: map[string]known{}, locks: map[string]*sync.Mutex{},
 		wake: make(chan struct{}, 1)}
+	s.keeper = store.NewLease(st, maintainLease, s.owner, maintainLeaseFor)
+	s.worker = store.NewLease(st, leaseName, s.owner, leaseFor)
 	s.batch = newBatcher(st.InsertInbox, 1000)
 	return s
 }

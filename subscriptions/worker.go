@@ -39,7 +39,7 @@ func (s *Service) Run(ctx context.Context) {
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 		defer cancel()
-		_ = s.st.ReleaseLease(rctx, leaseName, s.owner) // a restart, or another process, takes over at once
+		_ = s.worker.Release(rctx) // a restart, or another process, takes over at once
 	}()
 	for {
 		for ctx.Err() == nil {
@@ -95,7 +95,7 @@ type group struct {
 // took.
 func (s *Service) Drain(ctx context.Context) (int, error) {
 	now := s.now()
-	if ok, err := s.st.ClaimLease(ctx, leaseName, s.owner, now, now.Add(leaseFor)); err != nil || !ok {
+	if ok, err := s.worker.Claim(ctx, now); err != nil || !ok {
 		return 0, err
 	}
 	es, err := s.st.DueInbox(ctx, now, drainBatch)
