@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -265,6 +266,18 @@ func TestEveryFilterSelectsExactlyItsItems(t *testing.T) {
 		_, err := s.List(ctx, org, &bad, Page{})
 		require.ErrorIs(t, err, ErrInvalid)
 	}
+	// A text longer than the bound is refused before it reaches the store, and not quoted back:
+	// 900 KB of it once cost minutes of CPU matched against every subject.
+	huge := strings.Repeat("x", 900<<10)
+	for name, bad := range map[string]Filter{"text": {Text: &huge}, "participantEmail": {ParticipantEmail: &huge}, "domain": {Domain: &huge},
+		"mailboxIds": {MailboxIds: make([]string, 101)}} {
+		_, err := s.List(ctx, org, &bad, Page{})
+		require.ErrorIs(t, err, ErrInvalid, name)
+		require.Less(t, len(err.Error()), 200, "%s: the input is not quoted back", name)
+		require.Contains(t, err.Error(), name)
+	}
+	_, err := s.Contacts(ctx, org, &ContactFilter{Search: &huge}, Page{})
+	require.ErrorIs(t, err, ErrInvalid)
 	for _, p := range []Page{{First: ptr(101)}, {First: ptr(-1)}, {First: ptr(1), Last: ptr(1)}, {After: ptr("not a cursor")}} {
 		_, err := s.List(ctx, org, nil, p)
 		require.ErrorIs(t, err, ErrInvalid)

@@ -37,10 +37,34 @@ type Filter struct {
 }
 
 // query turns a filter into the store's query, checking it.
+// Bounds of filter input: a text reaches the store as a quoted pattern matched against every
+// candidate, and an error message quotes it, so its size is the caller's cost, bounded here.
+const (
+	MaxFilterText = 200 // characters of a text, email, domain or search filter
+	MaxFilterIDs  = 100 // ids in a mailboxIds filter
+)
+
+// bounded refuses any of the named texts (name, value pairs) longer than MaxFilterText,
+// without quoting it back.
+func bounded(pairs ...any) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if v, _ := pairs[i+1].(*string); v != nil && len(*v) > MaxFilterText {
+			return errkind.E(errkind.ErrInvalid, "%s is at most %d characters (it has %d)", pairs[i], MaxFilterText, len(*v))
+		}
+	}
+	return nil
+}
+
 func (f *Filter) query() (store.ActivityQuery, error) {
 	var q store.ActivityQuery
 	if f == nil {
 		return q, nil
+	}
+	if err := bounded("participantEmail", f.ParticipantEmail, "domain", f.Domain, "text", f.Text); err != nil {
+		return q, err
+	}
+	if len(f.MailboxIds) > MaxFilterIDs {
+		return q, errkind.E(errkind.ErrInvalid, "mailboxIds names at most %d mailboxes", MaxFilterIDs)
 	}
 	for _, k := range f.Kinds {
 		q.Kinds = append(q.Kinds, string(k))
@@ -298,6 +322,12 @@ func (s *Service) Contacts(ctx context.Context, orgID string, f *ContactFilter, 
 				return ContactResult{}, errkind.E(errkind.ErrInvalid, "%q is not a mailbox id", id)
 			}
 			q.MailboxIDs = append(q.MailboxIDs, u)
+		}
+		if err := bounded("email", f.Email, "search", f.Search); err != nil {
+			return ContactResult{}, err
+		}
+		if len(f.MailboxIds) > MaxFilterIDs {
+			return ContactResult{}, errkind.E(errkind.ErrInvalid, "mailboxIds names at most %d mailboxes", MaxFilterIDs)
 		}
 		if f.Email != nil {
 			q.Email = strings.ToLower(strings.TrimSpace(*f.Email))

@@ -28,6 +28,12 @@ const (
 	maxWebsocketFrame  = 1 << 20 // bytes of one websocket message
 	maxQueryComplexity = 5000    // gqlgen's complexity: one per field, lists times their page size
 	maxQueryDepth      = 12      // fields nested in fields, introspection aside
+	// maxQueryTokens bounds a query document before it is validated (the approach of
+	// graphql-js's maxTokens and graphql-armor): validation costs grow faster than the
+	// document (N aliases of one field with different arguments make N²/2 conflicts), so a
+	// document too long is refused by the parser, at a cost linear in its size. GraphiQL's
+	// introspection query has about 300 tokens; this service's own queries under 200.
+	maxQueryTokens = 3000
 )
 
 // newGraphQLHandler serves the schema over every transport clients use: GET and POST
@@ -70,6 +76,7 @@ func newGraphQLHandler(r *resolvers.Resolver, d *deps) *handler.Server {
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.SetParserTokenLimit(maxQueryTokens)
 	srv.Use(extension.Introspection{})
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
 	srv.Use(depthLimit{max: maxQueryDepth})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -170,4 +171,32 @@ func benchPost(b *testing.B, h http.Handler, query, key string) {
 			b.Fatalf("status %d: %s", rec.Code, rec.Body)
 		}
 	}
+}
+
+// Documents whose validation would cost far more than their size are refused by the parser,
+// before validation: 10,000 copies of one field (50 KB), and 4,000 aliases of one field with
+// different arguments (whose overlap check makes N²/2 conflicts: the process ran out of memory
+// on 140 KB). Both get a parse error naming the token limit, and nothing runs.
+func TestDocumentsTooLongToValidateAreRefusedByTheParser(t *testing.T) {
+	t.Parallel()
+	p := newInProcess(t)
+	var fields, aliases strings.Builder
+	fields.WriteString("{ apiKeys { ")
+	for range 10000 {
+		fields.WriteString("id ")
+	}
+	fields.WriteString("} }")
+	aliases.WriteString("{ ")
+	for i := range 4000 {
+		fmt.Fprintf(&aliases, "a: node(id: \"ak_%d\") { id } ", i)
+	}
+	aliases.WriteString("}")
+	for name, q := range map[string]string{"duplicated fields": fields.String(), "conflicting aliases": aliases.String()} {
+		code, r := p.post(t, q, true)
+		require.Equal(t, 422, code, name) // gqlgen answers a document it cannot parse 422
+		require.Len(t, r.Errors, 1, name)
+		require.Contains(t, r.Errors[0].Message, "exceeded token limit of 3000", name)
+		require.Equal(t, "GRAPHQL_PARSE_FAILED", r.Errors[0].Extensions["code"], name)
+	}
+	require.Zero(t, p.dir.listed.Load(), "no resolver ran")
 }
