@@ -21,8 +21,11 @@ var (
 	ErrTooSlow = errors.New("subscriber too slow")
 )
 
-// MaxPage is the largest page.
-const MaxPage = 100
+// MaxPage is the largest page; DefaultPageSize a page's size when the caller names none.
+const (
+	MaxPage         = 100
+	DefaultPageSize = 20
+)
 
 // Filter selects activities; every field narrows the selection.
 type Filter struct {
@@ -215,7 +218,7 @@ func (p Page) plan() (n int, backward bool, pos string, err error) {
 	if p.First != nil && p.Last != nil {
 		return 0, false, "", errkind.E(errkind.ErrInvalid, "pass first or last, not both")
 	}
-	n = 20
+	n = DefaultPageSize
 	for _, v := range []*int{p.First, p.Last} {
 		if v != nil {
 			if *v < 0 || *v > MaxPage {

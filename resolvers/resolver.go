@@ -133,10 +133,7 @@ func (r *Resolver) now() time.Time {
 func New(r *Resolver) graph.Config {
 	cfg := graph.Config{Resolvers: r}
 	cfg.Directives.HasRole = HasRole
-	cfg.Complexity.Query.AuditLog = func(child int, first *int, _ *string) int {
-		return 1 + child*pageSize(first, auth.DefaultPageSize)
-	}
-	cfg.Complexity.Query.APIKeys = func(child int) int { return 1 + child*auth.MaxPageSize }
+	setComplexity(&cfg.Complexity)
 	return cfg
 }
 

@@ -200,3 +200,32 @@ func TestDocumentsTooLongToValidateAreRefusedByTheParser(t *testing.T) {
 	}
 	require.Zero(t, p.dir.listed.Load(), "no resolver ran")
 }
+
+// Every connection and store lookup is costed: aliases that multiply store queries are refused
+// by the complexity limit before anything runs (60 aliases of activities(first: 100) were once
+// accepted, because only auditLog and apiKeys had a cost; 200 aliases of node(id:) make 200
+// lookups). One page of 100 activities stays affordable.
+func TestAliasesThatMultiplyStoreQueriesAreRefused(t *testing.T) {
+	t.Parallel()
+	p := newInProcess(t)
+	var pages, nodes strings.Builder
+	pages.WriteString("{ ")
+	for i := range 60 {
+		fmt.Fprintf(&pages, "a%d: activities(first: 100) { edges { node { id } } } ", i)
+	}
+	pages.WriteString("}")
+	nodes.WriteString("{ ")
+	for i := range 200 {
+		fmt.Fprintf(&nodes, "n%d: node(id: \"ak_%d\") { id } ", i, i)
+	}
+	nodes.WriteString("}")
+	for name, q := range map[string]string{"pages": pages.String(), "lookups": nodes.String()} {
+		_, r := p.post(t, q, true)
+		require.Len(t, r.Errors, 1, name)
+		require.Equal(t, "COMPLEXITY_LIMIT_EXCEEDED", r.Errors[0].Extensions["code"], name)
+	}
+	_, r := p.post(t, `{ activities(first: 100) { totalCount edges { cursor node { id subject participants { email } } } } }`, true)
+	for _, e := range r.Errors {
+		require.NotEqual(t, "COMPLEXITY_LIMIT_EXCEEDED", e.Extensions["code"], "one page of 100 is affordable")
+	}
+}
