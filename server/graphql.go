@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -110,6 +111,12 @@ func presentError(log *slog.Logger, m *metrics) graphql.ErrorPresenterFunc {
 			m.gqlErrors.WithLabelValues(code).Inc()
 			return gerr
 		}
+		if errors.As(err, &gerr) {
+			if input, ok := inputError(ctx, gerr); ok {
+				m.gqlErrors.WithLabelValues("BAD_USER_INPUT").Inc()
+				return input
+			}
+		}
 		path := graphql.GetPath(ctx)
 		if !errors.Is(err, errInternal) {
 			log.Error("graphql resolver failed", "path", path.String(), "err", err)
@@ -121,6 +128,40 @@ func presentError(log *slog.Logger, m *metrics) graphql.ErrorPresenterFunc {
 			Extensions: map[string]any{"code": "INTERNAL"},
 		}
 	}
+}
+
+// inputError recognises an argument the scalars could not read (a DateTime that is not RFC 3339,
+// a year 99999, an Int out of range): gqlgen reports it on the argument's input path, below the
+// field's response path, where a resolver's error stands on the field's own path. The caller
+// gets BAD_USER_INPUT naming the argument, with the reader's reason cut short (it may quote the
+// input).
+func inputError(ctx context.Context, gerr *gqlerror.Error) (*gqlerror.Error, bool) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil || gerr.Err == nil {
+		return nil, false
+	}
+	field := fc.Path()
+	if len(gerr.Path) <= len(field) {
+		return nil, false
+	}
+	var names []string
+	for _, el := range gerr.Path[len(field):] {
+		switch v := el.(type) {
+		case ast.PathName:
+			names = append(names, string(v))
+		case ast.PathIndex:
+			names = append(names, fmt.Sprintf("[%d]", int(v)))
+		}
+	}
+	reason := gerr.Err.Error()
+	if len(reason) > 160 {
+		reason = reason[:160] + "…"
+	}
+	return &gqlerror.Error{
+		Message:    fmt.Sprintf("argument %s of %s: %s", strings.Join(names, "."), fc.Field.Name, reason),
+		Path:       field,
+		Extensions: map[string]any{"code": "BAD_USER_INPUT"},
+	}, true
 }
 
 // responseMetrics counts GraphQL responses and times them.

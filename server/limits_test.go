@@ -229,3 +229,17 @@ func TestAliasesThatMultiplyStoreQueriesAreRefused(t *testing.T) {
 		require.NotEqual(t, "COMPLEXITY_LIMIT_EXCEEDED", e.Extensions["code"], "one page of 100 is affordable")
 	}
 }
+
+// An argument the scalars cannot read is the caller's error, not the server's: BAD_USER_INPUT
+// naming the argument (it was INTERNAL, and logged as a server failure).
+func TestUnreadableArgumentsAreBadUserInput(t *testing.T) {
+	t.Parallel()
+	p := newInProcess(t)
+	for _, v := range []string{"yesterday", "99999-01-01T00:00:00Z", strings.Repeat("9", 5000)} {
+		_, r := p.post(t, `{ activities(filter: {occurredAfter: "`+v+`"}) { totalCount } }`, true)
+		require.Len(t, r.Errors, 1, v[:min(len(v), 20)])
+		require.Equal(t, "BAD_USER_INPUT", r.Errors[0].Extensions["code"])
+		require.Contains(t, r.Errors[0].Message, "argument filter.occurredAfter of activities")
+		require.Less(t, len(r.Errors[0].Message), 300, "the input is not quoted back whole")
+	}
+}
