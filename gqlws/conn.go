@@ -36,6 +36,7 @@ type conn struct {
 	ready       []*operation // driven operations with an event to send
 	flushing    bool         // a goroutine is sending the ready operations' events
 	timer       *time.Timer  // the init timeout, then the keep-alive
+	recheck     *time.Timer  // Transport.Recheck's next call
 	stopOnDown  func() bool  // unhooks the shutdown hook
 }
 
@@ -205,11 +206,53 @@ func (c *conn) init(raw json.RawMessage) {
 	c.ctx, c.initialised = res.ctx, true
 	c.timer.Stop()
 	c.timer = time.AfterFunc(c.t.KeepAlive, c.keepAlive)
+	if c.t.Recheck != nil {
+		c.recheck = time.AfterFunc(c.t.RecheckEvery, c.checkAgain)
+	}
 	c.mu.Unlock()
 	c.send(encode("", "connection_ack", nil))
 	if c.d.legacy {
 		c.send(encode("", "ka", nil))
 	}
+}
+
+// allowed asks Transport.Recheck whether the connection may go on, and closes it if not.
+func (c *conn) allowed() bool {
+	if c.t.Recheck == nil {
+		return true
+	}
+	c.mu.Lock()
+	ctx := c.ctx
+	c.mu.Unlock()
+	err := c.t.Recheck(ctx)
+	if err == nil {
+		return true
+	}
+	code, reason := closeForbidden, err.Error()
+	var ce *CloseError
+	if errors.As(err, &ce) {
+		code, reason = ce.Code, ce.Reason
+	}
+	if len(reason) > 120 { // a close reason is at most 123 bytes (RFC 6455, 5.5)
+		reason = reason[:120]
+	}
+	if c.d.legacy {
+		c.send(encode("", "connection_error", connErrorPayload(err.Error())))
+	}
+	c.close(code, reason)
+	return false
+}
+
+// checkAgain is Transport.Recheck's timer: it comes again while the connection may go on.
+func (c *conn) checkAgain() {
+	if !c.allowed() {
+		return
+	}
+	c.mu.Lock()
+	if !c.closed {
+		c.recheck.Reset(c.t.RecheckEvery)
+	}
+	c.mu.Unlock()
 }
 
 // keepAlive pings the client, and says "ka" to a legacy one, then comes again.
@@ -255,6 +298,9 @@ func (c *conn) close(code int, reason string) {
 	c.closed = true
 	ops := c.ops
 	c.ops, c.ready = nil, nil
+	if c.recheck != nil {
+		c.recheck.Stop()
+	}
 	if c.timer != nil {
 		c.timer.Stop()
 	}

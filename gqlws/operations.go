@@ -115,6 +115,9 @@ func (c *conn) stop(id string) {
 // a subscription whose resolver does not let itself be driven; up to its first wake otherwise.
 func (op *operation) start(payload json.RawMessage) {
 	c := op.c
+	if !c.allowed() { // the key may have been revoked since the last check
+		return
+	}
 	var params graphql.RawParams
 	if err := json.Unmarshal(payload, &params); err != nil || params.Query == "" && params.Extensions == nil {
 		op.fail(gqlerror.List{{Message: "the payload is not a GraphQL request: it needs a query (or a persisted query's hash)"}})

@@ -33,6 +33,11 @@ type Transport struct {
 	// *CloseError, 4403 Forbidden otherwise, with the error's text sent first as
 	// connection_error on the legacy protocol.
 	InitFunc func(ctx context.Context, payload transport.InitPayload) (context.Context, error)
+	// Recheck, if set, says whether the connection may go on: it is called with the
+	// connection's context every RecheckEvery (5 s if zero), and before every operation
+	// starts. An error closes the connection as InitFunc's does (a revoked or expired key).
+	Recheck      func(ctx context.Context) error
+	RecheckEvery time.Duration
 	// InitTimeout is how long a client has to send connection_init (10 s if zero).
 	InitTimeout time.Duration
 	// KeepAlive is how often the server pings an idle connection (15 s if zero); a connection
@@ -115,6 +120,9 @@ func (t Transport) withDefaults() *Transport {
 	}
 	if t.KeepAlive <= 0 {
 		t.KeepAlive = 15 * time.Second
+	}
+	if t.RecheckEvery <= 0 {
+		t.RecheckEvery = 5 * time.Second
 	}
 	if t.ReadLimit <= 0 {
 		t.ReadLimit = 1 << 20

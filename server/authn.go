@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 
@@ -50,8 +52,73 @@ func requireAPIKey(a authenticator, log *slog.Logger, next http.Handler) http.Ha
 			writeGraphQLError(w, http.StatusServiceUnavailable, "INTERNAL", "cannot check API keys right now; try again shortly", nil)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(auth.WithIdentity(r.Context(), id)))
+		ctx := withAPIKey(auth.WithIdentity(r.Context(), id), token)
+		if streaming(r) {
+			// An event stream lasts as long as its client wants: it ends within recheckEvery
+			// of its key being revoked or expiring.
+			var stop func()
+			ctx, stop = watchKey(ctx, a, token, log)
+			defer stop()
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// recheckEvery is how often a long-lived connection's key is checked again (the websocket
+// transport's Recheck, an event stream's watch): a revocation through the API ends them within
+// it; one from the command line or another process within it and the 5 s of the key cache.
+const recheckEvery = 2 * time.Second
+
+type apiKeyKey struct{}
+
+// withAPIKey keeps the key a connection authenticated with, for checking it again later.
+func withAPIKey(ctx context.Context, token string) context.Context {
+	return context.WithValue(ctx, apiKeyKey{}, token)
+}
+
+// recheckKey says whether the key of a connection still holds: an error when it was revoked or
+// has expired, nil otherwise (a store that does not answer is no reason to end the connection).
+func recheckKey(ctx context.Context, a authenticator, token string) error {
+	if token == "" {
+		return nil
+	}
+	if _, err := a.Authenticate(ctx, token); errors.Is(err, auth.ErrUnauthenticated) {
+		return err
+	}
+	return nil
+}
+
+// streaming reports a request for an event stream (SSE), which stays open.
+func streaming(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+}
+
+// watchKey returns ctx ended as soon as the key is found revoked or expired, checked every
+// recheckEvery by a timer (no goroutine waits for it); stop ends the watch.
+func watchKey(ctx context.Context, a authenticator, token string, log *slog.Logger) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	var t *time.Timer
+	var mu sync.Mutex
+	mu.Lock()
+	defer mu.Unlock()
+	t = time.AfterFunc(recheckEvery, func() {
+		if err := recheckKey(ctx, a, token); err != nil {
+			log.Info("event stream ended: its API key no longer holds", "reason", errkind.Message(err))
+			cancel(err)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if ctx.Err() == nil {
+			t.Reset(recheckEvery)
+		}
+	})
+	return ctx, func() {
+		mu.Lock()
+		t.Stop()
+		mu.Unlock()
+		cancel(nil)
+	}
 }
 
 // bearer extracts the token of a Bearer Authorization header (RFC 6750; the scheme is
@@ -117,7 +184,7 @@ func websocketInit(a authenticator, limits *rateLimiter) func(context.Context, t
 		if ok, wait := limits.allow(id.KeyID); !ok {
 			return refuse("rate limit exceeded; retry in " + strconv.Itoa(retrySeconds(wait)) + " s")
 		}
-		return auth.WithIdentity(ctx, id), nil
+		return withAPIKey(auth.WithIdentity(ctx, id), token), nil
 	}
 }
 

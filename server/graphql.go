@@ -18,6 +18,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/teamaccess/teamaccess/auth"
+	"github.com/teamaccess/teamaccess/errkind"
 	"github.com/teamaccess/teamaccess/gqlws"
 	"github.com/teamaccess/teamaccess/graph"
 	"github.com/teamaccess/teamaccess/resolvers"
@@ -49,14 +50,23 @@ func newGraphQLHandler(r *resolvers.Resolver, d *deps) *handler.Server {
 		// came with an Authorization header).
 		Context: func(r *http.Request) context.Context {
 			if id, ok := auth.FromContext(r.Context()); ok {
-				return auth.WithIdentity(context.Background(), id)
+				token, _ := r.Context().Value(apiKeyKey{}).(string)
+				return withAPIKey(auth.WithIdentity(context.Background(), id), token)
 			}
 			return context.Background()
 		},
-		InitFunc:    websocketInit(d.directory, d.limits),
-		InitTimeout: 10 * time.Second,
-		KeepAlive:   15 * time.Second,
-		ReadLimit:   maxWebsocketFrame,
+		Recheck: func(ctx context.Context) error {
+			token, _ := ctx.Value(apiKeyKey{}).(string)
+			if err := recheckKey(ctx, d.directory, token); err != nil {
+				return &gqlws.CloseError{Code: 4403, Reason: errkind.Message(err), Err: err}
+			}
+			return nil
+		},
+		RecheckEvery: recheckEvery,
+		InitFunc:     websocketInit(d.directory, d.limits),
+		InitTimeout:  10 * time.Second,
+		KeepAlive:    15 * time.Second,
+		ReadLimit:    maxWebsocketFrame,
 		Hold: func() (func(), bool) { // open websockets count as requests in flight
 			release, ok := d.streams.hold()
 			if !ok {
