@@ -243,3 +243,30 @@ func TestUnreadableArgumentsAreBadUserInput(t *testing.T) {
 		require.Less(t, len(r.Errors[0].Message), 300, "the input is not quoted back whole")
 	}
 }
+
+// A JSON body is one JSON value: trailing data after the object is refused with a 400 rather than
+// silently ignored (gqlgen's decoder ran the first object of "{…}{…}").
+func TestABodyWithTrailingDataIsRefused(t *testing.T) {
+	t.Parallel()
+	p := newInProcess(t)
+	h := limitBody(maxGraphQLBody, oneJSONObject(p.handler))
+	for name, body := range map[string]string{
+		"two objects":   `{"query":"{ apiKeys { id } }"}{"query":"{ apiKeys { id } }"}`,
+		"trailing junk": `{"query":"{ apiKeys { id } }"} junk`,
+	} {
+		req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+p.key)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		require.Equal(t, http.StatusBadRequest, rec.Code, name)
+		require.Contains(t, rec.Body.String(), "not one JSON value", name)
+	}
+	require.Zero(t, p.dir.listed.Load(), "nothing ran")
+	req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(`{"query":"{ apiKeys { id } }"}`+"\n"))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+p.key)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	require.Equal(t, http.StatusOK, rec.Code, "a trailing newline is fine")
+}

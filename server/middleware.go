@@ -2,9 +2,14 @@ package server
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/felixge/httpsnoop"
@@ -72,6 +77,33 @@ func limitBody(max int64, h http.Handler) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, max)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// oneJSONObject refuses a JSON POST whose body is not exactly one JSON value (gqlgen's decoder
+// reads the first and ignores what follows: "{…}{…}" or "{…}garbage" would run the first), with
+// a 400 in GraphQL's error shape; the body is read once, within limitBody's bound, and handed on.
+func oneJSONObject(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+			h.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		var tooLarge *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooLarge):
+			writeGraphQLError(w, http.StatusRequestEntityTooLarge, "BAD_USER_INPUT", "request body too large", map[string]any{"limitBytes": tooLarge.Limit})
+			return
+		case err != nil:
+			writeGraphQLError(w, http.StatusBadRequest, "BAD_USER_INPUT", "the request body could not be read", nil)
+			return
+		case !json.Valid(body):
+			writeGraphQLError(w, http.StatusBadRequest, "BAD_USER_INPUT", "the request body is not one JSON value (nothing may follow it)", nil)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		h.ServeHTTP(w, r)
 	})
 }
