@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
@@ -187,7 +188,7 @@ func (c *conn) init(raw json.RawMessage) {
 	}()
 	res := <-done
 	if res.err != nil {
-		code, reason := closeForbidden, "Forbidden"
+		code, reason := closeForbidden, closeReason(res.err.Error()) // why, not only "Forbidden"
 		var ce *CloseError
 		if errors.As(res.err, &ce) {
 			code, reason = ce.Code, ce.Reason
@@ -228,19 +229,29 @@ func (c *conn) allowed() bool {
 	if err == nil {
 		return true
 	}
-	code, reason := closeForbidden, err.Error()
+	code, reason := closeForbidden, closeReason(err.Error())
 	var ce *CloseError
 	if errors.As(err, &ce) {
-		code, reason = ce.Code, ce.Reason
-	}
-	if len(reason) > 120 { // a close reason is at most 123 bytes (RFC 6455, 5.5)
-		reason = reason[:120]
+		code, reason = ce.Code, closeReason(ce.Reason)
 	}
 	if c.d.legacy {
 		c.send(encode("", "connection_error", connErrorPayload(err.Error())))
 	}
 	c.close(code, reason)
 	return false
+}
+
+// closeReason fits a text in a close frame's reason: at most 123 bytes (RFC 6455, 5.5), cut at
+// a character's boundary.
+func closeReason(s string) string {
+	if len(s) <= 123 {
+		return s
+	}
+	s = s[:120]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s + "…"
 }
 
 // checkAgain is Transport.Recheck's timer: it comes again while the connection may go on.

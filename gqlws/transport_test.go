@@ -283,7 +283,7 @@ func TestProtocolViolationsCloseWithTheDocumentedCodes(t *testing.T) {
 		{"a running id again", []message{init, subscribe("1", `subscription { ticks }`), subscribe("1", `subscription { ticks }`)}, closeDuplicateID, "Subscriber for 1 already exists"},
 		{"an unknown type", []message{init, {Type: "start"}}, closeBadRequest, "Invalid message received: unknown type start"},
 		{"no connection_init in time", nil, closeInitTimeout, "Connection initialisation timeout"},
-		{"a wrong key", []message{{Type: "connection_init", Payload: json.RawMessage(`{"Authorization":"Bearer bad"}`)}}, closeForbidden, "Forbidden"},
+		{"a wrong key", []message{{Type: "connection_init", Payload: json.RawMessage(`{"Authorization":"Bearer bad"}`)}}, closeForbidden, "bad key"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

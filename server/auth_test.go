@@ -257,6 +257,9 @@ func TestOrganisationsAndRoles(t *testing.T) {
 				var ce websocket.CloseError
 				require.True(t, errors.As(err, &ce), "%s %s: %v", proto, payload, err)
 				require.EqualValues(t, 4403, ce.Code, "%s %s", proto, payload)
+				require.NotEqual(t, "Forbidden", ce.Reason, "the reason says why: %s %s", proto, payload)
+				require.Contains(t, []string{"missing API key", "unknown", "invalid", "malformed"}, firstMatch(ce.Reason,
+					"missing API key", "unknown", "invalid", "malformed"), "%s %s: %q", proto, payload, ce.Reason)
 			}
 		}
 
@@ -305,4 +308,14 @@ func TestRateLimitPerKey(t *testing.T) {
 		require.Equal(t, "complete", readWS(t, ctx, c).Type)
 	}
 	require.True(t, limited, "websocket operations count against the key too")
+}
+
+// firstMatch is the first of the words that s contains, or "".
+func firstMatch(s string, words ...string) string {
+	for _, w := range words {
+		if strings.Contains(strings.ToLower(s), strings.ToLower(w)) {
+			return w
+		}
+	}
+	return ""
 }
