@@ -116,7 +116,16 @@ func presentError(log *slog.Logger, m *metrics) graphql.ErrorPresenterFunc {
 		if errors.As(err, &gerr) && gerr.Err == nil {
 			code, _ := gerr.Extensions["code"].(string)
 			if code == "" {
-				code = "UNKNOWN"
+				// gqlgen's own refusals of a request that carry no code (an APQ hash that does not
+				// match its query, an operation name not in the document): the caller's to fix.
+				code = "BAD_USER_INPUT"
+				ext := map[string]any{"code": code}
+				for k, v := range gerr.Extensions {
+					ext[k] = v
+				}
+				copied := *gerr
+				copied.Extensions = ext
+				gerr = &copied
 			}
 			m.gqlErrors.WithLabelValues(code).Inc()
 			return gerr

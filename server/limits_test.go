@@ -270,3 +270,23 @@ func TestABodyWithTrailingDataIsRefused(t *testing.T) {
 	h.ServeHTTP(rec, req)
 	require.Equal(t, http.StatusOK, rec.Code, "a trailing newline is fine")
 }
+
+// gqlgen's refusals that carry no code get one: a persisted query whose hash does not match its
+// text is BAD_USER_INPUT (it had no code at all).
+func TestRequestErrorsHaveACode(t *testing.T) {
+	t.Parallel()
+	p := newInProcess(t)
+	for name, body := range map[string]string{
+		"APQ hash mismatch": `{"query":"{ apiKeys { id } }","extensions":{"persistedQuery":{"version":1,"sha256Hash":"00"}}}`,
+	} {
+		req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+p.key)
+		rec := httptest.NewRecorder()
+		p.handler.ServeHTTP(rec, req)
+		var r gqlResponse
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &r), name)
+		require.Len(t, r.Errors, 1, name)
+		require.Equal(t, "BAD_USER_INPUT", r.Errors[0].Extensions["code"], "%s: %s", name, r.Errors[0].Message)
+	}
+}
