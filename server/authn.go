@@ -89,9 +89,7 @@ func recheckKey(ctx context.Context, a authenticator, token string) error {
 }
 
 // streaming reports a request for an event stream (SSE), which stays open.
-func streaming(r *http.Request) bool {
-	return strings.Contains(r.Header.Get("Accept"), "text/event-stream")
-}
+func streaming(r *http.Request) bool { return prefersEventStream(r.Header.Get("Accept")) }
 
 // watchKey returns ctx ended as soon as the key is found revoked or expired, checked every
 // recheckEvery by a timer (no goroutine waits for it); stop ends the watch.

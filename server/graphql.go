@@ -83,7 +83,7 @@ func newGraphQLHandler(r *resolvers.Resolver, d *deps) *handler.Server {
 	}
 	srv.AddTransport(ws)
 	srv.AddTransport(transport.Options{})
-	srv.AddTransport(transport.SSE{}) // before POST: an SSE request is a POST that accepts text/event-stream
+	srv.AddTransport(sseTransport{}) // before POST: an SSE request is a POST that prefers text/event-stream
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
