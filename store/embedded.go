@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
@@ -30,6 +31,9 @@ type embedded struct {
 // startEmbedded locks the data directory (two processes must not share its SQLite files),
 // then starts FerretDB in it: on SQLite files there, or on the PostgreSQL database postgresURL
 // names.
+// ferretStart serialises the start of embedded databases in one process (tests open several).
+var ferretStart sync.Mutex
+
 func startEmbedded(ctx context.Context, dataDir, postgresURL string, log *slog.Logger) (*embedded, error) {
 	if dataDir == "" {
 		return nil, errors.New("embedded database: no data directory")
@@ -57,7 +61,9 @@ func startEmbedded(ctx context.Context, dataDir, postgresURL string, log *slog.L
 	if postgresURL != "" {
 		cfg.Handler, cfg.SQLiteURL, cfg.PostgreSQLURL = "postgresql", "", postgresURL
 	}
+	ferretStart.Lock() // ferretdb.New writes a package variable of FerretDB's
 	f, err := ferretdb.New(cfg)
+	ferretStart.Unlock()
 	if err != nil {
 		_ = lock.Close()
 		return nil, fmt.Errorf("embedded database: %w", err)

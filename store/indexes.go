@@ -15,55 +15,59 @@ import (
 // explicitly, so that a changed definition fails loudly at start-up (MongoDB refuses a
 // different index under an existing name) instead of silently piling up a second index. Keep
 // to unique and compound indexes: FerretDB ignores `sparse` and rejects partial and TTL ones.
-var indexes = map[string][]mongo.IndexModel{
-	apiKeysCollection: {
-		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "createdAt", Value: -1}}, Options: options.Index().SetName("org_created")},
-	},
-	activityCollection: {
-		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "mailboxId", Value: 1}, {Key: "scope", Value: 1}, {Key: "gen", Value: 1}}, Options: options.Index().SetName("org_mailbox_scope_gen")},
-		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "occurredAt", Value: -1}, {Key: "_id", Value: -1}}, Options: options.Index().SetName("org_occurred_id")},
-		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "mailboxId", Value: 1}, {Key: "occurredAt", Value: -1}, {Key: "_id", Value: -1}}, Options: options.Index().SetName("org_mailbox_occurred")},
-		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "participants.address", Value: 1}, {Key: "occurredAt", Value: -1}}, Options: options.Index().SetName("org_participant_occurred")},
-	},
-	changeCollection: {
-		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "seq", Value: 1}}, Options: options.Index().SetName("org_seq").SetUnique(true)},
-		{Keys: bson.D{{Key: "at", Value: 1}}, Options: options.Index().SetName("at")}, // pruning
-	},
-	contactCollection: {
-		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "mailboxId", Value: 1}, {Key: "scope", Value: 1}, {Key: "gen", Value: 1}}, Options: options.Index().SetName("org_mailbox_scope_gen")},
-		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "emails", Value: 1}}, Options: options.Index().SetName("org_emails")}, // participants' contacts
-		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "displayName", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("org_name")},
-	},
-	graphSubscriptionCollection: {
-		{Keys: bson.D{{Key: "subscriptionId", Value: 1}}, Options: options.Index().SetName("subscription")}, // intake
-		{Keys: bson.D{{Key: "clientStateHash", Value: 1}}, Options: options.Index().SetName("client_state")},
-		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "mailboxId", Value: 1}}, Options: options.Index().SetName("org_mailbox")},
-	},
-	inboxCollection: {
-		{Keys: bson.D{{Key: "notBefore", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("due")},
-		{Keys: bson.D{{Key: "orgId", Value: 1}}, Options: options.Index().SetName("org")}, // purge
-	},
-	notificationLogCollection: {
-		{Keys: bson.D{{Key: "doneAt", Value: 1}}, Options: options.Index().SetName("done_at")}, // pruning
-		{Keys: bson.D{{Key: "orgId", Value: 1}}, Options: options.Index().SetName("org")},      // purge
-	},
-	deltaStateCollection: {
-		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "mailboxId", Value: 1}}, Options: options.Index().SetName("org_mailbox")},
-	},
-	mailboxCollection: {
-		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "displayName", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("org_name")},
-		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "nextCheckAt", Value: 1}}, Options: options.Index().SetName("org_due")},
-	},
-	consentStateCollection: {
-		{Keys: bson.D{{Key: "expiresAt", Value: 1}}, Options: options.Index().SetName("expires")},
-	},
-	tenantBindingCollection: {
-		{Keys: bson.D{{Key: "orgId", Value: 1}}, Options: options.Index().SetName("org")},
-	},
-	auditCollection: {
-		{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "_id", Value: -1}}, Options: options.Index().SetName("org_id")},
-		{Keys: bson.D{{Key: "at", Value: 1}}, Options: options.Index().SetName("at")},
-	},
+// Made afresh for each store: the driver's option builders are not safe to share between
+// stores opened at once (the race detector saw it when tests opened stores in parallel).
+func indexes() map[string][]mongo.IndexModel {
+	return map[string][]mongo.IndexModel{
+		apiKeysCollection: {
+			{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "createdAt", Value: -1}}, Options: options.Index().SetName("org_created")},
+		},
+		activityCollection: {
+			{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "mailboxId", Value: 1}, {Key: "scope", Value: 1}, {Key: "gen", Value: 1}}, Options: options.Index().SetName("org_mailbox_scope_gen")},
+			{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "occurredAt", Value: -1}, {Key: "_id", Value: -1}}, Options: options.Index().SetName("org_occurred_id")},
+			{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "mailboxId", Value: 1}, {Key: "occurredAt", Value: -1}, {Key: "_id", Value: -1}}, Options: options.Index().SetName("org_mailbox_occurred")},
+			{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "participants.address", Value: 1}, {Key: "occurredAt", Value: -1}}, Options: options.Index().SetName("org_participant_occurred")},
+		},
+		changeCollection: {
+			{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "seq", Value: 1}}, Options: options.Index().SetName("org_seq").SetUnique(true)},
+			{Keys: bson.D{{Key: "at", Value: 1}}, Options: options.Index().SetName("at")}, // pruning
+		},
+		contactCollection: {
+			{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "mailboxId", Value: 1}, {Key: "scope", Value: 1}, {Key: "gen", Value: 1}}, Options: options.Index().SetName("org_mailbox_scope_gen")},
+			{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "emails", Value: 1}}, Options: options.Index().SetName("org_emails")}, // participants' contacts
+			{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "displayName", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("org_name")},
+		},
+		graphSubscriptionCollection: {
+			{Keys: bson.D{{Key: "subscriptionId", Value: 1}}, Options: options.Index().SetName("subscription")}, // intake
+			{Keys: bson.D{{Key: "clientStateHash", Value: 1}}, Options: options.Index().SetName("client_state")},
+			{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "mailboxId", Value: 1}}, Options: options.Index().SetName("org_mailbox")},
+		},
+		inboxCollection: {
+			{Keys: bson.D{{Key: "notBefore", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("due")},
+			{Keys: bson.D{{Key: "orgId", Value: 1}}, Options: options.Index().SetName("org")}, // purge
+		},
+		notificationLogCollection: {
+			{Keys: bson.D{{Key: "doneAt", Value: 1}}, Options: options.Index().SetName("done_at")}, // pruning
+			{Keys: bson.D{{Key: "orgId", Value: 1}}, Options: options.Index().SetName("org")},      // purge
+		},
+		deltaStateCollection: {
+			{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "mailboxId", Value: 1}}, Options: options.Index().SetName("org_mailbox")},
+		},
+		mailboxCollection: {
+			{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "displayName", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("org_name")},
+			{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "nextCheckAt", Value: 1}}, Options: options.Index().SetName("org_due")},
+		},
+		consentStateCollection: {
+			{Keys: bson.D{{Key: "expiresAt", Value: 1}}, Options: options.Index().SetName("expires")},
+		},
+		tenantBindingCollection: {
+			{Keys: bson.D{{Key: "orgId", Value: 1}}, Options: options.Index().SetName("org")},
+		},
+		auditCollection: {
+			{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "_id", Value: -1}}, Options: options.Index().SetName("org_id")},
+			{Keys: bson.D{{Key: "at", Value: 1}}, Options: options.Index().SetName("at")},
+		},
+	}
 }
 
 // ensureIndexes creates any missing index. Creating an index that already exists with the same

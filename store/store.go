@@ -134,7 +134,7 @@ func (s *Store) prepare(ctx context.Context) error {
 	if err := migrate(ctx, s.db, migrations, s.log); err != nil {
 		return err
 	}
-	if err := ensureIndexes(ctx, s.db, indexes); err != nil {
+	if err := ensureIndexes(ctx, s.db, indexes()); err != nil {
 		return err
 	}
 	return s.recordStart(ctx)
