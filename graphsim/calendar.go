@@ -1,6 +1,7 @@
 package graphsim
 
 import (
+	"fmt"
 	"net/http"
 	"time"
 )
@@ -83,4 +84,125 @@ func (s *Sim) getEvent(w http.ResponseWriter, r *http.Request, c caller, mb *mai
 		return
 	}
 	writeJSONBody(w, http.StatusOK, shape(v, selectFields(r), etagOf(v)))
+}
+
+// AddEvent puts an event in the user's calendar and returns its id. For a series, add each
+// occurrence with Type "occurrence" and the same SeriesMasterID: calendarView returns
+// occurrences, never the series master (api-reference/v1.0/api/user-list-calendarview.md).
+func (s *Sim) AddEvent(tenantID, userID string, e Event) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, mb, err := s.mailboxLocked(tenantID, userID)
+	if err != nil {
+		return "", err
+	}
+	return s.addEventLocked(t, mb, userID, e), nil
+}
+
+// addEventLocked fills an event's defaults, stores it and notifies its creation.
+func (s *Sim) addEventLocked(t *tenant, mb *mailbox, userID string, e Event) string {
+	now := s.nowLocked()
+	if e.ID == "" {
+		e.ID = "AAMkAGI" + randomID(40) + "AAA="
+	}
+	e.CreatedDateTime, e.LastModifiedDateTime, e.ChangeKey = now, now, randomID(20)
+	if e.ICalUID == "" {
+		e.ICalUID = "040000008200E00074C5B7101A82E008" + randomID(32)
+	}
+	if e.Type == "" {
+		e.Type = "singleInstance"
+	}
+	if e.Importance == "" {
+		e.Importance = "normal"
+	}
+	if e.ShowAs == "" {
+		e.ShowAs = "busy"
+	}
+	if e.Attendees == nil {
+		e.Attendees = []Attendee{}
+	}
+	if e.Categories == nil {
+		e.Categories = []string{}
+	}
+	if e.Locations == nil {
+		e.Locations = []Location{}
+		if e.Location.DisplayName != "" {
+			e.Locations = append(e.Locations, e.Location)
+		}
+	}
+	if e.Sensitivity == "" {
+		e.Sensitivity = "normal"
+	}
+	if e.OnlineMeetingProvider == "" {
+		e.OnlineMeetingProvider = "unknown"
+		if e.IsOnlineMeeting {
+			e.OnlineMeetingProvider = "teamsForBusiness"
+		}
+	}
+	if e.OriginalStartTimeZone == "" {
+		e.OriginalStartTimeZone, e.OriginalEndTimeZone = e.Start.TimeZone, e.End.TimeZone
+	}
+	if e.Body.ContentType == "" {
+		e.Body.ContentType = "html"
+	}
+	if e.ResponseStatus.Response == "" {
+		e.ResponseStatus = ResponseStatus{Response: "organizer", Time: time.Time{}}
+		if !e.IsOrganizer {
+			e.ResponseStatus.Response = "notResponded"
+		}
+	}
+	e.WebLink = "https://outlook.office365.com/owa/?itemid=" + e.ID + "&exvsurl=1&path=/calendar/item"
+	mb.events.put(e.ID, &e)
+	s.notifyLocked(t, "events", userID, e.ID, "created")
+	return e.ID
+}
+
+// UpdateEvent changes an event through fn.
+func (s *Sim) UpdateEvent(tenantID, userID, eventID string, fn func(e *Event)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, mb, err := s.mailboxLocked(tenantID, userID)
+	if err != nil {
+		return err
+	}
+	v, ok := mb.events.get(eventID)
+	if !ok {
+		return fmt.Errorf("event %s: %w", eventID, ErrNotFound)
+	}
+	c := *v.(*Event)
+	fn(&c)
+	c.ID, c.LastModifiedDateTime, c.ChangeKey = eventID, s.nowLocked(), randomID(20)
+	mb.events.put(eventID, &c)
+	s.notifyLocked(t, "events", userID, eventID, "updated")
+	return nil
+}
+
+// DeleteEvent removes an event.
+func (s *Sim) DeleteEvent(tenantID, userID, eventID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, mb, err := s.mailboxLocked(tenantID, userID)
+	if err != nil {
+		return err
+	}
+	if !mb.events.remove(eventID, "deleted") {
+		return fmt.Errorf("event %s: %w", eventID, ErrNotFound)
+	}
+	s.notifyLocked(t, "events", userID, eventID, "deleted")
+	return nil
+}
+
+// Events returns the ground truth: the user's live events.
+func (s *Sim) Events(tenantID, userID string) ([]Event, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, mb, err := s.mailboxLocked(tenantID, userID)
+	if err != nil {
+		return nil, err
+	}
+	var out []Event
+	for _, e := range mb.events.live() {
+		out = append(out, *e.value.(*Event))
+	}
+	return out, nil
 }
