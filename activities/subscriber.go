@@ -15,7 +15,7 @@ import (
 // of the feed's waiting to hand each one over: the feed calls it once with pull and gets wake,
 // which it calls whenever pull may have something. pull puts the next event on the feed's
 // channel (which has room for one) or closes the channel at the end, and returns true; it
-// returns false while there is nothing. gqlws.Driver is one: with it an idle subscriber costs
+// returns false while there is nothing. gqlws offers one: with it an idle subscriber costs
 // no goroutine at all.
 type Driver = feed.Driver
 

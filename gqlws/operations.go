@@ -29,26 +29,9 @@ type operation struct {
 
 type operationKey struct{}
 
-// Driver returns, for a subscription resolver running over this transport, the function through
-// which it can let the transport read its channel only when there is something on it, instead
-// of a goroutine waiting there for the subscription's lifetime. It returns nil elsewhere (other
-// transports, queries): the resolver then feeds its channel as usual.
-//
-// The resolver calls the returned drive once, with pull, and gets wake. Contract: pull is called
-// by the transport only, never concurrently with itself; it either puts the next event on the
-// channel the resolver returned (which must have room for it: the transport reads each event
-// before it pulls again), or closes that channel once the stream is over, and returns true; or
-// it returns false when nothing is ready. The resolver calls wake whenever pull may have become
-// able to return true. Once the operation's context ends (the client stopped it, or the
-// connection closed) the transport pulls no more, and wake does nothing.
-func Driver(ctx context.Context) func(pull func() bool) (wake func()) {
-	if d := driver(ctx); d != nil {
-		return d
-	}
-	return nil
-}
-
-// driver is Driver as feed.Driver, which the operation's context carries (feed.WithDriver).
+// driver is this transport's feed.Driver (whose contract feed states) for a subscription's
+// resolver, which finds it in the operation's context (feed.DriverFrom); nil for a query or a
+// mutation, whose resolvers return at once.
 func driver(ctx context.Context) feed.Driver {
 	op, _ := ctx.Value(operationKey{}).(*operation)
 	if op == nil || !graphql.HasOperationContext(ctx) || graphql.GetOperationContext(ctx).Operation == nil ||

@@ -21,6 +21,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/teamaccess/teamaccess/feed"
 )
 
 // tickFeed is the test's event source: a driven subscription (ticks) takes its numbers through
@@ -100,7 +102,7 @@ func newTestHandler(f *tickFeed, tr Transport) *handler.Server {
 			}
 			field := oc.Operation.SelectionSet[0].(*ast.Field).Name
 			var ch chan int
-			if drive := Driver(ctx); drive != nil && field == "ticks" {
+			if drive := feed.DriverFrom(ctx); drive != nil && field == "ticks" {
 				s := &tickSub{ch: make(chan int, 1)}
 				s.wake = drive(s.pull)
 				f.mu.Lock()
