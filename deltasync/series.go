@@ -102,6 +102,19 @@ func fromMaster(m, o Event) Event {
 // checkSeries reads again the series whose master changed since their occurrences were stored,
 // at the end of a calendar round.
 func (s *Syncer) checkSeries(ctx context.Context, org store.OrgScope, tenantID, userID string, st *store.DeltaState, sr *seriesRound) error {
+	// An idle round (it read no master) of a mailbox checked within SeriesCheck has nothing to
+	// check: no store query for it, which is most rounds of most mailboxes.
+	mailboxKey := org.ID() + "|" + userID + "|"
+	now := s.now()
+	s.mu.Lock()
+	last, checked := s.seriesChecked[mailboxKey]
+	s.mu.Unlock()
+	if len(sr.masters) == 0 && checked && now.Sub(last) < s.o.SeriesCheck {
+		return nil
+	}
+	s.mu.Lock()
+	s.seriesChecked[mailboxKey] = now
+	s.mu.Unlock()
 	items, err := org.SeriesItems(ctx, userID)
 	if err != nil {
 		return err
@@ -110,7 +123,6 @@ func (s *Syncer) checkSeries(ctx context.Context, org store.OrgScope, tenantID, 
 	for _, it := range items {
 		stored[it.SeriesID] = append(stored[it.SeriesID], it)
 	}
-	now := s.now()
 	for id, its := range stored {
 		key := org.ID() + "|" + userID + "|" + id
 		_, read := sr.masters[id]
