@@ -8,6 +8,7 @@ import (
 
 	"github.com/teamaccess/teamaccess/auth"
 	"github.com/teamaccess/teamaccess/errkind"
+	"github.com/teamaccess/teamaccess/graphdata"
 	"github.com/teamaccess/teamaccess/store"
 )
 
@@ -172,21 +173,13 @@ func (s *Service) refuse(ctx context.Context, rec store.TeamAccess, code, msg st
 	return CallbackResult{Outcome: Refused, Title: "Authorization not completed", Message: msg, TeamAccess: ta}, nil
 }
 
-// maxReason bounds what is kept of Microsoft's words: they come from a URL anyone can forge.
-const maxReason = 300
-
-// microsoftReason is an error redirect's reason in one line: the description without its trace
+// microsoftReason is an error redirect's reason in one line, bounded (the words come from a URL
+// anyone can forge): the description without its trace
 // lines (Microsoft separates them with CR LF: v2-admin-consent.md, "Error response"), or the
 // error code when there is no description.
 func microsoftReason(code, desc string) string {
-	d, _, _ := strings.Cut(desc, "Trace ID:")
-	d, _, _ = strings.Cut(d, "\n")
-	d = strings.TrimSpace(d)
-	if d == "" {
-		d = code
+	if d := graphdata.IdentityReason(desc); d != "" {
+		return d
 	}
-	if len(d) > maxReason {
-		d = d[:maxReason] + "…"
-	}
-	return d
+	return graphdata.OneLine(code)
 }

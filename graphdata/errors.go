@@ -105,3 +105,12 @@ func OneLine(s string) string {
 	}
 	return s
 }
+
+// IdentityReason is an identity-platform error description in one line, without the trace lines
+// it ends with ("Trace ID:", "Correlation ID:", "Timestamp:"), however they are separated: CR LF
+// in Microsoft's examples (v2-oauth2-client-creds-grant-flow.md, "Error response example";
+// v2-admin-consent.md, "Error response"), a space in some answers. At most MaxMessage bytes.
+func IdentityReason(desc string) string {
+	d, _, _ := strings.Cut(desc, "Trace ID:")
+	return OneLine(d)
+}

@@ -21,6 +21,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/teamaccess/teamaccess/graphdata"
 )
 
 // GraphScope asks for every application permission the tenant granted.
@@ -174,16 +176,7 @@ func errorDescription(msg string) string {
 	if json.Unmarshal([]byte(msg[i:j+1]), &body) != nil {
 		return ""
 	}
-	return firstReason(body.Description)
-}
-
-// firstReason is an identity platform error description without its trace lines ("Trace ID:",
-// "Correlation ID:", "Timestamp:"), however they are separated: CR LF in Microsoft's examples
-// (v2-oauth2-client-creds-grant-flow.md, "Error response example"), a space in some answers.
-func firstReason(desc string) string {
-	d, _, _ := strings.Cut(desc, "Trace ID:")
-	d, _, _ = strings.Cut(d, "\n")
-	return strings.TrimSpace(strings.TrimRight(strings.TrimSpace(d), "\r"))
+	return graphdata.IdentityReason(body.Description)
 }
 
 func firstLine(s string) string {
