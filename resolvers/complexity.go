@@ -14,8 +14,11 @@ import (
 // 1) or of node(id:) once took every pooled database connection. A list the store hands over
 // whole (an email's participants) is costed at listEstimate of its items. TestEveryListIsCosted
 // walks the schema: a list or connection field without a cost here fails it.
+// StoreCost is what one store query costs, in complexity points.
+const StoreCost = 25
+
 const (
-	storeCost    = 25
+	storeCost    = StoreCost
 	listEstimate = 5
 )
 

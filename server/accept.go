@@ -18,6 +18,23 @@ func (t sseTransport) Supports(r *http.Request) bool {
 	return prefersEventStream(r.Header.Get("Accept")) && t.SSE.Supports(r)
 }
 
+// refuseSingleConnectionSSE answers graphql-sse's "single connection mode" with what to do
+// instead: that mode reserves a stream with PUT and then sends operations that refer to it by a
+// token (X-GraphQL-Event-Stream-Token), which this server does not keep; the default "distinct
+// connections mode" (one stream per operation, HTTP/2 multiplexes them) works.
+func refuseSingleConnectionSSE(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, hasToken := r.URL.Query()["token"]
+		if r.Method == http.MethodPut || r.Header.Get("X-GraphQL-Event-Stream-Token") != "" || (hasToken && r.Method != http.MethodPost) {
+			w.Header().Set("Allow", "GET, POST, OPTIONS")
+			writeGraphQLError(w, http.StatusMethodNotAllowed, "UNSUPPORTED",
+				"graphql-sse's single connection mode is not supported: create the client with singleConnection: false (the default), one event stream per subscription", nil)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // jsonTypes are the answers a GraphQL client accepts besides an event stream.
 var jsonTypes = map[string]bool{"application/json": true, "application/graphql-response+json": true, "application/graphql+json": true}
 

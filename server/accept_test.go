@@ -1,12 +1,19 @@
 package server
 
 import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/teamaccess/teamaccess/activities"
 )
 
 // The Accept headers clients send: urql's default lists the JSON types first and gets JSON;
@@ -43,4 +50,49 @@ func TestUrqlsDefaultAcceptGetsJSON(t *testing.T) {
 	require.NotContains(t, rec.Header().Get("Content-Type"), "text/event-stream")
 	require.Contains(t, rec.Header().Get("Content-Type"), "json")
 	require.Contains(t, rec.Body.String(), `"apiKeys"`)
+}
+
+func TestAQuietEventStreamIsKeptAliveWithComments(t *testing.T) {
+	t.Parallel()
+	e := newActivityEnv(t, activities.HubOptions{Interval: 10 * time.Millisecond}, func(d *deps) { d.keepAlive = 50 * time.Millisecond })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	body, _ := json.Marshal(map[string]any{"query": changedSub})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url+"/graphql", bytes.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+e.key)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	pings := 0
+	for pings < 3 && sc.Scan() { // nothing changes: only the keep-alive comments come
+		if strings.HasPrefix(sc.Text(), ":") {
+			pings++
+		}
+	}
+	require.Equal(t, 3, pings)
+}
+
+func TestSingleConnectionModeOfGraphQLSSEIsRefusedSayingWhatWorks(t *testing.T) {
+	t.Parallel()
+	e := newActivityEnv(t, activities.HubOptions{})
+	for method, url := range map[string]string{
+		http.MethodPut: e.url + "/graphql",           // reserving a stream
+		http.MethodGet: e.url + "/graphql?token=abc", // an operation on the reserved stream
+	} {
+		req, err := http.NewRequest(method, url, nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+e.key)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		var out gqlResponse
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+		resp.Body.Close()
+		require.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+		require.Equal(t, "UNSUPPORTED", out.Errors[0].Extensions["code"])
+		require.Contains(t, out.Errors[0].Message, "singleConnection: false")
+	}
 }

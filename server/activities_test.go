@@ -59,6 +59,7 @@ func (c *countingActivities) ContactsByEmail(ctx context.Context, orgID string, 
 type activityEnv struct {
 	url, key, org string
 	st            *store.Store
+	dir           *auth.Directory
 	hub           *activities.Hub
 	mbx           *countingMailboxes
 	act           *countingActivities
@@ -68,9 +69,15 @@ type activityEnv struct {
 
 func newActivityEnv(t testing.TB, hub activities.HubOptions, opts ...func(*deps)) *activityEnv {
 	t.Helper()
+	return newActivityEnvWith(t, hub, store.Options{}, opts...)
+}
+
+// newActivityEnvWith is newActivityEnv on a store opened with o's monitor.
+func newActivityEnvWith(t testing.TB, hub activities.HubOptions, o store.Options, opts ...func(*deps)) *activityEnv {
+	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
-	o := store.Options{DataDir: t.TempDir(), Logger: log}
+	o.DataDir, o.Logger = t.TempDir(), log
 	if _, bench := t.(*testing.B); bench { // scripts/bench/with-postgres.sh: FerretDB on PostgreSQL
 		o.PostgreSQLURL = os.Getenv("TEAMACCESS_BENCH_POSTGRESQL_URL")
 		o.Database = "bench" + strconv.FormatInt(time.Now().UnixNano(), 36) // a fresh one per benchmark
@@ -81,7 +88,7 @@ func newActivityEnv(t testing.TB, hub activities.HubOptions, opts ...func(*deps)
 	dir := auth.NewDirectory(st)
 	boot, err := dir.Bootstrap(ctx)
 	require.NoError(t, err)
-	e := &activityEnv{key: boot.Secret, org: boot.Org.ID, st: st}
+	e := &activityEnv{key: boot.Secret, org: boot.Org.ID, st: st, dir: dir}
 	require.NoError(t, st.Org(e.org).UpsertDirectoryUsers(ctx, "tenant-1", []store.Mailbox{
 		{UserID: "u1", DisplayName: "Ann Lee", UserPrincipalName: "ann@contoso.com", Mail: "ann@contoso.com", AccountEnabled: true},
 		{UserID: "u2", DisplayName: "Bob Ray", UserPrincipalName: "bob@contoso.com", Mail: "bob@contoso.com", AccountEnabled: true},

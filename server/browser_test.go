@@ -132,4 +132,11 @@ func TestAdminPageConsentFlowInBrowser(t *testing.T) {
 	path := filepath.Join(artifactDir(t), "admin-page-active.png")
 	require.NoError(t, os.WriteFile(path, shot, 0o644))
 	t.Logf("screenshot of the active state: %s", path)
+
+	// GraphiQL runs under its Content-Security-Policy (scripts and connections from this origin
+	// only): its editor appears.
+	require.NoError(t, chromedp.Do(admin,
+		chromedp.Navigate(svc.url+"/graphiql"),
+		chromedp.WaitVisible(chromedp.CSS(".graphiql-container")),
+	))
 }

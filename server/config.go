@@ -33,6 +33,8 @@ type config struct {
 	shutdownTimeout time.Duration
 	rateLimit       float64
 	rateBurst       int
+	costRestore     float64
+	costBucket      int
 	auditRetention  time.Duration
 	m365            m365Settings
 	reverifyEvery   time.Duration
@@ -61,6 +63,10 @@ var serveOptions = append([]option{
 		"sustained GraphQL requests a second allowed per API key (`number`)", applyRateLimit},
 	{"rate-burst", "TEAMACCESS_RATE_BURST", "40",
 		"requests an API key may send at once above the sustained rate (`number`)", applyRateBurst},
+	{"cost-limit", "TEAMACCESS_COST_LIMIT", "1000",
+		"query cost points a second restored to each API key's bucket (`number`; see the README's Limits)", applyCostLimit},
+	{"cost-bucket", "TEAMACCESS_COST_BUCKET", "10000",
+		"query cost points an API key's bucket holds, at least the 5000 one query may cost (`number`)", applyCostBucket},
 	{"audit-retention", "TEAMACCESS_AUDIT_RETENTION", "8760h",
 		"how long the audit log keeps an entry (`duration`; 8760h is a year)", applyAuditRetention},
 	{"m365-client-id", "TEAMACCESS_M365_CLIENT_ID", "",
@@ -286,6 +292,24 @@ func applyRateLimit(c *config, v string) error {
 		return fmt.Errorf("%q is not a number of requests a second between 0 and 1000000", v)
 	}
 	c.rateLimit = f
+	return nil
+}
+
+func applyCostLimit(c *config, v string) error {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f <= 0 || f > 1e9 {
+		return fmt.Errorf("%q is not a number of points a second between 0 and 1000000000", v)
+	}
+	c.costRestore = f
+	return nil
+}
+
+func applyCostBucket(c *config, v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < maxQueryComplexity || n > 1e9 {
+		return fmt.Errorf("%q is not a whole number from %d (the most one query may cost) to 1000000000", v, maxQueryComplexity)
+	}
+	c.costBucket = n
 	return nil
 }
 

@@ -24,6 +24,7 @@ func handleGraphiQL() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-cache")
+		pageHeaders(w, "style-src 'self' 'unsafe-inline'") // GraphiQL's editor sets inline styles
 		_, _ = w.Write(page)
 	})
 }
@@ -48,6 +49,7 @@ func handleGraphiQLAsset() http.Handler {
 		}
 		w.Header().Set("Content-Type", ctype)
 		w.Header().Set("Cache-Control", "public, max-age=86400")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Vary", "Accept-Encoding")
 		if gzipped {
 			if acceptsGzip(r) {

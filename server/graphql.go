@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -65,7 +66,7 @@ func newGraphQLHandler(r *resolvers.Resolver, d *deps) *handler.Server {
 		RecheckEvery: recheckEvery,
 		InitFunc:     websocketInit(d.directory, d.limits),
 		InitTimeout:  10 * time.Second,
-		KeepAlive:    15 * time.Second,
+		KeepAlive:    cmp.Or(d.keepAlive, 15*time.Second),
 		ReadLimit:    maxWebsocketFrame,
 		Hold: func() (func(), bool) { // open websockets count as requests in flight
 			release, ok := d.streams.hold()
@@ -83,7 +84,9 @@ func newGraphQLHandler(r *resolvers.Resolver, d *deps) *handler.Server {
 	}
 	srv.AddTransport(ws)
 	srv.AddTransport(transport.Options{})
-	srv.AddTransport(sseTransport{}) // before POST: an SSE request is a POST that prefers text/event-stream
+	// An event stream sends a comment every 15 s, so that proxies and clients do not take a quiet
+	// stream for a dead one. Before POST: an SSE request is a POST that prefers text/event-stream.
+	srv.AddTransport(sseTransport{transport.SSE{KeepAlivePingInterval: cmp.Or(d.keepAlive, 15*time.Second)}})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
@@ -95,6 +98,10 @@ func newGraphQLHandler(r *resolvers.Resolver, d *deps) *handler.Server {
 	srv.Use(websocketRate{d.limits})
 	srv.Use(subscriptionLimit{max: maxSubscriptionsPerConnection})
 	srv.Use(responseMetrics{m})
+	srv.Use(newStoreShares(cmp.Or(d.budget, requestBudget)))
+	if d.costs != nil {
+		srv.Use(d.costs)
+	}
 	srv.Use(resolvers.Loaders{R: r, Wait: d.loaderWait})
 	srv.SetErrorPresenter(presentError(log, m))
 	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
@@ -137,6 +144,13 @@ func presentError(log *slog.Logger, m *metrics) graphql.ErrorPresenterFunc {
 			}
 		}
 		path := graphql.GetPath(ctx)
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+			m.gqlErrors.WithLabelValues("TIMEOUT").Inc()
+			return &gqlerror.Error{
+				Message: "the request ran over its time budget and was stopped; ask for less (smaller pages, fewer fields) or split it",
+				Path:    path, Extensions: map[string]any{"code": "TIMEOUT"},
+			}
+		}
 		if !errors.Is(err, errInternal) {
 			log.Error("graphql resolver failed", "path", path.String(), "err", err)
 		}

@@ -155,6 +155,15 @@ func postGraphQL(t *testing.T, base, key, query string, header ...string) (*http
 // postGraphQLVars sends a query with variables over HTTP POST.
 func postGraphQLVars(t testing.TB, base, query string, vars map[string]any, header ...string) (*http.Response, gqlResponse) {
 	t.Helper()
+	resp, raw := postGraphQLRaw(t, base, query, vars, header...)
+	var out gqlResponse
+	require.NoError(t, json.Unmarshal(raw, &out), string(raw))
+	return resp, out
+}
+
+// postGraphQLRaw sends a query with variables over HTTP POST and returns the body unread.
+func postGraphQLRaw(t testing.TB, base, query string, vars map[string]any, header ...string) (*http.Response, []byte) {
+	t.Helper()
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
 	req, err := http.NewRequest(http.MethodPost, base+"/graphql", bytes.NewReader(body))
 	require.NoError(t, err)
@@ -167,9 +176,7 @@ func postGraphQLVars(t testing.TB, base, query string, vars map[string]any, head
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	var out gqlResponse
-	require.NoError(t, json.Unmarshal(raw, &out), string(raw))
-	return resp, out
+	return resp, raw
 }
 
 const serverInfoQuery = `{ serverInfo { version goVersion startedAt

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/teamaccess/teamaccess/activities"
 	"github.com/teamaccess/teamaccess/store"
 )
 
@@ -51,7 +53,14 @@ func TestHTTPSurface(t *testing.T) {
 	t.Run("GET query", func(t *testing.T) {
 		resp, body := get(t, svc.url+"/graphql?query="+url.QueryEscape("{ serverInfo { storage { embedded } } }"), "Authorization", "Bearer "+svc.key)
 		require.Equal(t, 200, resp.StatusCode)
-		require.JSONEq(t, `{"data":{"serverInfo":{"storage":{"embedded":true}}}}`, string(body))
+		var out struct {
+			Data       json.RawMessage     `json:"data"`
+			Extensions struct{ Cost cost } `json:"extensions"`
+		}
+		require.NoError(t, json.Unmarshal(body, &out))
+		require.JSONEq(t, `{"serverInfo":{"storage":{"embedded":true}}}`, string(out.Data))
+		require.Equal(t, 10000, out.Extensions.Cost.Limit, "the default bucket")
+		require.Equal(t, "10000", resp.Header.Get("X-RateLimit-Limit"))
 	})
 	t.Run("graphql-response+json", func(t *testing.T) {
 		resp, r := postGraphQL(t, svc.url, svc.key, "{ serverInfo { nope } }", "Accept", "application/graphql-response+json")
@@ -177,4 +186,24 @@ func TestInternalErrorsDoNotReachCallers(t *testing.T) {
 
 	mine := &gqlerror.Error{Message: "first must be at most 100", Extensions: map[string]any{"code": "BAD_USER_INPUT"}}
 	require.Equal(t, mine, present(ctx, mine), "errors meant for the caller pass through")
+}
+
+func TestPagesCannotBeFramedAndTalkOnlyToThisOrigin(t *testing.T) {
+	t.Parallel()
+	e := newActivityEnv(t, activities.HubOptions{})
+	for _, path := range []string{"/", "/graphiql"} {
+		resp, err := http.Get(e.url + path)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		csp := resp.Header.Get("Content-Security-Policy")
+		for _, want := range []string{"frame-ancestors 'none'", "connect-src 'self';", "script-src 'self';", "object-src 'none'"} {
+			require.Contains(t, csp, want, path)
+		}
+		require.Equal(t, "DENY", resp.Header.Get("X-Frame-Options"), path)
+		require.Equal(t, "no-referrer", resp.Header.Get("Referrer-Policy"), path)
+		require.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"), path)
+	}
+	resp, _ := postGraphQL(t, e.url, e.key, `{ viewer { organization { id } } }`)
+	require.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"))
 }

@@ -22,6 +22,8 @@ func instrument(log *slog.Logger, m *metrics, route string, h http.Handler) http
 		m.inFlight.Inc()
 		defer m.inFlight.Dec()
 		start := time.Now()
+		// Every answer is what its Content-Type says.
+		w.Header().Set("X-Content-Type-Options", "nosniff")
 		upgraded := false // a websocket takes the connection over; record it as 101
 		hooks := httpsnoop.Hooks{Hijack: func(next httpsnoop.HijackFunc) httpsnoop.HijackFunc {
 			return func() (net.Conn, *bufio.ReadWriter, error) {

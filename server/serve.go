@@ -177,6 +177,7 @@ func build(cfg *config, st *store.Store, dir *auth.Directory, ms *microsoft, gro
 	d := &deps{
 		log: log, store: st, directory: dir, access: svc, metrics: metrics, subs: subs, streams: newStreams(),
 		limits: newRateLimiter(cfg.rateLimit, cfg.rateBurst),
+		costs:  newCostLimiter(cfg.costRestore, cfg.costBucket),
 	}
 	d.graphql = newGraphQLHandler(&resolvers.Resolver{
 		Version: buildVersion(), GoVersion: runtime.Version(), StartedAt: time.Now().UTC(), DB: storageDescriber{st},

@@ -25,12 +25,18 @@ type deps struct {
 	metrics   *metrics
 	streams   *streams
 	limits    *rateLimiter
-	graphql   http.Handler
+	// costs limits each key by the cost of its operations; nil for none.
+	costs   *costLimiter
+	graphql http.Handler
 	// subs takes Graph's change notifications in; nil in tests without webhooks.
 	subs *subscriptions.Service
 	// loaderWait is how long dataloaders gather keys (2 ms if zero; tests lengthen it so
 	// that batching does not depend on the scheduler).
 	loaderWait time.Duration
+	// keepAlive is how often quiet websockets and event streams are pinged; 15 s if zero.
+	keepAlive time.Duration
+	// budget is a query's or mutation's time budget; requestBudget if zero.
+	budget time.Duration
 	// websocket replaces the websocket transport; the fan-out benchmark's baseline runs
 	// gqlgen's own there.
 	websocket graphql.Transport

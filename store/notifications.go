@@ -111,7 +111,7 @@ func (s *Store) findGraphSubscriptions(ctx context.Context, f bson.D) ([]GraphSu
 }
 
 // findAll runs a query and decodes every document it finds (an empty slice for none).
-func findAll[T any](ctx context.Context, c *mongo.Collection, what string, filter any, opts ...options.Lister[options.FindOptions]) ([]T, error) {
+func findAll[T any](ctx context.Context, c coll, what string, filter any, opts ...options.Lister[options.FindOptions]) ([]T, error) {
 	cur, err := c.Find(ctx, filter, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
@@ -159,8 +159,8 @@ const (
 
 // durable is a collection with a write concern that survives a primary's failure on a replica
 // set: an acknowledged notification must not be lost (FerretDB ignores it).
-func (s *Store) durable(name string) *mongo.Collection {
-	return s.db.Collection(name, options.Collection().SetWriteConcern(&writeconcern.WriteConcern{W: "majority", Journal: ptr(true)}))
+func (s *Store) durable(name string) coll {
+	return coll{s.db.Collection(name, options.Collection().SetWriteConcern(&writeconcern.WriteConcern{W: "majority", Journal: ptr(true)}))}
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -174,7 +174,7 @@ func (s *Store) InsertInbox(ctx context.Context, es []InboxEntry) error {
 }
 
 // insertEntries bulk-inserts entries; ones already there (a retry after a crash) are fine.
-func insertEntries(ctx context.Context, c *mongo.Collection, es []InboxEntry) error {
+func insertEntries(ctx context.Context, c coll, es []InboxEntry) error {
 	if len(es) == 0 {
 		return nil
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
@@ -34,6 +35,8 @@ type Options struct {
 	ConnectTimeout time.Duration
 	// Logger receives the store's own events; slog.Default() if nil.
 	Logger *slog.Logger
+	// Monitor, if set, sees every command the driver sends (for metrics and tests).
+	Monitor *event.CommandMonitor
 }
 
 // Store is an open connection to teamaccess's database. It is safe for concurrent use.
@@ -110,6 +113,9 @@ func (s *Store) connect(ctx context.Context, uri string, o Options) error {
 		SetServerSelectionTimeout(o.ConnectTimeout).
 		SetConnectTimeout(o.ConnectTimeout).
 		SetAppName("teamaccess")
+	if o.Monitor != nil {
+		opts.SetMonitor(o.Monitor)
+	}
 	if err := opts.Validate(); err != nil {
 		return fmt.Errorf("MongoDB URI: %w", redact(err, uri))
 	}
@@ -171,7 +177,7 @@ func (s *Store) stopEmbedded() {
 }
 
 // collection returns a collection of teamaccess's database.
-func (s *Store) collection(name string) *mongo.Collection { return s.db.Collection(name) }
+func (s *Store) collection(name string) coll { return coll{s.db.Collection(name)} }
 
 // buildInfo asks the server what it is.
 func (s *Store) buildInfo(ctx context.Context) (bson.M, error) {
