@@ -37,7 +37,7 @@ func (d *Directory) Authenticate(ctx context.Context, token string) (Identity, e
 	d.mu.Lock()
 	d.used[id] = now
 	d.mu.Unlock()
-	return Identity{OrgID: k.OrgID, KeyID: k.ID, KeyName: k.Name, Role: Role(k.Role)}, nil
+	return Identity{OrgID: k.OrgID, KeyID: k.ID, KeyName: k.Name, Role: Role(k.Role), AllowedOrigins: k.AllowedOrigins}, nil
 }
 
 // lookup reads a key through the cache.

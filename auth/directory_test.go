@@ -35,7 +35,7 @@ func TestKeysAuthenticateAndAreStoredOnlyAsHashes(t *testing.T) {
 	ctx := t.Context()
 	org, err := d.CreateOrganization(ctx, "Acme")
 	require.NoError(t, err)
-	k, secret, err := d.CreateKey(ctx, CommandLine(org.ID), "  crm sync  ", RoleReader, nil)
+	k, secret, err := d.CreateKey(ctx, CommandLine(org.ID), NewKey{Name: "  crm sync  ", Role: RoleReader})
 	require.NoError(t, err)
 	require.Regexp(t, tokenShape, secret)
 	require.True(t, strings.HasPrefix(secret, k.Prefix()+"_"), "the secret starts with the key's public prefix")
@@ -77,7 +77,7 @@ func TestRevokedAndExpiredKeysAreRefused(t *testing.T) {
 	ctx := t.Context()
 	org, _ := d.CreateOrganization(ctx, "Acme")
 	admin := CommandLine(org.ID)
-	k, secret, err := d.CreateKey(ctx, admin, "doomed", RoleAdmin, nil)
+	k, secret, err := d.CreateKey(ctx, admin, NewKey{Name: "doomed", Role: RoleAdmin})
 	require.NoError(t, err)
 	_, err = d.Authenticate(ctx, secret) // now cached
 	require.NoError(t, err)
@@ -89,7 +89,7 @@ func TestRevokedAndExpiredKeysAreRefused(t *testing.T) {
 	require.ErrorContains(t, err, "revoked")
 
 	exp := clk.now().Add(time.Hour)
-	_, secret, err = d.CreateKey(ctx, admin, "short-lived", RoleReader, &exp)
+	_, secret, err = d.CreateKey(ctx, admin, NewKey{Name: "short-lived", Role: RoleReader, ExpiresAt: &exp})
 	require.NoError(t, err)
 	_, err = d.Authenticate(ctx, secret)
 	require.NoError(t, err)
@@ -98,11 +98,11 @@ func TestRevokedAndExpiredKeysAreRefused(t *testing.T) {
 	require.ErrorContains(t, err, "expired")
 
 	past := clk.now().Add(-time.Second)
-	_, _, err = d.CreateKey(ctx, admin, "already gone", RoleReader, &past)
+	_, _, err = d.CreateKey(ctx, admin, NewKey{Name: "already gone", Role: RoleReader, ExpiresAt: &past})
 	require.ErrorIs(t, err, ErrInvalid)
 
 	// Another process (the command line, another replica) revokes: refused within the cache TTL.
-	k3, secret3, err := d.CreateKey(ctx, admin, "revoked elsewhere", RoleReader, nil)
+	k3, secret3, err := d.CreateKey(ctx, admin, NewKey{Name: "revoked elsewhere", Role: RoleReader})
 	require.NoError(t, err)
 	_, err = d.Authenticate(ctx, secret3)
 	require.NoError(t, err)
@@ -119,9 +119,9 @@ func TestOrganisationsCannotTouchEachOthersKeys(t *testing.T) {
 	ctx := t.Context()
 	a, _ := d.CreateOrganization(ctx, "A")
 	b, _ := d.CreateOrganization(ctx, "B")
-	ka, secretA, err := d.CreateKey(ctx, CommandLine(a.ID), "a key", RoleAdmin, nil)
+	ka, secretA, err := d.CreateKey(ctx, CommandLine(a.ID), NewKey{Name: "a key", Role: RoleAdmin})
 	require.NoError(t, err)
-	_, _, err = d.CreateKey(ctx, CommandLine(b.ID), "b key", RoleAdmin, nil)
+	_, _, err = d.CreateKey(ctx, CommandLine(b.ID), NewKey{Name: "b key", Role: RoleAdmin})
 	require.NoError(t, err)
 
 	keys, err := d.Keys(ctx, b.ID)
@@ -146,7 +146,7 @@ func TestUsageIsWrittenInBulkNotPerRequest(t *testing.T) {
 	d, _, clk := newTestDirectory(t)
 	ctx := t.Context()
 	org, _ := d.CreateOrganization(ctx, "Acme")
-	k, secret, _ := d.CreateKey(ctx, CommandLine(org.ID), "busy", RoleReader, nil)
+	k, secret, _ := d.CreateKey(ctx, CommandLine(org.ID), NewKey{Name: "busy", Role: RoleReader})
 	for range 5 {
 		_, err := d.Authenticate(ctx, secret)
 		require.NoError(t, err)
@@ -230,11 +230,42 @@ func TestNamesAreChecked(t *testing.T) {
 	require.ErrorIs(t, err, ErrInvalid)
 	org, _ := d.CreateOrganization(ctx, "Acme")
 	for _, name := range []string{"", strings.Repeat("x", 101), "bell\a"} {
-		_, _, err := d.CreateKey(ctx, CommandLine(org.ID), name, RoleReader, nil)
+		_, _, err := d.CreateKey(ctx, CommandLine(org.ID), NewKey{Name: name, Role: RoleReader})
 		require.ErrorIs(t, err, ErrInvalid, "%q", name)
 	}
-	_, _, err = d.CreateKey(ctx, CommandLine(org.ID), "ok", Role("OWNER"), nil)
+	_, _, err = d.CreateKey(ctx, CommandLine(org.ID), NewKey{Name: "ok", Role: Role("OWNER")})
 	require.ErrorIs(t, err, ErrInvalid)
 	keys, _ := d.Keys(ctx, org.ID)
 	require.Empty(t, keys, "bad input changes nothing")
+}
+
+func TestAKeyLimitedToOriginsWorksOnlyFromThem(t *testing.T) {
+	t.Parallel()
+	d, _, _ := newTestDirectory(t)
+	ctx := t.Context()
+	org, _ := d.CreateOrganization(ctx, "Acme")
+	for _, bad := range []string{"app.example.com", "https://app.example.com/path", "https://*.example.com", "ftp://x.example.com",
+		"https://user@app.example.com", "https://app.example.com?x=1", "null"} {
+		_, _, err := d.CreateKey(ctx, CommandLine(org.ID), NewKey{Name: "frontend", Role: RoleReader, AllowedOrigins: []string{bad}})
+		require.ErrorIs(t, err, ErrInvalid, bad)
+	}
+	keys, _ := d.Keys(ctx, org.ID)
+	require.Empty(t, keys, "bad input changes nothing")
+
+	k, secret, err := d.CreateKey(ctx, CommandLine(org.ID), NewKey{Name: "frontend", Role: RoleReader,
+		AllowedOrigins: []string{"https://App.Example.com/", "http://localhost:3000", "https://app.example.com"}})
+	require.NoError(t, err)
+	require.Equal(t, []string{"https://app.example.com", "http://localhost:3000"}, k.AllowedOrigins)
+	id, err := d.Authenticate(ctx, secret)
+	require.NoError(t, err)
+	require.NoError(t, id.CheckOrigin("https://app.example.com"))
+	require.NoError(t, id.CheckOrigin("http://localhost:3000"))
+	for _, origin := range []string{"https://evil.example", "", "https://app.example.com:8443", "http://app.example.com"} {
+		err := id.CheckOrigin(origin)
+		require.ErrorIs(t, err, ErrForbidden, origin)
+		require.Contains(t, err.Error(), "may be used only from https://app.example.com, http://localhost:3000")
+	}
+	other, _, err := d.CreateKey(ctx, CommandLine(org.ID), NewKey{Name: "back end", Role: RoleReader})
+	require.NoError(t, err)
+	require.Empty(t, other.AllowedOrigins)
 }

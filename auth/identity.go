@@ -2,6 +2,8 @@ package auth
 
 import (
 	"context"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,6 +41,23 @@ type Identity struct {
 	KeyID   string
 	KeyName string
 	Role    Role
+	// AllowedOrigins are the key's (Key.AllowedOrigins).
+	AllowedOrigins []string
+}
+
+// CheckOrigin says whether a request with this Origin header may use the identity's key. A
+// key limited to origins needs a matching Origin: browsers send one with every cross-origin
+// request and every websocket; a request without one is not from a browser page.
+func (id Identity) CheckOrigin(origin string) error {
+	if len(id.AllowedOrigins) == 0 || slices.Contains(id.AllowedOrigins, strings.ToLower(origin)) {
+		return nil
+	}
+	from := "no Origin header"
+	if origin != "" {
+		from = "origin " + strconv.Quote(origin)
+	}
+	return errkind.E(errkind.ErrForbidden, "API key %s may be used only from %s; this request came from %s",
+		keyPrefix+strings.TrimPrefix(id.KeyID, keyIDPrefix), strings.Join(id.AllowedOrigins, ", "), from)
 }
 
 type identityKey struct{}
@@ -102,6 +121,9 @@ type Key struct {
 	ExpiresAt  *time.Time
 	RevokedAt  *time.Time
 	LastUsedAt *time.Time
+	// AllowedOrigins, if any, are the only web origins (scheme://host[:port]) the key may be
+	// used from: for a key a browser frontend holds. Empty: any caller.
+	AllowedOrigins []string
 }
 
 // Prefix is the key's public start, as it appears in the secret.

@@ -3,16 +3,37 @@ package auth
 import (
 	"context"
 	"fmt"
+	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/teamaccess/teamaccess/errkind"
 	"github.com/teamaccess/teamaccess/store"
 )
 
+// NewKey is what a new API key is to be.
+type NewKey struct {
+	Name      string
+	Role      Role
+	ExpiresAt *time.Time
+	// AllowedOrigins limits the key to these web origins (Key.AllowedOrigins); at most
+	// MaxOrigins.
+	AllowedOrigins []string
+}
+
+// MaxOrigins is how many origins a key may be limited to.
+const MaxOrigins = 20
+
 // CreateKey creates an API key in the actor's organisation and returns it with its secret,
 // which exists nowhere else.
-func (d *Directory) CreateKey(ctx context.Context, actor Actor, name string, role Role, expiresAt *time.Time) (Key, string, error) {
-	name, err := checkName("the key's name", name)
+func (d *Directory) CreateKey(ctx context.Context, actor Actor, spec NewKey) (Key, string, error) {
+	role, expiresAt := spec.Role, spec.ExpiresAt
+	name, err := checkName("the key's name", spec.Name)
+	if err != nil {
+		return Key{}, "", err
+	}
+	origins, err := checkOrigins(spec.AllowedOrigins)
 	if err != nil {
 		return Key{}, "", err
 	}
@@ -29,7 +50,7 @@ func (d *Directory) CreateKey(ctx context.Context, actor Actor, name string, rol
 	}
 	id := newKeyID()
 	token, hash := newSecret(id)
-	sk := store.APIKey{ID: id, Name: name, Role: string(role), Hash: hash, CreatedAt: now, ExpiresAt: expiresAt}
+	sk := store.APIKey{ID: id, Name: name, Role: string(role), Hash: hash, CreatedAt: now, ExpiresAt: expiresAt, AllowedOrigins: origins}
 	scope := d.st.Org(actor.OrgID)
 	if err := scope.InsertAPIKey(ctx, sk); err != nil {
 		return Key{}, "", fmt.Errorf("create api key: %w", err)
@@ -39,6 +60,9 @@ func (d *Directory) CreateKey(ctx context.Context, actor Actor, name string, rol
 	summary := fmt.Sprintf("created %s key %q (%s)", role, name, k.Prefix())
 	if expiresAt != nil {
 		summary += ", expires " + expiresAt.Format(time.RFC3339)
+	}
+	if len(origins) > 0 {
+		summary += ", only from " + strings.Join(origins, " ")
 	}
 	if err := d.audit(ctx, actor, "apiKey.create", id, summary); err != nil {
 		return Key{}, "", err
@@ -91,5 +115,27 @@ func toKey(sk store.APIKey) Key {
 	return Key{
 		ID: sk.ID, OrgID: sk.OrgID, Name: sk.Name, Role: Role(sk.Role), CreatedAt: sk.CreatedAt,
 		ExpiresAt: sk.ExpiresAt, RevokedAt: sk.RevokedAt, LastUsedAt: sk.LastUsedAt,
+		AllowedOrigins: append([]string{}, sk.AllowedOrigins...),
 	}
+}
+
+// checkOrigins reads web origins as browsers send them in the Origin header: an http or https
+// scheme, a host and an optional port, nothing else; lower-cased, duplicates dropped.
+func checkOrigins(in []string) ([]string, error) {
+	if len(in) > MaxOrigins {
+		return nil, errkind.E(errkind.ErrInvalid, "allowedOrigins: at most %d origins, not %d", MaxOrigins, len(in))
+	}
+	var out []string
+	for _, o := range in {
+		u, err := url.Parse(strings.TrimSpace(o))
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil ||
+			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || strings.Contains(u.Host, "*") || len(o) > 200 {
+			return nil, errkind.E(errkind.ErrInvalid, "allowedOrigins: %q is not an origin such as https://app.example.com or http://localhost:3000", o)
+		}
+		origin := strings.ToLower(u.Scheme + "://" + u.Host)
+		if !slices.Contains(out, origin) {
+			out = append(out, origin)
+		}
+	}
+	return out, nil
 }

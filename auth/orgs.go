@@ -69,7 +69,7 @@ func (d *Directory) Bootstrap(ctx context.Context) (*Bootstrapped, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, secret, err := d.CreateKey(ctx, Actor{OrgID: org.ID, Name: "first start"}, "first admin key", RoleAdmin, nil)
+	key, secret, err := d.CreateKey(ctx, Actor{OrgID: org.ID, Name: "first start"}, NewKey{Name: "first admin key", Role: RoleAdmin})
 	if err != nil {
 		return nil, err
 	}

@@ -73,15 +73,16 @@ type ComplexityRoot struct {
 	}
 
 	ApiKey struct {
-		CreatedAt  func(childComplexity int) int
-		ExpiresAt  func(childComplexity int) int
-		ID         func(childComplexity int) int
-		LastUsedAt func(childComplexity int) int
-		Name       func(childComplexity int) int
-		Prefix     func(childComplexity int) int
-		RevokedAt  func(childComplexity int) int
-		Role       func(childComplexity int) int
-		Status     func(childComplexity int) int
+		AllowedOrigins func(childComplexity int) int
+		CreatedAt      func(childComplexity int) int
+		ExpiresAt      func(childComplexity int) int
+		ID             func(childComplexity int) int
+		LastUsedAt     func(childComplexity int) int
+		Name           func(childComplexity int) int
+		Prefix         func(childComplexity int) int
+		RevokedAt      func(childComplexity int) int
+		Role           func(childComplexity int) int
+		Status         func(childComplexity int) int
 	}
 
 	AuditEntry struct {
@@ -242,7 +243,7 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		CreateAPIKey          func(childComplexity int, name string, role auth.Role, expiresAt *time.Time) int
+		CreateAPIKey          func(childComplexity int, name string, role auth.Role, expiresAt *time.Time, allowedOrigins []string) int
 		CreateConsentLink     func(childComplexity int, input CreateConsentLinkInput) int
 		DisconnectTeamAccess  func(childComplexity int, input DisconnectTeamAccessInput) int
 		RecheckMailboxAccess  func(childComplexity int, ids []string) int
@@ -395,7 +396,7 @@ type MeetingResolver interface {
 	Mailbox(ctx context.Context, obj *activities.Meeting) (*mailboxes.Mailbox, error)
 }
 type MutationResolver interface {
-	CreateAPIKey(ctx context.Context, name string, role auth.Role, expiresAt *time.Time) (*CreatedAPIKey, error)
+	CreateAPIKey(ctx context.Context, name string, role auth.Role, expiresAt *time.Time, allowedOrigins []string) (*CreatedAPIKey, error)
 	RevokeAPIKey(ctx context.Context, id string) (*auth.Key, error)
 	RecheckMailboxAccess(ctx context.Context, ids []string) ([]*mailboxes.Mailbox, error)
 	SetMailboxCapture(ctx context.Context, id string, enabled bool) (*mailboxes.Mailbox, error)
@@ -518,6 +519,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ActivityEdge.Node(childComplexity), true
 
+	case "ApiKey.allowedOrigins":
+		if e.ComplexityRoot.ApiKey.AllowedOrigins == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKey.AllowedOrigins(childComplexity), true
 	case "ApiKey.createdAt":
 		if e.ComplexityRoot.ApiKey.CreatedAt == nil {
 			break
@@ -1236,7 +1243,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.CreateAPIKey(childComplexity, args["name"].(string), args["role"].(auth.Role), args["expiresAt"].(*time.Time)), true
+		return e.ComplexityRoot.Mutation.CreateAPIKey(childComplexity, args["name"].(string), args["role"].(auth.Role), args["expiresAt"].(*time.Time), args["allowedOrigins"].([]string)), true
 	case "Mutation.createConsentLink":
 		if e.ComplexityRoot.Mutation.CreateConsentLink == nil {
 			break
@@ -2309,6 +2316,12 @@ type ApiKey implements Node {
   revokedAt: DateTime
   "When the key was last used, to within about a minute."
   lastUsedAt: DateTime
+  """
+  The only web origins (` + "`" + `https://app.example.com` + "`" + `) the key may be used from, for a key a
+  browser frontend holds: a request or websocket whose ` + "`" + `Origin` + "`" + ` header is not one of them (or
+  that has none) is refused with FORBIDDEN. Empty: any caller.
+  """
+  allowedOrigins: [String!]!
 }
 
 "A new API key, with the only copy of its secret."
@@ -2325,7 +2338,13 @@ type Mutation {
   Creates an API key for the caller's organization. The secret is in the answer and
   nowhere else: teamaccess keeps only its hash.
   """
-  createApiKey(name: String!, role: Role!, expiresAt: DateTime): CreatedApiKey! @hasRole(role: ADMIN)
+  createApiKey(
+    name: String!
+    role: Role!
+    expiresAt: DateTime
+    "Limit the key to these web origins (at most 20), e.g. ` + "`" + `https://app.example.com` + "`" + `; see ` + "`" + `ApiKey.allowedOrigins` + "`" + `."
+    allowedOrigins: [String!]
+  ): CreatedApiKey! @hasRole(role: ADMIN)
   "Revokes an API key at once. Revoking a revoked key changes nothing."
   revokeApiKey(id: ID!): ApiKey! @hasRole(role: ADMIN)
 }
@@ -2887,6 +2906,8 @@ func (ec *executionContext) childFields_ApiKey(ctx context.Context, field graphq
 		return ec.fieldContext_ApiKey_revokedAt(ctx, field)
 	case "lastUsedAt":
 		return ec.fieldContext_ApiKey_lastUsedAt(ctx, field)
+	case "allowedOrigins":
+		return ec.fieldContext_ApiKey_allowedOrigins(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ApiKey", field.Name)
 }
@@ -3456,6 +3477,14 @@ func (ec *executionContext) field_Mutation_createApiKey_args(ctx context.Context
 		return nil, err
 	}
 	args["expiresAt"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "allowedOrigins",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["allowedOrigins"] = arg3
 	return args, nil
 }
 
@@ -4363,6 +4392,29 @@ func (ec *executionContext) _ApiKey_lastUsedAt(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_ApiKey_lastUsedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ApiKey", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _ApiKey_allowedOrigins(ctx context.Context, field graphql.CollectedField, obj *auth.Key) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiKey_allowedOrigins(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AllowedOrigins, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApiKey_allowedOrigins(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApiKey", field, false, false, "String")
 }
 
 func (ec *executionContext) _AuditEntry_id(ctx context.Context, field graphql.CollectedField, obj *auth.AuditEntry) (ret graphql.Marshaler) {
@@ -7020,7 +7072,7 @@ func (ec *executionContext) _Mutation_createApiKey(ctx context.Context, field gr
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().CreateAPIKey(ctx, fc.Args["name"].(string), fc.Args["role"].(auth.Role), fc.Args["expiresAt"].(*time.Time))
+			return ec.Resolvers.Mutation().CreateAPIKey(ctx, fc.Args["name"].(string), fc.Args["role"].(auth.Role), fc.Args["expiresAt"].(*time.Time), fc.Args["allowedOrigins"].([]string))
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
 			directive0 := next
@@ -11415,6 +11467,11 @@ func (ec *executionContext) _ApiKey(ctx context.Context, sel ast.SelectionSet, o
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "allowedOrigins":
+			out.Values[i] = ec._ApiKey_allowedOrigins(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -14780,6 +14837,41 @@ func (ec *executionContext) marshalOResponseType2ᚖgithubᚗcomᚋteamaccessᚋ
 	_ = ctx
 	res := graphql.MarshalString(string(*v))
 	return res
+}
+
+func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNString2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOString2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNString2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalOString2ᚖstring(ctx context.Context, v any) (*string, error) {

@@ -17,12 +17,12 @@ func (r *apiKeyResolver) Status(ctx context.Context, obj *auth.Key) (auth.KeySta
 	return obj.Status(r.now()), nil
 }
 
-func (r *mutationResolver) CreateAPIKey(ctx context.Context, name string, role auth.Role, expiresAt *time.Time) (*graph.CreatedAPIKey, error) {
+func (r *mutationResolver) CreateAPIKey(ctx context.Context, name string, role auth.Role, expiresAt *time.Time, allowedOrigins []string) (*graph.CreatedAPIKey, error) {
 	id, err := caller(ctx)
 	if err != nil {
 		return nil, err
 	}
-	k, secret, err := r.Directory.CreateKey(ctx, auth.ActorOf(id), name, role, expiresAt)
+	k, secret, err := r.Directory.CreateKey(ctx, auth.ActorOf(id), auth.NewKey{Name: name, Role: role, ExpiresAt: expiresAt, AllowedOrigins: allowedOrigins})
 	if err != nil {
 		return nil, userError(ctx, err)
 	}

@@ -74,6 +74,7 @@ func setComplexity(c *graph.ComplexityRoot) {
 	c.Email.Participants, c.Email.To, c.Email.Cc, c.Email.Bcc = inMemory, inMemory, inMemory, inMemory
 	c.Meeting.Participants, c.Meeting.Attendees = inMemory, inMemory
 	c.Contact.Emails, c.Contact.Phones = inMemory, inMemory
+	c.ApiKey.AllowedOrigins = inMemory
 	c.Mailbox.SyncHealth = func(child int) int { return storeCost + child*listEstimate }
 	c.Mailbox.ChangeNotifications = func(child int) int { return storeCost + child*listEstimate }
 	ta := &c.TeamAccess

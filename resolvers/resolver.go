@@ -113,7 +113,7 @@ type Directory interface {
 	Organization(ctx context.Context, orgID string) (auth.Organization, error)
 	Key(ctx context.Context, orgID, id string) (auth.Key, error)
 	Keys(ctx context.Context, orgID string) ([]auth.Key, error)
-	CreateKey(ctx context.Context, actor auth.Actor, name string, role auth.Role, expiresAt *time.Time) (auth.Key, string, error)
+	CreateKey(ctx context.Context, actor auth.Actor, spec auth.NewKey) (auth.Key, string, error)
 	RevokeKey(ctx context.Context, actor auth.Actor, id string) (auth.Key, error)
 	AuditLog(ctx context.Context, orgID string, first int, after string) (auth.AuditPage, error)
 	AuditEntry(ctx context.Context, orgID, id string) (auth.AuditEntry, error)

@@ -37,12 +37,12 @@ func seed(t testing.TB, dataDir string) seeded {
 	require.NoError(t, err)
 	var s seeded
 	s.orgA, s.adminA, s.adminAID = boot.Org.ID, boot.Secret, boot.Key.ID
-	k, secret, err := d.CreateKey(ctx, auth.CommandLine(s.orgA), "dashboard", auth.RoleReader, nil)
+	k, secret, err := d.CreateKey(ctx, auth.CommandLine(s.orgA), auth.NewKey{Name: "dashboard", Role: auth.RoleReader})
 	require.NoError(t, err)
 	s.readerA, s.readerAID = secret, k.ID
 	b, err := d.CreateOrganization(ctx, "Other Corp")
 	require.NoError(t, err)
-	k, secret, err = d.CreateKey(ctx, auth.CommandLine(b.ID), "other admin", auth.RoleAdmin, nil)
+	k, secret, err = d.CreateKey(ctx, auth.CommandLine(b.ID), auth.NewKey{Name: "other admin", Role: auth.RoleAdmin})
 	require.NoError(t, err)
 	s.orgB, s.adminB, s.bKey = b.ID, secret, k.ID
 	return s

@@ -52,6 +52,10 @@ func requireAPIKey(a authenticator, log *slog.Logger, next http.Handler) http.Ha
 			writeGraphQLError(w, http.StatusServiceUnavailable, "INTERNAL", "cannot check API keys right now; try again shortly", nil)
 			return
 		}
+		if err := id.CheckOrigin(r.Header.Get("Origin")); err != nil {
+			writeGraphQLError(w, http.StatusForbidden, "FORBIDDEN", errkind.Message(err), nil)
+			return
+		}
 		ctx := withAPIKey(auth.WithIdentity(r.Context(), id), token)
 		if streaming(r) {
 			// An event stream lasts as long as its client wants: it ends within recheckEvery
@@ -179,11 +183,26 @@ func websocketInit(a authenticator, limits *rateLimiter) func(context.Context, t
 			}
 			return refuse("cannot check API keys right now; try again shortly")
 		}
+		if err := id.CheckOrigin(originOf(ctx)); err != nil {
+			return refuse(errkind.Message(err))
+		}
 		if ok, wait := limits.allow(id.KeyID); !ok {
 			return refuse("rate limit exceeded; retry in " + strconv.Itoa(retrySeconds(wait)) + " s")
 		}
 		return withAPIKey(auth.WithIdentity(ctx, id), token), nil
 	}
+}
+
+type originKey struct{}
+
+// withOrigin keeps a websocket's upgrade request's Origin header, for a key limited to origins.
+func withOrigin(ctx context.Context, origin string) context.Context {
+	return context.WithValue(ctx, originKey{}, origin)
+}
+
+func originOf(ctx context.Context) string {
+	o, _ := ctx.Value(originKey{}).(string)
+	return o
 }
 
 type websocketKey struct{}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -30,6 +31,11 @@ func runAdmin(ctx context.Context, cmd command, fs *flag.FlagSet, args []string,
 		ConnectTimeout: cfg.mongoTimeout, Logger: log,
 	})
 	if err != nil {
+		if errors.Is(err, store.ErrInUse) {
+			return fmt.Errorf("open store: %w\nThe service is running on this data directory's embedded database, which only one process may open. "+
+				"While it runs, manage API keys through the API: the createApiKey and revokeApiKey mutations and the apiKeys query "+
+				"(GraphiQL at /graphiql, signed in with an admin key); or stop the service first", err)
+		}
 		return fmt.Errorf("open store: %w", err)
 	}
 	defer st.Close(context.WithoutCancel(ctx))
@@ -73,6 +79,7 @@ func runAPIKey(ctx context.Context, args []string, getenv func(string) string, s
 		name := fs.String("name", "", "the key's `name`, e.g. who or what uses it (required)")
 		role := fs.String("role", "READER", "`role`: ADMIN or READER")
 		expiresIn := fs.Duration("expires-in", 0, "expire the key after this `duration`, e.g. 720h (default: never)")
+		origins := fs.String("allowed-origins", "", "limit the key to these web `origins`, comma-separated, e.g. https://app.example.com (for a key a browser holds)")
 		cmd := command{name: "apikey create", summary: "Create an API key and print its secret, once.", opts: storeOptions}
 		return runAdmin(ctx, cmd, fs, args[1:], getenv, stderr, func(ctx context.Context, dir *auth.Directory) error {
 			r, err := auth.ParseRole(*role)
@@ -91,7 +98,13 @@ func runAPIKey(ctx context.Context, args []string, getenv func(string) string, s
 				t := time.Now().Add(*expiresIn)
 				exp = &t
 			}
-			k, secret, err := dir.CreateKey(ctx, auth.CommandLine(o.ID), *name, r, exp)
+			var allowed []string
+			for o := range strings.SplitSeq(*origins, ",") {
+				if o = strings.TrimSpace(o); o != "" {
+					allowed = append(allowed, o)
+				}
+			}
+			k, secret, err := dir.CreateKey(ctx, auth.CommandLine(o.ID), auth.NewKey{Name: *name, Role: r, ExpiresAt: exp, AllowedOrigins: allowed})
 			if err != nil {
 				return usagef("%v", cause(err))
 			}

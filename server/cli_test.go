@@ -86,3 +86,16 @@ func TestExplainCommandShowsEveryQueryPlan(t *testing.T) {
 	require.Contains(t, out, "filterPushdown=", "the embedded FerretDB's report")
 	require.Len(t, strings.Split(strings.TrimSpace(out), "\n"), 19, "a header and 18 queries")
 }
+
+// While the service runs on the embedded store, the key commands cannot open it: they say what
+// works instead (the API), and the first start's hint says so too.
+func TestKeyCommandsBesideARunningServicePointAtTheAPI(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	svc := startService(t, dir)
+	require.Contains(t, svc.stdout.String(), "createApiKey mutation")
+	code, _, errOut := run(t, "apikey", "create", "--data-dir="+dir, "--name", "x", "--allowed-origins", "https://app.example.com")
+	require.NotEqual(t, 0, code)
+	require.Contains(t, errOut, "in use")
+	require.Contains(t, errOut, "createApiKey and revokeApiKey mutations")
+}

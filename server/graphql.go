@@ -48,13 +48,14 @@ func newGraphQLHandler(r *resolvers.Resolver, d *deps) *handler.Server {
 	srv := handler.New(graph.NewExecutableSchema(resolvers.New(r)))
 	var ws graphql.Transport = gqlws.Transport{
 		// The connection keeps only the caller's identity from the upgrade request (when it
-		// came with an Authorization header).
+		// came with an Authorization header) and its Origin, for a key limited to origins.
 		Context: func(r *http.Request) context.Context {
+			ctx := withOrigin(context.Background(), r.Header.Get("Origin"))
 			if id, ok := auth.FromContext(r.Context()); ok {
 				token, _ := r.Context().Value(apiKeyKey{}).(string)
-				return withAPIKey(auth.WithIdentity(context.Background(), id), token)
+				return withAPIKey(auth.WithIdentity(ctx, id), token)
 			}
-			return context.Background()
+			return ctx
 		},
 		Recheck: func(ctx context.Context) error {
 			token, _ := ctx.Value(apiKeyKey{}).(string)

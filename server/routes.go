@@ -3,6 +3,8 @@ package server
 import (
 	"net/http"
 
+	"github.com/rs/cors"
+
 	"github.com/teamaccess/teamaccess/subscriptions"
 )
 
@@ -11,8 +13,8 @@ func addRoutes(mux *http.ServeMux, d *deps) {
 	handle := func(pattern string, h http.Handler) {
 		mux.Handle(pattern, instrument(d.log, d.metrics, pattern, h))
 	}
-	handle("/graphql", refuseSingleConnectionSSE(limitBody(maxGraphQLBody, oneJSONObject(
-		requireAPIKey(d.directory, d.log, d.limits.limitRate(d.costs.headers(d.streams.track(d.graphql))))))))
+	handle("/graphql", crossOrigin.Handler(refuseSingleConnectionSSE(limitBody(maxGraphQLBody, oneJSONObject(
+		requireAPIKey(d.directory, d.log, d.limits.limitRate(d.costs.headers(d.streams.track(d.graphql)))))))))
 	handle("GET /graphiql", handleGraphiQL())
 	handle("GET /graphiql/{file}", handleGraphiQLAsset())
 	handle("GET /healthz", handleHealthz())
@@ -31,3 +33,16 @@ func addRoutes(mux *http.ServeMux, d *deps) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found", "path": r.URL.Path})
 	}))
 }
+
+// crossOrigin lets pages on any origin call /graphql, as websockets from any origin may
+// connect: callers authenticate with a bearer API key, never a cookie, so a page gains nothing
+// from being on another origin that a script of its own could not do. A key a browser holds can
+// be limited to its frontend's origins (createApiKey's allowedOrigins), over HTTP and websockets
+// alike. The rate limit's headers are exposed to scripts.
+var crossOrigin = cors.New(cors.Options{
+	AllowedOrigins: []string{"*"},
+	AllowedMethods: []string{http.MethodGet, http.MethodPost},
+	AllowedHeaders: []string{"*"},
+	ExposedHeaders: []string{"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Used", "X-RateLimit-Reset", "Retry-After", "WWW-Authenticate"},
+	MaxAge:         600,
+})

@@ -144,7 +144,7 @@ func measureNeighbour(t testing.TB, e *activityEnv, n int, loaded bool) neighbou
 	ctx := context.Background()
 	other, err := e.dir.CreateOrganization(ctx, "Other Corp")
 	require.NoError(t, err)
-	_, key, err := e.dir.CreateKey(ctx, auth.CommandLine(other.ID), "other", auth.RoleReader, nil)
+	_, key, err := e.dir.CreateKey(ctx, auth.CommandLine(other.ID), auth.NewKey{Name: "other", Role: auth.RoleReader})
 	require.NoError(t, err)
 	var run neighbourRun
 	stop := make(chan struct{})

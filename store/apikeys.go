@@ -22,6 +22,8 @@ type APIKey struct {
 	ExpiresAt  *time.Time `bson:"expiresAt,omitempty"`
 	RevokedAt  *time.Time `bson:"revokedAt,omitempty"`
 	LastUsedAt *time.Time `bson:"lastUsedAt,omitempty"`
+	// AllowedOrigins, if any, are the only web origins the key may be used from.
+	AllowedOrigins []string `bson:"allowedOrigins,omitempty"`
 }
 
 // APIKeyForAuthentication reads a key by ID whatever its organisation: authentication is the

@@ -97,7 +97,7 @@ func lockDir(dir string) (*os.File, error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		_ = f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("data directory %s is in use by another teamaccess process", dir)
+			return nil, fmt.Errorf("data directory %s is in use by another teamaccess process: %w", dir, ErrInUse)
 		}
 		return nil, fmt.Errorf("lock data directory: %w", err)
 	}

@@ -53,6 +53,9 @@ type Store struct {
 // ErrUnreachable reports that the database server could not be reached.
 var ErrUnreachable = errors.New("database unreachable")
 
+// ErrInUse reports that the embedded database's directory is held by another process.
+var ErrInUse = errors.New("data directory in use")
+
 // ValidateURI checks a MongoDB connection string without connecting. Its error never repeats
 // the URI, which may hold a password.
 func ValidateURI(uri string) error {

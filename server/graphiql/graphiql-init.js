@@ -12,7 +12,7 @@
     form.innerHTML =
       '<h1 style="font-size:1.4em">teamaccess GraphiQL</h1>' +
       '<p>Paste an API key (it starts with <code>tak_</code>). The first start of teamaccess printed ' +
-      'an admin key; <code>teamaccess apikey create</code> makes more.</p>' +
+      'an admin key; once signed in, the <code>createApiKey</code> mutation makes more.</p>' +
       '<p style="color:#b00020" id="problem"></p>' +
       '<input id="key" type="password" autocomplete="off" style="width:100%;padding:.5em" ' +
       'placeholder="tak_…" aria-label="API key"> ' +
