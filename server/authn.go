@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -149,7 +150,14 @@ func writeGraphQLError(w http.ResponseWriter, status int, code, msg string, ext 
 	for k, v := range ext {
 		extensions[k] = v
 	}
-	writeJSON(w, status, map[string]any{"errors": []map[string]any{{"message": msg, "extensions": extensions}}})
+	body := map[string]any{"errors": []map[string]any{{"message": msg, "extensions": extensions}}}
+	if w.Header().Get("Content-Type") == graphqlResponseJSON { // as the client asked (errorMediaType)
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(body)
+		return
+	}
+	writeJSON(w, status, body)
 }
 
 // websocketInit authenticates a websocket from its connection_init payload, unless the upgrade

@@ -104,8 +104,26 @@ func oneJSONObject(h http.Handler) http.Handler {
 		case !json.Valid(body):
 			writeGraphQLError(w, http.StatusBadRequest, "BAD_USER_INPUT", "the request body is not one JSON value (nothing may follow it)", nil)
 			return
+		case !hasQuery(body):
+			writeGraphQLError(w, http.StatusBadRequest, "BAD_USER_INPUT", `the request has no query: send {"query": "…", "variables": {…}}`, nil)
+			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		h.ServeHTTP(w, r)
 	})
+}
+
+// hasQuery says whether a GraphQL request body has a query string, or names a persisted one.
+func hasQuery(body []byte) bool {
+	var req struct {
+		Query      any `json:"query"`
+		Extensions struct {
+			PersistedQuery any `json:"persistedQuery"`
+		} `json:"extensions"`
+	}
+	if json.Unmarshal(body, &req) != nil {
+		return false
+	}
+	q, ok := req.Query.(string)
+	return ok && q != "" || req.Query == nil && req.Extensions.PersistedQuery != nil
 }

@@ -13,8 +13,8 @@ func addRoutes(mux *http.ServeMux, d *deps) {
 	handle := func(pattern string, h http.Handler) {
 		mux.Handle(pattern, instrument(d.log, d.metrics, pattern, h))
 	}
-	handle("/graphql", crossOrigin.Handler(refuseSingleConnectionSSE(limitBody(maxGraphQLBody, oneJSONObject(
-		requireAPIKey(d.directory, d.log, d.limits.limitRate(d.costs.headers(d.streams.track(d.graphql)))))))))
+	handle("/graphql", crossOrigin.Handler(errorMediaType(refuseSingleConnectionSSE(specAnswers(limitBody(maxGraphQLBody, oneJSONObject(
+		requireAPIKey(d.directory, d.log, d.limits.limitRate(d.costs.headers(d.streams.track(d.graphql)))))))))))
 	handle("GET /graphiql", handleGraphiQL())
 	handle("GET /graphiql/{file}", handleGraphiQLAsset())
 	handle("GET /healthz", handleHealthz())
