@@ -60,6 +60,8 @@ type activityEnv struct {
 	url, key, org string
 	st            *store.Store
 	dir           *auth.Directory
+	res           *resolvers.Resolver
+	graphql       http.Handler // the GraphQL handler alone, without authentication
 	hub           *activities.Hub
 	mbx           *countingMailboxes
 	act           *countingActivities
@@ -112,8 +114,10 @@ func newActivityEnvWith(t testing.TB, hub activities.HubOptions, o store.Options
 	for _, o := range opts {
 		o(d)
 	}
-	d.graphql = newGraphQLHandler(&resolvers.Resolver{Directory: dir, DB: storageDescriber{st}, Version: "test",
-		Mailboxes: e.mbx, Activities: e.act, ActivityFeed: e.hub}, d)
+	e.res = &resolvers.Resolver{Directory: dir, DB: storageDescriber{st}, Version: "test",
+		Mailboxes: e.mbx, Activities: e.act, ActivityFeed: e.hub}
+	d.graphql = newGraphQLHandler(e.res, d)
+	e.graphql = d.graphql
 	srv := httptest.NewServer(newHandler(d))
 	t.Cleanup(srv.Close)
 	e.url = srv.URL

@@ -94,7 +94,7 @@ func newGraphQLHandler(r *resolvers.Resolver, d *deps) *handler.Server {
 	srv.SetParserTokenLimit(maxQueryTokens)
 	srv.Use(extension.Introspection{})
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
-	srv.Use(depthLimit{max: maxQueryDepth})
+	srv.Use(depthLimit{max: maxQueryDepth, maxFields: maxQueryComplexity}) // before the complexity limit
 	srv.Use(extension.FixedComplexityLimit(maxQueryComplexity))
 	srv.Use(websocketRate{d.limits})
 	srv.Use(subscriptionLimit{max: maxSubscriptionsPerConnection})

@@ -12,12 +12,19 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/99designs/gqlgen/complexity"
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/stretchr/testify/require"
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/parser"
 
+	"github.com/teamaccess/teamaccess/activities"
 	"github.com/teamaccess/teamaccess/auth"
+	"github.com/teamaccess/teamaccess/graph"
 	"github.com/teamaccess/teamaccess/resolvers"
 	"github.com/teamaccess/teamaccess/store"
 )
@@ -108,7 +115,7 @@ func TestDepthLimit(t *testing.T) {
 		}
 		return "{ t { " + inner + " } }"
 	}
-	limit := depthLimit{max: 12}
+	limit := depthLimit{max: 12, maxFields: 5000}
 	for _, tc := range []struct {
 		depth    int
 		fragment bool
@@ -289,4 +296,75 @@ func TestRequestErrorsHaveACode(t *testing.T) {
 		require.Len(t, r.Errors, 1, name)
 		require.Equal(t, "BAD_USER_INPUT", r.Errors[0].Extensions["code"], "%s: %s", name, r.Errors[0].Message)
 	}
+}
+
+// What every limit costs a normal request, in one run: a page of activities with their mailboxes
+// and contacts through the GraphQL handler as served (token limit, depth and fragment expansion,
+// complexity, cost points, store shares, time budget) against the same schema and resolvers with
+// none of them. Compare the ns/op figures (target: under 2%).
+func BenchmarkLimitsOverhead(b *testing.B) {
+	e := newActivityEnv(b, activities.HubOptions{}, func(d *deps) { d.costs = newCostLimiter(1e12, 1e12) })
+	e.add(b, 50)
+	bare := handler.New(graph.NewExecutableSchema(resolvers.New(e.res)))
+	bare.AddTransport(transport.POST{})
+	bare.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	bare.Use(resolvers.Loaders{R: e.res})
+	as := func(h http.Handler) http.Handler {
+		id := auth.Identity{OrgID: e.org, KeyID: "bench", Role: auth.RoleAdmin}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h.ServeHTTP(w, r.WithContext(auth.WithIdentity(r.Context(), id)))
+		})
+	}
+	query := strings.Replace(activityPage, "$after: String, $filter: ActivityFilter", "$after: String", 1)
+	query = strings.Replace(query, ", filter: $filter", "", 1)
+	for name, h := range map[string]http.Handler{"no-limits": as(bare), "limits": as(e.graphql)} {
+		body, _ := json.Marshal(map[string]string{"query": query})
+		req := httptest.NewRequest(http.MethodPost, "/graphql", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		require.NotContains(b, rec.Body.String(), `"errors"`, name)
+	}
+	b.Run("no-limits", func(b *testing.B) { benchPost(b, as(bare), query, "") })
+	b.Run("limits", func(b *testing.B) { benchPost(b, as(e.graphql), query, "") })
+}
+
+// The parse-time limits alone, on the same page query, for a figure finer than a request's
+// noise: parsing with and without the token limit, the depth and fragment-expansion walk, and
+// gqlgen's complexity calculation. Compare with BenchmarkLimitsOverhead's ns/op for a request.
+func BenchmarkParseTimeLimits(b *testing.B) {
+	es := graph.NewExecutableSchema(resolvers.New(&resolvers.Resolver{}))
+	query := strings.Replace(activityPage, "$after: String, $filter: ActivityFilter", "$after: String", 1)
+	query = strings.Replace(query, ", filter: $filter", "", 1)
+	src := &ast.Source{Input: query}
+	b.Run("parse", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := parser.ParseQuery(src); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("parse-with-token-limit", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := parser.ParseQueryWithTokenLimit(src, maxQueryTokens); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	doc, errs := gqlparser.LoadQueryWithRules(es.Schema(), query, nil)
+	require.Empty(b, errs)
+	op := doc.Operations[0]
+	b.Run("depth-and-expansion", func(b *testing.B) {
+		l := depthLimit{max: maxQueryDepth, maxFields: maxQueryComplexity}
+		for b.Loop() {
+			if err := l.MutateOperationContext(context.Background(), &graphql.OperationContext{Operation: op}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("complexity", func(b *testing.B) {
+		for b.Loop() {
+			complexity.Calculate(context.Background(), es, op, nil)
+		}
+	})
 }
