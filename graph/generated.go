@@ -2500,7 +2500,7 @@ type MailboxEdge {
 extend type Query {
   "The tenant's users and their mailboxes, by name. Forward pagination (first, after); at most 100 a page."
   mailboxes(filter: MailboxFilter, first: Int = 50, after: String, last: Int, before: String): MailboxConnection!
-  "One mailbox by its global id; null if there is none in the organization."
+  "One mailbox by its global id; null if there is none in the organization (as for node and activity, whatever the id)."
   mailbox(id: ID!): Mailbox
   "The capture policy by mailbox kind: every kind is captured until an admin turns it off."
   mailboxKindCapture: [MailboxKindCapture!]!

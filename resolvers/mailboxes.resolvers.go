@@ -12,6 +12,7 @@ import (
 
 	"github.com/teamaccess/teamaccess/access"
 	"github.com/teamaccess/teamaccess/auth"
+	"github.com/teamaccess/teamaccess/errkind"
 	"github.com/teamaccess/teamaccess/graph"
 	"github.com/teamaccess/teamaccess/mailboxes"
 )
@@ -143,8 +144,8 @@ func (r *queryResolver) Mailbox(ctx context.Context, id string) (*mailboxes.Mail
 		return nil, err
 	}
 	m, err := r.Resolver.Mailboxes.Get(ctx, who.OrgID, id)
-	if errors.Is(err, mailboxes.ErrNotFound) {
-		return nil, nil
+	if errors.Is(err, mailboxes.ErrNotFound) || errkind.KindOf(err) == errkind.ErrInvalid {
+		return nil, nil // as node(id:) and activity(id:) answer an id that names nothing here
 	}
 	if err != nil {
 		return nil, userError(ctx, err)

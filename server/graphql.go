@@ -92,6 +92,7 @@ func newGraphQLHandler(r *resolvers.Resolver, d *deps) *handler.Server {
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.SetParserTokenLimit(maxQueryTokens)
+	srv.SetValidationRulesFn(cappedRules)
 	srv.Use(extension.Introspection{})
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
 	srv.Use(depthLimit{max: maxQueryDepth, maxFields: maxQueryComplexity}) // before the complexity limit

@@ -76,3 +76,36 @@ func TestABrowserOnAnotherOriginMayCallTheAPI(t *testing.T) {
 	require.Contains(t, resp.Header.Get("Access-Control-Allow-Methods"), "POST")
 	require.Empty(t, resp.Header.Get("Access-Control-Allow-Credentials"), "no cookies, ever")
 }
+
+// node, activity and mailbox answer alike for an id that names nothing in the caller's
+// organization, whether it is another organization's, unknown, or not an id at all: null, no
+// error, so that no answer tells one from another.
+func TestLookupsAnswerAForeignOrUnknownIDAlike(t *testing.T) {
+	t.Parallel()
+	e := newActivityEnv(t, activities.HubOptions{})
+	e.add(t, 2)
+	_, out := postGraphQL(t, e.url, e.key, `{ activities(first: 1) { edges { node { id mailbox { id } } } } }`)
+	var page struct {
+		Activities struct {
+			Edges []struct {
+				Node struct {
+					ID      string
+					Mailbox struct{ ID string }
+				}
+			}
+		}
+	}
+	require.NoError(t, json.Unmarshal(out.Data, &page))
+	act, mbx := page.Activities.Edges[0].Node.ID, page.Activities.Edges[0].Node.Mailbox.ID
+	other, err := e.dir.CreateOrganization(t.Context(), "Other Corp")
+	require.NoError(t, err)
+	_, key, err := e.dir.CreateKey(t.Context(), auth.CommandLine(other.ID), auth.NewKey{Name: "o", Role: auth.RoleReader})
+	require.NoError(t, err)
+	for _, field := range []string{"node", "activity", "mailbox"} {
+		for _, id := range []string{act, mbx, "act_bm9uZQ", "mbx_nobody", "garbage", ""} {
+			_, out := postGraphQLVars(t, e.url, `query($id: ID!) { x: `+field+`(id: $id) { id } }`, map[string]any{"id": id}, "Authorization", "Bearer "+key)
+			require.Empty(t, out.Errors, "%s(id: %q)", field, id)
+			require.JSONEq(t, `{"x":null}`, string(out.Data), "%s(id: %q)", field, id)
+		}
+	}
+}

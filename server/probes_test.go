@@ -65,6 +65,7 @@ func exhaustionProbes() []probe {
 		{"a 3,000-fragment chain", chain, nil, "GRAPHQL_PARSE_FAILED"},
 		{"fragments that each spread the next twice", d.String(), nil, "COMPLEXITY_LIMIT_EXCEEDED"},
 		{"4,000 aliases of one field with different arguments", repeatDoc("{ ", `a: node(id: "ak_%d") { id } `, "}", 4000, id), nil, "GRAPHQL_PARSE_FAILED"},
+		{"250 aliases of one field with different arguments (31,000 conflicts)", repeatDoc("{ ", `a: node(id: "%d") { id } `, "}", 250, id), nil, "GRAPHQL_VALIDATION_FAILED"},
 		{"60 aliases of activities(first: 100)", repeatDoc("{ ", "a%d: activities(first: 100) { edges { node { id } } } ", "}", 60, id), nil, "COMPLEXITY_LIMIT_EXCEEDED"},
 	}
 }
@@ -76,6 +77,7 @@ func TestExhaustionProbesAreRefusedCheaplyOverEveryTransport(t *testing.T) {
 	e := newActivityEnv(t, activities.HubOptions{})
 	ctx := wsContext(t)
 	ws := dialGraphQL(t, ctx, e.url, "graphql-transport-ws", e.key)
+	t.Cleanup(func() { _ = ws.CloseNow() }) // the server's reader ends with it (goroutine-counting tests follow)
 	transports := map[string]func(p probe) []gqlError{
 		"http": func(p probe) []gqlError {
 			_, out := postGraphQLVars(t, e.url, p.query, p.vars, "Authorization", "Bearer "+e.key)
@@ -132,6 +134,7 @@ func TestExhaustionProbesAreRefusedCheaplyOverEveryTransport(t *testing.T) {
 			errs := transports[tr](p)
 			spent := cpuTime() - start
 			require.NotEmpty(t, errs, "%s over %s", p.name, tr)
+			require.LessOrEqual(t, len(errs), maxValidationErrors+1, "%s over %s", p.name, tr)
 			require.Equal(t, p.code, errs[0].Extensions["code"], "%s over %s: %s", p.name, tr, errs[0].Message)
 			require.Less(t, spent, 100*time.Millisecond, "%s over %s", p.name, tr)
 			t.Logf("%-52s %-9s %6.1f ms CPU  %s", p.name, tr, float64(spent.Microseconds())/1000, firstLine(errs[0].Message))

@@ -3,7 +3,9 @@ package server
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -18,8 +20,10 @@ import (
 	"github.com/teamaccess/teamaccess/store"
 )
 
-// reads counts the store's read commands running at once, as the database sees them.
+// reads counts the store's read commands running at once, as the database sees them (only those
+// on the collection only, if set).
 type reads struct {
+	only            string
 	mu              sync.Mutex
 	open            map[int64]bool
 	now, max, count int
@@ -43,6 +47,11 @@ func (r *reads) monitor() *event.CommandMonitor {
 	}
 	return &event.CommandMonitor{
 		Started: func(_ context.Context, e *event.CommandStartedEvent) {
+			if r.only != "" {
+				if coll, ok := e.Command.Lookup(e.CommandName).StringValueOK(); !ok || coll != r.only {
+					return
+				}
+			}
 			switch e.CommandName {
 			case "find", "aggregate", "count":
 				r.mu.Lock()
@@ -197,4 +206,30 @@ func p99(ds []time.Duration) time.Duration {
 		return 0
 	}
 	return s[min(len(s)-1, len(s)*99/100)]
+}
+
+// A request whose client goes away stops: its store queries end with it instead of running
+// the rest of its 150 aliases for nobody.
+func TestARequestStopsWhenItsClientGoesAway(t *testing.T) {
+	r := &reads{only: "activities"}
+	e := newActivityEnvWith(t, activities.HubOptions{}, store.Options{Monitor: r.monitor()})
+	e.add(t, 20)
+	ctx, cancel := context.WithCancel(t.Context())
+	body := strings.NewReader(`{"query":` + strconv.Quote(heavyQuery()) + `}`)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url+"/graphql", body)
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+e.key)
+	start := r.total()
+	go func() {
+		require.Eventually(t, func() bool { return r.total()-start >= 6 }, 10*time.Second, time.Millisecond)
+		cancel() // the client leaves after its request's first store queries
+	}()
+	_, err = http.DefaultClient.Do(req)
+	require.ErrorIs(t, err, context.Canceled)
+	time.Sleep(300 * time.Millisecond) // what was running finishes
+	settled := r.total()
+	time.Sleep(500 * time.Millisecond)
+	require.Equal(t, settled, r.total(), "store queries went on after the client left")
+	require.Less(t, settled-start, 150, "the request ran all its aliases for nobody")
 }
