@@ -129,16 +129,29 @@ func TestOneOrganizationsHeaviestRequestsLeaveRoomForOthersAndTheIntake(t *testi
 	require.Less(t, p99(n.query), 2*time.Second, "the other organization waited behind the store")
 }
 
+// BenchmarkNoisyNeighbour: another organization's query and an inbox write, p99, on an idle
+// server and while one organization sends its heaviest requests from three clients in a loop:
+// with the store shares alone ("shares"), and as served, with the cost limit too ("served").
 func BenchmarkNoisyNeighbour(b *testing.B) {
-	e := newActivityEnv(b, activities.HubOptions{})
-	e.add(b, 20)
-	for b.Loop() {
-		idle := measureNeighbour(b, e, 30, false)
-		loaded := measureNeighbour(b, e, 30, true)
-		b.ReportMetric(float64(p99(idle.query).Microseconds())/1000, "idle-query-p99-ms")
-		b.ReportMetric(float64(p99(loaded.query).Microseconds())/1000, "loaded-query-p99-ms")
-		b.ReportMetric(float64(p99(idle.intake).Microseconds())/1000, "idle-intake-p99-ms")
-		b.ReportMetric(float64(p99(loaded.intake).Microseconds())/1000, "loaded-intake-p99-ms")
+	for _, served := range []bool{false, true} {
+		name := "shares"
+		var opts []func(*deps)
+		if served {
+			name = "served"
+			opts = append(opts, func(d *deps) { d.costs = newCostLimiter(1000, 10000) })
+		}
+		b.Run(name, func(b *testing.B) {
+			e := newActivityEnv(b, activities.HubOptions{}, opts...)
+			e.add(b, 20)
+			for b.Loop() {
+				idle := measureNeighbour(b, e, 30, false)
+				loaded := measureNeighbour(b, e, 30, true)
+				b.ReportMetric(float64(p99(idle.query).Microseconds())/1000, "idle-query-p99-ms")
+				b.ReportMetric(float64(p99(loaded.query).Microseconds())/1000, "loaded-query-p99-ms")
+				b.ReportMetric(float64(p99(idle.intake).Microseconds())/1000, "idle-intake-p99-ms")
+				b.ReportMetric(float64(p99(loaded.intake).Microseconds())/1000, "loaded-intake-p99-ms")
+			}
+		})
 	}
 }
 
