@@ -85,3 +85,13 @@ func (h *Hub) events(ctx context.Context, org string, cs []store.Change) ([]Even
 	}
 	return evs, nil
 }
+
+// Head is the cursor of the organisation's latest change (or of none yet): a subscription
+// resumed after it gets every change made from now on, even across a restart.
+func (h *Hub) Head(ctx context.Context, org string) (string, error) {
+	seq, err := h.st.Org(org).LastChangeSeq(ctx)
+	if err != nil {
+		return "", err
+	}
+	return changeCursor(store.Change{Seq: seq, At: time.Now()}), nil
+}

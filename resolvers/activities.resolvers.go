@@ -130,10 +130,17 @@ func (r *subscriptionResolver) ActivityChanged(ctx context.Context, filter *acti
 	if after != nil {
 		from = *after
 	}
+	hook, isHook := ctx.Value(webhookFeedKey{}).(webhookFeed)
+	if isHook {
+		from = hook.after
+	}
 	// Over our websocket transport the subscription costs no goroutine while it waits.
 	evs, err := r.ActivityFeed.Subscribe(ctx, who.OrgID, filter, from, feed.DriverFrom(ctx))
 	if err != nil {
 		return nil, userError(ctx, err)
+	}
+	if isHook {
+		return forWebhook(ctx, evs, hook.seen), nil
 	}
 	return evs, nil
 }

@@ -19,6 +19,13 @@ import (
 // stores opened at once (the race detector saw it when tests opened stores in parallel).
 func indexes() map[string][]mongo.IndexModel {
 	return map[string][]mongo.IndexModel{
+		webhookEndpointCollection: {
+			{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "createdAt", Value: 1}}, Options: options.Index().SetName("org_created")},
+			{Keys: bson.D{{Key: "status", Value: 1}}, Options: options.Index().SetName("status")},
+		},
+		webhookDeliveryCollection: {
+			{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "endpointId", Value: 1}, {Key: "_id", Value: -1}}, Options: options.Index().SetName("org_endpoint_id")},
+		},
 		apiKeysCollection: {
 			{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "createdAt", Value: -1}}, Options: options.Index().SetName("org_created")},
 		},

@@ -1,0 +1,280 @@
+package outbound
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/teamaccess/teamaccess/auth"
+	"github.com/teamaccess/teamaccess/backoff"
+	"github.com/teamaccess/teamaccess/errkind"
+	"github.com/teamaccess/teamaccess/store"
+)
+
+// leaseTerm is how long a process holds an endpoint without renewing: a dead process's
+// endpoints are taken over within it.
+const leaseTerm = 30 * time.Second
+
+// responseSnippet is how much of an answer is read and kept.
+const responseSnippet = 1024
+
+// Run delivers to every active endpoint whose lease this process holds, until ctx ends; each
+// endpoint is delivered by one process at a time.
+func (s *Service) Run(ctx context.Context) error {
+	t := time.NewTicker(s.o.Poll)
+	defer t.Stop()
+	for {
+		s.claim(ctx)
+		select {
+		case <-ctx.Done():
+			s.wg.Wait()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// claim starts delivering the active endpoints it can lease and stops those no longer active.
+func (s *Service) claim(ctx context.Context) {
+	eps, err := s.st.ActiveWebhookEndpoints(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.o.Log.Warn("webhooks: cannot list endpoints", "err", err)
+		}
+		return
+	}
+	active := map[string]bool{}
+	for _, e := range eps {
+		active[e.ID] = true
+		s.mu.Lock()
+		_, running := s.runs[e.ID]
+		s.mu.Unlock()
+		if running {
+			continue
+		}
+		lease := store.NewLease(s.st, "webhook/"+e.ID, s.o.Owner, leaseTerm)
+		if ok, err := lease.Claim(ctx, s.o.Now()); err != nil || !ok {
+			continue
+		}
+		rctx, cancel := context.WithCancel(ctx)
+		s.mu.Lock()
+		s.runs[e.ID] = cancel
+		s.mu.Unlock()
+		s.wg.Go(func() {
+			defer func() {
+				cancel()
+				s.mu.Lock()
+				delete(s.runs, e.ID)
+				s.mu.Unlock()
+				_ = lease.Release(context.WithoutCancel(ctx))
+			}()
+			go s.keep(rctx, cancel, lease)
+			s.deliver(rctx, e)
+		})
+	}
+	s.mu.Lock()
+	for id, cancel := range s.runs {
+		if !active[id] {
+			cancel()
+		}
+	}
+	s.mu.Unlock()
+}
+
+// keep renews an endpoint's lease; losing it ends the delivery.
+func (s *Service) keep(ctx context.Context, cancel context.CancelFunc, lease *store.Lease) {
+	t := time.NewTicker(leaseTerm / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if ok, err := lease.Claim(ctx, s.o.Now()); err == nil && !ok {
+				cancel()
+				return
+			}
+		}
+	}
+}
+
+// deliver streams an endpoint's events and delivers each, in order, until ctx ends or the
+// endpoint is disabled; a broken stream is started again after the last delivered event.
+func (s *Service) deliver(ctx context.Context, e store.WebhookEndpoint) {
+	for attempt := 0; ctx.Err() == nil; attempt++ {
+		done, err := s.stream(ctx, &e)
+		if done || ctx.Err() != nil {
+			return
+		}
+		s.o.Log.Warn("webhooks: the endpoint's subscription ended; starting it again", "endpoint", e.ID, "err", err)
+		if !sleep(ctx, backoff.Delay(time.Second, time.Minute, attempt)) {
+			return
+		}
+	}
+}
+
+// stream runs the endpoint's subscription from its cursor; done when the endpoint is
+// disabled (or its document can no longer run).
+func (s *Service) stream(ctx context.Context, e *store.WebhookEndpoint) (done bool, err error) {
+	evs, streamErr, err := s.exec.Run(ctx, e.OrgID, e.Query, e.Variables, e.Cursor)
+	if errors.Is(err, errkind.ErrInvalid) { // the cursor left the change log, or the schema changed under the document
+		return true, s.disable(ctx, e, "its subscription cannot run: "+errkind.Message(err))
+	}
+	if err != nil {
+		return false, err
+	}
+	for ev := range evs {
+		if ok := s.deliverEvent(ctx, e, ev); !ok {
+			return true, nil
+		}
+	}
+	err = streamErr()
+	if errors.Is(err, errkind.ErrInvalid) {
+		return true, s.disable(ctx, e, "its subscription cannot run: "+errkind.Message(err))
+	}
+	return false, err
+}
+
+// eventID is an event's webhook-id: the same for every attempt and across restarts, so that
+// partners can deduplicate on it.
+func eventID(endpoint, cursor string) string {
+	h := sha256.Sum256([]byte(endpoint + "\x00" + cursor))
+	return "msg_" + hex.EncodeToString(h[:12])
+}
+
+// deliverEvent attempts one event until it is delivered (true) or the endpoint stops (false).
+func (s *Service) deliverEvent(ctx context.Context, e *store.WebhookEndpoint, ev Event) bool {
+	id := eventID(e.ID, ev.Cursor)
+	for ctx.Err() == nil {
+		cur, err := s.st.Org(e.OrgID).WebhookEndpoint(ctx, e.ID) // the admin may have disabled it or rotated its secret
+		if err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return false
+			}
+			if !sleep(ctx, 5*time.Second) {
+				return false
+			}
+			continue
+		}
+		*e = cur
+		if e.Status != Active {
+			return false
+		}
+		if e.NextAttempt != nil && !sleep(ctx, e.NextAttempt.Sub(s.o.Now())) {
+			return false
+		}
+		attempt := s.post(ctx, e, id, ev)
+		if ctx.Err() != nil {
+			return false
+		}
+		_ = s.st.Org(e.OrgID).InsertWebhookDelivery(context.WithoutCancel(ctx), attempt)
+		now := s.o.Now().UTC()
+		var set bson.D
+		switch {
+		case attempt.Status >= 200 && attempt.Status < 300:
+			set = bson.D{{Key: "cursor", Value: ev.Cursor}, {Key: "attempts", Value: 0}, {Key: "failingSince", Value: nil},
+				{Key: "nextAttempt", Value: nil}, {Key: "lastSuccess", Value: now}}
+		case attempt.Status == http.StatusGone:
+			_ = s.disable(ctx, e, "the endpoint answered 410 Gone")
+			return false
+		default:
+			since := now
+			if e.FailingSince != nil {
+				since = *e.FailingSince
+			}
+			if now.Sub(since) >= s.o.DisableAfter {
+				_ = s.disable(ctx, e, fmt.Sprintf("deliveries failed for %s; the last: %s", s.o.DisableAfter, describe(attempt)))
+				return false
+			}
+			next := now.Add(s.retry(e.Attempts + 1))
+			set = bson.D{{Key: "attempts", Value: e.Attempts + 1}, {Key: "failingSince", Value: since}, {Key: "nextAttempt", Value: next}}
+		}
+		updated, err := s.st.Org(e.OrgID).UpdateWebhookEndpoint(context.WithoutCancel(ctx), e.ID, set)
+		if err == nil {
+			*e = updated
+		}
+		if attempt.Status >= 200 && attempt.Status < 300 {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Service) retry(n int) time.Duration {
+	if s.o.Retry != nil {
+		return s.o.Retry(n)
+	}
+	return backoff.Delay(5*time.Second, time.Hour, n-1)
+}
+
+// post makes one attempt.
+func (s *Service) post(ctx context.Context, e *store.WebhookEndpoint, id string, ev Event) store.WebhookDelivery {
+	start := s.o.Now()
+	d := store.WebhookDelivery{ID: bson.NewObjectID(), EndpointID: e.ID, EventID: id, Cursor: ev.Cursor, Attempt: e.Attempts + 1, At: start.UTC()}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.URL, bytes.NewReader(ev.Body))
+	if err != nil {
+		d.Error = err.Error()
+		return d
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "teamaccess-webhooks/1")
+	var secrets []string
+	for _, sec := range liveSecrets(e.Secrets, start) {
+		secrets = append(secrets, sec.Secret)
+	}
+	if err := sign(req.Header, id, start, ev.Body, secrets); err != nil {
+		d.Error = err.Error()
+		return d
+	}
+	resp, err := s.o.Client.Do(req)
+	d.Latency = s.o.Now().Sub(start)
+	if err != nil {
+		d.Error = err.Error()
+		return d
+	}
+	defer resp.Body.Close()
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, responseSnippet))
+	d.Status, d.Response = resp.StatusCode, string(snippet)
+	return d
+}
+
+func describe(d store.WebhookDelivery) string {
+	if d.Status == 0 {
+		return d.Error
+	}
+	return fmt.Sprintf("HTTP %d", d.Status)
+}
+
+// disable stops an endpoint on the service's own decision and tells the admin (its status and
+// reason, the audit log).
+func (s *Service) disable(ctx context.Context, e *store.WebhookEndpoint, reason string) error {
+	ctx = context.WithoutCancel(ctx)
+	if _, err := s.st.Org(e.OrgID).UpdateWebhookEndpoint(ctx, e.ID, bson.D{{Key: "status", Value: Disabled}, {Key: "disabledReason", Value: reason}}); err != nil {
+		return err
+	}
+	s.o.Log.Warn("webhooks: endpoint disabled", "endpoint", e.ID, "org", e.OrgID, "reason", reason)
+	return s.audit(ctx, auth.Actor{OrgID: e.OrgID, Name: "teamaccess"}, "webhookEndpoint.disable", e.ID, "disabled webhook endpoint "+e.URL+": "+reason)
+}
+
+// sleep waits d, or less when ctx ends (false then).
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,183 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket/wsjson"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/teamaccess/teamaccess/activities"
+	"github.com/teamaccess/teamaccess/auth"
+	"github.com/teamaccess/teamaccess/outbound"
+)
+
+// receiver is a partner's back end: it verifies each delivery with the Standard Webhooks
+// library (never with teamaccess's code) and answers what status says.
+type receiver struct {
+	t      testing.TB
+	srv    *httptest.Server
+	mu     sync.Mutex
+	secret string
+	status func(n int) int // the answer to the n-th request (from 1)
+	n      int
+	got    []delivery // verified deliveries answered 2xx
+	ids    []string   // every webhook-id received, in order
+}
+
+type delivery struct {
+	id   string
+	body []byte
+}
+
+func newReceiver(t testing.TB) *receiver {
+	r := &receiver{t: t, status: func(int) int { return http.StatusNoContent }}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		wh, err := standardwebhooks.NewWebhook(r.secret)
+		if err == nil {
+			err = wh.Verify(body, req.Header)
+		}
+		if err != nil {
+			r.t.Errorf("a delivery did not verify: %v", err)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		r.n++
+		code := r.status(r.n)
+		r.ids = append(r.ids, req.Header.Get("webhook-id"))
+		if code < 300 {
+			r.got = append(r.got, delivery{req.Header.Get("webhook-id"), body})
+		}
+		w.WriteHeader(code)
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *receiver) received() []delivery {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]delivery(nil), r.got...)
+}
+
+// webhookEnv is an activity environment with the outbound service delivering to loopback.
+func webhookEnv(t testing.TB, o outbound.Options) (*activityEnv, *outbound.Service) {
+	e := newActivityEnv(t, activities.HubOptions{Interval: 10 * time.Millisecond})
+	exec := newWebhookExec(e.res, e.hub, slog.New(slog.DiscardHandler), newMetrics())
+	o.Guard = outbound.NewGuard([]string{"127.0.0.1"})
+	o.Owner = "test"
+	if o.Poll == 0 {
+		o.Poll = 20 * time.Millisecond
+	}
+	svc := outbound.New(e.st, exec, o)
+	return e, svc
+}
+
+func runWebhooks(t testing.TB, svc *outbound.Service) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = svc.Run(ctx); close(done) }()
+	stopped := false
+	stop = func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			<-done
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+const changedDoc = `subscription { activityChanged { type activity { id subject } } }`
+
+type changedBody struct {
+	Data struct {
+		ActivityChanged struct {
+			Type     string
+			Activity struct{ ID, Subject string }
+		}
+	}
+}
+
+func subjects(t testing.TB, ds []delivery) []string {
+	var out []string
+	for _, d := range ds {
+		var b changedBody
+		require.NoError(t, json.Unmarshal(d.body, &b), string(d.body))
+		out = append(out, b.Data.ActivityChanged.Activity.Subject)
+	}
+	return out
+}
+
+func TestWebhooksDeliverEachChangeSignedInOrderAndRetryWithTheSameID(t *testing.T) {
+	t.Parallel()
+	e, svc := webhookEnv(t, outbound.Options{Retry: func(int) time.Duration { return 50 * time.Millisecond }})
+	rcv := newReceiver(t)
+	rcv.status = func(n int) int { // the second and third attempts fail: the second event is retried
+		if n == 2 || n == 3 {
+			return http.StatusInternalServerError
+		}
+		return http.StatusOK
+	}
+	ep, secret, err := svc.Create(t.Context(), auth.CommandLine(e.org), outbound.NewEndpoint{URL: rcv.srv.URL + "/hooks", Query: changedDoc})
+	require.NoError(t, err)
+	rcv.secret = secret
+	require.Regexp(t, `^whsec_`, secret)
+	e.add(t, 2) // made before the worker runs: delivered anyway, from the endpoint's cursor
+	runWebhooks(t, svc)
+	e.add(t, 2)
+	require.Eventually(t, func() bool { return len(rcv.received()) == 4 }, 20*time.Second, 10*time.Millisecond)
+	got := rcv.received()
+	require.Equal(t, []string{"Pricing 1", "Pricing 2", "Pricing 3", "Pricing 4"}, subjects(t, got), "in order, no gap")
+	rcv.mu.Lock()
+	ids := append([]string(nil), rcv.ids...)
+	rcv.mu.Unlock()
+	require.Len(t, ids, 6)
+	require.Equal(t, ids[1], ids[2], "a retry has the event's webhook-id")
+	require.Equal(t, ids[1], ids[3])
+	require.NotEqual(t, ids[0], ids[1])
+
+	ds, err := svc.Deliveries(t.Context(), e.org, ep.ID, "", 10)
+	require.NoError(t, err)
+	require.Len(t, ds, 6)
+	require.Equal(t, 200, ds[0].Status)
+	require.Equal(t, 500, ds[len(ds)-2].Status)
+}
+
+// A delivery's body is what the same document's subscription sends a websocket client.
+func TestAWebhookDeliveryIsTheSubscriptionsEvent(t *testing.T) {
+	t.Parallel()
+	e, svc := webhookEnv(t, outbound.Options{})
+	rcv := newReceiver(t)
+	_, secret, err := svc.Create(t.Context(), auth.CommandLine(e.org), outbound.NewEndpoint{URL: rcv.srv.URL, Query: changedDoc})
+	require.NoError(t, err)
+	rcv.secret = secret
+	ctx := wsContext(t)
+	payload, _ := json.Marshal(map[string]string{"query": changedDoc})
+	ws := dialGraphQL(t, ctx, e.url, "graphql-transport-ws", e.key)
+	t.Cleanup(func() { _ = ws.CloseNow() })
+	require.NoError(t, wsjson.Write(ctx, ws, wsMessage{ID: "1", Type: "subscribe", Payload: payload}))
+	require.Eventually(t, func() bool { return e.hub.Subscribers() == 1 }, 5*time.Second, 5*time.Millisecond)
+	runWebhooks(t, svc)
+	e.add(t, 1)
+	m := readWS(t, ctx, ws)
+	require.Equal(t, "next", m.Type)
+	require.Eventually(t, func() bool { return len(rcv.received()) == 1 }, 20*time.Second, 10*time.Millisecond)
+	require.JSONEq(t, string(m.Payload), string(rcv.received()[0].body))
+	var compacted bytes.Buffer
+	require.NoError(t, json.Compact(&compacted, m.Payload))
+	require.Equal(t, compacted.String(), string(rcv.received()[0].body), "byte for byte")
+}
