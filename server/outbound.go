@@ -77,7 +77,9 @@ func (w *webhookExec) Check(ctx context.Context, orgID, query string, vars map[s
 }
 
 // Head implements outbound.Executor.
-func (w *webhookExec) Head(ctx context.Context, orgID string) (string, error) { return w.hub.Head(ctx, orgID) }
+func (w *webhookExec) Head(ctx context.Context, orgID string) (string, error) {
+	return w.hub.Head(ctx, orgID)
+}
 
 // Run implements outbound.Executor.
 func (w *webhookExec) Run(ctx context.Context, orgID, query string, vars map[string]any, after string) (<-chan outbound.Event, func() error, error) {
