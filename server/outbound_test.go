@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/teamaccess/teamaccess/activities"
 	"github.com/teamaccess/teamaccess/auth"
 	"github.com/teamaccess/teamaccess/outbound"
+	"github.com/teamaccess/teamaccess/store"
 )
 
 // receiver is a partner's back end: it verifies each delivery with the Standard Webhooks
@@ -78,6 +80,7 @@ func webhookEnv(t testing.TB, o outbound.Options) (*activityEnv, *outbound.Servi
 	exec := newWebhookExec(e.res, e.hub, slog.New(slog.DiscardHandler), newMetrics())
 	o.Guard = outbound.NewGuard([]string{"127.0.0.1"})
 	o.Owner = "test"
+	o.Audit = e.dir
 	if o.Poll == 0 {
 		o.Poll = 20 * time.Millisecond
 	}
@@ -150,9 +153,11 @@ func TestWebhooksDeliverEachChangeSignedInOrderAndRetryWithTheSameID(t *testing.
 	require.Equal(t, ids[1], ids[3])
 	require.NotEqual(t, ids[0], ids[1])
 
-	ds, err := svc.Deliveries(t.Context(), e.org, ep.ID, "", 10)
-	require.NoError(t, err)
-	require.Len(t, ds, 6)
+	var ds []store.WebhookDelivery
+	require.Eventually(t, func() bool { // the last attempt is recorded once its answer is in
+		ds, err = svc.Deliveries(t.Context(), e.org, ep.ID, "", 10)
+		return err == nil && len(ds) == 6
+	}, 5*time.Second, 5*time.Millisecond)
 	require.Equal(t, 200, ds[0].Status)
 	require.Equal(t, 500, ds[len(ds)-2].Status)
 }
@@ -180,4 +185,102 @@ func TestAWebhookDeliveryIsTheSubscriptionsEvent(t *testing.T) {
 	var compacted bytes.Buffer
 	require.NoError(t, json.Compact(&compacted, m.Payload))
 	require.Equal(t, compacted.String(), string(rcv.received()[0].body), "byte for byte")
+}
+
+func TestAnEndpointAnswering410IsDisabledAtOnceAndOneFailingTooLongIsDisabledAndTheAdminTold(t *testing.T) {
+	t.Parallel()
+	e, svc := webhookEnv(t, outbound.Options{Retry: func(int) time.Duration { return 20 * time.Millisecond }, DisableAfter: 300 * time.Millisecond})
+	gone, failing := newReceiver(t), newReceiver(t)
+	gone.status = func(int) int { return http.StatusGone }
+	failing.status = func(int) int { return http.StatusInternalServerError }
+	a, s1, err := svc.Create(t.Context(), auth.CommandLine(e.org), outbound.NewEndpoint{URL: gone.srv.URL, Query: changedDoc})
+	require.NoError(t, err)
+	b, s2, err := svc.Create(t.Context(), auth.CommandLine(e.org), outbound.NewEndpoint{URL: failing.srv.URL, Query: changedDoc})
+	require.NoError(t, err)
+	gone.secret, failing.secret = s1, s2
+	runWebhooks(t, svc)
+	e.add(t, 1)
+	require.Eventually(t, func() bool {
+		x, _ := svc.Get(t.Context(), e.org, a.ID)
+		y, _ := svc.Get(t.Context(), e.org, b.ID)
+		return x.Status == outbound.Disabled && y.Status == outbound.Disabled
+	}, 20*time.Second, 10*time.Millisecond)
+	x, _ := svc.Get(t.Context(), e.org, a.ID)
+	require.Equal(t, "the endpoint answered 410 Gone", x.Disabled)
+	gone.mu.Lock()
+	require.Equal(t, 1, gone.n, "410 is not retried")
+	gone.mu.Unlock()
+	y, _ := svc.Get(t.Context(), e.org, b.ID)
+	require.Contains(t, y.Disabled, "deliveries failed for 300ms; the last: HTTP 500")
+	failing.mu.Lock()
+	require.Greater(t, failing.n, 3, "retried until then")
+	failing.mu.Unlock()
+	log, err := e.dir.AuditLog(t.Context(), e.org, 20, "")
+	require.NoError(t, err)
+	var told int
+	for _, entry := range log.Entries {
+		if entry.Action == "webhookEndpoint.disable" && entry.ActorName == "teamaccess" {
+			told++
+		}
+	}
+	require.Equal(t, 2, told, "the audit log tells the admin")
+}
+
+// A process stopped mid-burst loses nothing: the next delivers every event after the last one
+// acknowledged, and a repeated event has its first webhook-id. Two processes on one store never
+// both deliver an endpoint.
+func TestDeliveriesSurviveARestartAndTwoProcessesNeverBothDeliver(t *testing.T) {
+	t.Parallel()
+	e, first := webhookEnv(t, outbound.Options{})
+	rcv := newReceiver(t)
+	_, secret, err := first.Create(t.Context(), auth.CommandLine(e.org), outbound.NewEndpoint{URL: rcv.srv.URL, Query: changedDoc})
+	require.NoError(t, err)
+	rcv.secret = secret
+	stop := runWebhooks(t, first)
+	e.add(t, 20)
+	require.Eventually(t, func() bool { return len(rcv.received()) >= 5 }, 20*time.Second, time.Millisecond)
+	stop() // mid-burst; its lease is handed over
+
+	exec := newWebhookExec(e.res, e.hub, slog.New(slog.DiscardHandler), newMetrics())
+	mk := func(owner string) *outbound.Service {
+		return outbound.New(e.st, exec, outbound.Options{Guard: outbound.NewGuard([]string{"127.0.0.1"}), Owner: owner, Poll: 20 * time.Millisecond})
+	}
+	runWebhooks(t, mk("second"))
+	runWebhooks(t, mk("third"))
+	e.add(t, 10)
+	require.Eventually(t, func() bool { return len(unique(rcv.received())) == 30 }, 30*time.Second, 10*time.Millisecond)
+	got := rcv.received()
+	var want []string
+	for i := 1; i <= 30; i++ {
+		want = append(want, "Pricing "+strconv.Itoa(i))
+	}
+	require.Equal(t, want, dedupe(subjects(t, got)), "every event, in order")
+	require.LessOrEqual(t, len(got), 31, "at most the event in flight at the stop is repeated, by one process")
+	byID := map[string]string{}
+	for _, d := range got {
+		s := subjects(t, []delivery{d})[0]
+		if prev, ok := byID[d.id]; ok {
+			require.Equal(t, prev, s, "a webhook-id names one event")
+		}
+		byID[d.id] = s
+	}
+	require.Len(t, byID, 30, "a repeated event keeps its webhook-id")
+}
+
+func unique(ds []delivery) map[string]bool {
+	m := map[string]bool{}
+	for _, d := range ds {
+		m[d.id] = true
+	}
+	return m
+}
+
+func dedupe(ss []string) []string {
+	var out []string
+	for _, s := range ss {
+		if len(out) == 0 || out[len(out)-1] != s {
+			out = append(out, s)
+		}
+	}
+	return out
 }
