@@ -12,6 +12,7 @@ import (
 	"github.com/teamaccess/teamaccess/activities"
 	"github.com/teamaccess/teamaccess/auth"
 	"github.com/teamaccess/teamaccess/mailboxes"
+	"github.com/teamaccess/teamaccess/store"
 )
 
 // An email or a meeting of a captured mailbox.
@@ -103,11 +104,31 @@ type CreateConsentLinkInput struct {
 	TenantHint *string `json:"tenantHint,omitempty"`
 }
 
+// What createWebhookEndpoint registers.
+type CreateWebhookEndpointInput struct {
+	// https:// URL (plain http only to hosts the operator allows); private, loopback and link-local addresses are refused.
+	URL string `json:"url"`
+	// What the endpoint is for (at most 500 characters).
+	Description *string `json:"description,omitempty"`
+	// A subscription document on activityChanged, e.g. subscription { activityChanged { type activity { id subject } } }.
+	Query string `json:"query"`
+	// The document's variables.
+	Variables map[string]any `json:"variables,omitempty"`
+}
+
 // A new API key, with the only copy of its secret.
 type CreatedAPIKey struct {
 	// The new key.
 	APIKey *auth.Key `json:"apiKey"`
 	// Store it now: teamaccess keeps only its hash and cannot show it again.
+	Secret string `json:"secret"`
+}
+
+// A new endpoint, or one with a new secret, with the only copy of its secret.
+type CreatedWebhookEndpoint struct {
+	// The endpoint.
+	Endpoint *store.WebhookEndpoint `json:"endpoint"`
+	// The signing secret (whsec_…): store it now; teamaccess cannot show it again.
 	Secret string `json:"secret"`
 }
 
@@ -254,6 +275,22 @@ type SyncHealth struct {
 	Resyncs int `json:"resyncs"`
 	// A round is under way (and resumes from its page after a restart).
 	InProgress bool `json:"inProgress"`
+}
+
+// A page of delivery attempts.
+type WebhookDeliveryConnection struct {
+	// The page's attempts with their cursors.
+	Edges []*WebhookDeliveryEdge `json:"edges"`
+	// Whether more follow, and the cursors to page on.
+	PageInfo *PageInfo `json:"pageInfo"`
+}
+
+// An attempt and its cursor.
+type WebhookDeliveryEdge struct {
+	// Pass as after for the attempts before this one.
+	Cursor string `json:"cursor"`
+	// The attempt.
+	Node *store.WebhookDelivery `json:"node"`
 }
 
 // What activities can be ordered by.
@@ -651,6 +688,64 @@ func (e *SyncResource) UnmarshalJSON(b []byte) error {
 }
 
 func (e SyncResource) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// Whether an endpoint receives deliveries.
+type WebhookEndpointStatus string
+
+const (
+	// Deliveries are made.
+	WebhookEndpointStatusActive WebhookEndpointStatus = "ACTIVE"
+	// No deliveries: disabled by an admin, or by teamaccess when the endpoint answered 410 Gone or kept failing (see disabledReason). Enabling resumes from the first change not delivered.
+	WebhookEndpointStatusDisabled WebhookEndpointStatus = "DISABLED"
+)
+
+var AllWebhookEndpointStatus = []WebhookEndpointStatus{
+	WebhookEndpointStatusActive,
+	WebhookEndpointStatusDisabled,
+}
+
+func (e WebhookEndpointStatus) IsValid() bool {
+	switch e {
+	case WebhookEndpointStatusActive, WebhookEndpointStatusDisabled:
+		return true
+	}
+	return false
+}
+
+func (e WebhookEndpointStatus) String() string {
+	return string(e)
+}
+
+func (e *WebhookEndpointStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = WebhookEndpointStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid WebhookEndpointStatus", str)
+	}
+	return nil
+}
+
+func (e WebhookEndpointStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *WebhookEndpointStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e WebhookEndpointStatus) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

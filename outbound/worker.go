@@ -28,7 +28,7 @@ const responseSnippet = 1024
 
 // Run delivers to every active endpoint whose lease this process holds, until ctx ends; each
 // endpoint is delivered by one process at a time.
-func (s *Service) Run(ctx context.Context) error {
+func (s *Service) Run(ctx context.Context) {
 	t := time.NewTicker(s.o.Poll)
 	defer t.Stop()
 	for {
@@ -36,7 +36,7 @@ func (s *Service) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			s.wg.Wait()
-			return nil
+			return
 		case <-t.C:
 		}
 	}
@@ -168,7 +168,7 @@ func (s *Service) deliverEvent(ctx context.Context, e *store.WebhookEndpoint, ev
 		if e.Status != Active {
 			return false
 		}
-		if e.NextAttempt != nil && !sleep(ctx, e.NextAttempt.Sub(s.o.Now())) {
+		if e.NextAttemptAt != nil && !sleep(ctx, e.NextAttemptAt.Sub(s.o.Now())) {
 			return false
 		}
 		attempt := s.post(ctx, e, id, ev)

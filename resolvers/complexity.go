@@ -5,6 +5,7 @@ import (
 	"github.com/teamaccess/teamaccess/auth"
 	"github.com/teamaccess/teamaccess/graph"
 	"github.com/teamaccess/teamaccess/mailboxes"
+	"github.com/teamaccess/teamaccess/outbound"
 )
 
 // What fields cost, for the complexity limit (server: 5,000 a request). A field costs 1 and its
@@ -75,6 +76,9 @@ func setComplexity(c *graph.ComplexityRoot) {
 	c.Meeting.Participants, c.Meeting.Attendees = inMemory, inMemory
 	c.Contact.Emails, c.Contact.Phones = inMemory, inMemory
 	c.ApiKey.AllowedOrigins = inMemory
+	q.WebhookEndpoints = func(child int) int { return storeCost + child*outbound.MaxEndpoints }
+	c.WebhookEndpoint.Deliveries = func(child int, first *int, _ *string) int { return connection(child, first, nil, 20) }
+	c.WebhookDeliveryConnection.Edges = edges
 	c.Mailbox.SyncHealth = func(child int) int { return storeCost + child*listEstimate }
 	c.Mailbox.ChangeNotifications = func(child int) int { return storeCost + child*listEstimate }
 	ta := &c.TeamAccess

@@ -46,6 +46,8 @@ type Resolver struct {
 	Audit deltasync.Auditor
 	// Notifications are the Graph change-notification subscriptions.
 	Notifications NotificationService
+	// Webhooks are the partners' outbound webhook endpoints.
+	Webhooks WebhookService
 	// Now is the clock; time.Now if nil.
 	Now func() time.Time
 }

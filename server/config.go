@@ -34,14 +34,16 @@ type config struct {
 	rateLimit       float64
 	rateBurst       int
 	costRestore     float64
-	costBucket      int
-	auditRetention  time.Duration
-	m365            m365Settings
-	reverifyEvery   time.Duration
-	syncInterval    time.Duration
-	mailFolders     []string
-	backfill        time.Duration
-	captureBodies   bool
+	// webhookAllowHosts may receive partners' webhooks though not public, over plain HTTP too.
+	webhookAllowHosts []string
+	costBucket        int
+	auditRetention    time.Duration
+	m365              m365Settings
+	reverifyEvery     time.Duration
+	syncInterval      time.Duration
+	mailFolders       []string
+	backfill          time.Duration
+	captureBodies     bool
 }
 
 // option is one setting: a flag, the environment variable that sets it when the flag is absent,
@@ -67,6 +69,8 @@ var serveOptions = append([]option{
 		"query cost points a second restored to each API key's bucket (`number`; see the README's Limits)", applyCostLimit},
 	{"cost-bucket", "TEAMACCESS_COST_BUCKET", "10000",
 		"query cost points an API key's bucket holds, at least the 5000 one query may cost (`number`)", applyCostBucket},
+	{"webhook-allow-hosts", "TEAMACCESS_WEBHOOK_ALLOW_HOSTS", "",
+		"hosts partners' webhooks may be delivered to although not public, over http too (`list`, comma-separated, e.g. 127.0.0.1 for a local receiver)", applyWebhookAllowHosts},
 	{"audit-retention", "TEAMACCESS_AUDIT_RETENTION", "8760h",
 		"how long the audit log keeps an entry (`duration`; 8760h is a year)", applyAuditRetention},
 	{"m365-client-id", "TEAMACCESS_M365_CLIENT_ID", "",
@@ -292,6 +296,19 @@ func applyRateLimit(c *config, v string) error {
 		return fmt.Errorf("%q is not a number of requests a second between 0 and 1000000", v)
 	}
 	c.rateLimit = f
+	return nil
+}
+
+func applyWebhookAllowHosts(c *config, v string) error {
+	c.webhookAllowHosts = nil
+	for h := range strings.SplitSeq(v, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			if strings.ContainsAny(h, "/:@ ") && net.ParseIP(h) == nil {
+				return fmt.Errorf("%q is not a host name or an IP address", h)
+			}
+			c.webhookAllowHosts = append(c.webhookAllowHosts, h)
+		}
+	}
 	return nil
 }
 

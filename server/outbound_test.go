@@ -85,13 +85,14 @@ func webhookEnv(t testing.TB, o outbound.Options) (*activityEnv, *outbound.Servi
 		o.Poll = 20 * time.Millisecond
 	}
 	svc := outbound.New(e.st, exec, o)
+	e.res.Webhooks = svc // the API's mutations and queries
 	return e, svc
 }
 
 func runWebhooks(t testing.TB, svc *outbound.Service) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { _ = svc.Run(ctx); close(done) }()
+	go func() { svc.Run(ctx); close(done) }()
 	stopped := false
 	stop = func() {
 		if !stopped {
@@ -206,12 +207,12 @@ func TestAnEndpointAnswering410IsDisabledAtOnceAndOneFailingTooLongIsDisabledAnd
 		return x.Status == outbound.Disabled && y.Status == outbound.Disabled
 	}, 20*time.Second, 10*time.Millisecond)
 	x, _ := svc.Get(t.Context(), e.org, a.ID)
-	require.Equal(t, "the endpoint answered 410 Gone", x.Disabled)
+	require.Equal(t, "the endpoint answered 410 Gone", x.DisabledReason)
 	gone.mu.Lock()
 	require.Equal(t, 1, gone.n, "410 is not retried")
 	gone.mu.Unlock()
 	y, _ := svc.Get(t.Context(), e.org, b.ID)
-	require.Contains(t, y.Disabled, "deliveries failed for 300ms; the last: HTTP 500")
+	require.Contains(t, y.DisabledReason, "deliveries failed for 300ms; the last: HTTP 500")
 	failing.mu.Lock()
 	require.Greater(t, failing.n, 3, "retried until then")
 	failing.mu.Unlock()
@@ -283,4 +284,96 @@ func dedupe(ss []string) []string {
 		}
 	}
 	return out
+}
+
+func TestWebhookEndpointsThroughTheAPI(t *testing.T) {
+	t.Parallel()
+	e, svc := webhookEnv(t, outbound.Options{})
+	rcv := newReceiver(t)
+	const create = `mutation($input: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $input) { secret endpoint { id url status } } }`
+	for name, input := range map[string]map[string]any{
+		"plain http to a host not allowed": {"url": "http://hooks.example.com/x", "query": changedDoc},
+		"a private address":                {"url": "https://10.0.0.8/x", "query": changedDoc},
+		"a query":                          {"url": rcv.srv.URL, "query": `{ viewer { role } }`},
+		"another subscription":             {"url": rcv.srv.URL, "query": `subscription { mailboxChanged { id } }`},
+		"an after argument":                {"url": rcv.srv.URL, "query": `subscription { activityChanged(after: "x") { type } }`},
+		"an invalid document":              {"url": rcv.srv.URL, "query": `subscription { activityChanged { nope } }`},
+	} {
+		_, out := postGraphQLVars(t, e.url, create, map[string]any{"input": input}, "Authorization", "Bearer "+e.key)
+		require.Len(t, out.Errors, 1, name)
+		require.Equal(t, "BAD_USER_INPUT", out.Errors[0].Extensions["code"], "%s: %s", name, out.Errors[0].Message)
+	}
+	eps, err := svc.List(t.Context(), e.org)
+	require.NoError(t, err)
+	require.Empty(t, eps, "bad input changes nothing")
+
+	var created struct {
+		CreateWebhookEndpoint struct {
+			Secret   string
+			Endpoint struct{ ID, URL, Status string }
+		}
+	}
+	_, out := postGraphQLVars(t, e.url, create, map[string]any{"input": map[string]any{"url": rcv.srv.URL, "query": changedDoc, "description": "CRM sync"}},
+		"Authorization", "Bearer "+e.key)
+	require.Empty(t, out.Errors)
+	require.NoError(t, json.Unmarshal(out.Data, &created))
+	ep := created.CreateWebhookEndpoint
+	require.Equal(t, "ACTIVE", ep.Endpoint.Status)
+	rcv.secret = ep.Secret
+	runWebhooks(t, svc)
+	e.add(t, 1)
+	require.Eventually(t, func() bool { return len(rcv.received()) == 1 }, 20*time.Second, 10*time.Millisecond)
+
+	// A rotation: deliveries verify with the new secret and, for a day, with the old one.
+	_, out = postGraphQLVars(t, e.url, `mutation($id: ID!) { rotateWebhookSecret(id: $id) { secret } }`, map[string]any{"id": ep.Endpoint.ID},
+		"Authorization", "Bearer "+e.key)
+	require.Empty(t, out.Errors)
+	var rotated struct{ RotateWebhookSecret struct{ Secret string } }
+	require.NoError(t, json.Unmarshal(out.Data, &rotated))
+	require.NotEqual(t, ep.Secret, rotated.RotateWebhookSecret.Secret)
+	e.add(t, 1)
+	require.Eventually(t, func() bool { return len(rcv.received()) == 2 }, 20*time.Second, 10*time.Millisecond) // verified with the old
+	rcv.mu.Lock()
+	rcv.secret = rotated.RotateWebhookSecret.Secret
+	rcv.mu.Unlock()
+	e.add(t, 1)
+	require.Eventually(t, func() bool { return len(rcv.received()) == 3 }, 20*time.Second, 10*time.Millisecond) // and with the new
+
+	var listed struct {
+		WebhookEndpoints []struct {
+			ID, Description string
+			LastSuccessAt   *string
+			Deliveries      struct {
+				Edges []struct {
+					Node struct {
+						EventID string
+						Status  int
+						Attempt int
+					}
+				}
+				PageInfo struct{ HasNextPage bool }
+			}
+		}
+	}
+	_, out = postGraphQL(t, e.url, e.key, `{ webhookEndpoints { id description lastSuccessAt deliveries(first: 2) { edges { node { eventId status attempt } } pageInfo { hasNextPage } } } }`)
+	require.Empty(t, out.Errors)
+	require.NoError(t, json.Unmarshal(out.Data, &listed))
+	require.Len(t, listed.WebhookEndpoints, 1)
+	l := listed.WebhookEndpoints[0]
+	require.Equal(t, "CRM sync", l.Description)
+	require.NotNil(t, l.LastSuccessAt)
+	require.Len(t, l.Deliveries.Edges, 2)
+	require.True(t, l.Deliveries.PageInfo.HasNextPage)
+	require.Equal(t, 204, l.Deliveries.Edges[0].Node.Status)
+
+	_, out = postGraphQLVars(t, e.url, `mutation($id: ID!) { disableWebhookEndpoint(id: $id) { status } }`, map[string]any{"id": ep.Endpoint.ID},
+		"Authorization", "Bearer "+e.key)
+	require.Empty(t, out.Errors)
+	require.JSONEq(t, `{"disableWebhookEndpoint":{"status":"DISABLED"}}`, string(out.Data))
+	_, out = postGraphQLVars(t, e.url, `mutation($id: ID!) { deleteWebhookEndpoint(id: $id) }`, map[string]any{"id": ep.Endpoint.ID},
+		"Authorization", "Bearer "+e.key)
+	require.Empty(t, out.Errors)
+	eps, err = svc.List(t.Context(), e.org)
+	require.NoError(t, err)
+	require.Empty(t, eps)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/teamaccess/teamaccess/feed"
 	"github.com/teamaccess/teamaccess/lifecycle"
 	"github.com/teamaccess/teamaccess/mailboxes"
+	"github.com/teamaccess/teamaccess/outbound"
 	"github.com/teamaccess/teamaccess/resolvers"
 	"github.com/teamaccess/teamaccess/store"
 	"github.com/teamaccess/teamaccess/subscriptions"
@@ -180,11 +181,18 @@ func build(cfg *config, st *store.Store, dir *auth.Directory, ms *microsoft, gro
 		limits: newRateLimiter(cfg.rateLimit, cfg.rateBurst),
 		costs:  newCostLimiter(cfg.costRestore, cfg.costBucket),
 	}
-	d.graphql = newGraphQLHandler(&resolvers.Resolver{
+	res := &resolvers.Resolver{
 		Version: buildVersion(), GoVersion: runtime.Version(), StartedAt: time.Now().UTC(), DB: storageDescriber{st},
 		Directory: dir, Access: svc, TeamAccessFeed: changes, Mailboxes: mbx, MailboxFeed: mailboxChanges,
 		Activities: activities.New(st), ActivityFeed: hub, Sync: syncer, Notifications: subs, Audit: dir,
-	}, d)
+	}
+	// Partners' webhooks run their subscription documents through the same resolvers.
+	hooks := outbound.New(st, newWebhookExec(res, hub, log, metrics), outbound.Options{
+		Guard: outbound.NewGuard(webhookAllowHosts(cfg)), Audit: dir, Log: log.With("component", "webhooks"), Owner: processOwner(),
+	})
+	res.Webhooks = hooks
+	group.Go(hooks.Run)
+	d.graphql = newGraphQLHandler(res, d)
 	return &parts{deps: d, group: group, hub: hub, syncer: syncer, subs: subs, mbx: mbx}
 }
 
@@ -311,4 +319,13 @@ func describeStorage(st *store.Store, cfg *config) string {
 		return "embedded FerretDB (SQLite) in " + dir
 	}
 	return "MongoDB at " + st.Hosts()
+}
+
+// webhookAllowHosts are the hosts that may receive webhooks though not public: the operator's,
+// and in demo mode, with none given, this machine's (for a receiver run beside the demo).
+func webhookAllowHosts(cfg *config) []string {
+	if len(cfg.webhookAllowHosts) == 0 && cfg.m365.demo() {
+		return []string{"127.0.0.1", "::1", "localhost"}
+	}
+	return cfg.webhookAllowHosts
 }

@@ -24,19 +24,19 @@ type WebhookEndpoint struct {
 	Query       string         `bson:"query"`
 	Variables   map[string]any `bson:"variables,omitempty"`
 	// Secrets sign deliveries; more than one while a rotation's old secret still signs.
-	Secrets   []WebhookSecret `bson:"secrets"`
-	Status    string          `bson:"status"` // ACTIVE or DISABLED
-	Disabled  string          `bson:"disabledReason,omitempty"`
-	CreatedAt time.Time       `bson:"createdAt"`
+	Secrets        []WebhookSecret `bson:"secrets"`
+	Status         string          `bson:"status"` // ACTIVE or DISABLED
+	DisabledReason string          `bson:"disabledReason,omitempty"`
+	CreatedAt      time.Time       `bson:"createdAt"`
 	// Cursor is the change-log cursor of the last event delivered (or of the log's head when the
 	// endpoint was created): delivery resumes after it.
 	Cursor string `bson:"cursor"`
 	// FailingSince is when the event being delivered first failed; nil while deliveries succeed.
 	FailingSince *time.Time `bson:"failingSince,omitempty"`
 	// Attempts made for the event after Cursor, and when the next may be made.
-	Attempts    int        `bson:"attempts"`
-	NextAttempt *time.Time `bson:"nextAttempt,omitempty"`
-	LastSuccess *time.Time `bson:"lastSuccess,omitempty"`
+	Attempts      int        `bson:"attempts"`
+	NextAttemptAt *time.Time `bson:"nextAttempt,omitempty"`
+	LastSuccessAt *time.Time `bson:"lastSuccess,omitempty"`
 }
 
 // WebhookSecret is a signing secret, until it expires (nil: never).
