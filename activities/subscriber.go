@@ -183,15 +183,8 @@ func (h *Hub) Subscribe(ctx context.Context, org string, filter *Filter, after s
 	if err != nil {
 		return nil, err
 	}
-	if after != "" {
-		_, at, ok := parseChangeCursor(after)
-		if !ok {
-			return nil, errkind.E(errkind.ErrInvalid, "%q is not a change cursor (resume with the cursor of the last change you received)", after)
-		}
-		if time.Since(at) > ResumeWindow-time.Hour { // the log may have been pruned since
-			return nil, errkind.E(errkind.ErrInvalid, "the cursor is older than the %v the change log keeps; query activities afresh, then subscribe without after",
-				ResumeWindow)
-		}
+	if err := CheckCursor(after); err != nil {
+		return nil, err
 	}
 	s := &subscriber{q: q, limit: h.buffer, from: after, taken: after, replaying: after != ""}
 	if s.replaying {
@@ -280,4 +273,20 @@ func (h *Hub) replay(ctx context.Context, org string, s *subscriber, after strin
 	wake := s.wake
 	s.mu.Unlock()
 	wake()
+}
+
+// CheckCursor says whether a subscription can resume after the cursor ("" is from now on).
+func CheckCursor(after string) error {
+	if after == "" {
+		return nil
+	}
+	_, at, ok := parseChangeCursor(after)
+	if !ok {
+		return errkind.E(errkind.ErrInvalid, "%q is not a change cursor (resume with the cursor of the last change you received)", after)
+	}
+	if time.Since(at) > ResumeWindow-time.Hour { // the log may have been pruned since
+		return errkind.E(errkind.ErrInvalid, "the cursor is older than the %v the change log keeps; query activities afresh, then subscribe without after",
+			ResumeWindow)
+	}
+	return nil
 }

@@ -48,6 +48,8 @@ type Executor interface {
 	Run(ctx context.Context, orgID, query string, vars map[string]any, after string) (<-chan Event, func() error, error)
 	// Head is the cursor of the organization's latest change.
 	Head(ctx context.Context, orgID string) (string, error)
+	// CheckCursor says whether a subscription can resume after the cursor.
+	CheckCursor(after string) error
 }
 
 // Auditor records admin actions (and what the service does to an admin's endpoint).
@@ -74,6 +76,8 @@ type Options struct {
 	DisableAfter time.Duration
 	// Poll is how often the worker looks for endpoints to deliver; 2 s if zero.
 	Poll time.Duration
+	// Observe, if set, sees each attempt: its HTTP status (0 when none came) and duration.
+	Observe func(status int, took time.Duration)
 }
 
 // Service manages endpoints and delivers to them (Run).
@@ -82,7 +86,7 @@ type Service struct {
 	exec Executor
 	o    Options
 	mu   sync.Mutex
-	runs map[string]context.CancelFunc // endpoints this process delivers
+	runs map[string]run // endpoints this process delivers
 	wg   sync.WaitGroup
 }
 
@@ -106,7 +110,7 @@ func New(st *store.Store, exec Executor, o Options) *Service {
 	if o.Poll <= 0 {
 		o.Poll = 2 * time.Second
 	}
-	return &Service{st: st, exec: exec, o: o, runs: map[string]context.CancelFunc{}}
+	return &Service{st: st, exec: exec, o: o, runs: map[string]run{}}
 }
 
 // NewEndpoint is what an admin registers.
@@ -216,6 +220,41 @@ func (s *Service) Delete(ctx context.Context, actor auth.Actor, id string) error
 		return err
 	}
 	return s.audit(ctx, actor, "webhookEndpoint.delete", id, "deleted webhook endpoint "+e.URL)
+}
+
+// Replay moves an endpoint back (or forward) to just after a change cursor within the change
+// log's window: every change after it is delivered again, in order, with the webhook-ids it had.
+func (s *Service) Replay(ctx context.Context, actor auth.Actor, id, after string) (store.WebhookEndpoint, error) {
+	e, err := s.Get(ctx, actor.OrgID, id)
+	if err != nil {
+		return e, err
+	}
+	if err := s.exec.CheckCursor(after); err != nil {
+		return e, err
+	}
+	e, err = s.st.Org(actor.OrgID).UpdateWebhookEndpoint(ctx, id, bson.D{{Key: "cursor", Value: after}, {Key: "attempts", Value: 0},
+		{Key: "failingSince", Value: nil}, {Key: "nextAttempt", Value: nil}, {Key: "generation", Value: e.Generation + 1}})
+	if err != nil {
+		return e, err
+	}
+	return e, s.audit(ctx, actor, "webhookEndpoint.replay", id, "replayed webhook endpoint "+e.URL+" after "+after)
+}
+
+// SendTest delivers a test event to an endpoint now, signed like every delivery, and returns
+// the attempt; it changes nothing of the endpoint's place.
+func (s *Service) SendTest(ctx context.Context, actor auth.Actor, id string) (store.WebhookDelivery, error) {
+	e, err := s.Get(ctx, actor.OrgID, id)
+	if err != nil {
+		return store.WebhookDelivery{}, err
+	}
+	at := s.o.Now()
+	body := []byte(`{"data":null,"extensions":{"teamaccessTest":{"endpointId":"` + e.ID + `","sentAt":"` + at.UTC().Format(time.RFC3339) + `"}}}`)
+	e.Attempts = 0
+	d := s.post(ctx, &e, eventID(e.ID, "test:"+at.Format(time.RFC3339Nano)), Event{Cursor: "test", Body: body})
+	if err := s.st.Org(e.OrgID).InsertWebhookDelivery(ctx, d); err != nil {
+		return d, err
+	}
+	return d, nil
 }
 
 // RotationOverlap is how long a rotated-out secret still signs.

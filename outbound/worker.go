@@ -51,9 +51,9 @@ func (s *Service) claim(ctx context.Context) {
 		}
 		return
 	}
-	active := map[string]bool{}
+	active := map[string]int{} // endpoint: generation
 	for _, e := range eps {
-		active[e.ID] = true
+		active[e.ID] = e.Generation
 		s.mu.Lock()
 		_, running := s.runs[e.ID]
 		s.mu.Unlock()
@@ -66,7 +66,7 @@ func (s *Service) claim(ctx context.Context) {
 		}
 		rctx, cancel := context.WithCancel(ctx)
 		s.mu.Lock()
-		s.runs[e.ID] = cancel
+		s.runs[e.ID] = run{cancel: cancel, generation: e.Generation}
 		s.mu.Unlock()
 		s.wg.Go(func() {
 			defer func() {
@@ -81,12 +81,18 @@ func (s *Service) claim(ctx context.Context) {
 		})
 	}
 	s.mu.Lock()
-	for id, cancel := range s.runs {
-		if !active[id] {
-			cancel()
+	for id, r := range s.runs {
+		if gen, ok := active[id]; !ok || gen != r.generation {
+			r.cancel() // disabled, deleted or replayed: a replayed one starts again at the next poll
 		}
 	}
 	s.mu.Unlock()
+}
+
+// run is an endpoint this process delivers.
+type run struct {
+	cancel     context.CancelFunc
+	generation int
 }
 
 // keep renews an endpoint's lease; losing it ends the delivery.
@@ -164,10 +170,10 @@ func (s *Service) deliverEvent(ctx context.Context, e *store.WebhookEndpoint, ev
 			}
 			continue
 		}
-		*e = cur
-		if e.Status != Active {
-			return false
+		if cur.Generation != e.Generation || cur.Status != Active {
+			return false // replayed or disabled meanwhile
 		}
+		*e = cur
 		if e.NextAttemptAt != nil && !sleep(ctx, e.NextAttemptAt.Sub(s.o.Now())) {
 			return false
 		}
@@ -197,7 +203,10 @@ func (s *Service) deliverEvent(ctx context.Context, e *store.WebhookEndpoint, ev
 			next := now.Add(s.retry(e.Attempts + 1))
 			set = bson.D{{Key: "attempts", Value: e.Attempts + 1}, {Key: "failingSince", Value: since}, {Key: "nextAttempt", Value: next}}
 		}
-		updated, err := s.st.Org(e.OrgID).UpdateWebhookEndpoint(context.WithoutCancel(ctx), e.ID, set)
+		updated, err := s.st.Org(e.OrgID).AdvanceWebhookEndpoint(context.WithoutCancel(ctx), e.ID, e.Generation, set)
+		if errors.Is(err, store.ErrNotFound) {
+			return false // replayed (or deleted) meanwhile: the next run starts from its new place
+		}
 		if err == nil {
 			*e = updated
 		}
@@ -236,6 +245,9 @@ func (s *Service) post(ctx context.Context, e *store.WebhookEndpoint, id string,
 	}
 	resp, err := s.o.Client.Do(req)
 	d.Latency = s.o.Now().Sub(start)
+	if s.o.Observe != nil {
+		defer func() { s.o.Observe(d.Status, d.Latency) }()
+	}
 	if err != nil {
 		d.Error = err.Error()
 		return d

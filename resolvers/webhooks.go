@@ -17,6 +17,8 @@ type WebhookService interface {
 	Delete(ctx context.Context, actor auth.Actor, id string) error
 	RotateSecret(ctx context.Context, actor auth.Actor, id string) (store.WebhookEndpoint, string, error)
 	Deliveries(ctx context.Context, orgID, id, before string, limit int) ([]store.WebhookDelivery, error)
+	Replay(ctx context.Context, actor auth.Actor, id, after string) (store.WebhookEndpoint, error)
+	SendTest(ctx context.Context, actor auth.Actor, id string) (store.WebhookDelivery, error)
 }
 
 var _ WebhookService = (*outbound.Service)(nil)

@@ -47,6 +47,24 @@ func (r *mutationResolver) EnableWebhookEndpoint(ctx context.Context, id string)
 	return r.endpointAction(ctx, id, r.Webhooks.Enable)
 }
 
+func (r *mutationResolver) ReplayWebhookEndpoint(ctx context.Context, id string, after string) (*store.WebhookEndpoint, error) {
+	return r.endpointAction(ctx, id, func(ctx context.Context, actor auth.Actor, id string) (store.WebhookEndpoint, error) {
+		return r.Webhooks.Replay(ctx, actor, id, after)
+	})
+}
+
+func (r *mutationResolver) SendTestWebhook(ctx context.Context, id string) (*store.WebhookDelivery, error) {
+	who, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d, err := r.Webhooks.SendTest(ctx, auth.ActorOf(who), id)
+	if err != nil {
+		return nil, userError(ctx, err)
+	}
+	return &d, nil
+}
+
 func (r *mutationResolver) DeleteWebhookEndpoint(ctx context.Context, id string) (string, error) {
 	who, err := caller(ctx)
 	if err != nil {

@@ -25,6 +25,7 @@ type metrics struct {
 	gqlDuration  *prometheus.HistogramVec
 	gqlErrors    *prometheus.CounterVec
 	webhooks     *prometheus.CounterVec
+	outbound     *prometheus.HistogramVec
 }
 
 func newMetrics() *metrics {
@@ -60,11 +61,16 @@ func newMetrics() *metrics {
 			Name: "teamaccess_change_notifications_total",
 			Help: "Change notifications and lifecycle events Graph delivered, by result: accepted, dropped_client_state, dropped_unknown, unavailable (answered 503), malformed (bodies answered 400).",
 		}, []string{"result"}),
+		outbound: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "teamaccess_partner_webhook_attempts_seconds",
+			Help:    "Attempts to deliver partners' webhooks, by result (2xx, 4xx, 5xx, error) and their duration (a count per result too).",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"result"}),
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.duration, m.inFlight, m.gqlResponses, m.gqlDuration, m.gqlErrors, m.webhooks,
+		m.requests, m.duration, m.inFlight, m.gqlResponses, m.gqlDuration, m.gqlErrors, m.webhooks, m.outbound,
 	)
 	return m
 }
@@ -101,4 +107,13 @@ func (m *metrics) watch(st *store.Store, hub *activities.Hub) {
 		Name: "teamaccess_activity_subscribers",
 		Help: "activityChanged subscriptions this process is delivering to.",
 	}, func() float64 { return float64(hub.Subscribers()) }))
+}
+
+// observeWebhookAttempt counts and times an attempt to deliver a partner's webhook.
+func (m *metrics) observeWebhookAttempt(status int, took time.Duration) {
+	result := "error"
+	if status > 0 {
+		result = strconv.Itoa(status/100) + "xx"
+	}
+	m.outbound.WithLabelValues(result).Observe(took.Seconds())
 }

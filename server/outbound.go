@@ -81,6 +81,9 @@ func (w *webhookExec) Head(ctx context.Context, orgID string) (string, error) {
 	return w.hub.Head(ctx, orgID)
 }
 
+// CheckCursor implements outbound.Executor.
+func (w *webhookExec) CheckCursor(after string) error { return activities.CheckCursor(after) }
+
 // Run implements outbound.Executor.
 func (w *webhookExec) Run(ctx context.Context, orgID, query string, vars map[string]any, after string) (<-chan outbound.Event, func() error, error) {
 	var mu sync.Mutex

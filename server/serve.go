@@ -189,6 +189,7 @@ func build(cfg *config, st *store.Store, dir *auth.Directory, ms *microsoft, gro
 	// Partners' webhooks run their subscription documents through the same resolvers.
 	hooks := outbound.New(st, newWebhookExec(res, hub, log, metrics), outbound.Options{
 		Guard: outbound.NewGuard(webhookAllowHosts(cfg)), Audit: dir, Log: log.With("component", "webhooks"), Owner: processOwner(),
+		Observe: metrics.observeWebhookAttempt,
 	})
 	res.Webhooks = hooks
 	group.Go(hooks.Run)

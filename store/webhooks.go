@@ -37,6 +37,9 @@ type WebhookEndpoint struct {
 	Attempts      int        `bson:"attempts"`
 	NextAttemptAt *time.Time `bson:"nextAttempt,omitempty"`
 	LastSuccessAt *time.Time `bson:"lastSuccess,omitempty"`
+	// Generation changes when an admin moves the endpoint's place (a replay): the process
+	// delivering it starts again from the new cursor.
+	Generation int `bson:"generation"`
 }
 
 // WebhookSecret is a signing secret, until it expires (nil: never).
@@ -90,6 +93,19 @@ func (o OrgScope) WebhookEndpoint(ctx context.Context, id string) (WebhookEndpoi
 func (o OrgScope) UpdateWebhookEndpoint(ctx context.Context, id string, set bson.D) (WebhookEndpoint, error) {
 	var e WebhookEndpoint
 	err := o.s.collection(webhookEndpointCollection).FindOneAndUpdate(ctx, o.filter(bson.E{Key: "_id", Value: id}),
+		bson.D{{Key: "$set", Value: set}}, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&e)
+	if err != nil {
+		return WebhookEndpoint{}, notFound(err, "webhook endpoint "+id)
+	}
+	return e, nil
+}
+
+// AdvanceWebhookEndpoint is UpdateWebhookEndpoint for the delivering process: it changes
+// nothing (ErrNotFound) once an admin has moved the endpoint to another generation.
+func (o OrgScope) AdvanceWebhookEndpoint(ctx context.Context, id string, generation int, set bson.D) (WebhookEndpoint, error) {
+	var e WebhookEndpoint
+	err := o.s.collection(webhookEndpointCollection).FindOneAndUpdate(ctx,
+		o.filter(bson.E{Key: "_id", Value: id}, bson.E{Key: "generation", Value: generation}),
 		bson.D{{Key: "$set", Value: set}}, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&e)
 	if err != nil {
 		return WebhookEndpoint{}, notFound(err, "webhook endpoint "+id)
