@@ -137,16 +137,77 @@ func (s *Service) stream(ctx context.Context, e *store.WebhookEndpoint) (done bo
 	if err != nil {
 		return false, err
 	}
-	for ev := range evs {
-		if ok := s.deliverEvent(ctx, e, ev); !ok {
-			return true, nil
+	p := &progress{s: s, e: e, read: s.o.Now(), flushed: s.o.Now()}
+	defer p.flush(ctx)
+	idle := time.NewTicker(flushEvery)
+	defer idle.Stop()
+	for {
+		select {
+		case ev, ok := <-evs:
+			if !ok {
+				if !p.flush(ctx) {
+					return true, nil
+				}
+				err = streamErr()
+				if errors.Is(err, errkind.ErrInvalid) {
+					return true, s.disable(ctx, e, "its subscription cannot run: "+errkind.Message(err))
+				}
+				return false, err
+			}
+			if ok := p.deliver(ctx, ev); !ok {
+				return true, nil
+			}
+		case <-idle.C:
+			if !p.flush(ctx) {
+				return true, nil
+			}
 		}
 	}
-	err = streamErr()
-	if errors.Is(err, errkind.ErrInvalid) {
-		return true, s.disable(ctx, e, "its subscription cannot run: "+errkind.Message(err))
+}
+
+// flushEvery bounds how long a delivered event's progress waits to be written: a burst writes
+// its place and its attempts once per flushEvery (three writes per event made a burst 110
+// deliveries a second on the embedded store), and a crash repeats at most that much, with the
+// same webhook-ids.
+const flushEvery = 250 * time.Millisecond
+
+// rereadEvery is how often a delivering process reads its endpoint again while deliveries
+// succeed, to see an admin's disable, replay or new secret.
+const rereadEvery = time.Second
+
+// progress is an endpoint's delivery state in this process: what was delivered since it was last
+// written.
+type progress struct {
+	s       *Service
+	e       *store.WebhookEndpoint
+	cursor  string // delivered, not yet written
+	logs    []store.WebhookDelivery
+	read    time.Time
+	flushed time.Time
+}
+
+// flush writes the delivered place and attempts; false when the endpoint moved on without this
+// process (replayed, deleted).
+func (p *progress) flush(ctx context.Context) bool {
+	if p.cursor == "" {
+		return true
 	}
-	return false, err
+	ctx = context.WithoutCancel(ctx)
+	org := p.s.st.Org(p.e.OrgID)
+	if err := org.InsertWebhookDeliveries(ctx, p.logs); err != nil {
+		p.s.o.Log.Warn("webhooks: cannot record deliveries", "endpoint", p.e.ID, "err", err)
+	}
+	now := p.s.o.Now().UTC()
+	updated, err := org.AdvanceWebhookEndpoint(ctx, p.e.ID, p.e.Generation, bson.D{{Key: "cursor", Value: p.cursor},
+		{Key: "attempts", Value: 0}, {Key: "failingSince", Value: nil}, {Key: "nextAttempt", Value: nil}, {Key: "lastSuccess", Value: now}})
+	p.cursor, p.logs, p.flushed = "", nil, now
+	if errors.Is(err, store.ErrNotFound) {
+		return false // replayed (or deleted) meanwhile: the next run starts from its new place
+	}
+	if err == nil {
+		*p.e = updated
+	}
+	return true
 }
 
 // eventID is an event's webhook-id: the same for every attempt and across restarts, so that
@@ -156,24 +217,29 @@ func eventID(endpoint, cursor string) string {
 	return "msg_" + hex.EncodeToString(h[:12])
 }
 
-// deliverEvent attempts one event until it is delivered (true) or the endpoint stops (false).
-func (s *Service) deliverEvent(ctx context.Context, e *store.WebhookEndpoint, ev Event) bool {
+// deliver attempts one event until it is delivered (true) or the endpoint stops (false).
+func (p *progress) deliver(ctx context.Context, ev Event) bool {
+	s, e := p.s, p.e
 	id := eventID(e.ID, ev.Cursor)
 	for ctx.Err() == nil {
-		cur, err := s.st.Org(e.OrgID).WebhookEndpoint(ctx, e.ID) // the admin may have disabled it or rotated its secret
-		if err != nil {
+		if e.Attempts > 0 || s.o.Now().Sub(p.read) >= rereadEvery {
+			cur, err := s.st.Org(e.OrgID).WebhookEndpoint(ctx, e.ID) // the admin may have disabled it or rotated its secret
 			if errors.Is(err, store.ErrNotFound) {
 				return false
 			}
-			if !sleep(ctx, 5*time.Second) {
+			if err != nil {
+				if !sleep(ctx, 5*time.Second) {
+					return false
+				}
+				continue
+			}
+			if cur.Generation != e.Generation || cur.Status != Active {
+				p.cursor = "" // its place is the admin's now
 				return false
 			}
-			continue
+			cur.Cursor = e.Cursor
+			*e, p.read = cur, s.o.Now()
 		}
-		if cur.Generation != e.Generation || cur.Status != Active {
-			return false // replayed or disabled meanwhile
-		}
-		*e = cur
 		if e.NextAttemptAt != nil && !sleep(ctx, e.NextAttemptAt.Sub(s.o.Now())) {
 			return false
 		}
@@ -181,37 +247,42 @@ func (s *Service) deliverEvent(ctx context.Context, e *store.WebhookEndpoint, ev
 		if ctx.Err() != nil {
 			return false
 		}
+		if attempt.Status >= 200 && attempt.Status < 300 {
+			p.cursor, p.logs = ev.Cursor, append(p.logs, attempt)
+			e.Cursor = ev.Cursor
+			if e.Attempts > 0 || s.o.Now().Sub(p.flushed) >= flushEvery || len(p.logs) >= 100 {
+				return p.flush(ctx)
+			}
+			return true
+		}
+		// A failure: what was delivered before it is written first, then the failure.
+		if !p.flush(ctx) {
+			return false
+		}
 		_ = s.st.Org(e.OrgID).InsertWebhookDelivery(context.WithoutCancel(ctx), attempt)
 		now := s.o.Now().UTC()
-		var set bson.D
-		switch {
-		case attempt.Status >= 200 && attempt.Status < 300:
-			set = bson.D{{Key: "cursor", Value: ev.Cursor}, {Key: "attempts", Value: 0}, {Key: "failingSince", Value: nil},
-				{Key: "nextAttempt", Value: nil}, {Key: "lastSuccess", Value: now}}
-		case attempt.Status == http.StatusGone:
+		if attempt.Status == http.StatusGone {
 			_ = s.disable(ctx, e, "the endpoint answered 410 Gone")
 			return false
-		default:
-			since := now
-			if e.FailingSince != nil {
-				since = *e.FailingSince
-			}
-			if now.Sub(since) >= s.o.DisableAfter {
-				_ = s.disable(ctx, e, fmt.Sprintf("deliveries failed for %s; the last: %s", s.o.DisableAfter, describe(attempt)))
-				return false
-			}
-			next := now.Add(s.retry(e.Attempts + 1))
-			set = bson.D{{Key: "attempts", Value: e.Attempts + 1}, {Key: "failingSince", Value: since}, {Key: "nextAttempt", Value: next}}
 		}
-		updated, err := s.st.Org(e.OrgID).AdvanceWebhookEndpoint(context.WithoutCancel(ctx), e.ID, e.Generation, set)
+		since := now
+		if e.FailingSince != nil {
+			since = *e.FailingSince
+		}
+		if now.Sub(since) >= s.o.DisableAfter {
+			_ = s.disable(ctx, e, fmt.Sprintf("deliveries failed for %s; the last: %s", s.o.DisableAfter, describe(attempt)))
+			return false
+		}
+		next := now.Add(s.retry(e.Attempts + 1))
+		updated, err := s.st.Org(e.OrgID).AdvanceWebhookEndpoint(context.WithoutCancel(ctx), e.ID, e.Generation,
+			bson.D{{Key: "attempts", Value: e.Attempts + 1}, {Key: "failingSince", Value: since}, {Key: "nextAttempt", Value: next}})
 		if errors.Is(err, store.ErrNotFound) {
-			return false // replayed (or deleted) meanwhile: the next run starts from its new place
+			return false
 		}
 		if err == nil {
 			*e = updated
-		}
-		if attempt.Status >= 200 && attempt.Status < 300 {
-			return true
+		} else {
+			e.Attempts, e.FailingSince, e.NextAttemptAt = e.Attempts+1, &since, &next
 		}
 	}
 	return false
