@@ -266,6 +266,7 @@ type ComplexityRoot struct {
 		SendTestWebhook        func(childComplexity int, id string) int
 		SetMailboxCapture      func(childComplexity int, id string, enabled bool) int
 		SetMailboxKindCapture  func(childComplexity int, kind mailboxes.Kind, enabled bool) int
+		UpdateWebhookEndpoint  func(childComplexity int, id string, input UpdateWebhookEndpointInput) int
 	}
 
 	NotificationSubscription struct {
@@ -458,6 +459,7 @@ type MutationResolver interface {
 	CreateConsentLink(ctx context.Context, input CreateConsentLinkInput) (*access.ConsentLink, error)
 	DisconnectTeamAccess(ctx context.Context, input DisconnectTeamAccessInput) (*access.TeamAccess, error)
 	CreateWebhookEndpoint(ctx context.Context, input CreateWebhookEndpointInput) (*CreatedWebhookEndpoint, error)
+	UpdateWebhookEndpoint(ctx context.Context, id string, input UpdateWebhookEndpointInput) (*store.WebhookEndpoint, error)
 	RotateWebhookSecret(ctx context.Context, id string) (*CreatedWebhookEndpoint, error)
 	DisableWebhookEndpoint(ctx context.Context, id string) (*store.WebhookEndpoint, error)
 	EnableWebhookEndpoint(ctx context.Context, id string) (*store.WebhookEndpoint, error)
@@ -1485,6 +1487,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetMailboxKindCapture(childComplexity, args["kind"].(mailboxes.Kind), args["enabled"].(bool)), true
+	case "Mutation.updateWebhookEndpoint":
+		if e.ComplexityRoot.Mutation.UpdateWebhookEndpoint == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateWebhookEndpoint_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateWebhookEndpoint(childComplexity, args["id"].(string), args["input"].(UpdateWebhookEndpointInput)), true
 
 	case "NotificationSubscription.expiresAt":
 		if e.ComplexityRoot.NotificationSubscription.ExpiresAt == nil {
@@ -2187,6 +2200,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreateWebhookEndpointInput", ec.unmarshalInputCreateWebhookEndpointInput),
 			graphql.NewInputUnmarshaler("DisconnectTeamAccessInput", ec.unmarshalInputDisconnectTeamAccessInput),
 			graphql.NewInputUnmarshaler("MailboxFilter", ec.unmarshalInputMailboxFilter),
+			graphql.NewInputUnmarshaler("UpdateWebhookEndpointInput", ec.unmarshalInputUpdateWebhookEndpointInput),
 		)
 	}
 	first := true
@@ -3274,6 +3288,18 @@ input CreateWebhookEndpointInput {
   variables: Map
 }
 
+"What updateWebhookEndpoint changes; fields left out stay as they are."
+input UpdateWebhookEndpointInput {
+  "A new URL, checked as at creation."
+  url: String
+  "A new description."
+  description: String
+  "A new subscription document; it applies from the first change not yet delivered."
+  query: String
+  "New variables for the document."
+  variables: Map
+}
+
 extend type Query {
   "The organization's webhook endpoints, oldest first."
   webhookEndpoints: [WebhookEndpoint!]! @hasRole(role: ADMIN)
@@ -3282,6 +3308,8 @@ extend type Query {
 extend type Mutation {
   "Registers an endpoint; deliveries start with the next change. The secret is in the answer and nowhere else."
   createWebhookEndpoint(input: CreateWebhookEndpointInput!): CreatedWebhookEndpoint! @hasRole(role: ADMIN)
+  "Changes an endpoint's URL, description or document."
+  updateWebhookEndpoint(id: ID!, input: UpdateWebhookEndpointInput!): WebhookEndpoint! @hasRole(role: ADMIN)
   "Gives an endpoint a new secret; the old one still signs for 24 hours."
   rotateWebhookSecret(id: ID!): CreatedWebhookEndpoint! @hasRole(role: ADMIN)
   "Stops deliveries to an endpoint."
@@ -4253,6 +4281,28 @@ func (ec *executionContext) field_Mutation_setMailboxKindCapture_args(ctx contex
 		return nil, err
 	}
 	args["enabled"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateWebhookEndpoint_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (UpdateWebhookEndpointInput, error) {
+			return ec.unmarshalNUpdateWebhookEndpointInput2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐUpdateWebhookEndpointInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
 	return args, nil
 }
 
@@ -8337,6 +8387,68 @@ func (ec *executionContext) fieldContext_Mutation_createWebhookEndpoint(ctx cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_createWebhookEndpoint_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateWebhookEndpoint(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateWebhookEndpoint(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateWebhookEndpoint(ctx, fc.Args["id"].(string), fc.Args["input"].(UpdateWebhookEndpointInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋteamaccessᚋteamaccessᚋauthᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *store.WebhookEndpoint
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *store.WebhookEndpoint
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *store.WebhookEndpoint) graphql.Marshaler {
+			return ec.marshalNWebhookEndpoint2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋstoreᚐWebhookEndpoint(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateWebhookEndpoint(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WebhookEndpoint(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateWebhookEndpoint_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -13073,6 +13185,69 @@ func UnmarshalMailboxFilter(ctx context.Context, raw any) (MailboxFilter, error)
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputUpdateWebhookEndpointInput(ctx context.Context, obj any) (UpdateWebhookEndpointInput, error) {
+	var it UpdateWebhookEndpointInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"url", "description", "query", "variables"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "url":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("url"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.URL = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "query":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("query"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Query = data
+		case "variables":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("variables"))
+			data, err := ec.unmarshalOMap2map(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Variables = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateWebhookEndpointInput unmarshals raw into the UpdateWebhookEndpointInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateWebhookEndpointInput(ctx context.Context, raw any) (UpdateWebhookEndpointInput, error) {
+	var out UpdateWebhookEndpointInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateWebhookEndpointInput", raw, &out)
+	return out, err
+}
+
 // endregion **************************** input.gotpl *****************************
 
 // region    ************************** interface.gotpl ***************************
@@ -14513,6 +14688,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "createWebhookEndpoint":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createWebhookEndpoint(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateWebhookEndpoint":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateWebhookEndpoint(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -16637,6 +16819,11 @@ func (ec *executionContext) marshalNTeamAccessStatus2githubᚗcomᚋteamaccess�
 		graphql.AddInvalidNullFromMarshaler(ctx, "TeamAccessStatus!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNUpdateWebhookEndpointInput2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐUpdateWebhookEndpointInput(ctx context.Context, v any) (UpdateWebhookEndpointInput, error) {
+	res, err := ec.unmarshalInputUpdateWebhookEndpointInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNViewer2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋauthᚐIdentity(ctx context.Context, sel ast.SelectionSet, v *auth.Identity) graphql.Marshaler {

@@ -277,6 +277,18 @@ type SyncHealth struct {
 	InProgress bool `json:"inProgress"`
 }
 
+// What updateWebhookEndpoint changes; fields left out stay as they are.
+type UpdateWebhookEndpointInput struct {
+	// A new URL, checked as at creation.
+	URL *string `json:"url,omitempty"`
+	// A new description.
+	Description *string `json:"description,omitempty"`
+	// A new subscription document; it applies from the first change not yet delivered.
+	Query *string `json:"query,omitempty"`
+	// New variables for the document.
+	Variables map[string]any `json:"variables,omitempty"`
+}
+
 // A page of delivery attempts.
 type WebhookDeliveryConnection struct {
 	// The page's attempts with their cursors.

@@ -164,6 +164,72 @@ func (s *Service) Create(ctx context.Context, actor auth.Actor, n NewEndpoint) (
 	return e, secret, nil
 }
 
+// EndpointChange is what updateWebhookEndpoint changes; nil fields stay.
+type EndpointChange struct {
+	URL, Description, Query *string
+	Variables               map[string]any
+}
+
+// Update changes an endpoint's URL, description or document (checked as at creation). A new
+// document applies from the next change not yet delivered.
+func (s *Service) Update(ctx context.Context, actor auth.Actor, id string, c EndpointChange) (store.WebhookEndpoint, error) {
+	e, err := s.Get(ctx, actor.OrgID, id)
+	if err != nil {
+		return e, err
+	}
+	var set bson.D
+	if c.URL != nil {
+		u, err := s.o.Guard.CheckURL(*c.URL)
+		if err != nil {
+			return e, err
+		}
+		set = append(set, bson.E{Key: "url", Value: u.String()})
+	}
+	if c.Description != nil {
+		if len(*c.Description) > 500 {
+			return e, errkind.E(errkind.ErrInvalid, "description is at most 500 characters")
+		}
+		set = append(set, bson.E{Key: "description", Value: *c.Description})
+	}
+	if c.Query != nil || c.Variables != nil {
+		q, vars := e.Query, e.Variables
+		if c.Query != nil {
+			q = *c.Query
+		}
+		if c.Variables != nil {
+			vars = c.Variables
+		}
+		if len(q) > 20_000 {
+			return e, errkind.E(errkind.ErrInvalid, "query is at most 20,000 characters")
+		}
+		if err := s.exec.Check(ctx, actor.OrgID, q, vars); err != nil {
+			return e, err
+		}
+		// A new document: the process delivering it starts over with it, from its place (this
+		// one at once, another when it next reads the endpoint, within a second).
+		set = append(set, bson.E{Key: "query", Value: q}, bson.E{Key: "variables", Value: vars})
+	}
+	if len(set) == 0 {
+		return e, nil
+	}
+	e, err = s.st.Org(actor.OrgID).UpdateWebhookEndpoint(ctx, id, set)
+	if err != nil {
+		return e, err
+	}
+	s.restart(id)
+	return e, s.audit(ctx, actor, "webhookEndpoint.update", id, "updated webhook endpoint "+e.URL)
+}
+
+// restart ends this process's delivery of an endpoint, if it has one, so that the next poll
+// starts it again from the store (another process's sees the new generation within its poll).
+func (s *Service) restart(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.runs[id]; ok {
+		r.cancel()
+	}
+}
+
 func newEndpointID() string {
 	b := make([]byte, 10)
 	_, _ = rand.Read(b)
@@ -237,6 +303,7 @@ func (s *Service) Replay(ctx context.Context, actor auth.Actor, id, after string
 	if err != nil {
 		return e, err
 	}
+	s.restart(id)
 	return e, s.audit(ctx, actor, "webhookEndpoint.replay", id, "replayed webhook endpoint "+e.URL+" after "+after)
 }
 

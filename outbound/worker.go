@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -236,6 +237,10 @@ func (p *progress) deliver(ctx context.Context, ev Event) bool {
 			if cur.Generation != e.Generation || cur.Status != Active {
 				p.cursor = "" // its place is the admin's now
 				return false
+			}
+			if cur.Query != e.Query || !reflect.DeepEqual(cur.Variables, e.Variables) {
+				p.flush(ctx)
+				return false // a new document: the next run uses it, from this place
 			}
 			cur.Cursor = e.Cursor
 			*e, p.read = cur, s.o.Now()

@@ -15,6 +15,7 @@ type WebhookService interface {
 	Disable(ctx context.Context, actor auth.Actor, id string) (store.WebhookEndpoint, error)
 	Enable(ctx context.Context, actor auth.Actor, id string) (store.WebhookEndpoint, error)
 	Delete(ctx context.Context, actor auth.Actor, id string) error
+	Update(ctx context.Context, actor auth.Actor, id string, c outbound.EndpointChange) (store.WebhookEndpoint, error)
 	RotateSecret(ctx context.Context, actor auth.Actor, id string) (store.WebhookEndpoint, string, error)
 	Deliveries(ctx context.Context, orgID, id, before string, limit int) ([]store.WebhookDelivery, error)
 	Replay(ctx context.Context, actor auth.Actor, id, after string) (store.WebhookEndpoint, error)

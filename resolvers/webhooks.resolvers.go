@@ -27,6 +27,13 @@ func (r *mutationResolver) CreateWebhookEndpoint(ctx context.Context, input grap
 	return &graph.CreatedWebhookEndpoint{Endpoint: &e, Secret: secret}, nil
 }
 
+func (r *mutationResolver) UpdateWebhookEndpoint(ctx context.Context, id string, input graph.UpdateWebhookEndpointInput) (*store.WebhookEndpoint, error) {
+	return r.endpointAction(ctx, id, func(ctx context.Context, actor auth.Actor, id string) (store.WebhookEndpoint, error) {
+		return r.Webhooks.Update(ctx, actor, id, outbound.EndpointChange{URL: input.URL, Description: input.Description,
+			Query: input.Query, Variables: input.Variables})
+	})
+}
+
 func (r *mutationResolver) RotateWebhookSecret(ctx context.Context, id string) (*graph.CreatedWebhookEndpoint, error) {
 	who, err := caller(ctx)
 	if err != nil {

@@ -435,3 +435,26 @@ func TestAReplayDeliversAgainWithTheSameIDsAndATestEventIsSigned(t *testing.T) {
 	require.Len(t, got, 7)
 	require.Contains(t, string(got[6].body), `"teamaccessTest"`)
 }
+
+func TestUpdatingAnEndpointsDocumentAppliesFromTheNextChange(t *testing.T) {
+	t.Parallel()
+	e, svc := webhookEnv(t, outbound.Options{})
+	rcv := newReceiver(t)
+	ep, secret, err := svc.Create(t.Context(), auth.CommandLine(e.org), outbound.NewEndpoint{URL: rcv.srv.URL, Query: changedDoc})
+	require.NoError(t, err)
+	rcv.secret = secret
+	runWebhooks(t, svc)
+	e.add(t, 1)
+	require.Eventually(t, func() bool { return len(rcv.received()) == 1 }, 20*time.Second, 10*time.Millisecond)
+
+	const update = `mutation($id: ID!, $input: UpdateWebhookEndpointInput!) { updateWebhookEndpoint(id: $id, input: $input) { url query } }`
+	_, out := postGraphQLVars(t, e.url, update, map[string]any{"id": ep.ID, "input": map[string]any{"url": "http://hooks.example.com"}},
+		"Authorization", "Bearer "+e.key)
+	require.Equal(t, "BAD_USER_INPUT", out.Errors[0].Extensions["code"], "checked as at creation")
+	_, out = postGraphQLVars(t, e.url, update, map[string]any{"id": ep.ID, "input": map[string]any{"query": `subscription { activityChanged { type } }`}},
+		"Authorization", "Bearer "+e.key)
+	require.Empty(t, out.Errors)
+	e.add(t, 1)
+	require.Eventually(t, func() bool { return len(rcv.received()) == 2 }, 20*time.Second, 10*time.Millisecond, "the next change, once")
+	require.JSONEq(t, `{"data":{"activityChanged":{"type":"CREATED"}}}`, string(rcv.received()[1].body), "the new document's result")
+}
