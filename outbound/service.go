@@ -71,11 +71,14 @@ type Options struct {
 	// Retry is how long to wait before attempt n+1 of an event (n ≥ 1); 5 s doubling to an hour,
 	// with jitter, if nil.
 	Retry func(n int) time.Duration
-	// DisableAfter is how long an event may keep failing before the endpoint is disabled; 3 days
-	// if zero.
+	// DisableAfter is how long an event may keep failing before the endpoint is disabled (it
+	// cannot be skipped: deliveries are in order); 25 hours if zero, so that a receiver down for a
+	// day gets everything once it is back.
 	DisableAfter time.Duration
 	// Poll is how often the worker looks for endpoints to deliver; 2 s if zero.
 	Poll time.Duration
+	// Sleep waits for d or until ctx ends (false then); a timer if nil. Tests move a clock.
+	Sleep func(ctx context.Context, d time.Duration) bool
 	// Observe, if set, sees each attempt: its HTTP status (0 when none came) and duration.
 	Observe func(status int, took time.Duration)
 }
@@ -105,10 +108,13 @@ func New(st *store.Store, exec Executor, o Options) *Service {
 		o.Now = time.Now
 	}
 	if o.DisableAfter <= 0 {
-		o.DisableAfter = 72 * time.Hour
+		o.DisableAfter = 25 * time.Hour
 	}
 	if o.Poll <= 0 {
 		o.Poll = 2 * time.Second
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleep
 	}
 	return &Service{st: st, exec: exec, o: o, runs: map[string]run{}}
 }

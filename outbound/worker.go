@@ -122,7 +122,7 @@ func (s *Service) deliver(ctx context.Context, e store.WebhookEndpoint) {
 			return
 		}
 		s.o.Log.Warn("webhooks: the endpoint's subscription ended; starting it again", "endpoint", e.ID, "err", err)
-		if !sleep(ctx, backoff.Delay(time.Second, time.Minute, attempt)) {
+		if !s.o.Sleep(ctx, backoff.Delay(time.Second, time.Minute, attempt)) {
 			return
 		}
 	}
@@ -229,7 +229,7 @@ func (p *progress) deliver(ctx context.Context, ev Event) bool {
 				return false
 			}
 			if err != nil {
-				if !sleep(ctx, 5*time.Second) {
+				if !s.o.Sleep(ctx, 5*time.Second) {
 					return false
 				}
 				continue
@@ -245,7 +245,7 @@ func (p *progress) deliver(ctx context.Context, ev Event) bool {
 			cur.Cursor = e.Cursor
 			*e, p.read = cur, s.o.Now()
 		}
-		if e.NextAttemptAt != nil && !sleep(ctx, e.NextAttemptAt.Sub(s.o.Now())) {
+		if e.NextAttemptAt != nil && !s.o.Sleep(ctx, e.NextAttemptAt.Sub(s.o.Now())) {
 			return false
 		}
 		attempt := s.post(ctx, e, id, ev)

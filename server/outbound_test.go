@@ -15,6 +15,7 @@ import (
 
 	"github.com/coder/websocket/wsjson"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/teamaccess/teamaccess/activities"
@@ -34,6 +35,8 @@ type receiver struct {
 	// those that did.
 	also   string
 	byAlso int
+	// anyTime verifies signatures whatever their timestamp (the service's clock is moved).
+	anyTime bool
 	status func(n int) int // the answer to the n-th request (from 1)
 	n      int
 	got    []delivery // verified deliveries answered 2xx
@@ -52,7 +55,9 @@ func newReceiver(t testing.TB) *receiver {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		wh, err := standardwebhooks.NewWebhook(r.secret)
-		if err == nil {
+		if err == nil && r.anyTime {
+			err = wh.VerifyIgnoringTimestamp(body, req.Header)
+		} else if err == nil {
 			err = wh.Verify(body, req.Header)
 		}
 		if r.also != "" {
@@ -457,4 +462,78 @@ func TestUpdatingAnEndpointsDocumentAppliesFromTheNextChange(t *testing.T) {
 	e.add(t, 1)
 	require.Eventually(t, func() bool { return len(rcv.received()) == 2 }, 20*time.Second, 10*time.Millisecond, "the next change, once")
 	require.JSONEq(t, `{"data":{"activityChanged":{"type":"CREATED"}}}`, string(rcv.received()[1].body), "the new document's result")
+}
+
+// fakeClock is the webhook service's clock, moved by its own waits: hours of backoff pass at once.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+
+func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	c.mu.Lock()
+	c.now = c.now.Add(max(d, 0))
+	c.mu.Unlock()
+	time.Sleep(time.Millisecond) // let the rest of the test run
+	return ctx.Err() == nil
+}
+
+// A receiver down for 6 hours gets every event once it is back, in order, with no gap; one
+// answering 500 for 25 hours sees its endpoint disabled, and the admin is told.
+func TestAReceiverDownForHoursGetsEverythingAndOneDownForADayIsDisabled(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		down     time.Duration
+		disabled bool
+	}{{6 * time.Hour, false}, {26 * time.Hour, true}} {
+		clock := &fakeClock{now: time.Now()}
+		back := clock.Now().Add(tc.down)
+		e, svc := webhookEnv(t, outbound.Options{Now: clock.Now, Sleep: clock.Sleep})
+		rcv := newReceiver(t)
+		rcv.anyTime = true
+		rcv.status = func(int) int {
+			if clock.Now().Before(back) {
+				return http.StatusInternalServerError
+			}
+			return http.StatusOK
+		}
+		ep, secret, err := svc.Create(t.Context(), auth.CommandLine(e.org), outbound.NewEndpoint{URL: rcv.srv.URL, Query: changedDoc})
+		require.NoError(t, err)
+		rcv.secret = secret
+		e.add(t, 5)
+		runWebhooks(t, svc)
+		if !tc.disabled {
+			if !assert.Eventually(t, func() bool { return len(rcv.received()) == 5 }, 30*time.Second, 10*time.Millisecond) {
+				x, _ := svc.Get(t.Context(), e.org, ep.ID)
+				rcv.mu.Lock()
+				t.Fatalf("received %d of %d requests; clock at +%s; endpoint %+v", len(rcv.got), rcv.n, clock.Now().Sub(back.Add(-tc.down)), x)
+			}
+			require.Equal(t, []string{"Pricing 1", "Pricing 2", "Pricing 3", "Pricing 4", "Pricing 5"}, subjects(t, rcv.received()))
+			x, err := svc.Get(t.Context(), e.org, ep.ID)
+			require.NoError(t, err)
+			require.Equal(t, outbound.Active, x.Status)
+			rcv.mu.Lock()
+			t.Logf("down %s: %d attempts before the receiver was back", tc.down, rcv.n-5)
+			require.Greater(t, rcv.n-5, 8, "retried all along, with backoff")
+			require.Less(t, rcv.n-5, 40, "with backoff, not in a loop")
+			rcv.mu.Unlock()
+			continue
+		}
+		require.Eventually(t, func() bool {
+			x, _ := svc.Get(t.Context(), e.org, ep.ID)
+			return x.Status == outbound.Disabled
+		}, 30*time.Second, 10*time.Millisecond)
+		x, _ := svc.Get(t.Context(), e.org, ep.ID)
+		require.Contains(t, x.DisabledReason, "deliveries failed for 25h0m0s")
+		require.Empty(t, rcv.received())
+		require.Eventually(t, func() bool {
+			log, err := e.dir.AuditLog(t.Context(), e.org, 5, "")
+			return err == nil && len(log.Entries) > 0 && log.Entries[0].Action == "webhookEndpoint.disable"
+		}, 5*time.Second, 5*time.Millisecond, "the admin is told")
+	}
 }
