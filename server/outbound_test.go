@@ -37,10 +37,10 @@ type receiver struct {
 	byAlso int
 	// anyTime verifies signatures whatever their timestamp (the service's clock is moved).
 	anyTime bool
-	status func(n int) int // the answer to the n-th request (from 1)
-	n      int
-	got    []delivery // verified deliveries answered 2xx
-	ids    []string   // every webhook-id received, in order
+	status  func(n int) int // the answer to the n-th request (from 1)
+	n       int
+	got     []delivery // verified deliveries answered 2xx
+	ids     []string   // every webhook-id received, in order
 }
 
 type delivery struct {
