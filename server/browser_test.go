@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -132,6 +134,39 @@ func TestAdminPageConsentFlowInBrowser(t *testing.T) {
 	path := filepath.Join(artifactDir(t), "admin-page-active.png")
 	require.NoError(t, os.WriteFile(path, shot, 0o644))
 	t.Logf("screenshot of the active state: %s", path)
+
+	// A webhook endpoint (created through the API, to a receiver on this machine, which demo mode
+	// allows) shows on the page with its state; its test button sends a signed test event.
+	hits := make(chan string, 10)
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case hits <- r.Header.Get("webhook-signature"):
+		default:
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer rcv.Close()
+	require.Empty(t, gql(t, svc.url, svc.key, `mutation($u: String!) { createWebhookEndpoint(input: {url: $u, description: "CRM sync",
+		query: "subscription { activityChanged { type activity { id } } }"}) { secret } }`, map[string]any{"u": rcv.URL + "/hooks"}, nil))
+	require.NoError(t, chromedp.Do(admin,
+		chromedp.Reload(),
+		ignore(chromedp.Poll[bool](`document.querySelectorAll('#hook-rows tr').length === 1`, chromedp.WithPollingTimeout(20*time.Second))),
+		chromedp.Click(chromedp.CSS(".hook-test")),
+		ignore(chromedp.Poll[bool](`document.querySelector('.hook-result').textContent.includes('Answered HTTP 204')`, chromedp.WithPollingTimeout(20*time.Second))),
+	))
+	select {
+	case sig := <-hits:
+		require.Regexp(t, `^v1,`, sig)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the test event did not arrive")
+	}
+	hooks, err := chromedp.Run(admin, chromedp.Text(chromedp.CSS("#webhooks")))
+	require.NoError(t, err)
+	require.Contains(t, hooks, "CRM sync")
+	require.Contains(t, hooks, "Waiting for the first change")
+	shot, err = chromedp.Run(admin, chromedp.FullScreenshot(100))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(artifactDir(t), "admin-page-webhooks.png"), shot, 0o644))
 
 	// GraphiQL runs under its Content-Security-Policy (scripts and connections from this origin
 	// only): its editor appears.

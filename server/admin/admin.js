@@ -213,6 +213,39 @@
     };
   }
 
+  // The webhook endpoints, their health and their last attempts (admins only).
+  function loadWebhooks() {
+    if (!isAdmin) { return; }
+    gql('{ webhookEndpoints { id url description status disabledReason lastSuccessAt failingSince attempts nextAttemptAt ' +
+        'deliveries(first: 3) { edges { node { at status error attempt } } } } }').then(function (d) {
+      var eps = d.webhookEndpoints;
+      $('webhooks').hidden = eps.length === 0;
+      $('hook-rows').innerHTML = eps.map(function (e) {
+        var state = e.status === 'DISABLED' ? 'Disabled: ' + esc(e.disabledReason || '') :
+          e.failingSince ? 'Failing since ' + esc(when(e.failingSince)) + ' (' + e.attempts + ' attempts; next ' + esc(when(e.nextAttemptAt)) + ')' :
+          e.lastSuccessAt ? 'Delivering; last at ' + esc(when(e.lastSuccessAt)) : 'Waiting for the first change';
+        var last = e.deliveries.edges.map(function (x) {
+          var n = x.node;
+          return esc(when(n.at)) + ': ' + (n.status ? 'HTTP ' + n.status : esc(n.error || 'no answer'));
+        }).join('<br>') || 'none yet';
+        return '<tr><td>' + esc(e.url) + (e.description ? '<br><span class="detail">' + esc(e.description) + '</span>' : '') + '</td>' +
+          '<td>' + state + '</td><td class="hook-last">' + last + '</td>' +
+          '<td><button class="secondary-neutral hook-test" data-id="' + esc(e.id) + '">Send test</button>' +
+          '<span class="detail hook-result" role="status"></span></td></tr>';
+      }).join('');
+      document.querySelectorAll('.hook-test').forEach(function (b) {
+        b.addEventListener('click', function () {
+          var out = b.nextElementSibling;
+          out.textContent = ' Sending…';
+          gql('mutation($id: ID!) { sendTestWebhook(id: $id) { status error } }', { id: b.dataset.id }).then(function (r) {
+            var t = r.sendTestWebhook;
+            out.textContent = ' ' + (t.status ? 'Answered HTTP ' + t.status : 'No answer: ' + t.error);
+          }).catch(function (err) { out.textContent = ' ' + err.message; });
+        });
+      });
+    }).catch(function (err) { $("webhooks").hidden = false; $("hook-rows").innerHTML = "<tr><td colspan=4>" + esc(err.message) + "</td></tr>"; });
+  }
+
   function start() {
     $('login').hidden = true;
     $('settings').hidden = false;
@@ -222,6 +255,7 @@
       $('authorize').disabled = $('disconnect').disabled = $('recheck-all').disabled = !isAdmin;
       render(d.teamAccess);
       subscribe();
+      loadWebhooks();
     }).catch(function (e) { if (e.message !== 'unauthenticated') { $('status').textContent = e.message; } });
   }
 
