@@ -3201,7 +3201,7 @@ enum WebhookEndpointStatus {
 """
 A partner's URL that receives each result of a GraphQL subscription document as a POST, signed
 per the Standard Webhooks specification (webhook-id, webhook-timestamp, webhook-signature
-headers), at least once and in order, retried with backoff for up to 3 days.
+headers), at least once and in order, retried with backoff for 25 hours.
 """
 type WebhookEndpoint {
   "The endpoint's id."
