@@ -116,15 +116,21 @@ func (s *Service) keep(ctx context.Context, cancel context.CancelFunc, lease *st
 // deliver streams an endpoint's events and delivers each, in order, until ctx ends or the
 // endpoint is disabled; a broken stream is started again after the last delivered event.
 func (s *Service) deliver(ctx context.Context, e store.WebhookEndpoint) {
-	for attempt := 0; ctx.Err() == nil; attempt++ {
+	attempt := 0
+	for ctx.Err() == nil {
+		started := s.o.Now()
 		done, err := s.stream(ctx, &e)
 		if done || ctx.Err() != nil {
 			return
+		}
+		if s.o.Now().Sub(started) > time.Minute {
+			attempt = 0 // it ran a while: a break now is not one of a series
 		}
 		s.o.Log.Warn("webhooks: the endpoint's subscription ended; starting it again", "endpoint", e.ID, "err", err)
 		if !s.o.Sleep(ctx, backoff.Delay(time.Second, time.Minute, attempt)) {
 			return
 		}
+		attempt++
 	}
 }
 
