@@ -95,3 +95,17 @@ func (h *Hub) Head(ctx context.Context, org string) (string, error) {
 	}
 	return changeCursor(store.Change{Seq: seq, At: time.Now()}), nil
 }
+
+// Behind counts the organisation's changes after the cursor: what a subscriber resuming from it
+// has still to get.
+func (h *Hub) Behind(ctx context.Context, org, after string) (int64, error) {
+	seq, err := h.st.Org(org).LastChangeSeq(ctx)
+	if err != nil {
+		return 0, err
+	}
+	from, _, ok := parseChangeCursor(after)
+	if !ok {
+		return 0, nil
+	}
+	return max(seq-from, 0), nil
+}

@@ -406,6 +406,7 @@ type ComplexityRoot struct {
 
 	WebhookEndpoint struct {
 		Attempts       func(childComplexity int) int
+		Backlog        func(childComplexity int) int
 		CreatedAt      func(childComplexity int) int
 		Deliveries     func(childComplexity int, first *int, after *string) int
 		Description    func(childComplexity int) int
@@ -516,6 +517,8 @@ type WebhookDeliveryResolver interface {
 }
 type WebhookEndpointResolver interface {
 	Status(ctx context.Context, obj *store.WebhookEndpoint) (WebhookEndpointStatus, error)
+
+	Backlog(ctx context.Context, obj *store.WebhookEndpoint) (int, error)
 
 	Deliveries(ctx context.Context, obj *store.WebhookEndpoint, first *int, after *string) (*WebhookDeliveryConnection, error)
 }
@@ -2106,6 +2109,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.WebhookEndpoint.Attempts(childComplexity), true
+	case "WebhookEndpoint.backlog":
+		if e.ComplexityRoot.WebhookEndpoint.Backlog == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookEndpoint.Backlog(childComplexity), true
 	case "WebhookEndpoint.createdAt":
 		if e.ComplexityRoot.WebhookEndpoint.CreatedAt == nil {
 			break
@@ -3224,6 +3233,8 @@ type WebhookEndpoint {
   lastSuccessAt: DateTime
   "Since when the event being delivered has failed; null while deliveries succeed."
   failingSince: DateTime
+  "Changes not yet delivered (as of the endpoint's last written place, at most 250 ms behind)."
+  backlog: Int!
   "Attempts made so far for the event being delivered."
   attempts: Int!
   "When the next attempt is due, while one is failing."
@@ -3878,6 +3889,8 @@ func (ec *executionContext) childFields_WebhookEndpoint(ctx context.Context, fie
 		return ec.fieldContext_WebhookEndpoint_lastSuccessAt(ctx, field)
 	case "failingSince":
 		return ec.fieldContext_WebhookEndpoint_failingSince(ctx, field)
+	case "backlog":
+		return ec.fieldContext_WebhookEndpoint_backlog(ctx, field)
 	case "attempts":
 		return ec.fieldContext_WebhookEndpoint_attempts(ctx, field)
 	case "nextAttemptAt":
@@ -11608,6 +11621,29 @@ func (ec *executionContext) fieldContext_WebhookEndpoint_failingSince(_ context.
 	return graphql.NewScalarFieldContext("WebhookEndpoint", field, false, false, "DateTime")
 }
 
+func (ec *executionContext) _WebhookEndpoint_backlog(ctx context.Context, field graphql.CollectedField, obj *store.WebhookEndpoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WebhookEndpoint_backlog(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.WebhookEndpoint().Backlog(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WebhookEndpoint_backlog(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WebhookEndpoint", field, true, true, "Int")
+}
+
 func (ec *executionContext) _WebhookEndpoint_attempts(ctx context.Context, field graphql.CollectedField, obj *store.WebhookEndpoint) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15719,6 +15755,12 @@ func (ec *executionContext) _WebhookEndpoint(ctx context.Context, sel ast.Select
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "backlog":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._WebhookEndpoint_backlog(ctx, field, obj)
+				})
 		case "attempts":
 			out.Values[i] = ec._WebhookEndpoint_attempts(ctx, field, obj)
 			if out.Values[i] == graphql.Null {

@@ -50,6 +50,8 @@ type Executor interface {
 	Head(ctx context.Context, orgID string) (string, error)
 	// CheckCursor says whether a subscription can resume after the cursor.
 	CheckCursor(after string) error
+	// Behind counts the organization's changes after the cursor.
+	Behind(ctx context.Context, orgID, after string) (int64, error)
 }
 
 // Auditor records admin actions (and what the service does to an admin's endpoint).
@@ -254,6 +256,12 @@ func (s *Service) Get(ctx context.Context, orgID, id string) (store.WebhookEndpo
 		return e, errkind.E(errkind.ErrNotFound, "no webhook endpoint %s", id)
 	}
 	return e, err
+}
+
+// Backlog is how many changes the endpoint has still to deliver.
+func (s *Service) Backlog(ctx context.Context, e store.WebhookEndpoint) (int, error) {
+	n, err := s.exec.Behind(ctx, e.OrgID, e.Cursor)
+	return int(n), err
 }
 
 // Disable stops deliveries to an endpoint; Enable resumes them from where they stopped.

@@ -79,6 +79,7 @@ func setComplexity(c *graph.ComplexityRoot) {
 	q.WebhookEndpoints = func(child int) int { return storeCost + child*outbound.MaxEndpoints }
 	c.WebhookEndpoint.Deliveries = func(child int, first *int, _ *string) int { return connection(child, first, nil, 20) }
 	c.WebhookDeliveryConnection.Edges = edges
+	c.WebhookEndpoint.Backlog = lookup
 	c.Mailbox.SyncHealth = func(child int) int { return storeCost + child*listEstimate }
 	c.Mailbox.ChangeNotifications = func(child int) int { return storeCost + child*listEstimate }
 	ta := &c.TeamAccess

@@ -20,6 +20,7 @@ type WebhookService interface {
 	Deliveries(ctx context.Context, orgID, id, before string, limit int) ([]store.WebhookDelivery, error)
 	Replay(ctx context.Context, actor auth.Actor, id, after string) (store.WebhookEndpoint, error)
 	SendTest(ctx context.Context, actor auth.Actor, id string) (store.WebhookDelivery, error)
+	Backlog(ctx context.Context, e store.WebhookEndpoint) (int, error)
 }
 
 var _ WebhookService = (*outbound.Service)(nil)

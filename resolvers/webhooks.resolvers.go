@@ -126,6 +126,14 @@ func (r *webhookEndpointResolver) Status(ctx context.Context, obj *store.Webhook
 	return graph.WebhookEndpointStatus(obj.Status), nil
 }
 
+func (r *webhookEndpointResolver) Backlog(ctx context.Context, obj *store.WebhookEndpoint) (int, error) {
+	n, err := r.Webhooks.Backlog(ctx, *obj)
+	if err != nil {
+		return 0, userError(ctx, err)
+	}
+	return n, nil
+}
+
 func (r *webhookEndpointResolver) Deliveries(ctx context.Context, obj *store.WebhookEndpoint, first *int, after *string) (*graph.WebhookDeliveryConnection, error) {
 	who, err := caller(ctx)
 	if err != nil {

@@ -81,6 +81,11 @@ func (w *webhookExec) Head(ctx context.Context, orgID string) (string, error) {
 	return w.hub.Head(ctx, orgID)
 }
 
+// Behind implements outbound.Executor.
+func (w *webhookExec) Behind(ctx context.Context, orgID, after string) (int64, error) {
+	return w.hub.Behind(ctx, orgID, after)
+}
+
 // CheckCursor implements outbound.Executor.
 func (w *webhookExec) CheckCursor(after string) error { return activities.CheckCursor(after) }
 

@@ -537,3 +537,23 @@ func TestAReceiverDownForHoursGetsEverythingAndOneDownForADayIsDisabled(t *testi
 		}, 5*time.Second, 5*time.Millisecond, "the admin is told")
 	}
 }
+
+func TestAnEndpointsBacklogCountsTheChangesNotYetDelivered(t *testing.T) {
+	t.Parallel()
+	e, svc := webhookEnv(t, outbound.Options{})
+	rcv := newReceiver(t)
+	_, secret, err := svc.Create(t.Context(), auth.CommandLine(e.org), outbound.NewEndpoint{URL: rcv.srv.URL, Query: changedDoc})
+	require.NoError(t, err)
+	rcv.secret = secret
+	backlog := func() int {
+		var out struct{ WebhookEndpoints []struct{ Backlog int } }
+		require.Empty(t, gql(t, e.url, e.key, `{ webhookEndpoints { backlog } }`, nil, &out))
+		return out.WebhookEndpoints[0].Backlog
+	}
+	require.Zero(t, backlog())
+	e.add(t, 3)
+	require.Equal(t, 3, backlog(), "nothing delivered yet")
+	runWebhooks(t, svc)
+	require.Eventually(t, func() bool { return backlog() == 0 }, 20*time.Second, 20*time.Millisecond)
+	require.Len(t, rcv.received(), 3)
+}
