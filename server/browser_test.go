@@ -168,6 +168,28 @@ func TestAdminPageConsentFlowInBrowser(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(artifactDir(t), "admin-page-webhooks.png"), shot, 0o644))
 
+	// An API key made on the page, shown once, works; revoked on the page, it stops working.
+	require.NoError(t, chromedp.Do(admin,
+		chromedp.SendKeys(chromedp.CSS("#key-name"), "dashboard from the page"),
+		chromedp.Click(chromedp.CSS("#key-create")),
+		ignore(chromedp.Poll[bool](`document.getElementById('key-secret').value.startsWith('tak_')`, chromedp.WithPollingTimeout(10*time.Second))),
+	))
+	made, err := chromedp.Run(admin, chromedp.Value(chromedp.CSS("#key-secret")))
+	require.NoError(t, err)
+	var who struct{ Viewer struct{ Role string } }
+	require.Empty(t, gql(t, svc.url, made, `{ viewer { role } }`, nil, &who))
+	require.Equal(t, "READER", who.Viewer.Role)
+	require.NoError(t, chromedp.Do(admin,
+		ignore(chromedp.Evaluate[bool](`window.confirm = function () { return true; }; true`)),
+		ignore(chromedp.Poll[bool](`Array.from(document.querySelectorAll('#key-rows tr')).some(function (r) { return r.textContent.includes('dashboard from the page'); })`,
+			chromedp.WithPollingTimeout(10*time.Second))),
+		ignore(chromedp.Evaluate[bool](`Array.from(document.querySelectorAll('.key-revoke')).find(function (b) { return b.getAttribute('aria-label') === 'Revoke dashboard from the page'; }).click(); true`)),
+		ignore(chromedp.Poll[bool](`Array.from(document.querySelectorAll('#key-rows tr')).some(function (r) { return r.textContent.includes('dashboard from the page') && r.textContent.includes('Revoked'); })`,
+			chromedp.WithPollingTimeout(10*time.Second))),
+	))
+	resp, _ := postGraphQL(t, svc.url, made, `{ viewer { role } }`)
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "the revoked key is refused")
+
 	// GraphiQL runs under its Content-Security-Policy (scripts and connections from this origin
 	// only): its editor appears.
 	require.NoError(t, chromedp.Do(admin,

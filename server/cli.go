@@ -33,7 +33,7 @@ func runAdmin(ctx context.Context, cmd command, fs *flag.FlagSet, args []string,
 	if err != nil {
 		if errors.Is(err, store.ErrInUse) {
 			return fmt.Errorf("open store: %w\nThe service is running on this data directory's embedded database, which only one process may open. "+
-				"While it runs, manage API keys through the API: the createApiKey and revokeApiKey mutations and the apiKeys query "+
+				"While it runs, manage API keys on the admin page (API keys) or through the API: the createApiKey and revokeApiKey mutations and the apiKeys query "+
 				"(GraphiQL at /graphiql, signed in with an admin key); or stop the service first", err)
 		}
 		return fmt.Errorf("open store: %w", err)

@@ -56,9 +56,9 @@ The key is shown this once; teamaccess keeps only its hash. Store it now:
 
     %s
 
-Send it as "Authorization: Bearer <key>". Create more with the createApiKey mutation
-(GraphiQL at /graphiql, signed in with this key); "teamaccess apikey create" works only while
-the service is stopped, or when it uses an external MongoDB.
+Send it as "Authorization: Bearer <key>". Create more on the admin page (API keys) or with the
+createApiKey mutation (GraphiQL at /graphiql), signed in with this key; "teamaccess apikey
+create" works only while the service is stopped, or when it uses an external MongoDB.
 
 `, b.Org.Name, b.Org.ID, b.Secret)
 	return nil

@@ -246,6 +246,46 @@
     }).catch(function (err) { $("webhooks").hidden = false; $("hook-rows").innerHTML = "<tr><td colspan=4>" + esc(err.message) + "</td></tr>"; });
   }
 
+  // API keys (admins only): created with the secret shown once, listed with their last use, revoked.
+  function loadKeys() {
+    if (!isAdmin) { return; }
+    $('keys').hidden = false;
+    gql('{ apiKeys { id name prefix role status expiresAt lastUsedAt } }').then(function (d) {
+      $('key-rows').innerHTML = d.apiKeys.map(function (k) {
+        var state = k.status === 'ACTIVE' ? (k.expiresAt ? 'Active until ' + esc(when(k.expiresAt)) : 'Active') : k.status === 'EXPIRED' ? 'Expired' : 'Revoked';
+        return '<tr><td>' + esc(k.name) + '<br><code>' + esc(k.prefix) + '</code></td><td>' + esc(k.role) + '</td><td>' + state +
+          '</td><td>' + (k.lastUsedAt ? esc(when(k.lastUsedAt)) : 'never') + '</td><td>' + (k.status === 'ACTIVE'
+          ? '<button type="button" class="secondary-neutral key-revoke" data-id="' + esc(k.id) + '" aria-label="Revoke ' + esc(k.name) + '">Revoke</button>' : '') +
+          '</td></tr>';
+      }).join('');
+      document.querySelectorAll('.key-revoke').forEach(function (b) {
+        b.addEventListener('click', function () {
+          if (!confirm('Revoke this key? Whatever uses it stops working at once.')) { return; }
+          gql('mutation($id: ID!) { revokeApiKey(id: $id) { id } }', { id: b.dataset.id }).then(loadKeys)
+            .catch(function (err) { $('key-problem').textContent = err.message; });
+        });
+      });
+    }).catch(function (err) { $('key-problem').textContent = err.message; });
+  }
+
+  $('key-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    var days = $('key-expiry').value;
+    var vars = { name: $('key-name').value, role: $('key-role').value,
+      expiresAt: days ? new Date(Date.now() + days * 86400000).toISOString() : null };
+    gql('mutation($name: String!, $role: Role!, $expiresAt: DateTime) { createApiKey(name: $name, role: $role, expiresAt: $expiresAt) { secret } }', vars)
+      .then(function (d) {
+        $('key-secret').value = d.createApiKey.secret;
+        $('key-secret-box').hidden = false;
+        $('key-problem').textContent = '';
+        $('key-name').value = '';
+        loadKeys();
+      }).catch(function (err) { $('key-problem').textContent = err.message; });
+  });
+  $('key-copy').addEventListener('click', function () {
+    if (navigator.clipboard && window.isSecureContext) { navigator.clipboard.writeText($('key-secret').value); } else { $('key-secret').select(); document.execCommand('copy'); }
+  });
+
   function start() {
     $('login').hidden = true;
     $('settings').hidden = false;
@@ -256,6 +296,7 @@
       render(d.teamAccess);
       subscribe();
       loadWebhooks();
+      loadKeys();
     }).catch(function (e) { if (e.message !== 'unauthenticated') { $('status').textContent = e.message; } });
   }
 
