@@ -7,7 +7,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/teamaccess/teamaccess/auth"
-	"github.com/teamaccess/teamaccess/errkind"
 	"github.com/teamaccess/teamaccess/store"
 )
 
@@ -26,41 +25,30 @@ func (s *Service) Update(ctx context.Context, actor auth.Actor, id string, c End
 	if err != nil {
 		return e, err
 	}
-	var set bson.D
-	if c.URL != nil {
-		u, err := s.o.Guard.CheckURL(*c.URL)
-		if err != nil {
-			return e, err
-		}
-		set = append(set, bson.E{Key: "url", Value: u.String()})
-	}
-	if c.Description != nil {
-		if len(*c.Description) > 500 {
-			return e, errkind.E(errkind.ErrInvalid, "description is at most 500 characters")
-		}
-		set = append(set, bson.E{Key: "description", Value: *c.Description})
-	}
-	if c.Query != nil || c.Variables != nil {
-		q, vars := e.Query, e.Variables
-		if c.Query != nil {
-			q = *c.Query
-		}
-		if c.Variables != nil {
-			vars = c.Variables
-		}
-		if len(q) > 20_000 {
-			return e, errkind.E(errkind.ErrInvalid, "query is at most 20,000 characters")
-		}
-		if err := s.exec.Check(ctx, actor.OrgID, q, vars); err != nil {
-			return e, err
-		}
-		// A new document: the process delivering it starts over with it, from its place (this
-		// one at once, another when it next reads the endpoint, within a second).
-		set = append(set, bson.E{Key: "query", Value: q}, bson.E{Key: "variables", Value: vars})
-	}
-	if len(set) == 0 {
+	if c.URL == nil && c.Description == nil && c.Query == nil && c.Variables == nil {
 		return e, nil
 	}
+	n := NewEndpoint{URL: e.URL, Description: e.Description, Query: e.Query, Variables: e.Variables}
+	if c.URL != nil {
+		n.URL = *c.URL
+	}
+	if c.Description != nil {
+		n.Description = *c.Description
+	}
+	if c.Query != nil {
+		n.Query = *c.Query
+	}
+	if c.Variables != nil {
+		n.Variables = c.Variables
+	}
+	url, err := s.check(ctx, actor.OrgID, n) // the endpoint as it would be, whole
+	if err != nil {
+		return e, err
+	}
+	// A new document takes effect when the process delivering the endpoint starts over with it,
+	// from its place (this one at once, another when it next reads the endpoint, within a second).
+	set := bson.D{{Key: "url", Value: url}, {Key: "description", Value: n.Description},
+		{Key: "query", Value: n.Query}, {Key: "variables", Value: n.Variables}}
 	e, err = s.st.Org(actor.OrgID).UpdateWebhookEndpoint(ctx, id, set)
 	if err != nil {
 		return e, err

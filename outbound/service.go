@@ -133,17 +133,8 @@ const MaxEndpoints = 20
 // Create registers an endpoint and returns it with its signing secret, shown this once.
 // Deliveries start with the next change.
 func (s *Service) Create(ctx context.Context, actor auth.Actor, n NewEndpoint) (store.WebhookEndpoint, string, error) {
-	u, err := s.o.Guard.CheckURL(n.URL)
+	url, err := s.check(ctx, actor.OrgID, n)
 	if err != nil {
-		return store.WebhookEndpoint{}, "", err
-	}
-	if len(n.Description) > 500 {
-		return store.WebhookEndpoint{}, "", errkind.E(errkind.ErrInvalid, "description is at most 500 characters")
-	}
-	if len(n.Query) > 20_000 {
-		return store.WebhookEndpoint{}, "", errkind.E(errkind.ErrInvalid, "query is at most 20,000 characters")
-	}
-	if err := s.exec.Check(ctx, actor.OrgID, n.Query, n.Variables); err != nil {
 		return store.WebhookEndpoint{}, "", err
 	}
 	org := s.st.Org(actor.OrgID)
@@ -160,7 +151,7 @@ func (s *Service) Create(ctx context.Context, actor auth.Actor, n NewEndpoint) (
 	}
 	now := s.o.Now().UTC().Truncate(time.Millisecond)
 	secret := NewSecret()
-	e := store.WebhookEndpoint{ID: newEndpointID(), URL: u.String(), Description: n.Description, Query: n.Query, Variables: n.Variables,
+	e := store.WebhookEndpoint{ID: newEndpointID(), URL: url, Description: n.Description, Query: n.Query, Variables: n.Variables,
 		Secrets: []store.WebhookSecret{{Secret: secret, CreatedAt: now}}, Status: Active, CreatedAt: now, Cursor: head}
 	if err := org.InsertWebhookEndpoint(ctx, e); err != nil {
 		return store.WebhookEndpoint{}, "", err
@@ -180,6 +171,25 @@ func (s *Service) restart(id string) {
 	if r, ok := s.runs[id]; ok {
 		r.cancel()
 	}
+}
+
+// check reads an endpoint as an admin gives it: a URL the guard allows, bounded texts, and a
+// document the API would run. It answers the URL as stored.
+func (s *Service) check(ctx context.Context, orgID string, n NewEndpoint) (string, error) {
+	u, err := s.o.Guard.CheckURL(n.URL)
+	if err != nil {
+		return "", err
+	}
+	if len(n.Description) > 500 {
+		return "", errkind.E(errkind.ErrInvalid, "description is at most 500 characters")
+	}
+	if len(n.Query) > 20_000 {
+		return "", errkind.E(errkind.ErrInvalid, "query is at most 20,000 characters")
+	}
+	if err := s.exec.Check(ctx, orgID, n.Query, n.Variables); err != nil {
+		return "", err
+	}
+	return u.String(), nil
 }
 
 func newEndpointID() string {
