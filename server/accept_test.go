@@ -2,7 +2,6 @@ package server
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -57,15 +56,7 @@ func TestAQuietEventStreamIsKeptAliveWithComments(t *testing.T) {
 	e := newActivityEnv(t, activities.HubOptions{Interval: 10 * time.Millisecond}, func(d *deps) { d.keepAlive = 50 * time.Millisecond })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	body, _ := json.Marshal(map[string]any{"query": changedSub})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url+"/graphql", bytes.NewReader(body))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "text/event-stream")
-	req.Header.Set("Authorization", "Bearer "+e.key)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
+	resp := openEventStream(t, ctx, e.url, e.key, changedSub, nil)
 	sc := bufio.NewScanner(resp.Body)
 	pings := 0
 	for pings < 3 && sc.Scan() { // nothing changes: only the keep-alive comments come

@@ -179,6 +179,22 @@ func postGraphQLRaw(t testing.TB, base, query string, vars map[string]any, heade
 	return resp, raw
 }
 
+// openEventStream sends an operation asking for server-sent events, and returns the open
+// answer (closed when the test ends).
+func openEventStream(t testing.TB, ctx context.Context, base, key, query string, vars map[string]any) *http.Response {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/graphql", bytes.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
 const serverInfoQuery = `{ serverInfo { version goVersion startedAt
 	installation { id createdAt starts }
 	storage { engine serverVersion embedded database schemaVersion } } }`

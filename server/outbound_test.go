@@ -104,6 +104,17 @@ func webhookEnv(t testing.TB, o outbound.Options) (*activityEnv, *outbound.Servi
 	return e, svc
 }
 
+// endpoint registers an endpoint for doc at the receiver, which learns its secret.
+func endpoint(t testing.TB, e *activityEnv, svc *outbound.Service, rcv *receiver, path, doc string) store.WebhookEndpoint {
+	t.Helper()
+	ep, secret, err := svc.Create(t.Context(), auth.CommandLine(e.org), outbound.NewEndpoint{URL: rcv.srv.URL + path, Query: doc})
+	require.NoError(t, err)
+	rcv.mu.Lock()
+	rcv.secret = secret
+	rcv.mu.Unlock()
+	return ep
+}
+
 func runWebhooks(t testing.TB, svc *outbound.Service) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -151,10 +162,8 @@ func TestWebhooksDeliverEachChangeSignedInOrderAndRetryWithTheSameID(t *testing.
 		}
 		return http.StatusOK
 	}
-	ep, secret, err := svc.Create(t.Context(), auth.CommandLine(e.org), outbound.NewEndpoint{URL: rcv.srv.URL + "/hooks", Query: changedDoc})
-	require.NoError(t, err)
-	rcv.secret = secret
-	require.Regexp(t, `^whsec_`, secret)
+	ep := endpoint(t, e, svc, rcv, "/hooks", changedDoc)
+	require.Regexp(t, `^whsec_`, rcv.secret)
 	e.add(t, 2) // made before the worker runs: delivered anyway, from the endpoint's cursor
 	runWebhooks(t, svc)
 	e.add(t, 2)
@@ -171,6 +180,7 @@ func TestWebhooksDeliverEachChangeSignedInOrderAndRetryWithTheSameID(t *testing.
 
 	var ds []store.WebhookDelivery
 	require.Eventually(t, func() bool { // the last attempt is recorded once its answer is in
+		var err error
 		ds, err = svc.Deliveries(t.Context(), e.org, ep.ID, "", 10)
 		return err == nil && len(ds) == 6
 	}, 5*time.Second, 5*time.Millisecond)
@@ -183,9 +193,7 @@ func TestAWebhookDeliveryIsTheSubscriptionsEvent(t *testing.T) {
 	t.Parallel()
 	e, svc := webhookEnv(t, outbound.Options{})
 	rcv := newReceiver(t)
-	_, secret, err := svc.Create(t.Context(), auth.CommandLine(e.org), outbound.NewEndpoint{URL: rcv.srv.URL, Query: changedDoc})
-	require.NoError(t, err)
-	rcv.secret = secret
+	endpoint(t, e, svc, rcv, "", changedDoc)
 	ctx := wsContext(t)
 	payload, _ := json.Marshal(map[string]string{"query": changedDoc})
 	ws := dialGraphQL(t, ctx, e.url, "graphql-transport-ws", e.key)
@@ -209,11 +217,8 @@ func TestAnEndpointAnswering410IsDisabledAtOnceAndOneFailingTooLongIsDisabledAnd
 	gone, failing := newReceiver(t), newReceiver(t)
 	gone.status = func(int) int { return http.StatusGone }
 	failing.status = func(int) int { return http.StatusInternalServerError }
-	a, s1, err := svc.Create(t.Context(), auth.CommandLine(e.org), outbound.NewEndpoint{URL: gone.srv.URL, Query: changedDoc})
-	require.NoError(t, err)
-	b, s2, err := svc.Create(t.Context(), auth.CommandLine(e.org), outbound.NewEndpoint{URL: failing.srv.URL, Query: changedDoc})
-	require.NoError(t, err)
-	gone.secret, failing.secret = s1, s2
+	a := endpoint(t, e, svc, gone, "", changedDoc)
+	b := endpoint(t, e, svc, failing, "", changedDoc)
 	runWebhooks(t, svc)
 	e.add(t, 1)
 	require.Eventually(t, func() bool {
@@ -252,9 +257,7 @@ func TestDeliveriesSurviveARestartAndTwoProcessesNeverBothDeliver(t *testing.T) 
 	t.Parallel()
 	e, first := webhookEnv(t, outbound.Options{})
 	rcv := newReceiver(t)
-	_, secret, err := first.Create(t.Context(), auth.CommandLine(e.org), outbound.NewEndpoint{URL: rcv.srv.URL, Query: changedDoc})
-	require.NoError(t, err)
-	rcv.secret = secret
+	endpoint(t, e, first, rcv, "", changedDoc)
 	stop := runWebhooks(t, first)
 	e.add(t, 20)
 	require.Eventually(t, func() bool { return len(rcv.received()) >= 5 }, 20*time.Second, time.Millisecond)
@@ -410,9 +413,7 @@ func TestAReplayDeliversAgainWithTheSameIDsAndATestEventIsSigned(t *testing.T) {
 	t.Parallel()
 	e, svc := webhookEnv(t, outbound.Options{})
 	rcv := newReceiver(t)
-	ep, secret, err := svc.Create(t.Context(), auth.CommandLine(e.org), outbound.NewEndpoint{URL: rcv.srv.URL, Query: changedDoc})
-	require.NoError(t, err)
-	rcv.secret = secret
+	ep := endpoint(t, e, svc, rcv, "", changedDoc)
 	from := ep.Cursor // the change log's head when it was created
 	runWebhooks(t, svc)
 	e.add(t, 3)
@@ -445,9 +446,7 @@ func TestUpdatingAnEndpointsDocumentAppliesFromTheNextChange(t *testing.T) {
 	t.Parallel()
 	e, svc := webhookEnv(t, outbound.Options{})
 	rcv := newReceiver(t)
-	ep, secret, err := svc.Create(t.Context(), auth.CommandLine(e.org), outbound.NewEndpoint{URL: rcv.srv.URL, Query: changedDoc})
-	require.NoError(t, err)
-	rcv.secret = secret
+	ep := endpoint(t, e, svc, rcv, "", changedDoc)
 	runWebhooks(t, svc)
 	e.add(t, 1)
 	require.Eventually(t, func() bool { return len(rcv.received()) == 1 }, 20*time.Second, 10*time.Millisecond)
@@ -502,9 +501,7 @@ func TestAReceiverDownForHoursGetsEverythingAndOneDownForADayIsDisabled(t *testi
 			}
 			return http.StatusOK
 		}
-		ep, secret, err := svc.Create(t.Context(), auth.CommandLine(e.org), outbound.NewEndpoint{URL: rcv.srv.URL, Query: changedDoc})
-		require.NoError(t, err)
-		rcv.secret = secret
+		ep := endpoint(t, e, svc, rcv, "", changedDoc)
 		e.add(t, 5)
 		runWebhooks(t, svc)
 		if !tc.disabled {
@@ -542,9 +539,7 @@ func TestAnEndpointsBacklogCountsTheChangesNotYetDelivered(t *testing.T) {
 	t.Parallel()
 	e, svc := webhookEnv(t, outbound.Options{})
 	rcv := newReceiver(t)
-	_, secret, err := svc.Create(t.Context(), auth.CommandLine(e.org), outbound.NewEndpoint{URL: rcv.srv.URL, Query: changedDoc})
-	require.NoError(t, err)
-	rcv.secret = secret
+	endpoint(t, e, svc, rcv, "", changedDoc)
 	backlog := func() int {
 		var out struct{ WebhookEndpoints []struct{ Backlog int } }
 		require.Empty(t, gql(t, e.url, e.key, `{ webhookEndpoints { backlog } }`, nil, &out))

@@ -2,10 +2,8 @@ package server
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"runtime"
 	"strings"
 	"testing"
@@ -103,15 +101,8 @@ func TestExhaustionProbesAreRefusedCheaplyOverEveryTransport(t *testing.T) {
 			return errs
 		},
 		"sse": func(p probe) []gqlError {
-			body, _ := json.Marshal(map[string]any{"query": p.query, "variables": p.vars})
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url+"/graphql", bytes.NewReader(body))
-			require.NoError(t, err)
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Accept", "text/event-stream")
-			req.Header.Set("Authorization", "Bearer "+e.key)
-			resp, err := http.DefaultClient.Do(req)
-			require.NoError(t, err)
-			defer resp.Body.Close()
+			resp := openEventStream(t, ctx, e.url, e.key, p.query, p.vars)
+			defer resp.Body.Close() // now: each probe opens one
 			sc := bufio.NewScanner(resp.Body)
 			sc.Buffer(make([]byte, 1<<20), 1<<20)
 			for sc.Scan() {

@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"net/http"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -60,15 +58,7 @@ func TestRevokingAKeyEndsItsWebsocketsAndStreams(t *testing.T) {
 
 	// The event stream: ended within 5 s.
 	sseKey, sseID := newKey()
-	body, _ := json.Marshal(map[string]any{"query": changedSub})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, svc.url+"/graphql", strings.NewReader(string(body)))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "text/event-stream")
-	req.Header.Set("Authorization", "Bearer "+sseKey)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
+	resp := openEventStream(t, ctx, svc.url, sseKey, changedSub, nil)
 	require.Equal(t, 200, resp.StatusCode)
 	revoked = time.Now()
 	revoke(sseID)
