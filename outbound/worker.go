@@ -77,8 +77,15 @@ func (s *Service) claim(ctx context.Context) {
 				s.mu.Unlock()
 				_ = lease.Release(context.WithoutCancel(ctx))
 			}()
+			// The listing may predate the last write of a run that just ended here (its place,
+			// flushed as it stopped): start from the endpoint as it is now, or a restart would
+			// deliver that run's last events again.
+			cur, err := s.st.Org(e.OrgID).WebhookEndpoint(rctx, e.ID)
+			if err != nil || cur.Status != Active || cur.Generation != e.Generation {
+				return
+			}
 			go s.keep(rctx, cancel, lease)
-			s.deliver(rctx, e)
+			s.deliver(rctx, cur)
 		})
 	}
 	s.mu.Lock()
