@@ -24,7 +24,7 @@ type env struct {
 	now         time.Time
 }
 
-func newEnv(t *testing.T, opts graphsim.Options) *env {
+func newEnv(t testing.TB, opts graphsim.Options) *env {
 	t.Helper()
 	opts.Apps = []graphsim.App{{ID: appID, Secret: "s", Name: "teamaccess",
 		Permissions: []string{"Calendars.Read", "User.Read.All", "Mail.Read", "Contacts.Read"}}}

@@ -112,7 +112,11 @@ func (s *Syncer) storeMessages(ctx context.Context, org store.OrgScope, userID s
 		}
 		acts = append(acts, a)
 	}
-	return s.write(ctx, org, userID, st, acts, removed)
+	acts, excluded, err := s.screenActivities(ctx, org, userID, st, acts)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, org, userID, st, acts, removed, excluded)
 }
 
 // storeEvents completes a page's bare occurrences (series.go), writes its events and
@@ -147,9 +151,16 @@ func (s *Syncer) writeEvents(ctx context.Context, org store.OrgScope, userID str
 			a.Participants = append(a.Participants, store.Participant{Name: at.Name, Address: strings.ToLower(at.Address.Address), Role: "attendee",
 				Response: at.Response, Type: at.Type, Internal: internal(domains, at.Address.Address)})
 		}
+		if e.Sensitivity != "normal" {
+			a.Sensitivity = e.Sensitivity
+		}
 		acts = append(acts, a)
 	}
-	return s.write(ctx, org, userID, st, acts, removed)
+	acts, excluded, err := s.screenActivities(ctx, org, userID, st, acts)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, org, userID, st, acts, removed, excluded)
 }
 
 // storeContacts writes a page of contacts and tombstones the removed ones.
@@ -170,15 +181,23 @@ func (s *Syncer) storeContacts(ctx context.Context, org store.OrgScope, userID s
 		}
 		out = append(out, pc)
 	}
+	out, excluded, err := s.screenContacts(ctx, org, userID, st, out)
+	if err != nil {
+		return err
+	}
 	if _, err := org.WriteContacts(ctx, out); err != nil {
 		return err
 	}
-	_, err := org.Tombstone(ctx, userID, st.Scope, removed, st.Gen, now)
+	if _, err := org.ForgetContacts(ctx, excluded); err != nil { // stored before the rule that now excludes them
+		return err
+	}
+	_, err = org.Tombstone(ctx, userID, st.Scope, removed, st.Gen, now)
 	return err
 }
 
-// write stores activities and tombstones, and publishes them.
-func (s *Syncer) write(ctx context.Context, org store.OrgScope, userID string, st *store.DeltaState, acts []store.Activity, removed []string) error {
+// write stores activities and tombstones, removes what was stored of the excluded ones, and
+// publishes them.
+func (s *Syncer) write(ctx context.Context, org store.OrgScope, userID string, st *store.DeltaState, acts []store.Activity, removed, excluded []string) error {
 	existed, err := org.WriteActivities(ctx, acts)
 	if err != nil {
 		return err
@@ -187,7 +206,16 @@ func (s *Syncer) write(ctx context.Context, org store.OrgScope, userID string, s
 	if err != nil {
 		return err
 	}
-	changes := make([]store.Change, 0, len(acts)+len(removed))
+	// An item a rule excludes now that was stored before it: removed whole, never tombstoned
+	// (a tombstone keeps its data for the feed).
+	forgotten, err := org.ForgetActivities(ctx, excluded)
+	if err != nil {
+		return err
+	}
+	changes := make([]store.Change, 0, len(acts)+len(removed)+len(forgotten))
+	for _, id := range forgotten {
+		changes = append(changes, store.Change{ID: store.NewChangeID(), Type: string(Deleted), ActivityID: id, At: s.now()})
+	}
 	for i, a := range acts {
 		t := Created
 		if existed[a.ID] {
@@ -211,6 +239,11 @@ func (s *Syncer) write(ctx context.Context, org store.OrgScope, userID string, s
 		}
 	}
 	s.publishDeleted(org.ID(), userID, st.Scope, removed)
+	if s.o.Publish != nil {
+		for _, id := range forgotten {
+			s.o.Publish(org.ID(), Change{Type: Deleted, Activity: store.Activity{ID: id, OrgID: org.ID(), MailboxID: userID, Scope: st.Scope, Deleted: true}})
+		}
+	}
 	return nil
 }
 

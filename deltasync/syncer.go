@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/teamaccess/teamaccess/graphdata"
+	"github.com/teamaccess/teamaccess/privacy"
 	"github.com/teamaccess/teamaccess/store"
 )
 
@@ -42,6 +43,17 @@ type Options struct {
 	// changed: a policy now leaves it out, or it lost its mailbox), once per sync, so that its
 	// access is probed at once rather than at its next scheduled probe.
 	Refused func(ctx context.Context, orgID, tenantID, userID string)
+	// Policy decides, before each page is written, what of it may be (privacy.Service); all
+	// of it when nil.
+	Policy Policy
+}
+
+// Policy is the organisations' capture policies.
+type Policy interface {
+	// Rules are the organisation's rules as the store has them now.
+	Rules(ctx context.Context, orgID string) (*privacy.Rules, error)
+	// Excluded counts items a rule kept out.
+	Excluded(rule string, n int)
 }
 
 // Syncer runs delta rounds.
@@ -207,6 +219,9 @@ func (s *Syncer) syncScope(ctx context.Context, orgID, tenantID, userID, scope s
 			st.Gen++
 			st.Link, st.InRound = s.initial(&st, userID, now), true
 			st.FullRound = true
+			if err := s.roundPolicy(ctx, orgID, &st); err != nil {
+				return err
+			}
 		}
 		next, delta, n, err := s.page(ctx, org, tenantID, userID, &st, sr)
 		switch {
@@ -254,6 +269,9 @@ func (s *Syncer) syncScope(ctx context.Context, orgID, tenantID, userID, scope s
 				}
 			}
 			s.publishDeleted(orgID, userID, scope, gone)
+		}
+		if st.FullRound {
+			st.Screened = st.RoundPolicy // everything stored was read again in this round, or swept
 		}
 		t := s.now()
 		st.Link, st.InRound, st.FullRound = delta, false, false

@@ -33,7 +33,9 @@ type Event struct {
 	// instant in UTC may fall on the day before.
 	StartDate, EndDate    string
 	IsAllDay, IsCancelled bool
-	Removed               bool
+	// Sensitivity is Outlook's: normal, personal, private or confidential.
+	Sensitivity string
+	Removed     bool
 }
 
 // Sparse reports an occurrence or exception that calendarView/delta sent with only its id,

@@ -119,6 +119,8 @@ type wireEvent struct {
 	IsAllDay    bool          `json:"isAllDay"`
 	IsCancelled bool          `json:"isCancelled"`
 	ChangeKey   string        `json:"changeKey"`
+	// Sensitivity is normal, personal, private or confidential (resources/event.md).
+	Sensitivity string `json:"sensitivity"`
 }
 
 type wireContact struct {
@@ -322,7 +324,7 @@ func (e wireEvent) event() Event {
 	}
 	out.Start, out.StartTimeZone = e.Start.instant()
 	out.End, out.EndTimeZone = e.End.instant()
-	out.IsAllDay, out.IsCancelled, out.ChangeKey = e.IsAllDay, e.IsCancelled, e.ChangeKey
+	out.IsAllDay, out.IsCancelled, out.ChangeKey, out.Sensitivity = e.IsAllDay, e.IsCancelled, e.ChangeKey, e.Sensitivity
 	out.StartDate, out.EndDate = e.Start.date(), e.End.date()
 	return out
 }

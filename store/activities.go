@@ -71,6 +71,9 @@ type Activity struct {
 	OnlineMeetingURL string `bson:"onlineMeetingUrl,omitempty"`
 	Location         string `bson:"location,omitempty"`
 	IsCancelled      bool   `bson:"isCancelled,omitempty"`
+	// Sensitivity is a meeting's Outlook sensitivity when not normal (personal, private,
+	// confidential): the capture policy's purge reads it.
+	Sensitivity string `bson:"sensitivity,omitempty"`
 
 	Deleted   bool      `bson:"deleted"` // a tombstone, kept for the live feed, hidden from queries
 	Gen       int64     `bson:"gen"`     // the sync generation that last wrote it

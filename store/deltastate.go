@@ -31,6 +31,11 @@ type DeltaState struct {
 	Resyncs       int        `bson:"resyncs"`
 	Throttled     int        `bson:"throttled"`
 	UpdatedAt     time.Time  `bson:"updatedAt"`
+	// Screened is the version of the capture policy every stored item of the scope passed
+	// (set by its first round, and by each full round that read everything again); RoundPolicy
+	// the version as the full round in progress began.
+	Screened    int64 `bson:"screened"`
+	RoundPolicy int64 `bson:"roundPolicy"`
 }
 
 // DeltaState reads a mailbox's state for a scope; a zero one (with ids) if it has none.

@@ -43,6 +43,10 @@ func indexes() map[string][]mongo.IndexModel {
 			{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "mailboxId", Value: 1}, {Key: "scope", Value: 1}, {Key: "gen", Value: 1}}, Options: options.Index().SetName("org_mailbox_scope_gen")},
 			{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "emails", Value: 1}}, Options: options.Index().SetName("org_emails")}, // participants' contacts
 			{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "displayName", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("org_name")},
+			{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "changedAt", Value: 1}}, Options: options.Index().SetName("org_changed")}, // retention
+		},
+		suppressionCollection: {
+			{Keys: bson.D{{Key: "orgId", Value: 1}}, Options: options.Index().SetName("org")},
 		},
 		graphSubscriptionCollection: {
 			{Keys: bson.D{{Key: "subscriptionId", Value: 1}}, Options: options.Index().SetName("subscription")}, // intake
