@@ -108,6 +108,38 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	CapturePolicy struct {
+		BulkRecipientLimit          func(childComplexity int) int
+		ExcludeAutomatedSenders     func(childComplexity int) int
+		ExcludeInternal             func(childComplexity int) int
+		ExcludePrivateMeetings      func(childComplexity int) int
+		ExcludeSinglePersonMeetings func(childComplexity int) int
+		ExcludedAddresses           func(childComplexity int) int
+		ExcludedDomains             func(childComplexity int) int
+		ExcludedSensitivities       func(childComplexity int) int
+		MailboxMetadataOnly         func(childComplexity int) int
+		MetadataOnly                func(childComplexity int) int
+		OptedOutMailboxes           func(childComplexity int) int
+		UpdatedAt                   func(childComplexity int) int
+		Version                     func(childComplexity int) int
+	}
+
+	CapturePolicyPreview struct {
+		Activities func(childComplexity int) int
+		ByRule     func(childComplexity int) int
+		Contacts   func(childComplexity int) int
+	}
+
+	CapturePolicyUpdate struct {
+		Policy  func(childComplexity int) int
+		Removed func(childComplexity int) int
+	}
+
+	CaptureRuleCount struct {
+		Count func(childComplexity int) int
+		Rule  func(childComplexity int) int
+	}
+
 	ChangeNotificationStatus struct {
 		Active  func(childComplexity int) int
 		Failing func(childComplexity int) int
@@ -175,6 +207,13 @@ type ComplexityRoot struct {
 		WebLink           func(childComplexity int) int
 	}
 
+	Erasure struct {
+		Activities           func(childComplexity int) int
+		ConfirmationRequired func(childComplexity int) int
+		Contacts             func(childComplexity int) int
+		Mailbox              func(childComplexity int) int
+	}
+
 	Installation struct {
 		CreatedAt func(childComplexity int) int
 		ID        func(childComplexity int) int
@@ -219,6 +258,11 @@ type ComplexityRoot struct {
 		Mailboxes func(childComplexity int) int
 	}
 
+	MailboxMetadataOnly struct {
+		Mailbox      func(childComplexity int) int
+		MetadataOnly func(childComplexity int) int
+	}
+
 	MailboxSummary struct {
 		Accessible      func(childComplexity int) int
 		BlockedByPolicy func(childComplexity int) int
@@ -251,22 +295,28 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		CreateAPIKey           func(childComplexity int, name string, role auth.Role, expiresAt *time.Time, allowedOrigins []string) int
-		CreateConsentLink      func(childComplexity int, input CreateConsentLinkInput) int
-		CreateWebhookEndpoint  func(childComplexity int, input CreateWebhookEndpointInput) int
-		DeleteWebhookEndpoint  func(childComplexity int, id string) int
-		DisableWebhookEndpoint func(childComplexity int, id string) int
-		DisconnectTeamAccess   func(childComplexity int, input DisconnectTeamAccessInput) int
-		EnableWebhookEndpoint  func(childComplexity int, id string) int
-		RecheckMailboxAccess   func(childComplexity int, ids []string) int
-		ReplayWebhookEndpoint  func(childComplexity int, id string, after string) int
-		ResyncMailbox          func(childComplexity int, id string, resources []SyncResource) int
-		RevokeAPIKey           func(childComplexity int, id string) int
-		RotateWebhookSecret    func(childComplexity int, id string) int
-		SendTestWebhook        func(childComplexity int, id string) int
-		SetMailboxCapture      func(childComplexity int, id string, enabled bool) int
-		SetMailboxKindCapture  func(childComplexity int, kind mailboxes.Kind, enabled bool) int
-		UpdateWebhookEndpoint  func(childComplexity int, id string, input UpdateWebhookEndpointInput) int
+		CreateAPIKey             func(childComplexity int, name string, role auth.Role, expiresAt *time.Time, allowedOrigins []string) int
+		CreateConsentLink        func(childComplexity int, input CreateConsentLinkInput) int
+		CreateWebhookEndpoint    func(childComplexity int, input CreateWebhookEndpointInput) int
+		DeleteWebhookEndpoint    func(childComplexity int, id string) int
+		DisableWebhookEndpoint   func(childComplexity int, id string) int
+		DisconnectTeamAccess     func(childComplexity int, input DisconnectTeamAccessInput) int
+		EnableWebhookEndpoint    func(childComplexity int, id string) int
+		EraseDataForEmailAddress func(childComplexity int, email string, confirm *bool) int
+		RecheckMailboxAccess     func(childComplexity int, ids []string) int
+		ReplayWebhookEndpoint    func(childComplexity int, id string, after string) int
+		RequestCaptureOptOut     func(childComplexity int, email string) int
+		ResyncMailbox            func(childComplexity int, id string, resources []SyncResource) int
+		RevokeAPIKey             func(childComplexity int, id string) int
+		RotateWebhookSecret      func(childComplexity int, id string) int
+		SendTestWebhook          func(childComplexity int, id string) int
+		SetMailboxCapture        func(childComplexity int, id string, enabled bool) int
+		SetMailboxCaptureOptOut  func(childComplexity int, id string, optedOut bool) int
+		SetMailboxKindCapture    func(childComplexity int, kind mailboxes.Kind, enabled bool) int
+		SetMailboxMetadataOnly   func(childComplexity int, id string, metadataOnly *bool) int
+		UpdateCapturePolicy      func(childComplexity int, input CapturePolicyInput, applyToStoredData *bool) int
+		UpdateRetentionPolicy    func(childComplexity int, input RetentionPolicyInput) int
+		UpdateWebhookEndpoint    func(childComplexity int, id string, input UpdateWebhookEndpointInput) int
 	}
 
 	NotificationSubscription struct {
@@ -311,19 +361,29 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		APIKeys            func(childComplexity int) int
-		Activities         func(childComplexity int, filter *activities.Filter, first *int, after *string, last *int, before *string, orderBy *ActivityOrder) int
-		Activity           func(childComplexity int, id string) int
-		AuditLog           func(childComplexity int, first *int, after *string) int
-		Contacts           func(childComplexity int, filter *activities.ContactFilter, first *int, after *string, last *int, before *string) int
-		Mailbox            func(childComplexity int, id string) int
-		MailboxKindCapture func(childComplexity int) int
-		Mailboxes          func(childComplexity int, filter *MailboxFilter, first *int, after *string, last *int, before *string) int
-		Node               func(childComplexity int, id string) int
-		ServerInfo         func(childComplexity int) int
-		TeamAccess         func(childComplexity int) int
-		Viewer             func(childComplexity int) int
-		WebhookEndpoints   func(childComplexity int) int
+		APIKeys              func(childComplexity int) int
+		Activities           func(childComplexity int, filter *activities.Filter, first *int, after *string, last *int, before *string, orderBy *ActivityOrder) int
+		Activity             func(childComplexity int, id string) int
+		AuditLog             func(childComplexity int, first *int, after *string) int
+		CapturePolicy        func(childComplexity int) int
+		Contacts             func(childComplexity int, filter *activities.ContactFilter, first *int, after *string, last *int, before *string) int
+		Mailbox              func(childComplexity int, id string) int
+		MailboxKindCapture   func(childComplexity int) int
+		Mailboxes            func(childComplexity int, filter *MailboxFilter, first *int, after *string, last *int, before *string) int
+		Node                 func(childComplexity int, id string) int
+		PreviewCapturePolicy func(childComplexity int, input CapturePolicyInput) int
+		RetentionPolicy      func(childComplexity int) int
+		ServerInfo           func(childComplexity int) int
+		TeamAccess           func(childComplexity int) int
+		Viewer               func(childComplexity int) int
+		WebhookEndpoints     func(childComplexity int) int
+	}
+
+	RetentionPolicy struct {
+		ActivityDays func(childComplexity int) int
+		ContactDays  func(childComplexity int) int
+		PreviewDays  func(childComplexity int) int
+		SubjectDays  func(childComplexity int) int
 	}
 
 	ServerInfo struct {
@@ -457,6 +517,12 @@ type MutationResolver interface {
 	SetMailboxCapture(ctx context.Context, id string, enabled bool) (*mailboxes.Mailbox, error)
 	SetMailboxKindCapture(ctx context.Context, kind mailboxes.Kind, enabled bool) ([]*mailboxes.KindCapture, error)
 	ResyncMailbox(ctx context.Context, id string, resources []SyncResource) (*mailboxes.Mailbox, error)
+	UpdateCapturePolicy(ctx context.Context, input CapturePolicyInput, applyToStoredData *bool) (*CapturePolicyUpdate, error)
+	SetMailboxCaptureOptOut(ctx context.Context, id string, optedOut bool) (*CapturePolicy, error)
+	RequestCaptureOptOut(ctx context.Context, email string) (bool, error)
+	SetMailboxMetadataOnly(ctx context.Context, id string, metadataOnly *bool) (*CapturePolicy, error)
+	EraseDataForEmailAddress(ctx context.Context, email string, confirm *bool) (*Erasure, error)
+	UpdateRetentionPolicy(ctx context.Context, input RetentionPolicyInput) (*RetentionPolicy, error)
 	CreateConsentLink(ctx context.Context, input CreateConsentLinkInput) (*access.ConsentLink, error)
 	DisconnectTeamAccess(ctx context.Context, input DisconnectTeamAccessInput) (*access.TeamAccess, error)
 	CreateWebhookEndpoint(ctx context.Context, input CreateWebhookEndpointInput) (*CreatedWebhookEndpoint, error)
@@ -483,6 +549,9 @@ type QueryResolver interface {
 	Mailboxes(ctx context.Context, filter *MailboxFilter, first *int, after *string, last *int, before *string) (*MailboxConnection, error)
 	Mailbox(ctx context.Context, id string) (*mailboxes.Mailbox, error)
 	MailboxKindCapture(ctx context.Context) ([]*mailboxes.KindCapture, error)
+	CapturePolicy(ctx context.Context) (*CapturePolicy, error)
+	PreviewCapturePolicy(ctx context.Context, input CapturePolicyInput) (*CapturePolicyPreview, error)
+	RetentionPolicy(ctx context.Context) (*RetentionPolicy, error)
 	TeamAccess(ctx context.Context) (*access.TeamAccess, error)
 	WebhookEndpoints(ctx context.Context) ([]*store.WebhookEndpoint, error)
 }
@@ -727,6 +796,130 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEntryEdge.Node(childComplexity), true
+
+	case "CapturePolicy.bulkRecipientLimit":
+		if e.ComplexityRoot.CapturePolicy.BulkRecipientLimit == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CapturePolicy.BulkRecipientLimit(childComplexity), true
+	case "CapturePolicy.excludeAutomatedSenders":
+		if e.ComplexityRoot.CapturePolicy.ExcludeAutomatedSenders == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CapturePolicy.ExcludeAutomatedSenders(childComplexity), true
+	case "CapturePolicy.excludeInternal":
+		if e.ComplexityRoot.CapturePolicy.ExcludeInternal == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CapturePolicy.ExcludeInternal(childComplexity), true
+	case "CapturePolicy.excludePrivateMeetings":
+		if e.ComplexityRoot.CapturePolicy.ExcludePrivateMeetings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CapturePolicy.ExcludePrivateMeetings(childComplexity), true
+	case "CapturePolicy.excludeSinglePersonMeetings":
+		if e.ComplexityRoot.CapturePolicy.ExcludeSinglePersonMeetings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CapturePolicy.ExcludeSinglePersonMeetings(childComplexity), true
+	case "CapturePolicy.excludedAddresses":
+		if e.ComplexityRoot.CapturePolicy.ExcludedAddresses == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CapturePolicy.ExcludedAddresses(childComplexity), true
+	case "CapturePolicy.excludedDomains":
+		if e.ComplexityRoot.CapturePolicy.ExcludedDomains == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CapturePolicy.ExcludedDomains(childComplexity), true
+	case "CapturePolicy.excludedSensitivities":
+		if e.ComplexityRoot.CapturePolicy.ExcludedSensitivities == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CapturePolicy.ExcludedSensitivities(childComplexity), true
+	case "CapturePolicy.mailboxMetadataOnly":
+		if e.ComplexityRoot.CapturePolicy.MailboxMetadataOnly == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CapturePolicy.MailboxMetadataOnly(childComplexity), true
+	case "CapturePolicy.metadataOnly":
+		if e.ComplexityRoot.CapturePolicy.MetadataOnly == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CapturePolicy.MetadataOnly(childComplexity), true
+	case "CapturePolicy.optedOutMailboxes":
+		if e.ComplexityRoot.CapturePolicy.OptedOutMailboxes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CapturePolicy.OptedOutMailboxes(childComplexity), true
+	case "CapturePolicy.updatedAt":
+		if e.ComplexityRoot.CapturePolicy.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CapturePolicy.UpdatedAt(childComplexity), true
+	case "CapturePolicy.version":
+		if e.ComplexityRoot.CapturePolicy.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CapturePolicy.Version(childComplexity), true
+
+	case "CapturePolicyPreview.activities":
+		if e.ComplexityRoot.CapturePolicyPreview.Activities == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CapturePolicyPreview.Activities(childComplexity), true
+	case "CapturePolicyPreview.byRule":
+		if e.ComplexityRoot.CapturePolicyPreview.ByRule == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CapturePolicyPreview.ByRule(childComplexity), true
+	case "CapturePolicyPreview.contacts":
+		if e.ComplexityRoot.CapturePolicyPreview.Contacts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CapturePolicyPreview.Contacts(childComplexity), true
+
+	case "CapturePolicyUpdate.policy":
+		if e.ComplexityRoot.CapturePolicyUpdate.Policy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CapturePolicyUpdate.Policy(childComplexity), true
+	case "CapturePolicyUpdate.removed":
+		if e.ComplexityRoot.CapturePolicyUpdate.Removed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CapturePolicyUpdate.Removed(childComplexity), true
+
+	case "CaptureRuleCount.count":
+		if e.ComplexityRoot.CaptureRuleCount.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CaptureRuleCount.Count(childComplexity), true
+	case "CaptureRuleCount.rule":
+		if e.ComplexityRoot.CaptureRuleCount.Rule == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CaptureRuleCount.Rule(childComplexity), true
 
 	case "ChangeNotificationStatus.active":
 		if e.ComplexityRoot.ChangeNotificationStatus.Active == nil {
@@ -994,6 +1187,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Email.WebLink(childComplexity), true
 
+	case "Erasure.activities":
+		if e.ComplexityRoot.Erasure.Activities == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Erasure.Activities(childComplexity), true
+	case "Erasure.confirmationRequired":
+		if e.ComplexityRoot.Erasure.ConfirmationRequired == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Erasure.ConfirmationRequired(childComplexity), true
+	case "Erasure.contacts":
+		if e.ComplexityRoot.Erasure.Contacts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Erasure.Contacts(childComplexity), true
+	case "Erasure.mailbox":
+		if e.ComplexityRoot.Erasure.Mailbox == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Erasure.Mailbox(childComplexity), true
+
 	case "Installation.createdAt":
 		if e.ComplexityRoot.Installation.CreatedAt == nil {
 			break
@@ -1172,6 +1390,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.MailboxKindCapture.Mailboxes(childComplexity), true
+
+	case "MailboxMetadataOnly.mailbox":
+		if e.ComplexityRoot.MailboxMetadataOnly.Mailbox == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MailboxMetadataOnly.Mailbox(childComplexity), true
+	case "MailboxMetadataOnly.metadataOnly":
+		if e.ComplexityRoot.MailboxMetadataOnly.MetadataOnly == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MailboxMetadataOnly.MetadataOnly(childComplexity), true
 
 	case "MailboxSummary.accessible":
 		if e.ComplexityRoot.MailboxSummary.Accessible == nil {
@@ -1402,6 +1633,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.EnableWebhookEndpoint(childComplexity, args["id"].(string)), true
+	case "Mutation.eraseDataForEmailAddress":
+		if e.ComplexityRoot.Mutation.EraseDataForEmailAddress == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_eraseDataForEmailAddress_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.EraseDataForEmailAddress(childComplexity, args["email"].(string), args["confirm"].(*bool)), true
 	case "Mutation.recheckMailboxAccess":
 		if e.ComplexityRoot.Mutation.RecheckMailboxAccess == nil {
 			break
@@ -1424,6 +1666,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ReplayWebhookEndpoint(childComplexity, args["id"].(string), args["after"].(string)), true
+	case "Mutation.requestCaptureOptOut":
+		if e.ComplexityRoot.Mutation.RequestCaptureOptOut == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_requestCaptureOptOut_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RequestCaptureOptOut(childComplexity, args["email"].(string)), true
 	case "Mutation.resyncMailbox":
 		if e.ComplexityRoot.Mutation.ResyncMailbox == nil {
 			break
@@ -1479,6 +1732,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetMailboxCapture(childComplexity, args["id"].(string), args["enabled"].(bool)), true
+	case "Mutation.setMailboxCaptureOptOut":
+		if e.ComplexityRoot.Mutation.SetMailboxCaptureOptOut == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setMailboxCaptureOptOut_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetMailboxCaptureOptOut(childComplexity, args["id"].(string), args["optedOut"].(bool)), true
 	case "Mutation.setMailboxKindCapture":
 		if e.ComplexityRoot.Mutation.SetMailboxKindCapture == nil {
 			break
@@ -1490,6 +1754,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetMailboxKindCapture(childComplexity, args["kind"].(mailboxes.Kind), args["enabled"].(bool)), true
+	case "Mutation.setMailboxMetadataOnly":
+		if e.ComplexityRoot.Mutation.SetMailboxMetadataOnly == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setMailboxMetadataOnly_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetMailboxMetadataOnly(childComplexity, args["id"].(string), args["metadataOnly"].(*bool)), true
+	case "Mutation.updateCapturePolicy":
+		if e.ComplexityRoot.Mutation.UpdateCapturePolicy == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateCapturePolicy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateCapturePolicy(childComplexity, args["input"].(CapturePolicyInput), args["applyToStoredData"].(*bool)), true
+	case "Mutation.updateRetentionPolicy":
+		if e.ComplexityRoot.Mutation.UpdateRetentionPolicy == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateRetentionPolicy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateRetentionPolicy(childComplexity, args["input"].(RetentionPolicyInput)), true
 	case "Mutation.updateWebhookEndpoint":
 		if e.ComplexityRoot.Mutation.UpdateWebhookEndpoint == nil {
 			break
@@ -1702,6 +1999,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.AuditLog(childComplexity, args["first"].(*int), args["after"].(*string)), true
+	case "Query.capturePolicy":
+		if e.ComplexityRoot.Query.CapturePolicy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.CapturePolicy(childComplexity), true
 	case "Query.contacts":
 		if e.ComplexityRoot.Query.Contacts == nil {
 			break
@@ -1753,6 +2056,23 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Node(childComplexity, args["id"].(string)), true
+	case "Query.previewCapturePolicy":
+		if e.ComplexityRoot.Query.PreviewCapturePolicy == nil {
+			break
+		}
+
+		args, err := ec.field_Query_previewCapturePolicy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PreviewCapturePolicy(childComplexity, args["input"].(CapturePolicyInput)), true
+	case "Query.retentionPolicy":
+		if e.ComplexityRoot.Query.RetentionPolicy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.RetentionPolicy(childComplexity), true
 	case "Query.serverInfo":
 		if e.ComplexityRoot.Query.ServerInfo == nil {
 			break
@@ -1777,6 +2097,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.WebhookEndpoints(childComplexity), true
+
+	case "RetentionPolicy.activityDays":
+		if e.ComplexityRoot.RetentionPolicy.ActivityDays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionPolicy.ActivityDays(childComplexity), true
+	case "RetentionPolicy.contactDays":
+		if e.ComplexityRoot.RetentionPolicy.ContactDays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionPolicy.ContactDays(childComplexity), true
+	case "RetentionPolicy.previewDays":
+		if e.ComplexityRoot.RetentionPolicy.PreviewDays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionPolicy.PreviewDays(childComplexity), true
+	case "RetentionPolicy.subjectDays":
+		if e.ComplexityRoot.RetentionPolicy.SubjectDays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionPolicy.SubjectDays(childComplexity), true
 
 	case "ServerInfo.goVersion":
 		if e.ComplexityRoot.ServerInfo.GoVersion == nil {
@@ -2204,11 +2549,13 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("ActivityFilter", ec.unmarshalInputActivityFilter),
 			graphql.NewInputUnmarshaler("ActivityOrder", ec.unmarshalInputActivityOrder),
+			graphql.NewInputUnmarshaler("CapturePolicyInput", ec.unmarshalInputCapturePolicyInput),
 			graphql.NewInputUnmarshaler("ContactFilter", ec.unmarshalInputContactFilter),
 			graphql.NewInputUnmarshaler("CreateConsentLinkInput", ec.unmarshalInputCreateConsentLinkInput),
 			graphql.NewInputUnmarshaler("CreateWebhookEndpointInput", ec.unmarshalInputCreateWebhookEndpointInput),
 			graphql.NewInputUnmarshaler("DisconnectTeamAccessInput", ec.unmarshalInputDisconnectTeamAccessInput),
 			graphql.NewInputUnmarshaler("MailboxFilter", ec.unmarshalInputMailboxFilter),
+			graphql.NewInputUnmarshaler("RetentionPolicyInput", ec.unmarshalInputRetentionPolicyInput),
 			graphql.NewInputUnmarshaler("UpdateWebhookEndpointInput", ec.unmarshalInputUpdateWebhookEndpointInput),
 		)
 	}
@@ -2983,6 +3330,184 @@ extend type Mailbox {
   changeNotifications: [NotificationSubscription!]!
 }
 `, BuiltIn: false},
+	{Name: "../schema/privacy.graphqls", Input: `"An Outlook sensitivity a capture policy can leave out."
+enum Sensitivity {
+  "Marked personal."
+  PERSONAL
+  "Marked private."
+  PRIVATE
+  "Marked confidential."
+  CONFIDENTIAL
+}
+
+"""
+What teamaccess never captures for the organization. Applied before anything is written
+(activities, contacts, the change log, and so live subscriptions and partners' webhooks) from
+every mailbox's next page, in every process; updateCapturePolicy with applyToStoredData also
+removes what is already stored. Counted by rule in teamaccess_capture_excluded_total; no log
+line or metric names an excluded address.
+"""
+type CapturePolicy {
+  "Addresses never captured, as participants or as mailbox owners: an activity naming one is left out whole."
+  excludedAddresses: [String!]!
+  "Domains never captured, their subdomains included."
+  excludedDomains: [String!]!
+  "Whether mail and meetings among the tenant's own people only are left out."
+  excludeInternal: Boolean!
+  """
+  Outlook sensitivities left out. Graph v1.0 reports an event's sensitivity; it does not expose
+  a message's (microsoft-graph-docs issue 8359), so this applies to meetings.
+  """
+  excludedSensitivities: [Sensitivity!]!
+  "Whether mail from automated senders (no-reply, mailer-daemon, postmaster, bounce and notification addresses) is left out."
+  excludeAutomatedSenders: Boolean!
+  "Mail to more than this many recipients is left out as bulk; null for no limit."
+  bulkRecipientLimit: Int
+  "Whether meetings marked private are left out."
+  excludePrivateMeetings: Boolean!
+  "Whether meetings of one person alone (an appointment, a hold) are left out."
+  excludeSinglePersonMeetings: Boolean!
+  "Whether only metadata is kept: participants and times, never a subject or a body preview. A mailbox can differ (mailboxMetadataOnly)."
+  metadataOnly: Boolean!
+  "Mailboxes whose metadata-only setting differs from the organization's."
+  mailboxMetadataOnly: [MailboxMetadataOnly!]!
+  "Mailboxes whose people opted out of capture: nothing of them is captured."
+  optedOutMailboxes: [ID!]!
+  "The policy's version, raised by each change (and by each erasure, which every process reads before its next page)."
+  version: Int!
+  "When the policy last changed; null if it never did."
+  updatedAt: DateTime
+}
+
+"A mailbox's own metadata-only setting."
+type MailboxMetadataOnly {
+  "The mailbox's global id."
+  mailbox: ID!
+  "Whether only metadata of it is kept."
+  metadataOnly: Boolean!
+}
+
+"Changes to the capture policy; a field left out stays as it is."
+input CapturePolicyInput {
+  "The whole list of excluded addresses (at most 1,000)."
+  excludedAddresses: [String!]
+  "The whole list of excluded domains (at most 1,000), such as example.com."
+  excludedDomains: [String!]
+  "Leave out mail and meetings among the tenant's own people only."
+  excludeInternal: Boolean
+  "The sensitivities to leave out."
+  excludedSensitivities: [Sensitivity!]
+  "Leave out mail from automated senders."
+  excludeAutomatedSenders: Boolean
+  "Leave out mail to more than this many recipients (1 to 10,000); 0 for no limit."
+  bulkRecipientLimit: Int
+  "Leave out meetings marked private."
+  excludePrivateMeetings: Boolean
+  "Leave out meetings of one person alone."
+  excludeSinglePersonMeetings: Boolean
+  "Keep only metadata."
+  metadataOnly: Boolean
+}
+
+"What a capture policy removes, or would remove, of the stored data."
+type CapturePolicyPreview {
+  "Activities (whole)."
+  activities: Int!
+  "Contacts."
+  contacts: Int!
+  "The same items by the rule that leaves each out."
+  byRule: [CaptureRuleCount!]!
+}
+
+"Items one rule leaves out."
+type CaptureRuleCount {
+  "The rule, as teamaccess_capture_excluded_total labels it (address, domain, internal, sensitivity, automated, bulk, private_meeting, single_attendee, opt_out, excluded_mailbox, erased, retention)."
+  rule: String!
+  "How many."
+  count: Int!
+}
+
+"The result of updateCapturePolicy."
+type CapturePolicyUpdate {
+  "The policy as saved."
+  policy: CapturePolicy!
+  "What was removed of the stored data; null unless applyToStoredData."
+  removed: CapturePolicyPreview
+}
+
+"The result of eraseDataForEmailAddress."
+type Erasure {
+  "Activities that named the address, removed whole (or that would be, when confirmationRequired)."
+  activities: Int!
+  "Contacts with the address."
+  contacts: Int!
+  "The mailbox the address owns, erased whole; null if it owns none."
+  mailbox: ID
+  "Nothing was changed: the count is above the guard's; call again with confirm: true."
+  confirmationRequired: Boolean!
+}
+
+"How long each class of captured data is kept; null keeps it."
+type RetentionPolicy {
+  "Days to keep an activity, from when it occurred."
+  activityDays: Int
+  "Days to keep an activity's subject."
+  subjectDays: Int
+  "Days to keep an email's body preview."
+  previewDays: Int
+  "Days to keep a contact after its last change."
+  contactDays: Int
+}
+
+"How long to keep each class of data: 1 to 36,500 days, or 0 (or null) to keep it."
+input RetentionPolicyInput {
+  "Days to keep an activity."
+  activityDays: Int
+  "Days to keep a subject."
+  subjectDays: Int
+  "Days to keep a body preview."
+  previewDays: Int
+  "Days to keep a contact after its last change."
+  contactDays: Int
+}
+
+extend type Query {
+  "The organization's capture policy."
+  capturePolicy: CapturePolicy! @hasRole(role: ADMIN)
+  "Counts what the policy, with the changes given, would remove of the stored data (a dry run: nothing changes)."
+  previewCapturePolicy(input: CapturePolicyInput!): CapturePolicyPreview! @hasRole(role: ADMIN)
+  "How long each class of data is kept. Until an admin sets it: activities and subjects 730 days, previews 15, contacts as long as their mailbox has them."
+  retentionPolicy: RetentionPolicy! @hasRole(role: ADMIN)
+}
+
+extend type Mutation {
+  """
+  Changes the capture policy, from every mailbox's next page; with applyToStoredData, also
+  removes the stored activities and contacts it leaves out (previewCapturePolicy counts them
+  first). Audited.
+  """
+  updateCapturePolicy(input: CapturePolicyInput!, applyToStoredData: Boolean = false): CapturePolicyUpdate! @hasRole(role: ADMIN)
+  "Records or withdraws a person's opt-out for their mailbox. Audited."
+  setMailboxCaptureOptOut(id: ID!, optedOut: Boolean!): CapturePolicy! @hasRole(role: ADMIN)
+  """
+  A person's own request not to be captured, by their address, that a frontend can offer them
+  (any key may send it; only an admin can withdraw it). True when it is recorded, false when no
+  mailbox of the tenant has the address. Audited.
+  """
+  requestCaptureOptOut(email: String!): Boolean!
+  "Sets a mailbox's own metadata-only setting, or (null) gives it the organization's. Audited."
+  setMailboxMetadataOnly(id: ID!, metadataOnly: Boolean): CapturePolicy! @hasRole(role: ADMIN)
+  """
+  Removes every activity (whole), contact and change-log snapshot that names the address, and
+  everything of the mailbox it owns; then keeps a keyed hash of it so that no later sync,
+  resync or notification captures it again. Above 1,000 items it changes nothing unless
+  confirm is true. Audited without the address.
+  """
+  eraseDataForEmailAddress(email: String!, confirm: Boolean = false): Erasure! @hasRole(role: ADMIN)
+  "Sets how long each class of data is kept; enforced every 10 minutes. Audited."
+  updateRetentionPolicy(input: RetentionPolicyInput!): RetentionPolicy! @hasRole(role: ADMIN)
+}
+`, BuiltIn: false},
 	{Name: "../schema/schema.graphqls", Input: `"""
 An instant in time, as an RFC 3339 string with a time zone, for example
 ` + "`" + `2026-11-29T20:26:10Z` + "`" + `.
@@ -3447,6 +3972,70 @@ func (ec *executionContext) childFields_AuditEntryEdge(ctx context.Context, fiel
 	return nil, fmt.Errorf("no field named %q was found under type AuditEntryEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_CapturePolicy(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "excludedAddresses":
+		return ec.fieldContext_CapturePolicy_excludedAddresses(ctx, field)
+	case "excludedDomains":
+		return ec.fieldContext_CapturePolicy_excludedDomains(ctx, field)
+	case "excludeInternal":
+		return ec.fieldContext_CapturePolicy_excludeInternal(ctx, field)
+	case "excludedSensitivities":
+		return ec.fieldContext_CapturePolicy_excludedSensitivities(ctx, field)
+	case "excludeAutomatedSenders":
+		return ec.fieldContext_CapturePolicy_excludeAutomatedSenders(ctx, field)
+	case "bulkRecipientLimit":
+		return ec.fieldContext_CapturePolicy_bulkRecipientLimit(ctx, field)
+	case "excludePrivateMeetings":
+		return ec.fieldContext_CapturePolicy_excludePrivateMeetings(ctx, field)
+	case "excludeSinglePersonMeetings":
+		return ec.fieldContext_CapturePolicy_excludeSinglePersonMeetings(ctx, field)
+	case "metadataOnly":
+		return ec.fieldContext_CapturePolicy_metadataOnly(ctx, field)
+	case "mailboxMetadataOnly":
+		return ec.fieldContext_CapturePolicy_mailboxMetadataOnly(ctx, field)
+	case "optedOutMailboxes":
+		return ec.fieldContext_CapturePolicy_optedOutMailboxes(ctx, field)
+	case "version":
+		return ec.fieldContext_CapturePolicy_version(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_CapturePolicy_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CapturePolicy", field.Name)
+}
+
+func (ec *executionContext) childFields_CapturePolicyPreview(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "activities":
+		return ec.fieldContext_CapturePolicyPreview_activities(ctx, field)
+	case "contacts":
+		return ec.fieldContext_CapturePolicyPreview_contacts(ctx, field)
+	case "byRule":
+		return ec.fieldContext_CapturePolicyPreview_byRule(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CapturePolicyPreview", field.Name)
+}
+
+func (ec *executionContext) childFields_CapturePolicyUpdate(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "policy":
+		return ec.fieldContext_CapturePolicyUpdate_policy(ctx, field)
+	case "removed":
+		return ec.fieldContext_CapturePolicyUpdate_removed(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CapturePolicyUpdate", field.Name)
+}
+
+func (ec *executionContext) childFields_CaptureRuleCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "rule":
+		return ec.fieldContext_CaptureRuleCount_rule(ctx, field)
+	case "count":
+		return ec.fieldContext_CaptureRuleCount_count(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CaptureRuleCount", field.Name)
+}
+
 func (ec *executionContext) childFields_ChangeNotificationStatus(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "mode":
@@ -3537,6 +4126,20 @@ func (ec *executionContext) childFields_CreatedWebhookEndpoint(ctx context.Conte
 	return nil, fmt.Errorf("no field named %q was found under type CreatedWebhookEndpoint", field.Name)
 }
 
+func (ec *executionContext) childFields_Erasure(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "activities":
+		return ec.fieldContext_Erasure_activities(ctx, field)
+	case "contacts":
+		return ec.fieldContext_Erasure_contacts(ctx, field)
+	case "mailbox":
+		return ec.fieldContext_Erasure_mailbox(ctx, field)
+	case "confirmationRequired":
+		return ec.fieldContext_Erasure_confirmationRequired(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Erasure", field.Name)
+}
+
 func (ec *executionContext) childFields_Installation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -3623,6 +4226,16 @@ func (ec *executionContext) childFields_MailboxKindCapture(ctx context.Context, 
 		return ec.fieldContext_MailboxKindCapture_mailboxes(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type MailboxKindCapture", field.Name)
+}
+
+func (ec *executionContext) childFields_MailboxMetadataOnly(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "mailbox":
+		return ec.fieldContext_MailboxMetadataOnly_mailbox(ctx, field)
+	case "metadataOnly":
+		return ec.fieldContext_MailboxMetadataOnly_metadataOnly(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MailboxMetadataOnly", field.Name)
 }
 
 func (ec *executionContext) childFields_MailboxSummary(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3721,6 +4334,20 @@ func (ec *executionContext) childFields_ProblemDetail(ctx context.Context, field
 		return ec.fieldContext_ProblemDetail_at(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ProblemDetail", field.Name)
+}
+
+func (ec *executionContext) childFields_RetentionPolicy(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "activityDays":
+		return ec.fieldContext_RetentionPolicy_activityDays(ctx, field)
+	case "subjectDays":
+		return ec.fieldContext_RetentionPolicy_subjectDays(ctx, field)
+	case "previewDays":
+		return ec.fieldContext_RetentionPolicy_previewDays(ctx, field)
+	case "contactDays":
+		return ec.fieldContext_RetentionPolicy_contactDays(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RetentionPolicy", field.Name)
 }
 
 func (ec *executionContext) childFields_ServerInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4153,6 +4780,28 @@ func (ec *executionContext) field_Mutation_enableWebhookEndpoint_args(ctx contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_eraseDataForEmailAddress_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "email",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["email"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "confirm",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["confirm"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_recheckMailboxAccess_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4186,6 +4835,20 @@ func (ec *executionContext) field_Mutation_replayWebhookEndpoint_args(ctx contex
 		return nil, err
 	}
 	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_requestCaptureOptOut_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "email",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["email"] = arg0
 	return args, nil
 }
 
@@ -4253,6 +4916,28 @@ func (ec *executionContext) field_Mutation_sendTestWebhook_args(ctx context.Cont
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_setMailboxCaptureOptOut_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "optedOut",
+		func(ctx context.Context, v any) (bool, error) {
+			return ec.unmarshalNBoolean2bool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["optedOut"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_setMailboxCapture_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4294,6 +4979,64 @@ func (ec *executionContext) field_Mutation_setMailboxKindCapture_args(ctx contex
 		return nil, err
 	}
 	args["enabled"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setMailboxMetadataOnly_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "metadataOnly",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["metadataOnly"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateCapturePolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (CapturePolicyInput, error) {
+			return ec.unmarshalNCapturePolicyInput2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐCapturePolicyInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "applyToStoredData",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["applyToStoredData"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateRetentionPolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (RetentionPolicyInput, error) {
+			return ec.unmarshalNRetentionPolicyInput2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐRetentionPolicyInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -4540,6 +5283,20 @@ func (ec *executionContext) field_Query_node_args(ctx context.Context, rawArgs m
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_previewCapturePolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (CapturePolicyInput, error) {
+			return ec.unmarshalNCapturePolicyInput2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐCapturePolicyInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -5426,6 +6183,502 @@ func (ec *executionContext) fieldContext_AuditEntryEdge_node(_ context.Context, 
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _CapturePolicy_excludedAddresses(ctx context.Context, field graphql.CollectedField, obj *CapturePolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CapturePolicy_excludedAddresses(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExcludedAddresses, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CapturePolicy_excludedAddresses(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CapturePolicy", field, false, false, "String")
+}
+
+func (ec *executionContext) _CapturePolicy_excludedDomains(ctx context.Context, field graphql.CollectedField, obj *CapturePolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CapturePolicy_excludedDomains(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExcludedDomains, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CapturePolicy_excludedDomains(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CapturePolicy", field, false, false, "String")
+}
+
+func (ec *executionContext) _CapturePolicy_excludeInternal(ctx context.Context, field graphql.CollectedField, obj *CapturePolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CapturePolicy_excludeInternal(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExcludeInternal, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CapturePolicy_excludeInternal(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CapturePolicy", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _CapturePolicy_excludedSensitivities(ctx context.Context, field graphql.CollectedField, obj *CapturePolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CapturePolicy_excludedSensitivities(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExcludedSensitivities, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []Sensitivity) graphql.Marshaler {
+			return ec.marshalNSensitivity2ᚕgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐSensitivityᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CapturePolicy_excludedSensitivities(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CapturePolicy", field, false, false, "Sensitivity")
+}
+
+func (ec *executionContext) _CapturePolicy_excludeAutomatedSenders(ctx context.Context, field graphql.CollectedField, obj *CapturePolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CapturePolicy_excludeAutomatedSenders(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExcludeAutomatedSenders, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CapturePolicy_excludeAutomatedSenders(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CapturePolicy", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _CapturePolicy_bulkRecipientLimit(ctx context.Context, field graphql.CollectedField, obj *CapturePolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CapturePolicy_bulkRecipientLimit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BulkRecipientLimit, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CapturePolicy_bulkRecipientLimit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CapturePolicy", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CapturePolicy_excludePrivateMeetings(ctx context.Context, field graphql.CollectedField, obj *CapturePolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CapturePolicy_excludePrivateMeetings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExcludePrivateMeetings, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CapturePolicy_excludePrivateMeetings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CapturePolicy", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _CapturePolicy_excludeSinglePersonMeetings(ctx context.Context, field graphql.CollectedField, obj *CapturePolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CapturePolicy_excludeSinglePersonMeetings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExcludeSinglePersonMeetings, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CapturePolicy_excludeSinglePersonMeetings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CapturePolicy", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _CapturePolicy_metadataOnly(ctx context.Context, field graphql.CollectedField, obj *CapturePolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CapturePolicy_metadataOnly(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MetadataOnly, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CapturePolicy_metadataOnly(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CapturePolicy", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _CapturePolicy_mailboxMetadataOnly(ctx context.Context, field graphql.CollectedField, obj *CapturePolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CapturePolicy_mailboxMetadataOnly(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MailboxMetadataOnly, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*MailboxMetadataOnly) graphql.Marshaler {
+			return ec.marshalNMailboxMetadataOnly2ᚕᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐMailboxMetadataOnlyᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CapturePolicy_mailboxMetadataOnly(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CapturePolicy",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MailboxMetadataOnly(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CapturePolicy_optedOutMailboxes(ctx context.Context, field graphql.CollectedField, obj *CapturePolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CapturePolicy_optedOutMailboxes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OptedOutMailboxes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNID2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CapturePolicy_optedOutMailboxes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CapturePolicy", field, false, false, "ID")
+}
+
+func (ec *executionContext) _CapturePolicy_version(ctx context.Context, field graphql.CollectedField, obj *CapturePolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CapturePolicy_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CapturePolicy_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CapturePolicy", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CapturePolicy_updatedAt(ctx context.Context, field graphql.CollectedField, obj *CapturePolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CapturePolicy_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CapturePolicy_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CapturePolicy", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _CapturePolicyPreview_activities(ctx context.Context, field graphql.CollectedField, obj *CapturePolicyPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CapturePolicyPreview_activities(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Activities, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CapturePolicyPreview_activities(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CapturePolicyPreview", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CapturePolicyPreview_contacts(ctx context.Context, field graphql.CollectedField, obj *CapturePolicyPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CapturePolicyPreview_contacts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Contacts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CapturePolicyPreview_contacts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CapturePolicyPreview", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CapturePolicyPreview_byRule(ctx context.Context, field graphql.CollectedField, obj *CapturePolicyPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CapturePolicyPreview_byRule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ByRule, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*CaptureRuleCount) graphql.Marshaler {
+			return ec.marshalNCaptureRuleCount2ᚕᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐCaptureRuleCountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CapturePolicyPreview_byRule(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CapturePolicyPreview",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CaptureRuleCount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CapturePolicyUpdate_policy(ctx context.Context, field graphql.CollectedField, obj *CapturePolicyUpdate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CapturePolicyUpdate_policy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Policy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *CapturePolicy) graphql.Marshaler {
+			return ec.marshalNCapturePolicy2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐCapturePolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CapturePolicyUpdate_policy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CapturePolicyUpdate",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CapturePolicy(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CapturePolicyUpdate_removed(ctx context.Context, field graphql.CollectedField, obj *CapturePolicyUpdate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CapturePolicyUpdate_removed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Removed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *CapturePolicyPreview) graphql.Marshaler {
+			return ec.marshalOCapturePolicyPreview2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐCapturePolicyPreview(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CapturePolicyUpdate_removed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CapturePolicyUpdate",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CapturePolicyPreview(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CaptureRuleCount_rule(ctx context.Context, field graphql.CollectedField, obj *CaptureRuleCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CaptureRuleCount_rule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rule, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CaptureRuleCount_rule(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CaptureRuleCount", field, false, false, "String")
+}
+
+func (ec *executionContext) _CaptureRuleCount_count(ctx context.Context, field graphql.CollectedField, obj *CaptureRuleCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CaptureRuleCount_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CaptureRuleCount_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CaptureRuleCount", field, false, false, "Int")
 }
 
 func (ec *executionContext) _ChangeNotificationStatus_mode(ctx context.Context, field graphql.CollectedField, obj *ChangeNotificationStatus) (ret graphql.Marshaler) {
@@ -6525,6 +7778,98 @@ func (ec *executionContext) fieldContext_Email_receivedAt(_ context.Context, fie
 	return graphql.NewScalarFieldContext("Email", field, false, false, "DateTime")
 }
 
+func (ec *executionContext) _Erasure_activities(ctx context.Context, field graphql.CollectedField, obj *Erasure) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Erasure_activities(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Activities, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Erasure_activities(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Erasure", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Erasure_contacts(ctx context.Context, field graphql.CollectedField, obj *Erasure) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Erasure_contacts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Contacts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Erasure_contacts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Erasure", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Erasure_mailbox(ctx context.Context, field graphql.CollectedField, obj *Erasure) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Erasure_mailbox(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Mailbox, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Erasure_mailbox(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Erasure", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Erasure_confirmationRequired(ctx context.Context, field graphql.CollectedField, obj *Erasure) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Erasure_confirmationRequired(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ConfirmationRequired, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Erasure_confirmationRequired(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Erasure", field, false, false, "Boolean")
+}
+
 func (ec *executionContext) _Installation_id(ctx context.Context, field graphql.CollectedField, obj *Installation) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7235,6 +8580,52 @@ func (ec *executionContext) _MailboxKindCapture_mailboxes(ctx context.Context, f
 }
 func (ec *executionContext) fieldContext_MailboxKindCapture_mailboxes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("MailboxKindCapture", field, false, false, "Int")
+}
+
+func (ec *executionContext) _MailboxMetadataOnly_mailbox(ctx context.Context, field graphql.CollectedField, obj *MailboxMetadataOnly) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MailboxMetadataOnly_mailbox(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Mailbox, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MailboxMetadataOnly_mailbox(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MailboxMetadataOnly", field, false, false, "ID")
+}
+
+func (ec *executionContext) _MailboxMetadataOnly_metadataOnly(ctx context.Context, field graphql.CollectedField, obj *MailboxMetadataOnly) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MailboxMetadataOnly_metadataOnly(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MetadataOnly, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MailboxMetadataOnly_metadataOnly(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MailboxMetadataOnly", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _MailboxSummary_total(ctx context.Context, field graphql.CollectedField, obj *mailboxes.Summary) (ret graphql.Marshaler) {
@@ -8214,6 +9605,360 @@ func (ec *executionContext) fieldContext_Mutation_resyncMailbox(ctx context.Cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_resyncMailbox_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateCapturePolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateCapturePolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateCapturePolicy(ctx, fc.Args["input"].(CapturePolicyInput), fc.Args["applyToStoredData"].(*bool))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋteamaccessᚋteamaccessᚋauthᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *CapturePolicyUpdate
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *CapturePolicyUpdate
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *CapturePolicyUpdate) graphql.Marshaler {
+			return ec.marshalNCapturePolicyUpdate2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐCapturePolicyUpdate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateCapturePolicy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CapturePolicyUpdate(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateCapturePolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setMailboxCaptureOptOut(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setMailboxCaptureOptOut(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetMailboxCaptureOptOut(ctx, fc.Args["id"].(string), fc.Args["optedOut"].(bool))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋteamaccessᚋteamaccessᚋauthᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *CapturePolicy
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *CapturePolicy
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *CapturePolicy) graphql.Marshaler {
+			return ec.marshalNCapturePolicy2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐCapturePolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setMailboxCaptureOptOut(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CapturePolicy(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setMailboxCaptureOptOut_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_requestCaptureOptOut(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_requestCaptureOptOut(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RequestCaptureOptOut(ctx, fc.Args["email"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_requestCaptureOptOut(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_requestCaptureOptOut_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setMailboxMetadataOnly(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setMailboxMetadataOnly(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetMailboxMetadataOnly(ctx, fc.Args["id"].(string), fc.Args["metadataOnly"].(*bool))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋteamaccessᚋteamaccessᚋauthᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *CapturePolicy
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *CapturePolicy
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *CapturePolicy) graphql.Marshaler {
+			return ec.marshalNCapturePolicy2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐCapturePolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setMailboxMetadataOnly(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CapturePolicy(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setMailboxMetadataOnly_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_eraseDataForEmailAddress(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_eraseDataForEmailAddress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().EraseDataForEmailAddress(ctx, fc.Args["email"].(string), fc.Args["confirm"].(*bool))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋteamaccessᚋteamaccessᚋauthᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *Erasure
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *Erasure
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *Erasure) graphql.Marshaler {
+			return ec.marshalNErasure2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐErasure(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_eraseDataForEmailAddress(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Erasure(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_eraseDataForEmailAddress_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateRetentionPolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateRetentionPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateRetentionPolicy(ctx, fc.Args["input"].(RetentionPolicyInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋteamaccessᚋteamaccessᚋauthᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *RetentionPolicy
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *RetentionPolicy
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *RetentionPolicy) graphql.Marshaler {
+			return ec.marshalNRetentionPolicy2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐRetentionPolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateRetentionPolicy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RetentionPolicy(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateRetentionPolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -9919,6 +11664,168 @@ func (ec *executionContext) fieldContext_Query_mailboxKindCapture(_ context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_capturePolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_capturePolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().CapturePolicy(ctx)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋteamaccessᚋteamaccessᚋauthᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *CapturePolicy
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *CapturePolicy
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *CapturePolicy) graphql.Marshaler {
+			return ec.marshalNCapturePolicy2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐCapturePolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_capturePolicy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CapturePolicy(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_previewCapturePolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_previewCapturePolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PreviewCapturePolicy(ctx, fc.Args["input"].(CapturePolicyInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋteamaccessᚋteamaccessᚋauthᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *CapturePolicyPreview
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *CapturePolicyPreview
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *CapturePolicyPreview) graphql.Marshaler {
+			return ec.marshalNCapturePolicyPreview2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐCapturePolicyPreview(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_previewCapturePolicy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CapturePolicyPreview(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_previewCapturePolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_retentionPolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_retentionPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().RetentionPolicy(ctx)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋteamaccessᚋteamaccessᚋauthᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *RetentionPolicy
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *RetentionPolicy
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *RetentionPolicy) graphql.Marshaler {
+			return ec.marshalNRetentionPolicy2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐRetentionPolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_retentionPolicy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RetentionPolicy(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_teamAccess(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10075,6 +11982,98 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _RetentionPolicy_activityDays(ctx context.Context, field graphql.CollectedField, obj *RetentionPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionPolicy_activityDays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ActivityDays, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionPolicy_activityDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionPolicy", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RetentionPolicy_subjectDays(ctx context.Context, field graphql.CollectedField, obj *RetentionPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionPolicy_subjectDays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SubjectDays, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionPolicy_subjectDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionPolicy", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RetentionPolicy_previewDays(ctx context.Context, field graphql.CollectedField, obj *RetentionPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionPolicy_previewDays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PreviewDays, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionPolicy_previewDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionPolicy", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RetentionPolicy_contactDays(ctx context.Context, field graphql.CollectedField, obj *RetentionPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionPolicy_contactDays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ContactDays, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionPolicy_contactDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionPolicy", field, false, false, "Int")
 }
 
 func (ec *executionContext) _ServerInfo_version(ctx context.Context, field graphql.CollectedField, obj *ServerInfo) (ret graphql.Marshaler) {
@@ -12954,6 +14953,104 @@ func UnmarshalActivityOrder(ctx context.Context, raw any) (ActivityOrder, error)
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputCapturePolicyInput(ctx context.Context, obj any) (CapturePolicyInput, error) {
+	var it CapturePolicyInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"excludedAddresses", "excludedDomains", "excludeInternal", "excludedSensitivities", "excludeAutomatedSenders", "bulkRecipientLimit", "excludePrivateMeetings", "excludeSinglePersonMeetings", "metadataOnly"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "excludedAddresses":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("excludedAddresses"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExcludedAddresses = data
+		case "excludedDomains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("excludedDomains"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExcludedDomains = data
+		case "excludeInternal":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("excludeInternal"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExcludeInternal = data
+		case "excludedSensitivities":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("excludedSensitivities"))
+			data, err := ec.unmarshalOSensitivity2ᚕgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐSensitivityᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExcludedSensitivities = data
+		case "excludeAutomatedSenders":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("excludeAutomatedSenders"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExcludeAutomatedSenders = data
+		case "bulkRecipientLimit":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("bulkRecipientLimit"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BulkRecipientLimit = data
+		case "excludePrivateMeetings":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("excludePrivateMeetings"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExcludePrivateMeetings = data
+		case "excludeSinglePersonMeetings":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("excludeSinglePersonMeetings"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExcludeSinglePersonMeetings = data
+		case "metadataOnly":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("metadataOnly"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MetadataOnly = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCapturePolicyInput unmarshals raw into the CapturePolicyInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCapturePolicyInput(ctx context.Context, raw any) (CapturePolicyInput, error) {
+	var out CapturePolicyInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CapturePolicyInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputContactFilter(ctx context.Context, obj any) (activities.ContactFilter, error) {
 	var it activities.ContactFilter
 	if obj == nil {
@@ -13218,6 +15315,69 @@ func (ec *executionContext) unmarshalInputMailboxFilter(ctx context.Context, obj
 func UnmarshalMailboxFilter(ctx context.Context, raw any) (MailboxFilter, error) {
 	var out MailboxFilter
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "MailboxFilter", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputRetentionPolicyInput(ctx context.Context, obj any) (RetentionPolicyInput, error) {
+	var it RetentionPolicyInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"activityDays", "subjectDays", "previewDays", "contactDays"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "activityDays":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("activityDays"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ActivityDays = data
+		case "subjectDays":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("subjectDays"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SubjectDays = data
+		case "previewDays":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("previewDays"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PreviewDays = data
+		case "contactDays":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contactDays"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ContactDays = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRetentionPolicyInput unmarshals raw into the RetentionPolicyInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRetentionPolicyInput(ctx context.Context, raw any) (RetentionPolicyInput, error) {
+	var out RetentionPolicyInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RetentionPolicyInput", raw, &out)
 	return out, err
 }
 
@@ -13736,6 +15896,218 @@ func (ec *executionContext) _AuditEntryEdge(ctx context.Context, sel ast.Selecti
 	return out
 }
 
+var capturePolicyImplementors = []string{"CapturePolicy"}
+
+func (ec *executionContext) _CapturePolicy(ctx context.Context, sel ast.SelectionSet, obj *CapturePolicy) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, capturePolicyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CapturePolicy")
+		case "excludedAddresses":
+			out.Values[i] = ec._CapturePolicy_excludedAddresses(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "excludedDomains":
+			out.Values[i] = ec._CapturePolicy_excludedDomains(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "excludeInternal":
+			out.Values[i] = ec._CapturePolicy_excludeInternal(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "excludedSensitivities":
+			out.Values[i] = ec._CapturePolicy_excludedSensitivities(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "excludeAutomatedSenders":
+			out.Values[i] = ec._CapturePolicy_excludeAutomatedSenders(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "bulkRecipientLimit":
+			out.Values[i] = ec._CapturePolicy_bulkRecipientLimit(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "excludePrivateMeetings":
+			out.Values[i] = ec._CapturePolicy_excludePrivateMeetings(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "excludeSinglePersonMeetings":
+			out.Values[i] = ec._CapturePolicy_excludeSinglePersonMeetings(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "metadataOnly":
+			out.Values[i] = ec._CapturePolicy_metadataOnly(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "mailboxMetadataOnly":
+			out.Values[i] = ec._CapturePolicy_mailboxMetadataOnly(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "optedOutMailboxes":
+			out.Values[i] = ec._CapturePolicy_optedOutMailboxes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._CapturePolicy_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._CapturePolicy_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var capturePolicyPreviewImplementors = []string{"CapturePolicyPreview"}
+
+func (ec *executionContext) _CapturePolicyPreview(ctx context.Context, sel ast.SelectionSet, obj *CapturePolicyPreview) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, capturePolicyPreviewImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CapturePolicyPreview")
+		case "activities":
+			out.Values[i] = ec._CapturePolicyPreview_activities(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "contacts":
+			out.Values[i] = ec._CapturePolicyPreview_contacts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "byRule":
+			out.Values[i] = ec._CapturePolicyPreview_byRule(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var capturePolicyUpdateImplementors = []string{"CapturePolicyUpdate"}
+
+func (ec *executionContext) _CapturePolicyUpdate(ctx context.Context, sel ast.SelectionSet, obj *CapturePolicyUpdate) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, capturePolicyUpdateImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CapturePolicyUpdate")
+		case "policy":
+			out.Values[i] = ec._CapturePolicyUpdate_policy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removed":
+			out.Values[i] = ec._CapturePolicyUpdate_removed(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var captureRuleCountImplementors = []string{"CaptureRuleCount"}
+
+func (ec *executionContext) _CaptureRuleCount(ctx context.Context, sel ast.SelectionSet, obj *CaptureRuleCount) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, captureRuleCountImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CaptureRuleCount")
+		case "rule":
+			out.Values[i] = ec._CaptureRuleCount_rule(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._CaptureRuleCount_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var changeNotificationStatusImplementors = []string{"ChangeNotificationStatus"}
 
 func (ec *executionContext) _ChangeNotificationStatus(ctx context.Context, sel ast.SelectionSet, obj *ChangeNotificationStatus) graphql.Marshaler {
@@ -14177,6 +16549,54 @@ func (ec *executionContext) _Email(ctx context.Context, sel ast.SelectionSet, ob
 	return out
 }
 
+var erasureImplementors = []string{"Erasure"}
+
+func (ec *executionContext) _Erasure(ctx context.Context, sel ast.SelectionSet, obj *Erasure) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, erasureImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Erasure")
+		case "activities":
+			out.Values[i] = ec._Erasure_activities(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "contacts":
+			out.Values[i] = ec._Erasure_contacts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "mailbox":
+			out.Values[i] = ec._Erasure_mailbox(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "confirmationRequired":
+			out.Values[i] = ec._Erasure_confirmationRequired(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var installationImplementors = []string{"Installation"}
 
 func (ec *executionContext) _Installation(ctx context.Context, sel ast.SelectionSet, obj *Installation) graphql.Marshaler {
@@ -14464,6 +16884,44 @@ func (ec *executionContext) _MailboxKindCapture(ctx context.Context, sel ast.Sel
 	return out
 }
 
+var mailboxMetadataOnlyImplementors = []string{"MailboxMetadataOnly"}
+
+func (ec *executionContext) _MailboxMetadataOnly(ctx context.Context, sel ast.SelectionSet, obj *MailboxMetadataOnly) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mailboxMetadataOnlyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MailboxMetadataOnly")
+		case "mailbox":
+			out.Values[i] = ec._MailboxMetadataOnly_mailbox(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "metadataOnly":
+			out.Values[i] = ec._MailboxMetadataOnly_metadataOnly(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var mailboxSummaryImplementors = []string{"MailboxSummary"}
 
 func (ec *executionContext) _MailboxSummary(ctx context.Context, sel ast.SelectionSet, obj *mailboxes.Summary) graphql.Marshaler {
@@ -14703,6 +17161,48 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "resyncMailbox":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_resyncMailbox(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateCapturePolicy":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateCapturePolicy(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setMailboxCaptureOptOut":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setMailboxCaptureOptOut(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requestCaptureOptOut":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_requestCaptureOptOut(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setMailboxMetadataOnly":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setMailboxMetadataOnly(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "eraseDataForEmailAddress":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_eraseDataForEmailAddress(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateRetentionPolicy":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateRetentionPolicy(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -15150,6 +17650,24 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_mailboxKindCapture(ctx, field)
 				})
+		case "capturePolicy":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_capturePolicy(ctx, field)
+				})
+		case "previewCapturePolicy":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_previewCapturePolicy(ctx, field)
+				})
+		case "retentionPolicy":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_retentionPolicy(ctx, field)
+				})
 		case "teamAccess":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -15175,6 +17693,54 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var retentionPolicyImplementors = []string{"RetentionPolicy"}
+
+func (ec *executionContext) _RetentionPolicy(ctx context.Context, sel ast.SelectionSet, obj *RetentionPolicy) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, retentionPolicyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RetentionPolicy")
+		case "activityDays":
+			out.Values[i] = ec._RetentionPolicy_activityDays(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "subjectDays":
+			out.Values[i] = ec._RetentionPolicy_subjectDays(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "previewDays":
+			out.Values[i] = ec._RetentionPolicy_previewDays(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "contactDays":
+			out.Values[i] = ec._RetentionPolicy_contactDays(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -16322,6 +18888,59 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	return res
 }
 
+func (ec *executionContext) marshalNCapturePolicy2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐCapturePolicy(ctx context.Context, sel ast.SelectionSet, v *CapturePolicy) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CapturePolicy!")
+		return graphql.Null
+	}
+	return ec._CapturePolicy(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNCapturePolicyInput2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐCapturePolicyInput(ctx context.Context, v any) (CapturePolicyInput, error) {
+	res, err := ec.unmarshalInputCapturePolicyInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCapturePolicyPreview2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐCapturePolicyPreview(ctx context.Context, sel ast.SelectionSet, v *CapturePolicyPreview) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CapturePolicyPreview!")
+		return graphql.Null
+	}
+	return ec._CapturePolicyPreview(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNCapturePolicyUpdate2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐCapturePolicyUpdate(ctx context.Context, sel ast.SelectionSet, v *CapturePolicyUpdate) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CapturePolicyUpdate!")
+		return graphql.Null
+	}
+	return ec._CapturePolicyUpdate(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNCaptureRuleCount2ᚕᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐCaptureRuleCountᚄ(ctx context.Context, sel ast.SelectionSet, v []*CaptureRuleCount) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNCaptureRuleCount2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐCaptureRuleCount(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNCaptureRuleCount2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐCaptureRuleCount(ctx context.Context, sel ast.SelectionSet, v *CaptureRuleCount) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CaptureRuleCount!")
+		return graphql.Null
+	}
+	return ec._CaptureRuleCount(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNChangeNotificationMode2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐChangeNotificationMode(ctx context.Context, v any) (ChangeNotificationMode, error) {
 	var res ChangeNotificationMode
 	err := res.UnmarshalGQL(v)
@@ -16463,6 +19082,14 @@ func (ec *executionContext) unmarshalNDisconnectTeamAccessInput2githubᚗcomᚋt
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNErasure2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐErasure(ctx context.Context, sel ast.SelectionSet, v *Erasure) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Erasure!")
+		return graphql.Null
+	}
+	return ec._Erasure(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalID(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -16475,6 +19102,35 @@ func (ec *executionContext) marshalNID2string(ctx context.Context, sel ast.Selec
 		graphql.AddInvalidNullFromMarshaler(ctx, "ID!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNID2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNID2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNID2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNID2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNInstallation2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐInstallation(ctx context.Context, sel ast.SelectionSet, v *Installation) graphql.Marshaler {
@@ -16609,6 +19265,30 @@ func (ec *executionContext) marshalNMailboxKindCapture2ᚖgithubᚗcomᚋteamacc
 	return ec._MailboxKindCapture(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNMailboxMetadataOnly2ᚕᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐMailboxMetadataOnlyᚄ(ctx context.Context, sel ast.SelectionSet, v []*MailboxMetadataOnly) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNMailboxMetadataOnly2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐMailboxMetadataOnly(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNMailboxMetadataOnly2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐMailboxMetadataOnly(ctx context.Context, sel ast.SelectionSet, v *MailboxMetadataOnly) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "MailboxMetadataOnly!")
+		return graphql.Null
+	}
+	return ec._MailboxMetadataOnly(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNMailboxSummary2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋmailboxesᚐSummary(ctx context.Context, sel ast.SelectionSet, v *mailboxes.Summary) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "MailboxSummary!")
@@ -16722,6 +19402,19 @@ func (ec *executionContext) marshalNProvider2githubᚗcomᚋteamaccessᚋteamacc
 	return v
 }
 
+func (ec *executionContext) marshalNRetentionPolicy2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐRetentionPolicy(ctx context.Context, sel ast.SelectionSet, v *RetentionPolicy) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RetentionPolicy!")
+		return graphql.Null
+	}
+	return ec._RetentionPolicy(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNRetentionPolicyInput2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐRetentionPolicyInput(ctx context.Context, v any) (RetentionPolicyInput, error) {
+	res, err := ec.unmarshalInputRetentionPolicyInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNRole2githubᚗcomᚋteamaccessᚋteamaccessᚋauthᚐRole(ctx context.Context, v any) (auth.Role, error) {
 	tmp, err := graphql.UnmarshalString(v)
 	res := auth.Role(tmp)
@@ -16735,6 +19428,46 @@ func (ec *executionContext) marshalNRole2githubᚗcomᚋteamaccessᚋteamaccess�
 		graphql.AddInvalidNullFromMarshaler(ctx, "Role!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNSensitivity2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐSensitivity(ctx context.Context, v any) (Sensitivity, error) {
+	var res Sensitivity
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSensitivity2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐSensitivity(ctx context.Context, sel ast.SelectionSet, v Sensitivity) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNSensitivity2ᚕgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐSensitivityᚄ(ctx context.Context, v any) ([]Sensitivity, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]Sensitivity, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNSensitivity2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐSensitivity(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNSensitivity2ᚕgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐSensitivityᚄ(ctx context.Context, sel ast.SelectionSet, v []Sensitivity) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSensitivity2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐSensitivity(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNServerInfo2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐServerInfo(ctx context.Context, sel ast.SelectionSet, v *ServerInfo) graphql.Marshaler {
@@ -17181,6 +19914,13 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	return res
 }
 
+func (ec *executionContext) marshalOCapturePolicyPreview2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐCapturePolicyPreview(ctx context.Context, sel ast.SelectionSet, v *CapturePolicyPreview) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._CapturePolicyPreview(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalOContact2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋactivitiesᚐContact(ctx context.Context, sel ast.SelectionSet, v *activities.Contact) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -17278,6 +20018,24 @@ func (ec *executionContext) marshalOID2ᚕstringᚄ(ctx context.Context, sel ast
 	}
 
 	return ret
+}
+
+func (ec *executionContext) unmarshalOID2ᚖstring(ctx context.Context, v any) (*string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalID(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOID2ᚖstring(ctx context.Context, sel ast.SelectionSet, v *string) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalID(*v)
+	return res
 }
 
 func (ec *executionContext) unmarshalOInt2ᚖint(ctx context.Context, v any) (*int, error) {
@@ -17405,6 +20163,42 @@ func (ec *executionContext) marshalOResponseType2ᚖgithubᚗcomᚋteamaccessᚋ
 	_ = ctx
 	res := graphql.MarshalString(string(*v))
 	return res
+}
+
+func (ec *executionContext) unmarshalOSensitivity2ᚕgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐSensitivityᚄ(ctx context.Context, v any) ([]Sensitivity, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]Sensitivity, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNSensitivity2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐSensitivity(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOSensitivity2ᚕgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐSensitivityᚄ(ctx context.Context, sel ast.SelectionSet, v []Sensitivity) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSensitivity2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐSensitivity(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalOString2string(ctx context.Context, v any) (string, error) {

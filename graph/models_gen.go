@@ -68,6 +68,89 @@ type AuditEntryEdge struct {
 	Node *auth.AuditEntry `json:"node"`
 }
 
+// What teamaccess never captures for the organization. Applied before anything is written
+// (activities, contacts, the change log, and so live subscriptions and partners' webhooks) from
+// every mailbox's next page, in every process; updateCapturePolicy with applyToStoredData also
+// removes what is already stored. Counted by rule in teamaccess_capture_excluded_total; no log
+// line or metric names an excluded address.
+type CapturePolicy struct {
+	// Addresses never captured, as participants or as mailbox owners: an activity naming one is left out whole.
+	ExcludedAddresses []string `json:"excludedAddresses"`
+	// Domains never captured, their subdomains included.
+	ExcludedDomains []string `json:"excludedDomains"`
+	// Whether mail and meetings among the tenant's own people only are left out.
+	ExcludeInternal bool `json:"excludeInternal"`
+	// Outlook sensitivities left out. Graph v1.0 reports an event's sensitivity; it does not expose
+	// a message's (microsoft-graph-docs issue 8359), so this applies to meetings.
+	ExcludedSensitivities []Sensitivity `json:"excludedSensitivities"`
+	// Whether mail from automated senders (no-reply, mailer-daemon, postmaster, bounce and notification addresses) is left out.
+	ExcludeAutomatedSenders bool `json:"excludeAutomatedSenders"`
+	// Mail to more than this many recipients is left out as bulk; null for no limit.
+	BulkRecipientLimit *int `json:"bulkRecipientLimit,omitempty"`
+	// Whether meetings marked private are left out.
+	ExcludePrivateMeetings bool `json:"excludePrivateMeetings"`
+	// Whether meetings of one person alone (an appointment, a hold) are left out.
+	ExcludeSinglePersonMeetings bool `json:"excludeSinglePersonMeetings"`
+	// Whether only metadata is kept: participants and times, never a subject or a body preview. A mailbox can differ (mailboxMetadataOnly).
+	MetadataOnly bool `json:"metadataOnly"`
+	// Mailboxes whose metadata-only setting differs from the organization's.
+	MailboxMetadataOnly []*MailboxMetadataOnly `json:"mailboxMetadataOnly"`
+	// Mailboxes whose people opted out of capture: nothing of them is captured.
+	OptedOutMailboxes []string `json:"optedOutMailboxes"`
+	// The policy's version, raised by each change (and by each erasure, which every process reads before its next page).
+	Version int `json:"version"`
+	// When the policy last changed; null if it never did.
+	UpdatedAt *time.Time `json:"updatedAt,omitempty"`
+}
+
+// Changes to the capture policy; a field left out stays as it is.
+type CapturePolicyInput struct {
+	// The whole list of excluded addresses (at most 1,000).
+	ExcludedAddresses []string `json:"excludedAddresses,omitempty"`
+	// The whole list of excluded domains (at most 1,000), such as example.com.
+	ExcludedDomains []string `json:"excludedDomains,omitempty"`
+	// Leave out mail and meetings among the tenant's own people only.
+	ExcludeInternal *bool `json:"excludeInternal,omitempty"`
+	// The sensitivities to leave out.
+	ExcludedSensitivities []Sensitivity `json:"excludedSensitivities,omitempty"`
+	// Leave out mail from automated senders.
+	ExcludeAutomatedSenders *bool `json:"excludeAutomatedSenders,omitempty"`
+	// Leave out mail to more than this many recipients (1 to 10,000); 0 for no limit.
+	BulkRecipientLimit *int `json:"bulkRecipientLimit,omitempty"`
+	// Leave out meetings marked private.
+	ExcludePrivateMeetings *bool `json:"excludePrivateMeetings,omitempty"`
+	// Leave out meetings of one person alone.
+	ExcludeSinglePersonMeetings *bool `json:"excludeSinglePersonMeetings,omitempty"`
+	// Keep only metadata.
+	MetadataOnly *bool `json:"metadataOnly,omitempty"`
+}
+
+// What a capture policy removes, or would remove, of the stored data.
+type CapturePolicyPreview struct {
+	// Activities (whole).
+	Activities int `json:"activities"`
+	// Contacts.
+	Contacts int `json:"contacts"`
+	// The same items by the rule that leaves each out.
+	ByRule []*CaptureRuleCount `json:"byRule"`
+}
+
+// The result of updateCapturePolicy.
+type CapturePolicyUpdate struct {
+	// The policy as saved.
+	Policy *CapturePolicy `json:"policy"`
+	// What was removed of the stored data; null unless applyToStoredData.
+	Removed *CapturePolicyPreview `json:"removed,omitempty"`
+}
+
+// Items one rule leaves out.
+type CaptureRuleCount struct {
+	// The rule, as teamaccess_capture_excluded_total labels it (address, domain, internal, sensitivity, automated, bulk, private_meeting, single_attendee, opt_out, excluded_mailbox, erased, retention).
+	Rule string `json:"rule"`
+	// How many.
+	Count int `json:"count"`
+}
+
 // The organisation's Microsoft Graph change-notification subscriptions, counted by state.
 type ChangeNotificationStatus struct {
 	// Whether webhooks are on.
@@ -138,6 +221,18 @@ type DisconnectTeamAccessInput struct {
 	PurgeData *bool `json:"purgeData,omitempty"`
 }
 
+// The result of eraseDataForEmailAddress.
+type Erasure struct {
+	// Activities that named the address, removed whole (or that would be, when confirmationRequired).
+	Activities int `json:"activities"`
+	// Contacts with the address.
+	Contacts int `json:"contacts"`
+	// The mailbox the address owns, erased whole; null if it owns none.
+	Mailbox *string `json:"mailbox,omitempty"`
+	// Nothing was changed: the count is above the guard's; call again with confirm: true.
+	ConfirmationRequired bool `json:"confirmationRequired"`
+}
+
 // One teamaccess installation: a database that one or more teamaccess processes share. Its
 // identity survives restarts and upgrades.
 type Installation struct {
@@ -173,6 +268,14 @@ type MailboxFilter struct {
 	Capture *bool `json:"capture,omitempty"`
 	// Part of the name, user principal name or address, in any case.
 	Search *string `json:"search,omitempty"`
+}
+
+// A mailbox's own metadata-only setting.
+type MailboxMetadataOnly struct {
+	// The mailbox's global id.
+	Mailbox string `json:"mailbox"`
+	// Whether only metadata of it is kept.
+	MetadataOnly bool `json:"metadataOnly"`
 }
 
 // Changes. Every mutation needs an ADMIN key.
@@ -218,6 +321,30 @@ type PageInfo struct {
 // The root of every read. Later releases add team access, mailboxes, activities and
 // contacts here; see the API overview in the repository.
 type Query struct {
+}
+
+// How long each class of captured data is kept; null keeps it.
+type RetentionPolicy struct {
+	// Days to keep an activity, from when it occurred.
+	ActivityDays *int `json:"activityDays,omitempty"`
+	// Days to keep an activity's subject.
+	SubjectDays *int `json:"subjectDays,omitempty"`
+	// Days to keep an email's body preview.
+	PreviewDays *int `json:"previewDays,omitempty"`
+	// Days to keep a contact after its last change.
+	ContactDays *int `json:"contactDays,omitempty"`
+}
+
+// How long to keep each class of data: 1 to 36,500 days, or 0 (or null) to keep it.
+type RetentionPolicyInput struct {
+	// Days to keep an activity.
+	ActivityDays *int `json:"activityDays,omitempty"`
+	// Days to keep a subject.
+	SubjectDays *int `json:"subjectDays,omitempty"`
+	// Days to keep a body preview.
+	PreviewDays *int `json:"previewDays,omitempty"`
+	// Days to keep a contact after its last change.
+	ContactDays *int `json:"contactDays,omitempty"`
 }
 
 // What this teamaccess server is, and the database it keeps its data in.
@@ -584,6 +711,67 @@ func (e *Provider) UnmarshalJSON(b []byte) error {
 }
 
 func (e Provider) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// An Outlook sensitivity a capture policy can leave out.
+type Sensitivity string
+
+const (
+	// Marked personal.
+	SensitivityPersonal Sensitivity = "PERSONAL"
+	// Marked private.
+	SensitivityPrivate Sensitivity = "PRIVATE"
+	// Marked confidential.
+	SensitivityConfidential Sensitivity = "CONFIDENTIAL"
+)
+
+var AllSensitivity = []Sensitivity{
+	SensitivityPersonal,
+	SensitivityPrivate,
+	SensitivityConfidential,
+}
+
+func (e Sensitivity) IsValid() bool {
+	switch e {
+	case SensitivityPersonal, SensitivityPrivate, SensitivityConfidential:
+		return true
+	}
+	return false
+}
+
+func (e Sensitivity) String() string {
+	return string(e)
+}
+
+func (e *Sensitivity) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = Sensitivity(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid Sensitivity", str)
+	}
+	return nil
+}
+
+func (e Sensitivity) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *Sensitivity) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e Sensitivity) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -21,6 +21,12 @@ import (
 	"github.com/teamaccess/teamaccess/store"
 )
 
+// Policy and Retention are the stored policy, as the API's resolvers read it.
+type (
+	Policy    = store.PrivacyPolicy
+	Retention = store.Retention
+)
+
 // Store is what the service needs of the database.
 type Store interface {
 	Org(orgID string) store.OrgScope
@@ -338,6 +344,26 @@ func (s *Service) SetOptOut(ctx context.Context, actor auth.Actor, userID string
 		what = "capture opt-out withdrawn for mailbox " + userID
 	}
 	return p, s.audit(ctx, actor, "capturePolicy.optOut", what)
+}
+
+// RequestOptOut records a person's own request by their address: false when no mailbox of
+// the tenant has it.
+func (s *Service) RequestOptOut(ctx context.Context, actor auth.Actor, address string) (bool, error) {
+	a, err := Address(address)
+	if err != nil {
+		return false, err
+	}
+	owners, err := s.owners(ctx, s.st.Org(actor.OrgID))
+	if err != nil {
+		return false, err
+	}
+	for id, as := range owners {
+		if slices.Contains(as, a) {
+			_, err := s.SetOptOut(ctx, actor, id, true)
+			return err == nil, err
+		}
+	}
+	return false, nil
 }
 
 // SetMailboxMetadataOnly overrides the organisation's metadata-only mode for one mailbox (nil:

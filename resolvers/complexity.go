@@ -82,6 +82,22 @@ func setComplexity(c *graph.ComplexityRoot) {
 	c.WebhookEndpoint.Backlog = lookup
 	c.Mailbox.SyncHealth = func(child int) int { return storeCost + child*listEstimate }
 	c.Mailbox.ChangeNotifications = func(child int) int { return storeCost + child*listEstimate }
+	// The capture policy is one document; a preview or a policy applied backwards reads every
+	// stored activity and contact in batches: costed as 100 store queries, an erasure as 20.
+	q.CapturePolicy, q.RetentionPolicy = lookup, lookup
+	q.PreviewCapturePolicy = func(child int, _ graph.CapturePolicyInput) int { return 100*storeCost + child }
+	c.Mutation.UpdateCapturePolicy = func(child int, _ graph.CapturePolicyInput, apply *bool) int {
+		if apply != nil && *apply {
+			return 100*storeCost + child
+		}
+		return lookup(child)
+	}
+	c.Mutation.EraseDataForEmailAddress = func(child int, _ string, _ *bool) int { return 20*storeCost + child }
+	c.CapturePolicyPreview.ByRule = inMemory
+	cp := &c.CapturePolicy
+	policyList := func(child int) int { return 1 + child*50 } // up to 1,000 entries
+	cp.ExcludedAddresses, cp.ExcludedDomains, cp.ExcludedSensitivities = policyList, policyList, inMemory
+	cp.MailboxMetadataOnly, cp.OptedOutMailboxes = policyList, policyList
 	ta := &c.TeamAccess
 	ta.RequiredPermissions, ta.GrantedPermissions, ta.MissingPermissions, ta.ExtraPermissions = inMemory, inMemory, inMemory, inMemory
 	ta.MailboxSummary = lookup

@@ -48,6 +48,8 @@ type Resolver struct {
 	Notifications NotificationService
 	// Webhooks are the partners' outbound webhook endpoints.
 	Webhooks WebhookService
+	// Privacy is the capture policies, erasure and retention.
+	Privacy PrivacyService
 	// Now is the clock; time.Now if nil.
 	Now func() time.Time
 }

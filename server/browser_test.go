@@ -190,6 +190,51 @@ func TestAdminPageConsentFlowInBrowser(t *testing.T) {
 	resp, _ := postGraphQL(t, svc.url, made, `{ viewer { role } }`)
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "the revoked key is refused")
 
+	// Privacy on the page: a domain's preview counts what it would remove; an erasure removes
+	// everything that names an address.
+	var found struct {
+		Activities struct {
+			Edges []struct {
+				Node struct {
+					Participants []struct {
+						Email      string
+						IsInternal bool
+					}
+				}
+			}
+		}
+	}
+	var customer string
+	require.Eventually(t, func() bool {
+		require.Empty(t, gql(t, svc.url, svc.key, `{ activities(first: 20) { edges { node { participants { email isInternal } } } } }`, nil, &found))
+		for _, e := range found.Activities.Edges {
+			for _, p := range e.Node.Participants {
+				if !p.IsInternal && customer == "" {
+					customer = p.Email
+				}
+			}
+		}
+		return customer != ""
+	}, 60*time.Second, 200*time.Millisecond, "the demo's mail is captured")
+	_, domain, _ := strings.Cut(customer, "@")
+	require.NoError(t, chromedp.Do(admin,
+		chromedp.WaitVisible(chromedp.CSS("#privacy")),
+		chromedp.SendKeys(chromedp.CSS("#pv-domains"), domain),
+		chromedp.Click(chromedp.CSS("#pv-preview")),
+		ignore(chromedp.Poll[bool](`/would remove [1-9]\d* activities/.test(document.getElementById('pv-result').textContent)`, chromedp.WithPollingTimeout(10*time.Second))),
+		ignore(chromedp.Evaluate[bool](`document.getElementById('pv-domains').value = ''; true`)),
+		chromedp.SendKeys(chromedp.CSS("#erase-email"), customer),
+		chromedp.Click(chromedp.CSS("#erase")),
+		ignore(chromedp.Poll[bool](`document.getElementById('erase-result').textContent.indexOf('Erased') === 0`, chromedp.WithPollingTimeout(10*time.Second))),
+	))
+	shot, err = chromedp.Run(admin, chromedp.FullScreenshot(100))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(artifactDir(t), "admin-page-privacy.png"), shot, 0o644))
+	var left struct{ Activities struct{ TotalCount int } }
+	require.Empty(t, gql(t, svc.url, svc.key, `query($f: ActivityFilter) { activities(filter: $f) { totalCount } }`,
+		map[string]any{"f": map[string]any{"participantEmail": customer}}, &left))
+	require.Zero(t, left.Activities.TotalCount, "nothing names the erased address")
+
 	// GraphiQL runs under its Content-Security-Policy (scripts and connections from this origin
 	// only): its editor appears.
 	require.NoError(t, chromedp.Do(admin,

@@ -26,6 +26,7 @@ type metrics struct {
 	gqlErrors    *prometheus.CounterVec
 	webhooks     *prometheus.CounterVec
 	outbound     *prometheus.HistogramVec
+	excluded     *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -66,11 +67,15 @@ func newMetrics() *metrics {
 			Help:    "Attempts to deliver partners' webhooks, by result (2xx, 4xx, 5xx, error) and their duration (a count per result too).",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"result"}),
+		excluded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "teamaccess_capture_excluded_total",
+			Help: "Activities and contacts the capture policy kept out of the store, by rule (address, domain, internal, sensitivity, automated, bulk, private_meeting, single_attendee, opt_out, excluded_mailbox, erased, retention). No series names an address.",
+		}, []string{"rule"}),
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.duration, m.inFlight, m.gqlResponses, m.gqlDuration, m.gqlErrors, m.webhooks, m.outbound,
+		m.requests, m.duration, m.inFlight, m.gqlResponses, m.gqlDuration, m.gqlErrors, m.webhooks, m.outbound, m.excluded,
 	)
 	return m
 }

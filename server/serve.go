@@ -21,6 +21,7 @@ import (
 	"github.com/teamaccess/teamaccess/lifecycle"
 	"github.com/teamaccess/teamaccess/mailboxes"
 	"github.com/teamaccess/teamaccess/outbound"
+	"github.com/teamaccess/teamaccess/privacy"
 	"github.com/teamaccess/teamaccess/resolvers"
 	"github.com/teamaccess/teamaccess/store"
 	"github.com/teamaccess/teamaccess/subscriptions"
@@ -140,6 +141,8 @@ type parts struct {
 	syncer *deltasync.Syncer
 	subs   *subscriptions.Service
 	mbx    *mailboxes.Service
+	// privacy is the capture policies, erasure and retention.
+	privacy *privacy.Service
 }
 
 // build wires the domain packages to each other (through the lifecycle), to Microsoft and to
@@ -149,16 +152,18 @@ func build(cfg *config, st *store.Store, dir *auth.Directory, ms *microsoft, gro
 	changes := feed.New[access.TeamAccess](8)
 	mailboxChanges := feed.New[mailboxes.Mailbox](64)
 	hub := activities.NewHub(st, activities.HubOptions{Log: log.With("component", "activities")})
+	metrics := newMetrics()
+	pol := privacy.New(st, privacy.Options{Log: log.With("component", "privacy"), Audit: dir, Go: group.Go,
+		Excluded: func(rule string, n int) { metrics.excluded.WithLabelValues(rule).Add(float64(n)) }})
 	syncer := deltasync.New(st, ms.client, deltasync.Options{
 		Log: log.With("component", "deltasync"), MailFolders: cfg.mailFolders, Backfill: cfg.backfill,
 		CaptureBodies: cfg.captureBodies, Interval: cfg.syncInterval, Go: group.Go, Refused: lc.Refused,
-		Publish: func(string, deltasync.Change) { hub.Poke() },
+		Publish: func(string, deltasync.Change) { hub.Poke() }, Policy: pol,
 	})
 	base, noWebhooks := webhookBase(cfg)
 	if noWebhooks != "" {
 		log.Warn(noWebhooks)
 	}
-	metrics := newMetrics()
 	subs := subscriptions.New(st, ms.client, syncer, subscriptions.Options{
 		Log: log.With("component", "subscriptions"), BaseURL: base, Disabled: noWebhooks,
 		Counted: func(result string, n int) { metrics.webhooks.WithLabelValues(result).Add(float64(n)) },
@@ -184,7 +189,7 @@ func build(cfg *config, st *store.Store, dir *auth.Directory, ms *microsoft, gro
 	res := &resolvers.Resolver{
 		Version: buildVersion(), GoVersion: runtime.Version(), StartedAt: time.Now().UTC(), DB: storageDescriber{st},
 		Directory: dir, Access: svc, TeamAccessFeed: changes, Mailboxes: mbx, MailboxFeed: mailboxChanges,
-		Activities: activities.New(st), ActivityFeed: hub, Sync: syncer, Notifications: subs, Audit: dir,
+		Activities: activities.New(st), ActivityFeed: hub, Sync: syncer, Notifications: subs, Audit: dir, Privacy: pol,
 	}
 	// Partners' webhooks run their subscription documents through the same resolvers.
 	hooks := outbound.New(st, newWebhookExec(res, hub, log, metrics), outbound.Options{
@@ -194,7 +199,7 @@ func build(cfg *config, st *store.Store, dir *auth.Directory, ms *microsoft, gro
 	res.Webhooks = hooks
 	group.Go(hooks.Run)
 	d.graphql = newGraphQLHandler(res, d)
-	return &parts{deps: d, group: group, hub: hub, syncer: syncer, subs: subs, mbx: mbx}
+	return &parts{deps: d, group: group, hub: hub, syncer: syncer, subs: subs, mbx: mbx, privacy: pol}
 }
 
 // schedule starts the scheduled jobs; stop ends them, hands the leader lease over and records
@@ -218,6 +223,13 @@ func schedule(ctx context.Context, cfg *config, svc *parts) (stop func(), err er
 		{name: "prune the change log", every: time.Hour, run: svc.hub.Prune},
 		{name: "keep change-notification subscriptions", every: time.Minute, run: svc.subs.Maintain},
 		{name: "prune the notification inbox", every: time.Hour, run: svc.subs.Prune},
+		{name: "enforce retention", every: 10 * time.Minute, run: func(ctx context.Context) error {
+			n, err := svc.privacy.EnforceRetention(ctx)
+			if n > 0 {
+				log.Info("retention enforced", "removed", n)
+			}
+			return err
+		}},
 		{name: "prune consent links", every: time.Hour, run: func(ctx context.Context) error {
 			_, err := d.access.PruneConsentStates(ctx)
 			return err

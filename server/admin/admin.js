@@ -297,6 +297,7 @@
       subscribe();
       loadWebhooks();
       loadKeys();
+      if (window.teamaccessPrivacy) { window.teamaccessPrivacy(gql, isAdmin); }
     }).catch(function (e) { if (e.message !== 'unauthenticated') { $('status').textContent = e.message; } });
   }
 
