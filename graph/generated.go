@@ -427,6 +427,7 @@ type ComplexityRoot struct {
 		ConsentedAt         func(childComplexity int) int
 		ExtraPermissions    func(childComplexity int) int
 		GrantedPermissions  func(childComplexity int) int
+		Issues              func(childComplexity int) int
 		LastError           func(childComplexity int) int
 		LastVerifiedAt      func(childComplexity int) int
 		MailboxSummary      func(childComplexity int) int
@@ -435,6 +436,15 @@ type ComplexityRoot struct {
 		RequiredPermissions func(childComplexity int) int
 		Status              func(childComplexity int) int
 		TenantID            func(childComplexity int) int
+	}
+
+	TeamAccessIssue struct {
+		Action   func(childComplexity int) int
+		Kind     func(childComplexity int) int
+		Mailbox  func(childComplexity int) int
+		Message  func(childComplexity int) int
+		Severity func(childComplexity int) int
+		Since    func(childComplexity int) int
 	}
 
 	Viewer struct {
@@ -570,6 +580,7 @@ type TeamAccessResolver interface {
 	MailboxSummary(ctx context.Context, obj *access.TeamAccess) (*mailboxes.Summary, error)
 
 	ChangeNotifications(ctx context.Context, obj *access.TeamAccess) (*ChangeNotificationStatus, error)
+	Issues(ctx context.Context, obj *access.TeamAccess) ([]*TeamAccessIssue, error)
 }
 type ViewerResolver interface {
 	Organization(ctx context.Context, obj *auth.Identity) (*auth.Organization, error)
@@ -2305,6 +2316,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.TeamAccess.GrantedPermissions(childComplexity), true
+	case "TeamAccess.issues":
+		if e.ComplexityRoot.TeamAccess.Issues == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamAccess.Issues(childComplexity), true
 	case "TeamAccess.lastError":
 		if e.ComplexityRoot.TeamAccess.LastError == nil {
 			break
@@ -2353,6 +2370,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.TeamAccess.TenantID(childComplexity), true
+
+	case "TeamAccessIssue.action":
+		if e.ComplexityRoot.TeamAccessIssue.Action == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamAccessIssue.Action(childComplexity), true
+	case "TeamAccessIssue.kind":
+		if e.ComplexityRoot.TeamAccessIssue.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamAccessIssue.Kind(childComplexity), true
+	case "TeamAccessIssue.mailbox":
+		if e.ComplexityRoot.TeamAccessIssue.Mailbox == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamAccessIssue.Mailbox(childComplexity), true
+	case "TeamAccessIssue.message":
+		if e.ComplexityRoot.TeamAccessIssue.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamAccessIssue.Message(childComplexity), true
+	case "TeamAccessIssue.severity":
+		if e.ComplexityRoot.TeamAccessIssue.Severity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamAccessIssue.Severity(childComplexity), true
+	case "TeamAccessIssue.since":
+		if e.ComplexityRoot.TeamAccessIssue.Since == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamAccessIssue.Since(childComplexity), true
 
 	case "Viewer.apiKey":
 		if e.ComplexityRoot.Viewer.APIKey == nil {
@@ -3720,6 +3774,60 @@ type Subscription {
   "The organization's connection, each time it changes."
   teamAccessChanged: TeamAccess!
 }
+
+"How much an issue stops: CRITICAL stops capture for everyone, WARNING for some mailboxes or some of the way."
+enum IssueSeverity {
+  "Capture is stopped or about to stop for the whole organization."
+  CRITICAL
+  "Some mailboxes, or some of the way (live notifications, a partner's webhook), are affected."
+  WARNING
+}
+
+"What kind of issue needs the admin."
+enum TeamAccessIssueKind {
+  "Consent was revoked in Microsoft 365."
+  CONSENT_REVOKED
+  "Required permissions are no longer all granted."
+  CONSENT_DEGRADED
+  "The tenant cannot be reached."
+  CONNECTION_FAILING
+  "An application access policy newly leaves a mailbox out (within 7 days)."
+  MAILBOX_BLOCKED
+  "A mailbox's syncs fail."
+  SYNC_FAILING
+  "Syncs fail for most of the tenant's mailboxes."
+  TENANT_SYNC_FAILING
+  "Change-notification subscriptions cannot be created or renewed."
+  SUBSCRIPTIONS_FAILING
+  "A partner's webhook endpoint was disabled by teamaccess."
+  WEBHOOK_DISABLED
+  "A partner's webhook endpoint is failing."
+  WEBHOOK_FAILING
+}
+
+"Something that needs the admin: what is wrong, in words (Microsoft's where it gave them), and what to do."
+type TeamAccessIssue {
+  "What kind of issue."
+  kind: TeamAccessIssueKind!
+  "How much it stops."
+  severity: IssueSeverity!
+  "What is wrong."
+  message: String!
+  "What to do about it."
+  action: String!
+  "The mailbox concerned, if one."
+  mailbox: Mailbox
+  "Since when, where known."
+  since: DateTime
+}
+
+extend type TeamAccess {
+  """
+  What needs the admin now, the most severe first; empty when all is well. A subscription to
+  teamAccessChanged hears when the list changes (checked every 30 seconds).
+  """
+  issues: [TeamAccessIssue!]!
+}
 `, BuiltIn: false},
 	{Name: "../schema/webhooks.graphqls", Input: `"Any JSON object, e.g. a GraphQL document's variables."
 scalar Map
@@ -4436,8 +4544,28 @@ func (ec *executionContext) childFields_TeamAccess(ctx context.Context, field gr
 		return ec.fieldContext_TeamAccess_applicationId(ctx, field)
 	case "changeNotifications":
 		return ec.fieldContext_TeamAccess_changeNotifications(ctx, field)
+	case "issues":
+		return ec.fieldContext_TeamAccess_issues(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type TeamAccess", field.Name)
+}
+
+func (ec *executionContext) childFields_TeamAccessIssue(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_TeamAccessIssue_kind(ctx, field)
+	case "severity":
+		return ec.fieldContext_TeamAccessIssue_severity(ctx, field)
+	case "message":
+		return ec.fieldContext_TeamAccessIssue_message(ctx, field)
+	case "action":
+		return ec.fieldContext_TeamAccessIssue_action(ctx, field)
+	case "mailbox":
+		return ec.fieldContext_TeamAccessIssue_mailbox(ctx, field)
+	case "since":
+		return ec.fieldContext_TeamAccessIssue_since(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TeamAccessIssue", field.Name)
 }
 
 func (ec *executionContext) childFields_Viewer(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -13000,6 +13128,185 @@ func (ec *executionContext) fieldContext_TeamAccess_changeNotifications(_ contex
 	return fc, nil
 }
 
+func (ec *executionContext) _TeamAccess_issues(ctx context.Context, field graphql.CollectedField, obj *access.TeamAccess) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamAccess_issues(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.TeamAccess().Issues(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*TeamAccessIssue) graphql.Marshaler {
+			return ec.marshalNTeamAccessIssue2ᚕᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐTeamAccessIssueᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamAccess_issues(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TeamAccess",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TeamAccessIssue(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TeamAccessIssue_kind(ctx context.Context, field graphql.CollectedField, obj *TeamAccessIssue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamAccessIssue_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v TeamAccessIssueKind) graphql.Marshaler {
+			return ec.marshalNTeamAccessIssueKind2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐTeamAccessIssueKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamAccessIssue_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamAccessIssue", field, false, false, "TeamAccessIssueKind")
+}
+
+func (ec *executionContext) _TeamAccessIssue_severity(ctx context.Context, field graphql.CollectedField, obj *TeamAccessIssue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamAccessIssue_severity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Severity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v IssueSeverity) graphql.Marshaler {
+			return ec.marshalNIssueSeverity2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐIssueSeverity(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamAccessIssue_severity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamAccessIssue", field, false, false, "IssueSeverity")
+}
+
+func (ec *executionContext) _TeamAccessIssue_message(ctx context.Context, field graphql.CollectedField, obj *TeamAccessIssue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamAccessIssue_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamAccessIssue_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamAccessIssue", field, false, false, "String")
+}
+
+func (ec *executionContext) _TeamAccessIssue_action(ctx context.Context, field graphql.CollectedField, obj *TeamAccessIssue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamAccessIssue_action(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Action, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamAccessIssue_action(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamAccessIssue", field, false, false, "String")
+}
+
+func (ec *executionContext) _TeamAccessIssue_mailbox(ctx context.Context, field graphql.CollectedField, obj *TeamAccessIssue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamAccessIssue_mailbox(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Mailbox, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *mailboxes.Mailbox) graphql.Marshaler {
+			return ec.marshalOMailbox2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋmailboxesᚐMailbox(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TeamAccessIssue_mailbox(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TeamAccessIssue",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Mailbox(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TeamAccessIssue_since(ctx context.Context, field graphql.CollectedField, obj *TeamAccessIssue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamAccessIssue_since(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Since, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TeamAccessIssue_since(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamAccessIssue", field, false, false, "DateTime")
+}
+
 func (ec *executionContext) _Viewer_organization(ctx context.Context, field graphql.CollectedField, obj *auth.Identity) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -18048,6 +18355,70 @@ func (ec *executionContext) _TeamAccess(ctx context.Context, sel ast.SelectionSe
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._TeamAccess_changeNotifications(ctx, field, obj)
 				})
+		case "issues":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._TeamAccess_issues(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var teamAccessIssueImplementors = []string{"TeamAccessIssue"}
+
+func (ec *executionContext) _TeamAccessIssue(ctx context.Context, sel ast.SelectionSet, obj *TeamAccessIssue) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, teamAccessIssueImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TeamAccessIssue")
+		case "kind":
+			out.Values[i] = ec._TeamAccessIssue_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "severity":
+			out.Values[i] = ec._TeamAccessIssue_severity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._TeamAccessIssue_message(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "action":
+			out.Values[i] = ec._TeamAccessIssue_action(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "mailbox":
+			out.Values[i] = ec._TeamAccessIssue_mailbox(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "since":
+			out.Values[i] = ec._TeamAccessIssue_since(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -19155,6 +19526,16 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 	return res
 }
 
+func (ec *executionContext) unmarshalNIssueSeverity2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐIssueSeverity(ctx context.Context, v any) (IssueSeverity, error) {
+	var res IssueSeverity
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNIssueSeverity2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐIssueSeverity(ctx context.Context, sel ast.SelectionSet, v IssueSeverity) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNMailbox2ᚕᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋmailboxesᚐMailboxᚄ(ctx context.Context, sel ast.SelectionSet, v []*mailboxes.Mailbox) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -19579,6 +19960,40 @@ func (ec *executionContext) marshalNTeamAccess2ᚖgithubᚗcomᚋteamaccessᚋte
 		return graphql.Null
 	}
 	return ec._TeamAccess(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNTeamAccessIssue2ᚕᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐTeamAccessIssueᚄ(ctx context.Context, sel ast.SelectionSet, v []*TeamAccessIssue) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNTeamAccessIssue2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐTeamAccessIssue(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNTeamAccessIssue2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐTeamAccessIssue(ctx context.Context, sel ast.SelectionSet, v *TeamAccessIssue) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "TeamAccessIssue!")
+		return graphql.Null
+	}
+	return ec._TeamAccessIssue(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNTeamAccessIssueKind2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐTeamAccessIssueKind(ctx context.Context, v any) (TeamAccessIssueKind, error) {
+	var res TeamAccessIssueKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNTeamAccessIssueKind2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐTeamAccessIssueKind(ctx context.Context, sel ast.SelectionSet, v TeamAccessIssueKind) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNTeamAccessStatus2githubᚗcomᚋteamaccessᚋteamaccessᚋaccessᚐStatus(ctx context.Context, v any) (access.Status, error) {

@@ -404,6 +404,22 @@ type SyncHealth struct {
 	InProgress bool `json:"inProgress"`
 }
 
+// Something that needs the admin: what is wrong, in words (Microsoft's where it gave them), and what to do.
+type TeamAccessIssue struct {
+	// What kind of issue.
+	Kind TeamAccessIssueKind `json:"kind"`
+	// How much it stops.
+	Severity IssueSeverity `json:"severity"`
+	// What is wrong.
+	Message string `json:"message"`
+	// What to do about it.
+	Action string `json:"action"`
+	// The mailbox concerned, if one.
+	Mailbox *mailboxes.Mailbox `json:"mailbox,omitempty"`
+	// Since when, where known.
+	Since *time.Time `json:"since,omitempty"`
+}
+
 // What updateWebhookEndpoint changes; fields left out stay as they are.
 type UpdateWebhookEndpointInput struct {
 	// A new URL, checked as at creation.
@@ -539,6 +555,64 @@ func (e *ChangeNotificationMode) UnmarshalJSON(b []byte) error {
 }
 
 func (e ChangeNotificationMode) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// How much an issue stops: CRITICAL stops capture for everyone, WARNING for some mailboxes or some of the way.
+type IssueSeverity string
+
+const (
+	// Capture is stopped or about to stop for the whole organization.
+	IssueSeverityCritical IssueSeverity = "CRITICAL"
+	// Some mailboxes, or some of the way (live notifications, a partner's webhook), are affected.
+	IssueSeverityWarning IssueSeverity = "WARNING"
+)
+
+var AllIssueSeverity = []IssueSeverity{
+	IssueSeverityCritical,
+	IssueSeverityWarning,
+}
+
+func (e IssueSeverity) IsValid() bool {
+	switch e {
+	case IssueSeverityCritical, IssueSeverityWarning:
+		return true
+	}
+	return false
+}
+
+func (e IssueSeverity) String() string {
+	return string(e)
+}
+
+func (e *IssueSeverity) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = IssueSeverity(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid IssueSeverity", str)
+	}
+	return nil
+}
+
+func (e IssueSeverity) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *IssueSeverity) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e IssueSeverity) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
@@ -888,6 +962,85 @@ func (e *SyncResource) UnmarshalJSON(b []byte) error {
 }
 
 func (e SyncResource) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What kind of issue needs the admin.
+type TeamAccessIssueKind string
+
+const (
+	// Consent was revoked in Microsoft 365.
+	TeamAccessIssueKindConsentRevoked TeamAccessIssueKind = "CONSENT_REVOKED"
+	// Required permissions are no longer all granted.
+	TeamAccessIssueKindConsentDegraded TeamAccessIssueKind = "CONSENT_DEGRADED"
+	// The tenant cannot be reached.
+	TeamAccessIssueKindConnectionFailing TeamAccessIssueKind = "CONNECTION_FAILING"
+	// An application access policy newly leaves a mailbox out (within 7 days).
+	TeamAccessIssueKindMailboxBlocked TeamAccessIssueKind = "MAILBOX_BLOCKED"
+	// A mailbox's syncs fail.
+	TeamAccessIssueKindSyncFailing TeamAccessIssueKind = "SYNC_FAILING"
+	// Syncs fail for most of the tenant's mailboxes.
+	TeamAccessIssueKindTenantSyncFailing TeamAccessIssueKind = "TENANT_SYNC_FAILING"
+	// Change-notification subscriptions cannot be created or renewed.
+	TeamAccessIssueKindSubscriptionsFailing TeamAccessIssueKind = "SUBSCRIPTIONS_FAILING"
+	// A partner's webhook endpoint was disabled by teamaccess.
+	TeamAccessIssueKindWebhookDisabled TeamAccessIssueKind = "WEBHOOK_DISABLED"
+	// A partner's webhook endpoint is failing.
+	TeamAccessIssueKindWebhookFailing TeamAccessIssueKind = "WEBHOOK_FAILING"
+)
+
+var AllTeamAccessIssueKind = []TeamAccessIssueKind{
+	TeamAccessIssueKindConsentRevoked,
+	TeamAccessIssueKindConsentDegraded,
+	TeamAccessIssueKindConnectionFailing,
+	TeamAccessIssueKindMailboxBlocked,
+	TeamAccessIssueKindSyncFailing,
+	TeamAccessIssueKindTenantSyncFailing,
+	TeamAccessIssueKindSubscriptionsFailing,
+	TeamAccessIssueKindWebhookDisabled,
+	TeamAccessIssueKindWebhookFailing,
+}
+
+func (e TeamAccessIssueKind) IsValid() bool {
+	switch e {
+	case TeamAccessIssueKindConsentRevoked, TeamAccessIssueKindConsentDegraded, TeamAccessIssueKindConnectionFailing, TeamAccessIssueKindMailboxBlocked, TeamAccessIssueKindSyncFailing, TeamAccessIssueKindTenantSyncFailing, TeamAccessIssueKindSubscriptionsFailing, TeamAccessIssueKindWebhookDisabled, TeamAccessIssueKindWebhookFailing:
+		return true
+	}
+	return false
+}
+
+func (e TeamAccessIssueKind) String() string {
+	return string(e)
+}
+
+func (e *TeamAccessIssueKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = TeamAccessIssueKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid TeamAccessIssueKind", str)
+	}
+	return nil
+}
+
+func (e TeamAccessIssueKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *TeamAccessIssueKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e TeamAccessIssueKind) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

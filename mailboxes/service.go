@@ -280,8 +280,8 @@ func (s *Service) probe(ctx context.Context, tenantID string, m store.Mailbox) r
 // record writes a batch of results, one update per distinct result, and announces changes.
 func (s *Service) record(ctx context.Context, scope store.OrgScope, orgID string, results []result) error {
 	type key struct {
-		access, code, reason string
-		changed, settling    bool
+		access, code, reason, from string
+		changed, settling          bool
 	}
 	now := s.now()
 	groups := map[key][]string{}
@@ -299,7 +299,10 @@ func (s *Service) record(ctx context.Context, scope store.OrgScope, orgID string
 		}
 		changed := string(r.p.Access) != r.m.Access
 		settling := changed || r.m.AccessChangedAt == nil || now.Sub(*r.m.AccessChangedAt) < s.o.Schedule.Window
-		k := key{string(r.p.Access), r.p.Code, reason(r.p), changed, settling}
+		k := key{string(r.p.Access), r.p.Code, reason(r.p), "", changed, settling}
+		if changed {
+			k.from = r.m.Access
+		}
 		groups[k] = append(groups[k], r.m.UserID)
 	}
 	if len(retry) > 0 {
@@ -309,7 +312,7 @@ func (s *Service) record(ctx context.Context, scope store.OrgScope, orgID string
 	}
 	for k, ids := range groups {
 		next := s.next(Access(k.access), k.settling, now)
-		if err := scope.SaveMailboxAccess(ctx, ids, k.access, k.code, k.reason, now, next, k.changed); err != nil {
+		if err := scope.SaveMailboxAccess(ctx, ids, k.access, k.code, k.reason, now, next, k.changed, k.from); err != nil {
 			return err
 		}
 	}

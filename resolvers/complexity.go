@@ -102,4 +102,5 @@ func setComplexity(c *graph.ComplexityRoot) {
 	ta.RequiredPermissions, ta.GrantedPermissions, ta.MissingPermissions, ta.ExtraPermissions = inMemory, inMemory, inMemory, inMemory
 	ta.MailboxSummary = lookup
 	ta.ChangeNotifications = lookup
+	ta.Issues = func(child int) int { return 5*storeCost + child*listEstimate } // five reads, a few issues
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/teamaccess/teamaccess/access"
 	"github.com/teamaccess/teamaccess/activities"
+	"github.com/teamaccess/teamaccess/attention"
 	"github.com/teamaccess/teamaccess/auth"
 	"github.com/teamaccess/teamaccess/deltasync"
 	"github.com/teamaccess/teamaccess/graph"
@@ -50,6 +51,10 @@ type Resolver struct {
 	Webhooks WebhookService
 	// Privacy is the capture policies, erasure and retention.
 	Privacy PrivacyService
+	// Attention lists what needs an organisation's admin.
+	Attention interface {
+		Issues(ctx context.Context, orgID string) ([]attention.Issue, error)
+	}
 	// Now is the clock; time.Now if nil.
 	Now func() time.Time
 }

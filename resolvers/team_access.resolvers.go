@@ -81,6 +81,17 @@ func (r *teamAccessResolver) MailboxSummary(ctx context.Context, obj *access.Tea
 	return &sum, nil
 }
 
+func (r *teamAccessResolver) Issues(ctx context.Context, obj *access.TeamAccess) ([]*graph.TeamAccessIssue, error) {
+	if r.Attention == nil {
+		return []*graph.TeamAccessIssue{}, nil
+	}
+	is, err := r.Attention.Issues(ctx, obj.OrgID)
+	if err != nil {
+		return nil, userError(ctx, err)
+	}
+	return r.issues(ctx, obj.OrgID, is)
+}
+
 func (r *Resolver) Subscription() graph.SubscriptionResolver { return &subscriptionResolver{r} }
 
 func (r *Resolver) TeamAccess() graph.TeamAccessResolver { return &teamAccessResolver{r} }

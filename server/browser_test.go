@@ -1,7 +1,9 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -164,9 +166,7 @@ func TestAdminPageConsentFlowInBrowser(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, hooks, "CRM sync")
 	require.Contains(t, hooks, "Waiting for the first change")
-	shot, err = chromedp.Run(admin, chromedp.FullScreenshot(100))
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(artifactDir(t), "admin-page-webhooks.png"), shot, 0o644))
+	screenshot(t, admin, "admin-page-webhooks.png")
 
 	// An API key made on the page, shown once, works; revoked on the page, it stops working.
 	require.NoError(t, chromedp.Do(admin,
@@ -189,6 +189,49 @@ func TestAdminPageConsentFlowInBrowser(t *testing.T) {
 	))
 	resp, _ := postGraphQL(t, svc.url, made, `{ viewer { role } }`)
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "the revoked key is refused")
+
+	// A failing sync (a graphsim fault on one mailbox) appears in the issues panel, with
+	// Microsoft's words, and leaves it once the sync succeeds again.
+	control := ""
+	for _, e := range svc.logs.entries() {
+		if c, ok := e["graphsim_control"].(string); ok {
+			control = c
+		}
+	}
+	require.NotEmpty(t, control, "demo mode logs graphsim's control API")
+	var adele struct {
+		Mailboxes struct {
+			Edges []struct{ Node struct{ ID string } }
+		}
+	}
+	require.Empty(t, gql(t, svc.url, svc.key, `{ mailboxes(filter: {search: "Adele"}) { edges { node { id } } } }`, nil, &adele))
+	require.Len(t, adele.Mailboxes.Edges, 1)
+	mailbox := adele.Mailboxes.Edges[0].Node.ID
+	fault, _ := json.Marshal(map[string]any{"userId": strings.TrimPrefix(mailbox, "mbx_"), "status": 500, "count": 1000})
+	resp, err = http.Post(control+"/faults", "application/json", bytes.NewReader(fault))
+	require.NoError(t, err)
+	resp.Body.Close()
+	const resync = `mutation($id: ID!) { resyncMailbox(id: $id) { id } }`
+	require.Empty(t, gql(t, svc.url, svc.key, resync, map[string]any{"id": mailbox}, nil))
+	require.NoError(t, chromedp.Do(admin,
+		ignore(chromedp.Poll[bool](`!!document.querySelector('#issue-list li[data-kind=SYNC_FAILING]') && !document.getElementById('issues').hidden`,
+			chromedp.WithPollingTimeout(40*time.Second))),
+	))
+	issue, err := chromedp.Run(admin, chromedp.TextContent(chromedp.CSS("#issue-list li[data-kind=SYNC_FAILING]")))
+	require.NoError(t, err)
+	require.Contains(t, issue, "Adele Vance")
+	require.Contains(t, issue, "Microsoft said: ")
+	screenshot(t, admin, "admin-page-issue.png")
+	req, _ := http.NewRequest(http.MethodDelete, control+"/faults", nil)
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Empty(t, gql(t, svc.url, svc.key, resync, map[string]any{"id": mailbox}, nil))
+	require.NoError(t, chromedp.Do(admin,
+		ignore(chromedp.Poll[bool](`!document.querySelector('#issue-list li[data-kind=SYNC_FAILING]')`, chromedp.WithPollingTimeout(40*time.Second))),
+	))
+
+	checkAccessibility(t, admin)
 
 	// Privacy on the page: a domain's preview counts what it would remove; an erasure removes
 	// everything that names an address.
@@ -227,9 +270,7 @@ func TestAdminPageConsentFlowInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#erase")),
 		ignore(chromedp.Poll[bool](`document.getElementById('erase-result').textContent.indexOf('Erased') === 0`, chromedp.WithPollingTimeout(10*time.Second))),
 	))
-	shot, err = chromedp.Run(admin, chromedp.FullScreenshot(100))
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(artifactDir(t), "admin-page-privacy.png"), shot, 0o644))
+	screenshot(t, admin, "admin-page-privacy.png")
 	var left struct{ Activities struct{ TotalCount int } }
 	require.Empty(t, gql(t, svc.url, svc.key, `query($f: ActivityFilter) { activities(filter: $f) { totalCount } }`,
 		map[string]any{"f": map[string]any{"participantEmail": customer}}, &left))
@@ -241,4 +282,36 @@ func TestAdminPageConsentFlowInBrowser(t *testing.T) {
 		chromedp.Navigate(svc.url+"/graphiql"),
 		chromedp.WaitVisible(chromedp.CSS(".graphiql-container")),
 	))
+}
+
+// checkAccessibility runs axe-core (clients/node_modules, installed by npm ci) in the page and
+// fails on any serious or critical violation of WCAG 2.1 A and AA.
+func checkAccessibility(t *testing.T, page context.Context) {
+	t.Helper()
+	axe, err := os.ReadFile(filepath.Join("..", "clients", "node_modules", "axe-core", "axe.min.js"))
+	if err != nil {
+		if os.Getenv("TEAMACCESS_REQUIRE_NODE") != "" {
+			t.Fatalf("axe-core is missing (npm ci --prefix clients): %v", err)
+		}
+		t.Log("axe-core is not installed (npm ci --prefix clients): accessibility not checked")
+		return
+	}
+	_, err = chromedp.Run(page, chromedp.Evaluate[bool](string(axe)+";true"))
+	require.NoError(t, err)
+	report, err := chromedp.Run(page, chromedp.Evaluate[string](`axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})
+		.then(function (r) { return JSON.stringify(r.violations.filter(function (v) { return v.impact === 'serious' || v.impact === 'critical'; })
+		.map(function (v) { return v.id + ' (' + v.impact + '): ' + v.help + ' at ' + v.nodes.slice(0, 3).map(function (n) { return n.target.join(' '); }).join(', '); })); })`,
+		chromedp.EvalAwaitPromise))
+	require.NoError(t, err)
+	var violations []string
+	require.NoError(t, json.Unmarshal([]byte(report), &violations))
+	require.Empty(t, violations, "axe-core: serious or critical accessibility violations")
+}
+
+// screenshot keeps the page as it is now among the test's artifacts.
+func screenshot(t *testing.T, page context.Context, name string) {
+	t.Helper()
+	shot, err := chromedp.Run(page, chromedp.FullScreenshot(100))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(artifactDir(t), name), shot, 0o644))
 }

@@ -624,7 +624,7 @@ func TestSubscriptionsNoRecordKnowsAreDeletedFromGraph(t *testing.T) {
 	now := n.time()
 	require.NoError(t, n.st.Org(n.org).SaveTeamAccess(ctx, store.TeamAccess{OrgID: n.org, Status: "ACTIVE", TenantID: n.tenant}))
 	for _, u := range []string{n.alice, n.bob} {
-		require.NoError(t, n.st.Org(n.org).SaveMailboxAccess(ctx, []string{u}, "ACCESSIBLE", "", "", now, now.Add(time.Hour), true))
+		require.NoError(t, n.st.Org(n.org).SaveMailboxAccess(ctx, []string{u}, "ACCESSIBLE", "", "", now, now.Add(time.Hour), true, "UNKNOWN"))
 		_, err := n.st.Org(n.org).SetMailboxCapture(ctx, u, true, now)
 		require.NoError(t, err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/teamaccess/teamaccess/access"
 	"github.com/teamaccess/teamaccess/activities"
+	"github.com/teamaccess/teamaccess/attention"
 	"github.com/teamaccess/teamaccess/auth"
 	"github.com/teamaccess/teamaccess/deltasync"
 	"github.com/teamaccess/teamaccess/feed"
@@ -198,6 +199,9 @@ func build(cfg *config, st *store.Store, dir *auth.Directory, ms *microsoft, gro
 	})
 	res.Webhooks = hooks
 	group.Go(hooks.Run)
+	att := attention.New(st, nil)
+	res.Attention = att
+	group.Go(func(ctx context.Context) { watchIssues(ctx, att, svc, changes, log) })
 	d.graphql = newGraphQLHandler(res, d)
 	return &parts{deps: d, group: group, hub: hub, syncer: syncer, subs: subs, mbx: mbx, privacy: pol}
 }
@@ -341,4 +345,32 @@ func webhookAllowHosts(cfg *config) []string {
 		return []string{"127.0.0.1", "::1", "localhost"}
 	}
 	return cfg.webhookAllowHosts
+}
+
+// issuesEvery is how often each process checks whether an organisation's issues changed, to
+// tell its teamAccessChanged subscribers.
+const issuesEvery = 30 * time.Second
+
+// watchIssues publishes an organisation's Team Access to this process's live subscribers when
+// its issues change (a sync starts failing, a mailbox is newly blocked), which nothing else
+// publishes.
+func watchIssues(ctx context.Context, att *attention.Service, svc *access.Service, changes *feed.Hub[access.TeamAccess], log *slog.Logger) {
+	t := time.NewTicker(issuesEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		orgs, err := att.Changed(ctx)
+		if err != nil && ctx.Err() == nil {
+			log.Warn("checking the organizations' issues", "err", err)
+		}
+		for _, org := range orgs {
+			if ta, err := svc.Status(ctx, org); err == nil {
+				changes.Publish(org, ta)
+			}
+		}
+	}
 }

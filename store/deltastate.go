@@ -75,3 +75,18 @@ func (o OrgScope) DeltaStates(ctx context.Context, mailboxID string) ([]DeltaSta
 	}
 	return out, nil
 }
+
+// FailingDeltaStates lists up to limit of the organisation's rounds whose last attempt failed.
+func (o OrgScope) FailingDeltaStates(ctx context.Context, limit int) ([]DeltaState, error) {
+	return findAll[DeltaState](ctx, o.s.collection(deltaStateCollection), "list failing delta states",
+		o.filter(bson.E{Key: "failures", Value: bson.D{{Key: "$gt", Value: 0}}}), options.Find().SetLimit(int64(limit)))
+}
+
+// CountDeltaMailboxes counts the organisation's mailboxes with at least one delta round.
+func (o OrgScope) CountDeltaMailboxes(ctx context.Context) (int, error) {
+	var ids []string
+	if err := o.s.collection(deltaStateCollection).Distinct(ctx, "mailboxId", o.filter()).Decode(&ids); err != nil {
+		return 0, fmt.Errorf("count synced mailboxes: %w", err)
+	}
+	return len(ids), nil
+}

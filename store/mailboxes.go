@@ -41,6 +41,7 @@ type Mailbox struct {
 	Reason           string     `bson:"reason,omitempty"`
 	CheckedAt        *time.Time `bson:"checkedAt,omitempty"`
 	AccessChangedAt  *time.Time `bson:"accessChangedAt,omitempty"`
+	PreviousAccess   string     `bson:"previousAccess,omitempty"` // what access was before its last change
 	NextCheckAt      time.Time  `bson:"nextCheckAt"`
 	Capture          bool       `bson:"capture"`
 	CaptureChangedAt *time.Time `bson:"captureChangedAt,omitempty"`
@@ -217,7 +218,7 @@ func (o OrgScope) MailboxesDue(ctx context.Context, now time.Time, limit int) ([
 // SaveMailboxAccess records the same probe result for several mailboxes in one update (a batch
 // of probes mostly ends in a few distinct results; the embedded store scans its collection once
 // per update, whatever the update's size).
-func (o OrgScope) SaveMailboxAccess(ctx context.Context, userIDs []string, access, code, reason string, checkedAt, next time.Time, changed bool) error {
+func (o OrgScope) SaveMailboxAccess(ctx context.Context, userIDs []string, access, code, reason string, checkedAt, next time.Time, changed bool, from string) error {
 	if len(userIDs) == 0 {
 		return nil
 	}
@@ -228,7 +229,7 @@ func (o OrgScope) SaveMailboxAccess(ctx context.Context, userIDs []string, acces
 	set := bson.D{{Key: "access", Value: access}, {Key: "code", Value: code}, {Key: "reason", Value: reason},
 		{Key: "checkedAt", Value: checkedAt}, {Key: "nextCheckAt", Value: next}, {Key: "updatedAt", Value: checkedAt}}
 	if changed {
-		set = append(set, bson.E{Key: "accessChangedAt", Value: checkedAt})
+		set = append(set, bson.E{Key: "accessChangedAt", Value: checkedAt}, bson.E{Key: "previousAccess", Value: from})
 	}
 	_, err := o.s.collection(mailboxCollection).UpdateMany(ctx, o.filter(bson.E{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}),
 		bson.D{{Key: "$set", Value: set}})

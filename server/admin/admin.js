@@ -6,7 +6,8 @@
   var KEY = 'teamaccess.apiKey';
   var $ = function (id) { return document.getElementById(id); };
   var FIELDS = 'status tenantId consentedAt requiredPermissions grantedPermissions missingPermissions ' +
-    'extraPermissions lastVerifiedAt lastError { code message at } applicationId';
+    'extraPermissions lastVerifiedAt lastError { code message at } applicationId' +
+    ' issues { kind severity message action since mailbox { displayName } }';
   var PERMISSIONS = {
     'Calendars.Read': 'Read calendars in all mailboxes',
     'User.Read.All': "Read all users' full profiles",
@@ -126,6 +127,7 @@
   function when(iso) { return iso ? new Date(iso).toLocaleString() : ''; }
 
   function render(ta) {
+    if (window.teamaccessIssues) { window.teamaccessIssues.show(ta.issues || []); }
     var status = $('status'), detail = $('status-detail');
     status.className = 'status';
     detail.textContent = '';
@@ -298,6 +300,7 @@
       loadWebhooks();
       loadKeys();
       if (window.teamaccessPrivacy) { window.teamaccessPrivacy(gql, isAdmin); }
+      if (window.teamaccessIssues) { window.teamaccessIssues.poll(gql); }
     }).catch(function (e) { if (e.message !== 'unauthenticated') { $('status').textContent = e.message; } });
   }
 

@@ -1,0 +1,83 @@
+package server
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/teamaccess/teamaccess/attention"
+	"github.com/teamaccess/teamaccess/auth"
+	"github.com/teamaccess/teamaccess/graphsim"
+	"github.com/teamaccess/teamaccess/mailboxes"
+	"github.com/teamaccess/teamaccess/store"
+)
+
+func kinds(t *testing.T, att *attention.Service, org string) map[string]attention.Issue {
+	t.Helper()
+	is, err := att.Issues(t.Context(), org)
+	require.NoError(t, err)
+	out := map[string]attention.Issue{}
+	for _, i := range is {
+		out[i.Kind+" "+i.Mailbox] = i
+	}
+	return out
+}
+
+// The issues an admin is shown come and go with what they describe: a mailbox whose syncs fail
+// (a graphsim fault) is listed with Microsoft's words and leaves once its sync succeeds; a
+// mailbox an access policy newly leaves out is listed; a revoked consent comes first.
+func TestIssuesFollowWhatTheyDescribe(t *testing.T) {
+	t.Parallel()
+	e := newSyncEnv(t)
+	ctx := t.Context()
+	require.NoError(t, e.st.Org(e.org).SaveTeamAccess(ctx, store.TeamAccess{OrgID: e.org, Status: "ACTIVE", TenantID: e.tenant, UpdatedAt: e.now}))
+	att := attention.New(e.st, func() time.Time { return e.now })
+	s := e.syncer(e.mc)
+	require.NoError(t, s.SyncMailbox(ctx, e.org, e.tenant, e.alice))
+	require.NoError(t, s.SyncMailbox(ctx, e.org, e.tenant, e.bob))
+	require.Empty(t, kinds(t, att, e.org), "all is well")
+	changed, err := att.Changed(ctx)
+	require.NoError(t, err)
+	require.Empty(t, changed, "no issues, nothing to publish")
+
+	e.sim.InjectFault(graphsim.Fault{UserID: e.alice, Status: 403, Count: 1000})
+	require.Error(t, s.SyncMailbox(ctx, e.org, e.tenant, e.alice))
+	got := kinds(t, att, e.org)
+	require.Contains(t, got, attention.SyncFailing+" "+e.alice)
+	require.Contains(t, got[attention.SyncFailing+" "+e.alice].Message, "Alice Adams")
+	require.Contains(t, got[attention.SyncFailing+" "+e.alice].Message, "Microsoft said: ")
+	changed, err = att.Changed(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []string{e.org}, changed, "the new issue is published")
+
+	e.sim.ClearFaults()
+	require.NoError(t, s.SyncMailbox(ctx, e.org, e.tenant, e.alice))
+	require.Empty(t, kinds(t, att, e.org), "it leaves once the sync succeeds")
+	changed, err = att.Changed(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []string{e.org}, changed, "and its leaving too")
+
+	// An application access policy now leaves Bob out: the probe sees it, and so does the admin.
+	// (A mailbox blocked since teamaccess first probed it is no news: the coverage table says so.)
+	mbx := mailboxes.New(e.st, e.mc, auth.NewDirectory(e.st), mailboxes.Options{Now: func() time.Time { return e.now }})
+	both := []string{"mbx_" + e.alice, "mbx_" + e.bob}
+	_, err = mbx.Recheck(ctx, e.org, e.tenant, both)
+	require.NoError(t, err)
+	require.Empty(t, kinds(t, att, e.org))
+	require.NoError(t, e.sim.SetAccessPolicy(e.tenant, syncApp, []string{e.alice}))
+	e.sim.Advance(31 * time.Minute) // the policy applies after 30 minutes
+	_, err = mbx.Recheck(ctx, e.org, e.tenant, both)
+	require.NoError(t, err)
+	got = kinds(t, att, e.org)
+	require.Contains(t, got, attention.MailboxBlocked+" "+e.bob)
+	require.Contains(t, got[attention.MailboxBlocked+" "+e.bob].Message, "Bob Brown")
+	require.NotContains(t, got, attention.MailboxBlocked+" "+e.alice)
+
+	require.NoError(t, e.st.Org(e.org).SaveTeamAccess(ctx, store.TeamAccess{OrgID: e.org, Status: "REVOKED", TenantID: e.tenant, UpdatedAt: e.now,
+		LastError: &store.Problem{Code: "AADSTS7000112", Message: "Application is disabled.", At: e.now}}))
+	is, err := att.Issues(ctx, e.org)
+	require.NoError(t, err)
+	require.Equal(t, attention.ConsentRevoked, is[0].Kind, "the most severe first")
+	require.Contains(t, is[0].Message, "Application is disabled.")
+}
