@@ -376,6 +376,7 @@ type ComplexityRoot struct {
 		ServerInfo           func(childComplexity int) int
 		TeamAccess           func(childComplexity int) int
 		Viewer               func(childComplexity int) int
+		WebhookDeliveries    func(childComplexity int, endpointID string, first *int, after *string) int
 		WebhookEndpoints     func(childComplexity int) int
 	}
 
@@ -387,6 +388,7 @@ type ComplexityRoot struct {
 	}
 
 	ServerInfo struct {
+		DemoMode     func(childComplexity int) int
 		GoVersion    func(childComplexity int) int
 		Installation func(childComplexity int) int
 		StartedAt    func(childComplexity int) int
@@ -435,6 +437,7 @@ type ComplexityRoot struct {
 		Provider            func(childComplexity int) int
 		RequiredPermissions func(childComplexity int) int
 		Status              func(childComplexity int) int
+		TenantDomain        func(childComplexity int) int
 		TenantID            func(childComplexity int) int
 	}
 
@@ -564,6 +567,7 @@ type QueryResolver interface {
 	RetentionPolicy(ctx context.Context) (*RetentionPolicy, error)
 	TeamAccess(ctx context.Context) (*access.TeamAccess, error)
 	WebhookEndpoints(ctx context.Context) ([]*store.WebhookEndpoint, error)
+	WebhookDeliveries(ctx context.Context, endpointID string, first *int, after *string) (*WebhookDeliveryConnection, error)
 }
 type ServerInfoResolver interface {
 	Installation(ctx context.Context, obj *ServerInfo) (*Installation, error)
@@ -580,6 +584,7 @@ type TeamAccessResolver interface {
 	MailboxSummary(ctx context.Context, obj *access.TeamAccess) (*mailboxes.Summary, error)
 
 	ChangeNotifications(ctx context.Context, obj *access.TeamAccess) (*ChangeNotificationStatus, error)
+	TenantDomain(ctx context.Context, obj *access.TeamAccess) (*string, error)
 	Issues(ctx context.Context, obj *access.TeamAccess) ([]*TeamAccessIssue, error)
 }
 type ViewerResolver interface {
@@ -2102,6 +2107,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Viewer(childComplexity), true
+	case "Query.webhookDeliveries":
+		if e.ComplexityRoot.Query.WebhookDeliveries == nil {
+			break
+		}
+
+		args, err := ec.field_Query_webhookDeliveries_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.WebhookDeliveries(childComplexity, args["endpointId"].(string), args["first"].(*int), args["after"].(*string)), true
 	case "Query.webhookEndpoints":
 		if e.ComplexityRoot.Query.WebhookEndpoints == nil {
 			break
@@ -2134,6 +2150,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RetentionPolicy.SubjectDays(childComplexity), true
 
+	case "ServerInfo.demoMode":
+		if e.ComplexityRoot.ServerInfo.DemoMode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServerInfo.DemoMode(childComplexity), true
 	case "ServerInfo.goVersion":
 		if e.ComplexityRoot.ServerInfo.GoVersion == nil {
 			break
@@ -2364,6 +2386,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.TeamAccess.Status(childComplexity), true
+	case "TeamAccess.tenantDomain":
+		if e.ComplexityRoot.TeamAccess.TenantDomain == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamAccess.TenantDomain(childComplexity), true
 	case "TeamAccess.tenantId":
 		if e.ComplexityRoot.TeamAccess.TenantID == nil {
 			break
@@ -3613,6 +3641,8 @@ type ServerInfo {
   goVersion: String!
   "When this server process started."
   startedAt: DateTime!
+  "Whether this server talks to graphsim, a simulated Microsoft 365 tenant, instead of Microsoft (demo mode: nothing reaches Microsoft)."
+  demoMode: Boolean!
   "This installation of teamaccess: created on the first start against an empty database."
   installation: Installation!
   "The database behind this server."
@@ -3822,6 +3852,8 @@ type TeamAccessIssue {
 }
 
 extend type TeamAccess {
+  "The tenant's primary domain as its users' sign-in names show it (such as contoso.com), an admin's name for it; null until its users are discovered."
+  tenantDomain: String
   """
   What needs the admin now, the most severe first; empty when all is well. A subscription to
   teamAccessChanged hears when the list changes (checked every 30 seconds).
@@ -3947,6 +3979,8 @@ input UpdateWebhookEndpointInput {
 extend type Query {
   "The organization's webhook endpoints, oldest first."
   webhookEndpoints: [WebhookEndpoint!]! @hasRole(role: ADMIN)
+  "An endpoint's delivery attempts, newest first (the same as its deliveries field); NOT_FOUND for an endpoint of no one's or another organization's."
+  webhookDeliveries(endpointId: ID!, first: Int = 20, after: String): WebhookDeliveryConnection! @hasRole(role: ADMIN)
 }
 
 extend type Mutation {
@@ -4466,6 +4500,8 @@ func (ec *executionContext) childFields_ServerInfo(ctx context.Context, field gr
 		return ec.fieldContext_ServerInfo_goVersion(ctx, field)
 	case "startedAt":
 		return ec.fieldContext_ServerInfo_startedAt(ctx, field)
+	case "demoMode":
+		return ec.fieldContext_ServerInfo_demoMode(ctx, field)
 	case "installation":
 		return ec.fieldContext_ServerInfo_installation(ctx, field)
 	case "storage":
@@ -4544,6 +4580,8 @@ func (ec *executionContext) childFields_TeamAccess(ctx context.Context, field gr
 		return ec.fieldContext_TeamAccess_applicationId(ctx, field)
 	case "changeNotifications":
 		return ec.fieldContext_TeamAccess_changeNotifications(ctx, field)
+	case "tenantDomain":
+		return ec.fieldContext_TeamAccess_tenantDomain(ctx, field)
 	case "issues":
 		return ec.fieldContext_TeamAccess_issues(ctx, field)
 	}
@@ -5425,6 +5463,36 @@ func (ec *executionContext) field_Query_previewCapturePolicy_args(ctx context.Co
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_webhookDeliveries_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "endpointId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["endpointId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
 	return args, nil
 }
 
@@ -12036,6 +12104,68 @@ func (ec *executionContext) fieldContext_Query_webhookEndpoints(_ context.Contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_webhookDeliveries(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_webhookDeliveries(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().WebhookDeliveries(ctx, fc.Args["endpointId"].(string), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋteamaccessᚋteamaccessᚋauthᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *WebhookDeliveryConnection
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *WebhookDeliveryConnection
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *WebhookDeliveryConnection) graphql.Marshaler {
+			return ec.marshalNWebhookDeliveryConnection2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐWebhookDeliveryConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_webhookDeliveries(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WebhookDeliveryConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_webhookDeliveries_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12271,6 +12401,29 @@ func (ec *executionContext) _ServerInfo_startedAt(ctx context.Context, field gra
 }
 func (ec *executionContext) fieldContext_ServerInfo_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ServerInfo", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _ServerInfo_demoMode(ctx context.Context, field graphql.CollectedField, obj *ServerInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServerInfo_demoMode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DemoMode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ServerInfo_demoMode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ServerInfo", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _ServerInfo_installation(ctx context.Context, field graphql.CollectedField, obj *ServerInfo) (ret graphql.Marshaler) {
@@ -13126,6 +13279,29 @@ func (ec *executionContext) fieldContext_TeamAccess_changeNotifications(_ contex
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _TeamAccess_tenantDomain(ctx context.Context, field graphql.CollectedField, obj *access.TeamAccess) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamAccess_tenantDomain(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.TeamAccess().TenantDomain(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TeamAccess_tenantDomain(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamAccess", field, true, true, "String")
 }
 
 func (ec *executionContext) _TeamAccess_issues(ctx context.Context, field graphql.CollectedField, obj *access.TeamAccess) (ret graphql.Marshaler) {
@@ -17987,6 +18163,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_webhookEndpoints(ctx, field)
 				})
+		case "webhookDeliveries":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_webhookDeliveries(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -18089,6 +18271,11 @@ func (ec *executionContext) _ServerInfo(ctx context.Context, sel ast.SelectionSe
 			}
 		case "startedAt":
 			out.Values[i] = ec._ServerInfo_startedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "demoMode":
+			out.Values[i] = ec._ServerInfo_demoMode(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -18354,6 +18541,12 @@ func (ec *executionContext) _TeamAccess(ctx context.Context, sel ast.SelectionSe
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._TeamAccess_changeNotifications(ctx, field, obj)
+				})
+		case "tenantDomain":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._TeamAccess_tenantDomain(ctx, field, obj)
 				})
 		case "issues":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,

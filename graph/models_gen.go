@@ -355,6 +355,8 @@ type ServerInfo struct {
 	GoVersion string `json:"goVersion"`
 	// When this server process started.
 	StartedAt time.Time `json:"startedAt"`
+	// Whether this server talks to graphsim, a simulated Microsoft 365 tenant, instead of Microsoft (demo mode: nothing reaches Microsoft).
+	DemoMode bool `json:"demoMode"`
 	// This installation of teamaccess: created on the first start against an empty database.
 	Installation *Installation `json:"installation"`
 	// The database behind this server.

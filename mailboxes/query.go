@@ -365,3 +365,29 @@ func (s *Service) GetMany(ctx context.Context, orgID string, ids []string) (map[
 	}
 	return out, nil
 }
+
+// PrimaryDomain is the tenant's domain as most of its members' sign-in names show it (a sample
+// of 200), preferring a custom domain to its onmicrosoft.com one; "" before discovery.
+func (s *Service) PrimaryDomain(ctx context.Context, orgID string) (string, error) {
+	ms, err := s.st.Org(orgID).Mailboxes(ctx, store.MailboxQuery{Limit: 200})
+	if err != nil {
+		return "", err
+	}
+	count := map[string]int{}
+	for _, m := range ms {
+		_, d, ok := strings.Cut(strings.ToLower(m.UserPrincipalName), "@")
+		if !ok || m.UserType == "Guest" || strings.Contains(m.UserPrincipalName, "#EXT#") {
+			continue
+		}
+		count[d]++
+	}
+	best, bestN := "", 0
+	for d, n := range count {
+		custom := !strings.HasSuffix(d, ".onmicrosoft.com")
+		bestCustom := best != "" && !strings.HasSuffix(best, ".onmicrosoft.com")
+		if (custom && !bestCustom) || (custom == bestCustom && (n > bestN || n == bestN && d < best)) {
+			best, bestN = d, n
+		}
+	}
+	return best, nil
+}

@@ -78,6 +78,9 @@ func setComplexity(c *graph.ComplexityRoot) {
 	c.ApiKey.AllowedOrigins = inMemory
 	q.WebhookEndpoints = func(child int) int { return storeCost + child*outbound.MaxEndpoints }
 	c.WebhookEndpoint.Deliveries = func(child int, first *int, _ *string) int { return connection(child, first, nil, 20) }
+	q.WebhookDeliveries = func(child int, _ string, first *int, _ *string) int {
+		return storeCost + connection(child, first, nil, 20)
+	}
 	c.WebhookDeliveryConnection.Edges = edges
 	c.WebhookEndpoint.Backlog = lookup
 	c.Mailbox.SyncHealth = func(child int) int { return storeCost + child*listEstimate }
@@ -102,5 +105,6 @@ func setComplexity(c *graph.ComplexityRoot) {
 	ta.RequiredPermissions, ta.GrantedPermissions, ta.MissingPermissions, ta.ExtraPermissions = inMemory, inMemory, inMemory, inMemory
 	ta.MailboxSummary = lookup
 	ta.ChangeNotifications = lookup
+	ta.TenantDomain = lookup
 	ta.Issues = func(child int) int { return 5*storeCost + child*listEstimate } // five reads, a few issues
 }

@@ -23,6 +23,8 @@ type Resolver struct {
 	Version   string
 	GoVersion string
 	StartedAt time.Time
+	// DemoMode: Microsoft is graphsim.
+	DemoMode bool
 	// DB describes the database.
 	DB StorageDescriber
 	// Directory holds organisations, API keys and the audit log.
@@ -78,6 +80,7 @@ type MailboxService interface {
 	SetKindCapture(ctx context.Context, actor auth.Actor, kind mailboxes.Kind, enabled bool) ([]mailboxes.KindCapture, error)
 	Recheck(ctx context.Context, orgID, tenantID string, ids []string) ([]mailboxes.Mailbox, error)
 	GetMany(ctx context.Context, orgID string, ids []string) (map[string]mailboxes.Mailbox, error)
+	PrimaryDomain(ctx context.Context, orgID string) (string, error)
 }
 
 // ActivityService is what the resolvers need of activities.Service.

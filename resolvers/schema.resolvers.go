@@ -21,7 +21,7 @@ func (r *queryResolver) Viewer(ctx context.Context) (*auth.Identity, error) {
 }
 
 func (r *queryResolver) ServerInfo(ctx context.Context) (*graph.ServerInfo, error) {
-	return &graph.ServerInfo{Version: r.Version, GoVersion: r.GoVersion, StartedAt: r.StartedAt}, nil
+	return &graph.ServerInfo{Version: r.Version, GoVersion: r.GoVersion, StartedAt: r.StartedAt, DemoMode: r.DemoMode}, nil
 }
 
 func (r *queryResolver) Node(ctx context.Context, id string) (graph.Node, error) {

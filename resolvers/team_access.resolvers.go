@@ -81,6 +81,17 @@ func (r *teamAccessResolver) MailboxSummary(ctx context.Context, obj *access.Tea
 	return &sum, nil
 }
 
+func (r *teamAccessResolver) TenantDomain(ctx context.Context, obj *access.TeamAccess) (*string, error) {
+	if obj.TenantID == nil {
+		return nil, nil
+	}
+	d, err := r.Mailboxes.PrimaryDomain(ctx, obj.OrgID)
+	if err != nil || d == "" {
+		return nil, err
+	}
+	return &d, nil
+}
+
 func (r *teamAccessResolver) Issues(ctx context.Context, obj *access.TeamAccess) ([]*graph.TeamAccessIssue, error) {
 	if r.Attention == nil {
 		return []*graph.TeamAccessIssue{}, nil

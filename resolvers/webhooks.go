@@ -12,6 +12,7 @@ import (
 type WebhookService interface {
 	Create(ctx context.Context, actor auth.Actor, n outbound.NewEndpoint) (store.WebhookEndpoint, string, error)
 	List(ctx context.Context, orgID string) ([]store.WebhookEndpoint, error)
+	Get(ctx context.Context, orgID, id string) (store.WebhookEndpoint, error)
 	Disable(ctx context.Context, actor auth.Actor, id string) (store.WebhookEndpoint, error)
 	Enable(ctx context.Context, actor auth.Actor, id string) (store.WebhookEndpoint, error)
 	Delete(ctx context.Context, actor auth.Actor, id string) error

@@ -99,6 +99,18 @@ func (r *queryResolver) WebhookEndpoints(ctx context.Context) ([]*store.WebhookE
 	return out, nil
 }
 
+func (r *queryResolver) WebhookDeliveries(ctx context.Context, endpointID string, first *int, after *string) (*graph.WebhookDeliveryConnection, error) {
+	who, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e, err := r.Webhooks.Get(ctx, who.OrgID, endpointID)
+	if err != nil {
+		return nil, userError(ctx, err)
+	}
+	return r.WebhookEndpoint().Deliveries(ctx, &e, first, after)
+}
+
 func (r *webhookDeliveryResolver) ID(ctx context.Context, obj *store.WebhookDelivery) (string, error) {
 	return obj.ID.Hex(), nil
 }

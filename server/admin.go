@@ -10,7 +10,7 @@ import (
 // adminFiles is the admin page: static files built into the binary, calling the GraphQL API with
 // the admin's key (no server-side templates: see DEPENDENCIES.md).
 //
-//go:embed admin/index.html admin/admin.js admin/privacy.js admin/issues.js admin/admin.css
+//go:embed admin/index.html admin/admin.js admin/privacy.js admin/issues.js admin/mailbox.js admin/audit.js admin/admin.css
 var adminFiles embed.FS
 
 // handleAdminPage serves the Team Access settings page.

@@ -62,20 +62,7 @@ func TestAdminPageConsentFlowInBrowser(t *testing.T) {
 	svc := startService(t, filepath.Join(t.TempDir(), "data"))
 	require.NotEmpty(t, svc.key)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chrome), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true),
-		// graphsim's own certificate authority stands in for Microsoft's public one.
-		chromedp.Flag("ignore-certificate-errors", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 1000),
-	)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	admin, cancelAdmin := chromedp.NewContext(alloc)
-	defer cancelAdmin()
-	admin, cancelTimeout := context.WithTimeout(admin, 90*time.Second)
-	defer cancelTimeout()
+	admin := browser(t, chrome, 90*time.Second)
 
 	status, link, err := "", "", chromedp.Do(admin,
 		chromedp.Navigate(svc.url+"/"),
@@ -190,6 +177,14 @@ func TestAdminPageConsentFlowInBrowser(t *testing.T) {
 	resp, _ := postGraphQL(t, svc.url, made, `{ viewer { role } }`)
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "the revoked key is refused")
 
+	// The audit log on the page says so, filtered.
+	require.NoError(t, chromedp.Do(admin,
+		chromedp.Click(chromedp.CSS("#audit-reload")),
+		chromedp.SendKeys(chromedp.CSS("#audit-filter"), "revoke"),
+		ignore(chromedp.Poll[bool](`document.getElementById('audit-rows').textContent.indexOf('apiKey.revoke') >= 0 &&
+			document.getElementById('audit-rows').textContent.indexOf('apiKey.create') < 0`, chromedp.WithPollingTimeout(10*time.Second))),
+	))
+
 	// A failing sync (a graphsim fault on one mailbox) appears in the issues panel, with
 	// Microsoft's words, and leaves it once the sync succeeds again.
 	control := ""
@@ -221,6 +216,12 @@ func TestAdminPageConsentFlowInBrowser(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, issue, "Adele Vance")
 	require.Contains(t, issue, "Microsoft said: ")
+	// The mailbox's detail says the same, round by round.
+	require.NoError(t, chromedp.Do(admin,
+		ignore(chromedp.Evaluate[bool](`document.querySelector('button[aria-label="Details of Adele Vance"]').click(); true`)),
+		ignore(chromedp.Poll[bool](`Array.from(document.querySelectorAll('tr.detail-row')).some(function (r) { return r.textContent.indexOf('failed in a row') >= 0; })`,
+			chromedp.WithPollingTimeout(10*time.Second))),
+	))
 	screenshot(t, admin, "admin-page-issue.png")
 	req, _ := http.NewRequest(http.MethodDelete, control+"/faults", nil)
 	resp, err = http.DefaultClient.Do(req)
@@ -276,6 +277,21 @@ func TestAdminPageConsentFlowInBrowser(t *testing.T) {
 		map[string]any{"f": map[string]any{"participantEmail": customer}}, &left))
 	require.Zero(t, left.Activities.TotalCount, "nothing names the erased address")
 
+	// A phone's width: nothing runs off the page sideways (wide tables scroll in their box).
+	require.NoError(t, chromedp.Do(admin, chromedp.EmulateViewport(390, 844)))
+	fits, err := chromedp.Run(admin, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth + 1`))
+	require.NoError(t, err)
+	if !fits {
+		wide, _ := chromedp.Run(admin, chromedp.Evaluate[string](`Array.from(document.querySelectorAll('body *')).filter(function (e) {
+			return e.getBoundingClientRect().right > window.innerWidth + 1; }).slice(0, 8).map(function (e) {
+			return e.tagName + '#' + e.id + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right); }).join('; ')`))
+		t.Fatalf("the page does not fit a phone's width: %s", wide)
+	}
+	banner, err := chromedp.Run(admin, chromedp.Evaluate[bool](`!document.getElementById('demo-banner').hidden`))
+	require.NoError(t, err)
+	require.True(t, banner, "demo mode says so")
+	screenshot(t, admin, "admin-page-phone.png")
+
 	// GraphiQL runs under its Content-Security-Policy (scripts and connections from this origin
 	// only): its editor appears.
 	require.NoError(t, chromedp.Do(admin,
@@ -314,4 +330,22 @@ func screenshot(t *testing.T, page context.Context, name string) {
 	shot, err := chromedp.Run(page, chromedp.FullScreenshot(100))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(artifactDir(t), name), shot, 0o644))
+}
+
+// browser starts headless Chromium at 1280 px and answers its first tab, closed when the test
+// ends; nothing it does may take longer than limit.
+func browser(t testing.TB, chrome string, limit time.Duration) context.Context {
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chrome), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true),
+		// graphsim's own certificate authority stands in for Microsoft's public one.
+		chromedp.Flag("ignore-certificate-errors", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 1000),
+	)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	tab, cancelTab := chromedp.NewContext(alloc)
+	tab, cancelTimeout := context.WithTimeout(tab, limit)
+	t.Cleanup(func() { cancelTimeout(); cancelTab(); cancelAlloc() })
+	return tab
 }

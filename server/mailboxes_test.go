@@ -12,7 +12,7 @@ import (
 )
 
 // connectDemo walks the consent flow for the key's organisation against demo mode's graphsim.
-func connectDemo(t *testing.T, base, adminKey string) {
+func connectDemo(t testing.TB, base, adminKey string) {
 	t.Helper()
 	var link struct{ CreateConsentLink struct{ URL string } }
 	require.Empty(t, gql(t, base, adminKey, `mutation { createConsentLink(input: {}) { url } }`, nil, &link))

@@ -400,6 +400,19 @@ func TestWebhookEndpointsThroughTheAPI(t *testing.T) {
 	require.Len(t, l.Deliveries.Edges, 2)
 	require.True(t, l.Deliveries.PageInfo.HasNextPage)
 	require.Equal(t, 204, l.Deliveries.Edges[0].Node.Status)
+	var top struct {
+		WebhookDeliveries struct {
+			Edges []struct{ Node struct{ EventID string } }
+		}
+	}
+	_, out = postGraphQLVars(t, e.url, `query($id: ID!) { webhookDeliveries(endpointId: $id, first: 2) { edges { node { eventId } } } }`,
+		map[string]any{"id": ep.Endpoint.ID}, "Authorization", "Bearer "+e.key)
+	require.Empty(t, out.Errors)
+	require.NoError(t, json.Unmarshal(out.Data, &top))
+	require.Len(t, top.WebhookDeliveries.Edges, 2)
+	require.Equal(t, l.Deliveries.Edges[0].Node.EventID, top.WebhookDeliveries.Edges[0].Node.EventID, "the same attempts as the endpoint's own field")
+	_, out = postGraphQL(t, e.url, e.key, `{ webhookDeliveries(endpointId: "whe_nope") { edges { cursor } } }`)
+	require.Equal(t, "NOT_FOUND", out.Errors[0].Extensions["code"])
 
 	_, out = postGraphQLVars(t, e.url, `mutation($id: ID!) { disableWebhookEndpoint(id: $id) { status } }`, map[string]any{"id": ep.Endpoint.ID},
 		"Authorization", "Bearer "+e.key)

@@ -188,7 +188,7 @@ func build(cfg *config, st *store.Store, dir *auth.Directory, ms *microsoft, gro
 		costs:  newCostLimiter(cfg.costRestore, cfg.costBucket),
 	}
 	res := &resolvers.Resolver{
-		Version: buildVersion(), GoVersion: runtime.Version(), StartedAt: time.Now().UTC(), DB: storageDescriber{st},
+		Version: buildVersion(), GoVersion: runtime.Version(), StartedAt: time.Now().UTC(), DB: storageDescriber{st}, DemoMode: ms.sim != nil,
 		Directory: dir, Access: svc, TeamAccessFeed: changes, Mailboxes: mbx, MailboxFeed: mailboxChanges,
 		Activities: activities.New(st), ActivityFeed: hub, Sync: syncer, Notifications: subs, Audit: dir, Privacy: pol,
 	}

@@ -6,7 +6,7 @@
   var KEY = 'teamaccess.apiKey';
   var $ = function (id) { return document.getElementById(id); };
   var FIELDS = 'status tenantId consentedAt requiredPermissions grantedPermissions missingPermissions ' +
-    'extraPermissions lastVerifiedAt lastError { code message at } applicationId' +
+    'extraPermissions lastVerifiedAt lastError { code message at } applicationId tenantDomain' +
     ' issues { kind severity message action since mailbox { displayName } }';
   var PERMISSIONS = {
     'Calendars.Read': 'Read calendars in all mailboxes',
@@ -29,21 +29,32 @@
     });
   }
 
+  // The capture cell: the admin's switch while the mailbox is readable; otherwise never a ticked
+  // box, since nothing is captured, and whether it will be once readable.
+  function captureCell(m) {
+    if (m.access !== 'ACCESSIBLE') {
+      return '<td><label><input type="checkbox" class="capture" disabled> not captured</label>' +
+        (m.capture ? '<div class="upn">captured once readable</div>' : '') + '</td>';
+    }
+    return '<td><label><input type="checkbox" class="capture"' + (m.capture ? ' checked' : '') + (isAdmin ? '' : ' disabled') +
+      '> ' + (m.captured ? 'captured' : 'not captured') + '</label></td>';
+  }
+
   function mailboxRow(m) {
     var tr = document.createElement('tr');
     tr.dataset.id = m.id;
     tr.innerHTML = '<td>' + esc(m.displayName) + '<div class="upn">' + esc(m.userPrincipalName) + '</div>' +
       '<div class="upn kind">' + esc(KINDS[m.kind] || m.kind) + '</div></td>' +
       '<td><span class="badge ' + esc(m.access) + '">' + esc(LABELS[m.access] || m.access) + '</span></td>' +
-      '<td>' + esc(m.accessReason) + '</td>' +
-      '<td><label><input type="checkbox" class="capture"' + (m.capture ? ' checked' : '') + (isAdmin ? '' : ' disabled') +
-      '> ' + (m.captured ? 'captured' : 'not captured') + '</label></td>' +
-      '<td><button class="secondary-neutral recheck"' + (isAdmin ? '' : ' disabled') + '>Recheck</button></td>';
+      '<td>' + (m.access === 'ACCESSIBLE' ? '' : esc(m.accessReason)) + '</td>' + captureCell(m) +
+      '<td><button class="secondary-neutral recheck"' + (isAdmin ? '' : ' disabled') + ' aria-label="Recheck ' + esc(m.displayName) + '">Recheck</button>' +
+      ' <button class="secondary-neutral details" aria-expanded="false" aria-label="Details of ' + esc(m.displayName) + '">Details</button></td>';
     tr.querySelector('.capture').addEventListener('change', function (e) {
       gql('mutation($id: ID!, $on: Boolean!) { setMailboxCapture(id: $id, enabled: $on) { ' + MBX + ' } }', { id: m.id, on: e.target.checked })
         .then(function (d) { updateRow(d.setMailboxCapture); })
         .catch(function (err) { $('summary').textContent = err.message; });
     });
+    tr.querySelector('.details').addEventListener('click', function (e) { window.teamaccessMailbox(gql, tr, m, e.target); });
     tr.querySelector('.recheck').addEventListener('click', function () {
       gql('mutation($id: ID!) { recheckMailboxAccess(ids: [$id]) { ' + MBX + ' } }', { id: m.id })
         .then(function (d) { updateRow(d.recheckMailboxAccess[0]); loadSummary(); })
@@ -135,7 +146,7 @@
       case 'ACTIVE':
         status.textContent = '\u2714 Team access to Office 365 is active.';
         status.classList.add('ok');
-        detail.textContent = 'Tenant ' + ta.tenantId + ', authorized ' + when(ta.consentedAt) + '; last checked ' + when(ta.lastVerifiedAt) + '.';
+        detail.textContent = 'Tenant ' + (ta.tenantDomain ? ta.tenantDomain + ' (' + ta.tenantId + ')' : ta.tenantId) + ', authorized ' + when(ta.consentedAt) + '; last checked ' + when(ta.lastVerifiedAt) + '.';
         break;
       case 'DEGRADED':
         status.textContent = 'Team access to Office 365 is active, but some permissions are missing: ' + ta.missingPermissions.join(', ') + '.';
@@ -291,7 +302,9 @@
   function start() {
     $('login').hidden = true;
     $('settings').hidden = false;
-    gql('{ viewer { organization { name } role apiKey { name } } teamAccess { ' + FIELDS + ' } }').then(function (d) {
+    gql('{ viewer { organization { name } role apiKey { name } } serverInfo { demoMode } teamAccess { ' + FIELDS + ' } }').then(function (d) {
+      $('demo-banner').hidden = !d.serverInfo.demoMode;
+      document.body.classList.toggle('demo', d.serverInfo.demoMode);
       $('who').textContent = d.viewer.organization.name + ' \u00b7 ' + d.viewer.apiKey.name + ' (' + d.viewer.role + ')';
       isAdmin = d.viewer.role === 'ADMIN';
       $('authorize').disabled = $('disconnect').disabled = $('recheck-all').disabled = !isAdmin;
@@ -301,6 +314,7 @@
       loadKeys();
       if (window.teamaccessPrivacy) { window.teamaccessPrivacy(gql, isAdmin); }
       if (window.teamaccessIssues) { window.teamaccessIssues.poll(gql); }
+      if (window.teamaccessAudit) { window.teamaccessAudit(gql, isAdmin); }
     }).catch(function (e) { if (e.message !== 'unauthenticated') { $('status').textContent = e.message; } });
   }
 
