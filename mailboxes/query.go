@@ -369,7 +369,7 @@ func (s *Service) GetMany(ctx context.Context, orgID string, ids []string) (map[
 // PrimaryDomain is the tenant's domain as most of its members' sign-in names show it (a sample
 // of 200), preferring a custom domain to its onmicrosoft.com one; "" before discovery.
 func (s *Service) PrimaryDomain(ctx context.Context, orgID string) (string, error) {
-	ms, err := s.st.Org(orgID).Mailboxes(ctx, store.MailboxQuery{Limit: 200})
+	ms, err := s.st.Org(orgID).MailboxSample(ctx, 200)
 	if err != nil {
 		return "", err
 	}

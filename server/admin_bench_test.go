@@ -35,6 +35,20 @@ func BenchmarkAdminPageLoad(b *testing.B) {
 // openAdminPage starts the service in demo mode with extra users added to the demo tenant,
 // consents, waits for every mailbox to be discovered and probed, and signs in on the page.
 func openAdminPage(b *testing.B, chrome string, extra int) context.Context {
+	svc := openAdminPageService(b, extra)
+	page := browser(b, chrome, 10*time.Minute)
+	require.NoError(b, chromedp.Do(page,
+		chromedp.Navigate(svc.url+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#api-key")),
+		chromedp.SendKeys(chromedp.CSS("#api-key"), svc.key),
+		chromedp.Click(chromedp.CSS("#sign-in")),
+		ignore(chromedp.Poll[bool](`document.querySelectorAll('#mbx-rows tr').length > 0`, chromedp.WithPollingTimeout(30*time.Second))),
+	))
+	return page
+}
+
+// openAdminPageService is the service openAdminPage signs in to.
+func openAdminPageService(b *testing.B, extra int) *service {
 	svc := startService(b, filepath.Join(b.TempDir(), "data"))
 	control, tenant := "", ""
 	for _, e := range svc.logs.entries() {
@@ -64,15 +78,7 @@ func openAdminPage(b *testing.B, chrome string, extra int) context.Context {
 		s := sum.TeamAccess.MailboxSummary
 		return s.Total == n && s.Accessible+s.BlockedByPolicy+s.NoMailbox == n
 	}, 5*time.Minute, 500*time.Millisecond, "discovery and probes of %d mailboxes", n)
-	page := browser(b, chrome, 10*time.Minute)
-	require.NoError(b, chromedp.Do(page,
-		chromedp.Navigate(svc.url+"/"),
-		chromedp.WaitVisible(chromedp.CSS("#api-key")),
-		chromedp.SendKeys(chromedp.CSS("#api-key"), svc.key),
-		chromedp.Click(chromedp.CSS("#sign-in")),
-		ignore(chromedp.Poll[bool](`document.querySelectorAll('#mbx-rows tr').length > 0`, chromedp.WithPollingTimeout(30*time.Second))),
-	))
-	return page
+	return svc
 }
 
 // measurePageLoad reloads the page (the key stays in the tab's session) until it is drawn:

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +24,12 @@ func ignore[T any](a chromedp.Action[T]) chromedp.Action[chromedp.Void] {
 		_, err := a(ctx, t)
 		return chromedp.Void{}, err
 	}
+}
+
+// press clicks a button from the page's script: the page draws its sections as their data
+// arrives, and a click at coordinates read a moment earlier can land on whatever moved there.
+func press(selector string) chromedp.Action[chromedp.Void] {
+	return ignore(chromedp.Evaluate[bool](`document.querySelector(` + strconv.Quote(selector) + `).click(); true`))
 }
 
 // findChromium looks for Debian's chromium (or another Chrome) on this machine.
@@ -115,6 +122,18 @@ func TestAdminPageConsentFlowInBrowser(t *testing.T) {
 	shot, err := chromedp.Run(admin, chromedp.FullScreenshot(100))
 	require.NoError(t, err)
 	require.True(t, strings.HasSuffix(status, "Team access to Office 365 is active."), status)
+	var named struct{ TeamAccess struct{ TenantDomain *string } }
+	require.Empty(t, gql(t, svc.url, svc.key, `{ teamAccess { tenantDomain } }`, nil, &named))
+	require.Equal(t, "contoso.com", *named.TeamAccess.TenantDomain)
+	require.NoError(t, chromedp.Do(admin, ignore(chromedp.Poll[bool](`document.getElementById('status-detail').textContent.indexOf('Tenant contoso.com (') === 0`,
+		chromedp.WithPollingTimeout(30*time.Second)))), "the tenant by its domain, an admin's name for it")
+	// A blocked mailbox shows no ticked capture box, and a readable one no reason.
+	bad, err := chromedp.Run(admin, chromedp.Evaluate[int](`Array.from(document.querySelectorAll('#mbx-rows tr')).filter(function (r) {
+		var blocked = r.querySelector('.badge.BLOCKED_BY_POLICY'), box = r.querySelector('input.capture');
+		return (blocked && box.checked) || (r.querySelector('.badge.ACCESSIBLE') && r.children[2].textContent !== '');
+	}).length`))
+	require.NoError(t, err)
+	require.Zero(t, bad, "rows that contradict themselves")
 	require.NoError(t, chromedp.Do(admin,
 		chromedp.SetValue(chromedp.CSS("#mbx-access"), "BLOCKED_BY_POLICY"),
 		ignore(chromedp.Evaluate[bool](`document.getElementById('mbx-access').dispatchEvent(new Event('change'))`)),
@@ -137,12 +156,20 @@ func TestAdminPageConsentFlowInBrowser(t *testing.T) {
 	defer rcv.Close()
 	require.Empty(t, gql(t, svc.url, svc.key, `mutation($u: String!) { createWebhookEndpoint(input: {url: $u, description: "CRM sync",
 		query: "subscription { activityChanged { type activity { id } } }"}) { secret } }`, map[string]any{"u": rcv.URL + "/hooks"}, nil))
-	require.NoError(t, chromedp.Do(admin,
+	if err := chromedp.Do(admin,
 		chromedp.Reload(),
 		ignore(chromedp.Poll[bool](`document.querySelectorAll('#hook-rows tr').length === 1`, chromedp.WithPollingTimeout(20*time.Second))),
-		chromedp.Click(chromedp.CSS(".hook-test")),
+	); err != nil {
+		st, _ := chromedp.Run(admin, chromedp.Evaluate[string](`document.getElementById('status').textContent + ' | ' + document.getElementById('hook-rows').innerHTML`))
+		t.Fatalf("the endpoint is not on the page (%v): %s", err, st)
+	}
+	if err := chromedp.Do(admin,
+		press(".hook-test"),
 		ignore(chromedp.Poll[bool](`document.querySelector('.hook-result').textContent.includes('Answered HTTP 204')`, chromedp.WithPollingTimeout(20*time.Second))),
-	))
+	); err != nil {
+		st, _ := chromedp.Run(admin, chromedp.Evaluate[string](`document.getElementById('hook-rows').innerHTML`))
+		t.Fatalf("the test event's answer is not on the page (%v): %s", err, st)
+	}
 	select {
 	case sig := <-hits:
 		require.Regexp(t, `^v1,`, sig)
@@ -158,7 +185,7 @@ func TestAdminPageConsentFlowInBrowser(t *testing.T) {
 	// An API key made on the page, shown once, works; revoked on the page, it stops working.
 	require.NoError(t, chromedp.Do(admin,
 		chromedp.SendKeys(chromedp.CSS("#key-name"), "dashboard from the page"),
-		chromedp.Click(chromedp.CSS("#key-create")),
+		press("#key-create"),
 		ignore(chromedp.Poll[bool](`document.getElementById('key-secret').value.startsWith('tak_')`, chromedp.WithPollingTimeout(10*time.Second))),
 	))
 	made, err := chromedp.Run(admin, chromedp.Value(chromedp.CSS("#key-secret")))
@@ -179,7 +206,7 @@ func TestAdminPageConsentFlowInBrowser(t *testing.T) {
 
 	// The audit log on the page says so, filtered.
 	require.NoError(t, chromedp.Do(admin,
-		chromedp.Click(chromedp.CSS("#audit-reload")),
+		press("#audit-reload"),
 		chromedp.SendKeys(chromedp.CSS("#audit-filter"), "revoke"),
 		ignore(chromedp.Poll[bool](`document.getElementById('audit-rows').textContent.indexOf('apiKey.revoke') >= 0 &&
 			document.getElementById('audit-rows').textContent.indexOf('apiKey.create') < 0`, chromedp.WithPollingTimeout(10*time.Second))),
@@ -264,11 +291,11 @@ func TestAdminPageConsentFlowInBrowser(t *testing.T) {
 	require.NoError(t, chromedp.Do(admin,
 		chromedp.WaitVisible(chromedp.CSS("#privacy")),
 		chromedp.SendKeys(chromedp.CSS("#pv-domains"), domain),
-		chromedp.Click(chromedp.CSS("#pv-preview")),
+		press("#pv-preview"),
 		ignore(chromedp.Poll[bool](`/would remove [1-9]\d* activities/.test(document.getElementById('pv-result').textContent)`, chromedp.WithPollingTimeout(10*time.Second))),
 		ignore(chromedp.Evaluate[bool](`document.getElementById('pv-domains').value = ''; true`)),
 		chromedp.SendKeys(chromedp.CSS("#erase-email"), customer),
-		chromedp.Click(chromedp.CSS("#erase")),
+		press("#erase"),
 		ignore(chromedp.Poll[bool](`document.getElementById('erase-result').textContent.indexOf('Erased') === 0`, chromedp.WithPollingTimeout(10*time.Second))),
 	))
 	screenshot(t, admin, "admin-page-privacy.png")

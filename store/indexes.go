@@ -63,10 +63,12 @@ func indexes() map[string][]mongo.IndexModel {
 		},
 		deltaStateCollection: {
 			{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "mailboxId", Value: 1}}, Options: options.Index().SetName("org_mailbox")},
+			{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "failures", Value: 1}}, Options: options.Index().SetName("org_failures")}, // the admin's issues
 		},
 		mailboxCollection: {
 			{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "displayName", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("org_name")},
 			{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "nextCheckAt", Value: 1}}, Options: options.Index().SetName("org_due")},
+			{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "access", Value: 1}, {Key: "accessChangedAt", Value: -1}}, Options: options.Index().SetName("org_access_changed")}, // newly blocked
 		},
 		consentStateCollection: {
 			{Keys: bson.D{{Key: "expiresAt", Value: 1}}, Options: options.Index().SetName("expires")},

@@ -368,3 +368,10 @@ func (o OrgScope) MailboxesByUserID(ctx context.Context, userIDs []string) ([]Ma
 	}
 	return out, nil
 }
+
+// MailboxSample reads up to limit of the organisation's live mailboxes in no order, with their
+// sign-in names only: a cheap look at the tenant (its primary domain).
+func (o OrgScope) MailboxSample(ctx context.Context, limit int) ([]Mailbox, error) {
+	return findAll[Mailbox](ctx, o.s.collection(mailboxCollection), "sample mailboxes", o.filter(bson.E{Key: "deleted", Value: false}),
+		options.Find().SetLimit(int64(limit)).SetProjection(bson.D{{Key: "upn", Value: 1}, {Key: "userType", Value: 1}}))
+}

@@ -97,7 +97,8 @@
   function loadSummary() {
     clearTimeout(summaryTimer);
     summaryTimer = setTimeout(function () {
-      gql('{ teamAccess { mailboxSummary { total accessible blockedByPolicy noMailbox errors } changeNotifications { mode reason active failing pending } } }').then(function (d) {
+      gql('{ teamAccess { tenantDomain mailboxSummary { total accessible blockedByPolicy noMailbox errors } changeNotifications { mode reason active failing pending } } }').then(function (d) {
+        if (shown && d.teamAccess.tenantDomain !== shown.tenantDomain) { shown.tenantDomain = d.teamAccess.tenantDomain; render(shown); } // discovery named it
         var s = d.teamAccess.mailboxSummary;
         $('summary').textContent = s.total + ' users: ' + s.accessible + ' readable, ' + s.blockedByPolicy +
           ' blocked by an application access policy, ' + s.noMailbox + ' without a mailbox, ' + s.errors + ' with errors.';
@@ -137,7 +138,9 @@
 
   function when(iso) { return iso ? new Date(iso).toLocaleString() : ''; }
 
+  var shown = null; // the Team Access last drawn
   function render(ta) {
+    shown = ta;
     if (window.teamaccessIssues) { window.teamaccessIssues.show(ta.issues || []); }
     var status = $('status'), detail = $('status-detail');
     status.className = 'status';
