@@ -122,7 +122,9 @@ func TestAdminPageConsentFlowInBrowser(t *testing.T) {
 	shot, err := chromedp.Run(admin, chromedp.FullScreenshot(100))
 	require.NoError(t, err)
 	require.True(t, strings.HasSuffix(status, "Team access to Office 365 is active."), status)
-	var named struct{ TeamAccess struct{ TenantDomain *string } }
+	var named struct {
+		TeamAccess struct{ TenantDomain *string }
+	}
 	require.Empty(t, gql(t, svc.url, svc.key, `{ teamAccess { tenantDomain } }`, nil, &named))
 	require.Equal(t, "contoso.com", *named.TeamAccess.TenantDomain)
 	require.NoError(t, chromedp.Do(admin, ignore(chromedp.Poll[bool](`document.getElementById('status-detail').textContent.indexOf('Tenant contoso.com (') === 0`,
