@@ -273,3 +273,8 @@ func (s *Service) Changed(ctx context.Context) ([]string, error) {
 	}
 	return out, nil
 }
+
+// Totals are what teamaccess holds for the organisation: the page's figures at a glance.
+func (s *Service) Totals(ctx context.Context, orgID string) (store.Totals, error) {
+	return s.st.Org(orgID).Totals(ctx)
+}

@@ -140,6 +140,13 @@ type ComplexityRoot struct {
 		Rule  func(childComplexity int) int
 	}
 
+	CaptureTotals struct {
+		Activities        func(childComplexity int) int
+		Contacts          func(childComplexity int) int
+		LastChangeAt      func(childComplexity int) int
+		MailboxesCaptured func(childComplexity int) int
+	}
+
 	ChangeNotificationStatus struct {
 		Active  func(childComplexity int) int
 		Failing func(childComplexity int) int
@@ -439,6 +446,7 @@ type ComplexityRoot struct {
 		Status              func(childComplexity int) int
 		TenantDomain        func(childComplexity int) int
 		TenantID            func(childComplexity int) int
+		Totals              func(childComplexity int) int
 	}
 
 	TeamAccessIssue struct {
@@ -586,6 +594,7 @@ type TeamAccessResolver interface {
 	ChangeNotifications(ctx context.Context, obj *access.TeamAccess) (*ChangeNotificationStatus, error)
 	TenantDomain(ctx context.Context, obj *access.TeamAccess) (*string, error)
 	Issues(ctx context.Context, obj *access.TeamAccess) ([]*TeamAccessIssue, error)
+	Totals(ctx context.Context, obj *access.TeamAccess) (*CaptureTotals, error)
 }
 type ViewerResolver interface {
 	Organization(ctx context.Context, obj *auth.Identity) (*auth.Organization, error)
@@ -936,6 +945,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CaptureRuleCount.Rule(childComplexity), true
+
+	case "CaptureTotals.activities":
+		if e.ComplexityRoot.CaptureTotals.Activities == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CaptureTotals.Activities(childComplexity), true
+	case "CaptureTotals.contacts":
+		if e.ComplexityRoot.CaptureTotals.Contacts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CaptureTotals.Contacts(childComplexity), true
+	case "CaptureTotals.lastChangeAt":
+		if e.ComplexityRoot.CaptureTotals.LastChangeAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CaptureTotals.LastChangeAt(childComplexity), true
+	case "CaptureTotals.mailboxesCaptured":
+		if e.ComplexityRoot.CaptureTotals.MailboxesCaptured == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CaptureTotals.MailboxesCaptured(childComplexity), true
 
 	case "ChangeNotificationStatus.active":
 		if e.ComplexityRoot.ChangeNotificationStatus.Active == nil {
@@ -2398,6 +2432,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.TeamAccess.TenantID(childComplexity), true
+	case "TeamAccess.totals":
+		if e.ComplexityRoot.TeamAccess.Totals == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamAccess.Totals(childComplexity), true
 
 	case "TeamAccessIssue.action":
 		if e.ComplexityRoot.TeamAccessIssue.Action == nil {
@@ -3860,6 +3900,23 @@ extend type TeamAccess {
   """
   issues: [TeamAccessIssue!]!
 }
+
+"What teamaccess holds for the organization, at a glance."
+type CaptureTotals {
+  "Mailboxes captured now: readable, capture on, members of the tenant."
+  mailboxesCaptured: Int!
+  "Activities (mail and meetings) stored."
+  activities: Int!
+  "Contacts stored."
+  contacts: Int!
+  "When the last change to an activity was stored; null before the first."
+  lastChangeAt: DateTime
+}
+
+extend type TeamAccess {
+  "What is stored now, counted (a few store reads)."
+  totals: CaptureTotals!
+}
 `, BuiltIn: false},
 	{Name: "../schema/webhooks.graphqls", Input: `"Any JSON object, e.g. a GraphQL document's variables."
 scalar Map
@@ -4176,6 +4233,20 @@ func (ec *executionContext) childFields_CaptureRuleCount(ctx context.Context, fi
 		return ec.fieldContext_CaptureRuleCount_count(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CaptureRuleCount", field.Name)
+}
+
+func (ec *executionContext) childFields_CaptureTotals(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "mailboxesCaptured":
+		return ec.fieldContext_CaptureTotals_mailboxesCaptured(ctx, field)
+	case "activities":
+		return ec.fieldContext_CaptureTotals_activities(ctx, field)
+	case "contacts":
+		return ec.fieldContext_CaptureTotals_contacts(ctx, field)
+	case "lastChangeAt":
+		return ec.fieldContext_CaptureTotals_lastChangeAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CaptureTotals", field.Name)
 }
 
 func (ec *executionContext) childFields_ChangeNotificationStatus(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4584,6 +4655,8 @@ func (ec *executionContext) childFields_TeamAccess(ctx context.Context, field gr
 		return ec.fieldContext_TeamAccess_tenantDomain(ctx, field)
 	case "issues":
 		return ec.fieldContext_TeamAccess_issues(ctx, field)
+	case "totals":
+		return ec.fieldContext_TeamAccess_totals(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type TeamAccess", field.Name)
 }
@@ -6875,6 +6948,98 @@ func (ec *executionContext) _CaptureRuleCount_count(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_CaptureRuleCount_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CaptureRuleCount", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CaptureTotals_mailboxesCaptured(ctx context.Context, field graphql.CollectedField, obj *CaptureTotals) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CaptureTotals_mailboxesCaptured(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MailboxesCaptured, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CaptureTotals_mailboxesCaptured(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CaptureTotals", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CaptureTotals_activities(ctx context.Context, field graphql.CollectedField, obj *CaptureTotals) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CaptureTotals_activities(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Activities, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CaptureTotals_activities(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CaptureTotals", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CaptureTotals_contacts(ctx context.Context, field graphql.CollectedField, obj *CaptureTotals) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CaptureTotals_contacts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Contacts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CaptureTotals_contacts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CaptureTotals", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CaptureTotals_lastChangeAt(ctx context.Context, field graphql.CollectedField, obj *CaptureTotals) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CaptureTotals_lastChangeAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastChangeAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CaptureTotals_lastChangeAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CaptureTotals", field, false, false, "DateTime")
 }
 
 func (ec *executionContext) _ChangeNotificationStatus_mode(ctx context.Context, field graphql.CollectedField, obj *ChangeNotificationStatus) (ret graphql.Marshaler) {
@@ -13336,6 +13501,38 @@ func (ec *executionContext) fieldContext_TeamAccess_issues(_ context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _TeamAccess_totals(ctx context.Context, field graphql.CollectedField, obj *access.TeamAccess) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamAccess_totals(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.TeamAccess().Totals(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *CaptureTotals) graphql.Marshaler {
+			return ec.marshalNCaptureTotals2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐCaptureTotals(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamAccess_totals(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TeamAccess",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CaptureTotals(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _TeamAccessIssue_kind(ctx context.Context, field graphql.CollectedField, obj *TeamAccessIssue) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16591,6 +16788,54 @@ func (ec *executionContext) _CaptureRuleCount(ctx context.Context, sel ast.Selec
 	return out
 }
 
+var captureTotalsImplementors = []string{"CaptureTotals"}
+
+func (ec *executionContext) _CaptureTotals(ctx context.Context, sel ast.SelectionSet, obj *CaptureTotals) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, captureTotalsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CaptureTotals")
+		case "mailboxesCaptured":
+			out.Values[i] = ec._CaptureTotals_mailboxesCaptured(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "activities":
+			out.Values[i] = ec._CaptureTotals_activities(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "contacts":
+			out.Values[i] = ec._CaptureTotals_contacts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastChangeAt":
+			out.Values[i] = ec._CaptureTotals_lastChangeAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var changeNotificationStatusImplementors = []string{"ChangeNotificationStatus"}
 
 func (ec *executionContext) _ChangeNotificationStatus(ctx context.Context, sel ast.SelectionSet, obj *ChangeNotificationStatus) graphql.Marshaler {
@@ -18554,6 +18799,12 @@ func (ec *executionContext) _TeamAccess(ctx context.Context, sel ast.SelectionSe
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._TeamAccess_issues(ctx, field, obj)
 				})
+		case "totals":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._TeamAccess_totals(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -19503,6 +19754,14 @@ func (ec *executionContext) marshalNCaptureRuleCount2ᚖgithubᚗcomᚋteamacces
 		return graphql.Null
 	}
 	return ec._CaptureRuleCount(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNCaptureTotals2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐCaptureTotals(ctx context.Context, sel ast.SelectionSet, v *CaptureTotals) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CaptureTotals!")
+		return graphql.Null
+	}
+	return ec._CaptureTotals(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNChangeNotificationMode2githubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐChangeNotificationMode(ctx context.Context, v any) (ChangeNotificationMode, error) {

@@ -151,6 +151,18 @@ type CaptureRuleCount struct {
 	Count int `json:"count"`
 }
 
+// What teamaccess holds for the organization, at a glance.
+type CaptureTotals struct {
+	// Mailboxes captured now: readable, capture on, members of the tenant.
+	MailboxesCaptured int `json:"mailboxesCaptured"`
+	// Activities (mail and meetings) stored.
+	Activities int `json:"activities"`
+	// Contacts stored.
+	Contacts int `json:"contacts"`
+	// When the last change to an activity was stored; null before the first.
+	LastChangeAt *time.Time `json:"lastChangeAt,omitempty"`
+}
+
 // The organisation's Microsoft Graph change-notification subscriptions, counted by state.
 type ChangeNotificationStatus struct {
 	// Whether webhooks are on.

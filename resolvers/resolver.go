@@ -14,6 +14,7 @@ import (
 	"github.com/teamaccess/teamaccess/deltasync"
 	"github.com/teamaccess/teamaccess/graph"
 	"github.com/teamaccess/teamaccess/mailboxes"
+	"github.com/teamaccess/teamaccess/store"
 	"github.com/teamaccess/teamaccess/subscriptions"
 )
 
@@ -56,6 +57,7 @@ type Resolver struct {
 	// Attention lists what needs an organisation's admin.
 	Attention interface {
 		Issues(ctx context.Context, orgID string) ([]attention.Issue, error)
+		Totals(ctx context.Context, orgID string) (store.Totals, error)
 	}
 	// Now is the clock; time.Now if nil.
 	Now func() time.Time

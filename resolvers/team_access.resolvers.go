@@ -103,6 +103,17 @@ func (r *teamAccessResolver) Issues(ctx context.Context, obj *access.TeamAccess)
 	return r.issues(ctx, obj.OrgID, is)
 }
 
+func (r *teamAccessResolver) Totals(ctx context.Context, obj *access.TeamAccess) (*graph.CaptureTotals, error) {
+	if r.Attention == nil {
+		return &graph.CaptureTotals{}, nil
+	}
+	t, err := r.Attention.Totals(ctx, obj.OrgID)
+	if err != nil {
+		return nil, userError(ctx, err)
+	}
+	return &graph.CaptureTotals{MailboxesCaptured: int(t.MailboxesCaptured), Activities: int(t.Activities), Contacts: int(t.Contacts), LastChangeAt: t.LastChangeAt}, nil
+}
+
 func (r *Resolver) Subscription() graph.SubscriptionResolver { return &subscriptionResolver{r} }
 
 func (r *Resolver) TeamAccess() graph.TeamAccessResolver { return &teamAccessResolver{r} }

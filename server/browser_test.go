@@ -261,6 +261,37 @@ func TestAdminPageConsentFlowInBrowser(t *testing.T) {
 		ignore(chromedp.Poll[bool](`!document.querySelector('#issue-list li[data-kind=SYNC_FAILING]')`, chromedp.WithPollingTimeout(40*time.Second))),
 	))
 
+	// A policy change that leaves Adele out shows as a newly blocked mailbox once probed.
+	var readable struct {
+		Mailboxes struct {
+			Edges []struct{ Node struct{ ID string } }
+		}
+	}
+	require.Empty(t, gql(t, svc.url, svc.key, `{ mailboxes(filter: {access: [ACCESSIBLE]}, first: 100) { edges { node { id } } } }`, nil, &readable))
+	var allowed []string
+	for _, e := range readable.Mailboxes.Edges {
+		if e.Node.ID != mailbox {
+			allowed = append(allowed, strings.TrimPrefix(e.Node.ID, "mbx_"))
+		}
+	}
+	tenant := ""
+	for _, e := range svc.logs.entries() {
+		if c, ok := e["tenant"].(string); ok && e["graphsim_control"] != nil {
+			_, tenant, _ = strings.Cut(strings.TrimSuffix(c, ")"), "(")
+		}
+	}
+	controlCall(t, http.MethodPut, control+"/tenants/"+tenant+"/policies/"+demoModeAppID, map[string]any{"Users": allowed})
+	controlCall(t, http.MethodPost, control+"/clock/advance", map[string]any{"Seconds": 31 * 60}) // policies apply after 30 minutes
+	require.Empty(t, gql(t, svc.url, svc.key, `mutation($id: ID!) { recheckMailboxAccess(ids: [$id]) { access } }`, map[string]any{"id": mailbox}, nil))
+	require.NoError(t, chromedp.Do(admin,
+		ignore(chromedp.Poll[bool](`Array.from(document.querySelectorAll('#issue-list li[data-kind=MAILBOX_BLOCKED]')).some(function (li) {
+			return li.textContent.indexOf('Adele Vance') >= 0; })`, chromedp.WithPollingTimeout(30*time.Second))),
+	))
+	totals, err := chromedp.Run(admin, chromedp.Text(chromedp.CSS("#totals")))
+	require.NoError(t, err)
+	require.Regexp(t, `^\d+ mailboxes captured · [1-9]\d* activities and \d+ contacts stored · last change received \d`, totals)
+	screenshot(t, admin, "admin-page-blocked.png")
+
 	checkAccessibility(t, admin)
 
 	// Privacy on the page: a domain's preview counts what it would remove; an erasure removes
@@ -377,4 +408,17 @@ func browser(t testing.TB, chrome string, limit time.Duration) context.Context {
 	tab, cancelTimeout := context.WithTimeout(tab, limit)
 	t.Cleanup(func() { cancelTimeout(); cancelTab(); cancelAlloc() })
 	return tab
+}
+
+// controlCall sends a JSON request to graphsim's control API.
+func controlCall(t *testing.T, method, url string, body any) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	req, err := http.NewRequest(method, url, bytes.NewReader(b))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Less(t, resp.StatusCode, 300, "%s %s", method, url)
 }

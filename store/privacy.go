@@ -363,3 +363,38 @@ func (s *Store) Everything(ctx context.Context) (map[string][]string, error) {
 	}
 	return out, nil
 }
+
+// Totals are what the store holds of an organisation, for the admin's page.
+type Totals struct {
+	MailboxesCaptured, Activities, Contacts int64
+	LastChangeAt                            *time.Time
+}
+
+// Totals counts the organisation's captured mailboxes, live activities and contacts, and reads
+// when its last change was written.
+func (o OrgScope) Totals(ctx context.Context) (Totals, error) {
+	var t Totals
+	var err error
+	captured := o.filter(bson.E{Key: "deleted", Value: false}, bson.E{Key: "access", Value: "ACCESSIBLE"}, bson.E{Key: "capture", Value: true},
+		bson.E{Key: "userType", Value: bson.D{{Key: "$ne", Value: "Guest"}}})
+	if t.MailboxesCaptured, err = o.s.collection(mailboxCollection).CountDocuments(ctx, captured); err != nil {
+		return t, fmt.Errorf("count captured mailboxes: %w", err)
+	}
+	live := o.filter(bson.E{Key: "deleted", Value: false})
+	if t.Activities, err = o.s.collection(activityCollection).CountDocuments(ctx, live); err != nil {
+		return t, fmt.Errorf("count activities: %w", err)
+	}
+	if t.Contacts, err = o.s.collection(contactCollection).CountDocuments(ctx, live); err != nil {
+		return t, fmt.Errorf("count contacts: %w", err)
+	}
+	var c Change
+	err = o.s.collection(changeCollection).FindOne(ctx, o.filter(bson.E{Key: "type", Value: bson.D{{Key: "$ne", Value: ChangeMark}}}),
+		options.FindOne().SetSort(bson.D{{Key: "seq", Value: -1}}).SetProjection(bson.D{{Key: "at", Value: 1}})).Decode(&c)
+	switch {
+	case err == nil:
+		t.LastChangeAt = &c.At
+	case !errors.Is(err, mongo.ErrNoDocuments):
+		return t, fmt.Errorf("read the last change: %w", err)
+	}
+	return t, nil
+}

@@ -67,6 +67,7 @@
   function updateRow(m) {
     var old = document.querySelector('#mbx-rows tr[data-id="' + CSS.escape(m.id) + '"]');
     if (old) {
+      if (old.nextElementSibling && old.nextElementSibling.classList.contains('detail-row')) { old.nextElementSibling.remove(); } // stale now
       old.replaceWith(mailboxRow(m));
       return;
     }
@@ -97,8 +98,11 @@
   function loadSummary() {
     clearTimeout(summaryTimer);
     summaryTimer = setTimeout(function () {
-      gql('{ teamAccess { tenantDomain mailboxSummary { total accessible blockedByPolicy noMailbox errors } changeNotifications { mode reason active failing pending } } }').then(function (d) {
+      gql('{ teamAccess { tenantDomain totals { mailboxesCaptured activities contacts lastChangeAt } mailboxSummary { total accessible blockedByPolicy noMailbox errors } changeNotifications { mode reason active failing pending } } }').then(function (d) {
         if (shown && d.teamAccess.tenantDomain !== shown.tenantDomain) { shown.tenantDomain = d.teamAccess.tenantDomain; render(shown); } // discovery named it
+        var tt = d.teamAccess.totals;
+        $('totals').textContent = tt.mailboxesCaptured + ' mailboxes captured \u00b7 ' + tt.activities + ' activities and ' + tt.contacts +
+          ' contacts stored \u00b7 last change received ' + (tt.lastChangeAt ? when(tt.lastChangeAt) : 'none yet');
         var s = d.teamAccess.mailboxSummary;
         $('summary').textContent = s.total + ' users: ' + s.accessible + ' readable, ' + s.blockedByPolicy +
           ' blocked by an application access policy, ' + s.noMailbox + ' without a mailbox, ' + s.errors + ' with errors.';
