@@ -218,6 +218,24 @@ func (s *Service) Backlog(ctx context.Context, e store.WebhookEndpoint) (int, er
 	return int(n), err
 }
 
+// TotalBacklog is how many changes the active endpoints of every organisation have still to
+// deliver, summed (the metric).
+func (s *Service) TotalBacklog(ctx context.Context) (int64, error) {
+	eps, err := s.st.ActiveWebhookEndpoints(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, e := range eps {
+		n, err := s.exec.Behind(ctx, e.OrgID, e.Cursor)
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
+}
+
 // Disable stops deliveries to an endpoint; Enable resumes them from where they stopped.
 func (s *Service) Disable(ctx context.Context, actor auth.Actor, id string) (store.WebhookEndpoint, error) {
 	return s.setStatus(ctx, actor, id, Disabled, "disabled by "+actor.Name)

@@ -114,6 +114,22 @@ func (m *metrics) watch(st *store.Store, hub *activities.Hub) {
 	}, func() float64 { return float64(hub.Subscribers()) }))
 }
 
+// watchWebhooks exports the partners' webhook backlog, read when scraped.
+func (m *metrics) watchWebhooks(backlog func(ctx context.Context) (int64, error)) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "teamaccess_partner_webhook_backlog",
+		Help: "Changes not yet delivered to partners' active webhook endpoints, all organizations summed (-1 when the store does not answer).",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		n, err := backlog(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	}))
+}
+
 // observeWebhookAttempt counts and times an attempt to deliver a partner's webhook.
 func (m *metrics) observeWebhookAttempt(status int, took time.Duration) {
 	result := "error"

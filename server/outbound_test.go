@@ -569,7 +569,25 @@ func TestAnEndpointsBacklogCountsTheChangesNotYetDelivered(t *testing.T) {
 	require.Zero(t, backlog())
 	e.add(t, 3)
 	require.Equal(t, 3, backlog(), "nothing delivered yet")
+	m := newMetrics()
+	m.watchWebhooks(svc.TotalBacklog)
+	require.Equal(t, 3.0, gaugeValue(t, m, "teamaccess_partner_webhook_backlog"), "the metric says the same")
 	runWebhooks(t, svc)
 	require.Eventually(t, func() bool { return backlog() == 0 }, 20*time.Second, 20*time.Millisecond)
+	require.Zero(t, gaugeValue(t, m, "teamaccess_partner_webhook_backlog"))
 	require.Len(t, rcv.received(), 3)
+}
+
+// gaugeValue reads a gauge from a registry as a scrape would.
+func gaugeValue(t *testing.T, m *metrics, name string) float64 {
+	t.Helper()
+	fams, err := m.reg.Gather()
+	require.NoError(t, err)
+	for _, f := range fams {
+		if f.GetName() == name {
+			return f.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }

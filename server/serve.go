@@ -198,6 +198,7 @@ func build(cfg *config, st *store.Store, dir *auth.Directory, ms *microsoft, gro
 		Observe: metrics.observeWebhookAttempt,
 	})
 	res.Webhooks = hooks
+	metrics.watchWebhooks(hooks.TotalBacklog)
 	group.Go(hooks.Run)
 	att := attention.New(st, nil)
 	res.Attention = att
