@@ -16,8 +16,11 @@ import (
 	"github.com/teamaccess/teamaccess/store"
 )
 
-// job is a captured mailbox to sync.
-type job struct{ org, tenant, user string }
+// job is a captured mailbox to sync; covered when notifications bring its changes.
+type job struct {
+	org, tenant, user string
+	covered           bool
+}
 
 // SyncDue syncs every captured mailbox of every connected organisation whose turn has come,
 // Concurrency at a time, the longest-waiting first: the scheduled job. A mailbox that fails
@@ -39,15 +42,26 @@ func (s *Syncer) SyncDue(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		covered := map[string]bool{}
+		if s.o.Covered != nil {
+			if covered, err = s.o.Covered(ctx, ta.OrgID); err != nil {
+				return err
+			}
+		}
 		for _, m := range ms {
 			if !m.Captured() {
 				continue
 			}
+			key := ta.OrgID + "|" + m.UserID
 			s.mu.Lock()
-			at := s.next[ta.OrgID+"|"+m.UserID]
+			at, last := s.next[key], s.last[key]
+			if !covered[m.UserID] && !last.IsZero() && at.After(last.Add(s.o.Interval)) {
+				at = last.Add(s.o.Interval) // a stretched turn, but a subscription is gone or failing: the usual interval at once
+				s.next[key] = at
+			}
 			s.mu.Unlock()
 			if !at.After(now) {
-				due = append(due, job{ta.OrgID, ta.TenantID, m.UserID})
+				due = append(due, job{ta.OrgID, ta.TenantID, m.UserID, covered[m.UserID]})
 				when = append(when, at)
 			}
 		}
@@ -100,7 +114,12 @@ func (s *Syncer) schedule(j job, err error) {
 	defer s.mu.Unlock()
 	if err == nil {
 		delete(s.fails, key)
-		s.next[key] = s.now().Add(s.o.Interval)
+		interval := s.o.Interval
+		if j.covered {
+			interval = max(interval, s.o.CoveredInterval) // notifications bring its changes; a round now and then catches what they missed
+		}
+		s.last[key] = s.now()
+		s.next[key] = s.now().Add(interval)
 		return
 	}
 	s.fails[key]++
@@ -110,7 +129,7 @@ func (s *Syncer) schedule(j job, err error) {
 // SyncNow syncs a mailbox now, out of its turn (it just became captured), schedules its next
 // sync from the outcome and logs a failure.
 func (s *Syncer) SyncNow(ctx context.Context, orgID, tenantID, userID string) {
-	j := job{orgID, tenantID, userID}
+	j := job{org: orgID, tenant: tenantID, user: userID}
 	err := s.SyncMailbox(ctx, orgID, tenantID, userID)
 	s.schedule(j, err)
 	if err != nil && ctx.Err() == nil && !errors.Is(err, errHeld) {
@@ -156,7 +175,7 @@ func (s *Syncer) Resync(ctx context.Context, audit Auditor, actor auth.Actor, te
 	s.o.Go(func(ctx context.Context) { // the service's, not the request's: it outlives the request
 		ctx, cancel := context.WithTimeout(ctx, resyncTimeout)
 		defer cancel()
-		j := job{actor.OrgID, tenantID, userID}
+		j := job{org: actor.OrgID, tenant: tenantID, user: userID}
 		err := s.SyncMailbox(ctx, j.org, j.tenant, j.user)
 		s.schedule(j, err)
 		if err != nil && ctx.Err() == nil {

@@ -46,6 +46,12 @@ type Options struct {
 	// Policy decides, before each page is written, what of it may be (privacy.Service); all
 	// of it when nil.
 	Policy Policy
+	// Covered lists an organisation's mailboxes whose every scope has a healthy
+	// change-notification subscription (subscriptions.Service); their scheduled rounds run
+	// every CoveredInterval instead of every Interval, and at Interval again as soon as one
+	// subscription is missing or failing. None when nil.
+	Covered         func(ctx context.Context, orgID string) (map[string]bool, error)
+	CoveredInterval time.Duration
 }
 
 // Policy is the organisations' capture policies.
@@ -65,6 +71,7 @@ type Syncer struct {
 	mu        sync.Mutex
 	running   map[string]chan struct{}    // mailbox key -> its lock: one sync per mailbox at a time
 	next      map[string]time.Time        // mailbox key -> when it is due
+	last      map[string]time.Time        // mailbox key -> when its last scheduled sync succeeded
 	fails     map[string]int              // mailbox key -> failures in a row
 	domains   map[string]domainSet        // org -> the tenant's domains, for directions
 	states    map[string]store.DeltaState // the last state saved of each round: this process is its only writer
@@ -102,13 +109,14 @@ func New(st Store, g Graph, o Options) *Syncer {
 	def(&o.WindowMove, 24*time.Hour)
 	def(&o.Interval, 5*time.Minute)
 	def(&o.SeriesCheck, time.Hour)
+	def(&o.CoveredInterval, 6*time.Hour)
 	if o.Go == nil {
 		o.Go = func(f func(context.Context)) { go f(context.Background()) }
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
 	}
-	return &Syncer{st: st, g: g, o: o, running: map[string]chan struct{}{}, next: map[string]time.Time{}, fails: map[string]int{}, states: map[string]store.DeltaState{}, domains: map[string]domainSet{}, seriesChecked: map[string]time.Time{}}
+	return &Syncer{st: st, g: g, o: o, running: map[string]chan struct{}{}, next: map[string]time.Time{}, last: map[string]time.Time{}, fails: map[string]int{}, states: map[string]store.DeltaState{}, domains: map[string]domainSet{}, seriesChecked: map[string]time.Time{}}
 }
 
 func (s *Syncer) now() time.Time { return s.o.Now().UTC().Truncate(time.Millisecond) }

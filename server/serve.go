@@ -156,16 +156,18 @@ func build(cfg *config, st *store.Store, dir *auth.Directory, ms *microsoft, gro
 	metrics := newMetrics()
 	pol := privacy.New(st, privacy.Options{Log: log.With("component", "privacy"), Audit: dir, Go: group.Go,
 		Excluded: func(rule string, n int) { metrics.excluded.WithLabelValues(rule).Add(float64(n)) }})
+	var subs *subscriptions.Service // made below, with the syncer
 	syncer := deltasync.New(st, ms.client, deltasync.Options{
 		Log: log.With("component", "deltasync"), MailFolders: cfg.mailFolders, Backfill: cfg.backfill,
 		CaptureBodies: cfg.captureBodies, Interval: cfg.syncInterval, Go: group.Go, Refused: lc.Refused,
 		Publish: func(string, deltasync.Change) { hub.Poke() }, Policy: pol,
+		Covered: func(ctx context.Context, orgID string) (map[string]bool, error) { return subs.Covered(ctx, orgID) },
 	})
 	base, noWebhooks := webhookBase(cfg)
 	if noWebhooks != "" {
 		log.Warn(noWebhooks)
 	}
-	subs := subscriptions.New(st, ms.client, syncer, subscriptions.Options{
+	subs = subscriptions.New(st, ms.client, syncer, subscriptions.Options{
 		Log: log.With("component", "subscriptions"), BaseURL: base, Disabled: noWebhooks,
 		Counted: func(result string, n int) { metrics.webhooks.WithLabelValues(result).Add(float64(n)) },
 	})

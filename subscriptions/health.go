@@ -88,3 +88,33 @@ func (s *Service) OrgSummary(ctx context.Context, orgID string) (Summary, error)
 	}
 	return sum, nil
 }
+
+// Covered lists the organisation's mailboxes (user ids) whose every delta scope has a live,
+// healthy change-notification subscription: their changes arrive as notifications, and their
+// scheduled rounds can stretch out.
+func (s *Service) Covered(ctx context.Context, orgID string) (map[string]bool, error) {
+	if ok, _ := s.Enabled(); !ok {
+		return map[string]bool{}, nil
+	}
+	recs, err := s.st.GraphSubscriptions(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	healthy, broken := map[string]int{}, map[string]bool{}
+	for _, r := range recs {
+		if health(r, now).State == "ACTIVE" {
+			healthy[r.MailboxID]++
+		} else {
+			broken[r.MailboxID] = true
+		}
+	}
+	scopes := len(s.sync.Scopes())
+	out := map[string]bool{}
+	for m, n := range healthy {
+		if n >= scopes && !broken[m] {
+			out[m] = true
+		}
+	}
+	return out, nil
+}
