@@ -332,6 +332,9 @@ func TestSubscriptionCreationFailureIsRecordedAndRetried(t *testing.T) {
 		require.Contains(t, h.LastError, "Access to OData is disabled.", "Graph's reason")
 		require.NotNil(t, h.NextAttemptAt)
 	}
+	covered, err := n.subs.Covered(ctx, n.org)
+	require.NoError(t, err)
+	require.False(t, covered[carol], "failing subscriptions leave her rounds at the usual interval")
 	// Within its backoff nothing is tried; after it, the admin has widened the policy.
 	calls := n.requests("POST", "/subscriptions")
 	require.NoError(t, n.subs.EnsureMailbox(ctx, n.org, n.tenant, carol))
@@ -344,6 +347,9 @@ func TestSubscriptionCreationFailureIsRecordedAndRetried(t *testing.T) {
 		require.Equal(t, "ACTIVE", h.State)
 		require.Empty(t, h.LastError)
 	}
+	covered, err = n.subs.Covered(ctx, n.org)
+	require.NoError(t, err)
+	require.True(t, covered[carol], "every scope live and healthy: notifications bring her changes")
 }
 
 // post delivers a body to the env's notification endpoint.
