@@ -331,11 +331,6 @@ func (o OrgScope) BlankBefore(ctx context.Context, field string, before time.Tim
 	return len(ids), nil
 }
 
-// OrgsWithPrivacyPolicies lists the organisations that have a policy (the retention job's work).
-func (s *Store) OrgsWithPrivacyPolicies(ctx context.Context) ([]PrivacyPolicy, error) {
-	return findAll[PrivacyPolicy](ctx, s.collection(privacyPolicyCollection), "list privacy policies", bson.D{})
-}
-
 // Everything reads every document of every collection of the database as extended JSON, by
 // collection: how a test (or an operator's check) proves that nothing anywhere names what must
 // not be stored. Only for small databases.
