@@ -20,10 +20,12 @@ window.teamaccessMailbox = function (gql, tr, m, button) {
   row.innerHTML = '<td colspan="5">Loading…</td>';
   tr.after(row);
   button.setAttribute('aria-expanded', 'true');
-  gql('query($id: ID!) { mailbox(id: $id) { syncHealth { scope lastSuccessAt lagSeconds lastError failures items resyncs inProgress } ' +
-    'changeNotifications { scope state expiresAt lastError failures } } }', { id: m.id }).then(function (d) {
+  gql('query($id: ID!, $f: ActivityFilter) { mailbox(id: $id) { syncHealth { scope lastSuccessAt lagSeconds lastError failures items resyncs inProgress } ' +
+    'changeNotifications { scope state expiresAt lastError failures } } activities(filter: $f, first: 1) { totalCount } }',
+    { id: m.id, f: { mailboxIds: [m.id] } }).then(function (d) {
     var mb = d.mailbox;
     if (!mb) { row.firstChild.textContent = 'This mailbox is gone from the tenant.'; return; }
+    var stored = '<p class="detail">' + esc(d.activities.totalCount) + ' activities stored from this mailbox.</p>';
     var sync = mb.syncHealth.map(function (h) {
       return '<tr><td>' + esc(h.scope) + '</td><td>' + esc(when(h.lastSuccessAt)) + (h.inProgress ? ' (a round is under way)' : '') +
         '</td><td>' + esc(lag(h.lagSeconds)) + '</td><td>' + esc(h.items) + '</td><td>' +
@@ -33,7 +35,7 @@ window.teamaccessMailbox = function (gql, tr, m, button) {
       return '<tr><td>' + esc(n.scope) + '</td><td>' + esc(n.state) + '</td><td>' + esc(n.expiresAt ? 'until ' + when(n.expiresAt) : '') +
         '</td><td colspan="2">' + esc(n.lastError || '') + '</td></tr>';
     }).join('') || '<tr><td colspan="5">No change-notification subscriptions.</td></tr>';
-    row.firstChild.innerHTML = '<table><thead><tr><th scope="col">Sync</th><th scope="col">Last success</th><th scope="col">Lag</th>' +
+    row.firstChild.innerHTML = stored + '<table><thead><tr><th scope="col">Sync</th><th scope="col">Last success</th><th scope="col">Lag</th>' +
       '<th scope="col">Items read</th><th scope="col">State</th></tr></thead><tbody>' + sync + '</tbody></table>' +
       '<table><thead><tr><th scope="col">Notifications</th><th scope="col">State</th><th scope="col">Expires</th><th scope="col" colspan="2">Last error</th></tr></thead><tbody>' +
       subs + '</tbody></table>';
