@@ -98,6 +98,9 @@ func (s *Syncer) storeMessages(ctx context.Context, org store.OrgScope, userID s
 		if s.o.CaptureBodies {
 			a.BodyPreview = m.BodyPreview
 		}
+		if m.Sensitivity != "normal" {
+			a.Sensitivity = m.Sensitivity // where Graph answers it (m365's sensitivityExpand)
+		}
 		a.OccurredAt = m.Received
 		if a.Direction != "INBOUND" && !m.Sent.IsZero() {
 			a.OccurredAt = m.Sent

@@ -3477,8 +3477,9 @@ type CapturePolicy {
   "Whether mail and meetings among the tenant's own people only are left out."
   excludeInternal: Boolean!
   """
-  Outlook sensitivities left out. Graph v1.0 reports an event's sensitivity; it does not expose
-  a message's (microsoft-graph-docs issue 8359), so this applies to meetings.
+  Outlook sensitivities left out, of meetings (an event's sensitivity) and of mail (a message's
+  PidTagSensitivity, read as an extended property where Graph answers it on delta; Graph v1.0
+  has no message property for it, microsoft-graph-docs issue 8359).
   """
   excludedSensitivities: [Sensitivity!]!
   "Whether mail from automated senders (no-reply, mailer-daemon, postmaster, bounce and notification addresses) is left out."

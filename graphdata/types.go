@@ -13,6 +13,9 @@ type Message struct {
 	Sent, Received                                                                             time.Time
 	HasAttachments, IsDraft                                                                    bool
 	Removed                                                                                    bool
+	// Sensitivity is Outlook's (personal, private, confidential; normal or "" when none or not
+	// known): PidTagSensitivity, where Graph answers the extended property on delta.
+	Sensitivity string
 }
 
 // Attendee is an event attendee with their response.

@@ -100,6 +100,7 @@ type deltaState struct {
 	Start  string   `json:"st,omitempty"` // calendarView window
 	End    string   `json:"en,omitempty"`
 	Filter string   `json:"f,omitempty"` // messages: receivedDateTime lower bound
+	Expand string   `json:"x,omitempty"` // messages: the extended property expanded (its id)
 }
 
 func (s deltaState) encode() string {

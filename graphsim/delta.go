@@ -23,6 +23,8 @@ type deltaRequest struct {
 	leftAsRemoved func(v any) bool
 	// sparse reports the items the function shows only in part (sparseProperties).
 	sparse func(v any) bool
+	// extended answers an item's single-value extended property of the id, for $expand.
+	extended func(v any, id string) (string, bool)
 }
 
 // serveDelta implements the delta round trip (concepts/delta-query-overview.md): a request
@@ -92,7 +94,15 @@ func (s *Sim) serveDelta(w http.ResponseWriter, r *http.Request, d deltaRequest)
 			value = append(value, sparseProperties(e.properties(), etagOf(e.value)))
 			continue
 		}
-		value = append(value, selectProperties(e.properties(), st.Select, etagOf(e.value)))
+		props := selectProperties(e.properties(), st.Select, etagOf(e.value))
+		if st.Expand != "" && d.extended != nil {
+			ext := []map[string]any{}
+			if v, ok := d.extended(e.value, st.Expand); ok {
+				ext = append(ext, map[string]any{"id": st.Expand, "value": v})
+			}
+			props["singleValueExtendedProperties"] = ext
+		}
+		value = append(value, props)
 	}
 	s.mu.Unlock()
 	if more {

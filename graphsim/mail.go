@@ -3,6 +3,7 @@ package graphsim
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -60,9 +61,15 @@ func (s *Sim) messagesDelta(w http.ResponseWriter, r *http.Request, c caller, u 
 		s.graphError(w, r, http.StatusNotFound, "ErrorItemNotFound", "The specified object was not found in the store.")
 		return
 	}
+	expand := r.URL.Query().Get("$expand")
+	if expand != "" && s.opts.DeltaExpandFails {
+		s.graphError(w, r, http.StatusInternalServerError, "InternalServerError", "Value cannot be null.\r\nParameter name: type")
+		return
+	}
 	s.serveDelta(w, r, deltaRequest{
 		coll: mb.messages[fid], key: "messages:" + c.tenant.id + ":" + u.ID + ":" + fid,
-		path: "users/" + u.ID + "/mailFolders/" + fid + "/messages/delta", context: "Collection(message)",
+		extended: messageExtended,
+		path:     "users/" + u.ID + "/mailFolders/" + fid + "/messages/delta", context: "Collection(message)",
 		defPage: 10, maxPage: 1000, removedKind: "#microsoft.graph.message",
 		fresh: func(st *deltaState) bool {
 			f, err := parseReceivedFilter(r.URL.Query().Get("$filter"))
@@ -75,6 +82,13 @@ func (s *Sim) messagesDelta(w http.ResponseWriter, r *http.Request, c caller, u 
 				}
 			}
 			st.Filter = f
+			if expand != "" {
+				id, ok := parseExtendedExpand(expand)
+				if !ok {
+					return false
+				}
+				st.Expand = id
+			}
 			return true
 		},
 		keep: func(st deltaState) func(any) bool {
@@ -152,4 +166,45 @@ func (s *Sim) getMessage(w http.ResponseWriter, r *http.Request, c caller, mb *m
 	m := shape(v, selectFields(r), etagOf(v))
 	m["@odata.context"] = s.graph.url + "/v1.0/$metadata#Collection(message)/$entity"
 	writeJSONBody(w, http.StatusOK, m)
+}
+
+// parseExtendedExpand reads $expand=singleValueExtendedProperties($filter=id eq 'Integer
+// 0x0036') (api-reference/v1.0/api/singlevaluelegacyextendedproperty-get.md) and answers the
+// property's id as Graph writes it back: its type and its tag in lower-case hex without leading
+// zeros ("Integer 0x36").
+func parseExtendedExpand(expand string) (string, bool) {
+	rest, ok := strings.CutPrefix(expand, "singleValueExtendedProperties($filter=id eq '")
+	if !ok {
+		return "", false
+	}
+	rest, ok = strings.CutSuffix(rest, "')")
+	if !ok {
+		return "", false
+	}
+	typ, tag, ok := strings.Cut(rest, " ")
+	if !ok || !strings.HasPrefix(strings.ToLower(tag), "0x") {
+		return "", false
+	}
+	n, err := strconv.ParseUint(tag[2:], 16, 16)
+	if err != nil {
+		return "", false
+	}
+	return typ + " 0x" + strconv.FormatUint(n, 16), true
+}
+
+// messageExtended answers a message's PidTagSensitivity ("Integer 0x36"), the one extended
+// property graphsim keeps.
+func messageExtended(v any, id string) (string, bool) {
+	if id != "Integer 0x36" {
+		return "", false
+	}
+	switch v.(*Message).Sensitivity {
+	case "personal":
+		return "1", true
+	case "private":
+		return "2", true
+	case "confidential":
+		return "3", true
+	}
+	return "0", true
 }

@@ -89,6 +89,11 @@ type Message struct {
 	IsReadReceiptRequested     bool         `json:"isReadReceiptRequested"`
 	InferenceClassification    string       `json:"inferenceClassification"` // focused or other
 	Flag                       FollowupFlag `json:"flag"`
+	// Sensitivity is Outlook's (normal, personal, private, confidential). Graph v1.0 has no
+	// message property for it (microsoft-graph-docs issue 8359); it is the MAPI property
+	// PidTagSensitivity (0x0036: 0 normal, 1 personal, 2 private, 3 confidential, [MS-OXPROPS]
+	// 2.1011), read as a single-value extended property.
+	Sensitivity string `json:"-"`
 }
 
 // FollowupFlag is followupFlag (api-reference/v1.0/resources/followupflag.md).

@@ -43,6 +43,11 @@ type Options struct {
 	PolicyDelay time.Duration
 	// PolicyDenial is the wording of a read outside the app's scope: DenialDocumented by default.
 	PolicyDenial PolicyDenial
+	// DeltaExpandFails makes a messages delta request with $expand answer 500, as field reports
+	// have it (microsoft-graph-docs issues 1993 and 2270: "Value cannot be null. Parameter name:
+	// type"); by default $expand=singleValueExtendedProperties works on it, as message-delta.md
+	// documents.
+	DeltaExpandFails bool
 	// MailboxConcurrency and MailboxRequests per RequestWindow are the Outlook limits per app
 	// and mailbox: 4 concurrent requests, 10,000 requests in 10 minutes
 	// (concepts/throttling-limits.md, "Outlook service limits").

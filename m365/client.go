@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -49,6 +50,9 @@ type Client struct {
 	cfg    Config
 	http   *http.Client
 	graphs graphs
+	// noDeltaExpand: Graph answered a messages delta with $expand with a server error (as field
+	// reports have it), so rounds start without it and messages' sensitivity is not known.
+	noDeltaExpand atomic.Bool
 }
 
 // New checks the configuration and returns a client.

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -245,10 +246,19 @@ func TestAdminPageConsentFlowInBrowser(t *testing.T) {
 	}
 	controlCall(t, http.MethodPut, control+"/tenants/"+tenant+"/policies/"+demoModeAppID, map[string]any{"Users": allowed})
 	controlCall(t, http.MethodPost, control+"/clock/advance", map[string]any{"Seconds": 31 * 60}) // policies apply after 30 minutes
-	require.Empty(t, gql(t, svc.url, svc.key, `mutation($id: ID!) { recheckMailboxAccess(ids: [$id]) { access } }`, map[string]any{"id": mailbox}, nil))
+	var rechecked struct{ RecheckMailboxAccess []struct{ Access string } }
+	require.Empty(t, gql(t, svc.url, svc.key, `mutation($id: ID!) { recheckMailboxAccess(ids: [$id]) { access } }`, map[string]any{"id": mailbox}, &rechecked))
+	require.Equal(t, "BLOCKED_BY_POLICY", rechecked.RecheckMailboxAccess[0].Access, "the policy applies")
+	var listed struct {
+		TeamAccess struct {
+			Issues []struct{ Kind, Message string }
+		}
+	}
+	require.Empty(t, gql(t, svc.url, svc.key, `{ teamAccess { issues { kind message } } }`, nil, &listed))
+	require.Contains(t, fmt.Sprint(listed.TeamAccess.Issues), "MAILBOX_BLOCKED Adele Vance", "the API lists it at once")
 	require.NoError(t, chromedp.Do(admin,
 		ignore(chromedp.Poll[bool](`Array.from(document.querySelectorAll('#issue-list li[data-kind=MAILBOX_BLOCKED]')).some(function (li) {
-			return li.textContent.indexOf('Adele Vance') >= 0; })`, chromedp.WithPollingTimeout(30*time.Second))),
+			return li.textContent.indexOf('Adele Vance') >= 0; })`, chromedp.WithPollingTimeout(45*time.Second))),
 	))
 	totals, err := chromedp.Run(admin, chromedp.Text(chromedp.CSS("#totals")))
 	require.NoError(t, err)
