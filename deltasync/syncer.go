@@ -170,6 +170,11 @@ func (s *Syncer) SyncScopes(ctx context.Context, orgID, tenantID, userID string,
 }
 
 func (s *Syncer) syncScopes(ctx context.Context, orgID, tenantID, userID string, scopes []string) error {
+	if _, whole, err := s.rules(ctx, s.st.Org(orgID), userID); err != nil {
+		return err
+	} else if whole != "" {
+		return nil // its person opted out, or the policy excludes or erased its owner: nothing of it is read
+	}
 	var errs []error
 	for _, scope := range scopes {
 		if err := s.syncScope(ctx, orgID, tenantID, userID, scope); err != nil {
