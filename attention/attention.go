@@ -47,7 +47,6 @@ type Issue struct {
 type Store interface {
 	Org(orgID string) store.OrgScope
 	GraphSubscriptions(ctx context.Context, orgID string) ([]store.GraphSubscription, error)
-	ConnectedTeamAccess(ctx context.Context) ([]store.TeamAccess, error)
 }
 
 var _ Store = (*store.Store)(nil)
@@ -246,16 +245,13 @@ func (s *Service) webhooks(ctx context.Context, org store.OrgScope) ([]Issue, er
 	return out, nil
 }
 
-// Changed lists the connected organisations whose issues changed since it last looked (all of
-// those with issues, the first time): a job publishes them to live subscribers.
-func (s *Service) Changed(ctx context.Context) ([]string, error) {
-	tas, err := s.st.ConnectedTeamAccess(ctx)
-	if err != nil {
-		return nil, err
-	}
+// Changed lists those of the organisations whose issues changed since it last looked at them
+// (all of those with issues, the first time): the server's watcher asks for the organisations
+// its live subscribers follow, and publishes to them.
+func (s *Service) Changed(ctx context.Context, orgIDs []string) ([]string, error) {
 	var out []string
-	for _, ta := range tas {
-		is, err := s.Issues(ctx, ta.OrgID)
+	for _, org := range orgIDs {
+		is, err := s.Issues(ctx, org)
 		if err != nil {
 			return out, err
 		}
@@ -264,11 +260,11 @@ func (s *Service) Changed(ctx context.Context) ([]string, error) {
 			b.WriteString(i.Kind + "|" + i.Mailbox + "\n") // not the message: a failure count moving on is no news
 		}
 		s.mu.Lock()
-		prev, ok := s.seen[ta.OrgID]
-		s.seen[ta.OrgID] = b.String()
+		prev, ok := s.seen[org]
+		s.seen[org] = b.String()
 		s.mu.Unlock()
 		if prev != b.String() && (ok || b.Len() > 0) {
-			out = append(out, ta.OrgID)
+			out = append(out, org)
 		}
 	}
 	return out, nil

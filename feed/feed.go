@@ -95,3 +95,14 @@ func (h *Hub[T]) Subscribers() int {
 	}
 	return n
 }
+
+// Topics lists the topics that have live subscribers now.
+func (h *Hub[T]) Topics() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]string, 0, len(h.subs))
+	for t := range h.subs {
+		out = append(out, t)
+	}
+	return out
+}

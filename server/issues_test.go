@@ -37,7 +37,7 @@ func TestIssuesFollowWhatTheyDescribe(t *testing.T) {
 	require.NoError(t, s.SyncMailbox(ctx, e.org, e.tenant, e.alice))
 	require.NoError(t, s.SyncMailbox(ctx, e.org, e.tenant, e.bob))
 	require.Empty(t, kinds(t, att, e.org), "all is well")
-	changed, err := att.Changed(ctx)
+	changed, err := att.Changed(ctx, []string{e.org})
 	require.NoError(t, err)
 	require.Empty(t, changed, "no issues, nothing to publish")
 
@@ -47,14 +47,14 @@ func TestIssuesFollowWhatTheyDescribe(t *testing.T) {
 	require.Contains(t, got, attention.SyncFailing+" "+e.alice)
 	require.Contains(t, got[attention.SyncFailing+" "+e.alice].Message, "Alice Adams")
 	require.Contains(t, got[attention.SyncFailing+" "+e.alice].Message, "Microsoft said: ")
-	changed, err = att.Changed(ctx)
+	changed, err = att.Changed(ctx, []string{e.org})
 	require.NoError(t, err)
 	require.Equal(t, []string{e.org}, changed, "the new issue is published")
 
 	e.sim.ClearFaults()
 	require.NoError(t, s.SyncMailbox(ctx, e.org, e.tenant, e.alice))
 	require.Empty(t, kinds(t, att, e.org), "it leaves once the sync succeeds")
-	changed, err = att.Changed(ctx)
+	changed, err = att.Changed(ctx, []string{e.org})
 	require.NoError(t, err)
 	require.Equal(t, []string{e.org}, changed, "and its leaving too")
 

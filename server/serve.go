@@ -355,7 +355,7 @@ func webhookAllowHosts(cfg *config) []string {
 const issuesEvery = 30 * time.Second
 
 // watchIssues publishes an organisation's Team Access to this process's live subscribers when
-// its issues change (a sync starts failing, a mailbox is newly blocked), which nothing else
+// its issues change (only organisations with subscribers here are looked at) (a sync starts failing, a mailbox is newly blocked), which nothing else
 // publishes.
 func watchIssues(ctx context.Context, att *attention.Service, svc *access.Service, changes *feed.Hub[access.TeamAccess], log *slog.Logger) {
 	t := time.NewTicker(issuesEvery)
@@ -366,7 +366,7 @@ func watchIssues(ctx context.Context, att *attention.Service, svc *access.Servic
 			return
 		case <-t.C:
 		}
-		orgs, err := att.Changed(ctx)
+		orgs, err := att.Changed(ctx, changes.Topics()) // only those someone here follows
 		if err != nil && ctx.Err() == nil {
 			log.Warn("checking the organizations' issues", "err", err)
 		}
