@@ -100,7 +100,7 @@ func newGraphQLHandler(r *resolvers.Resolver, d *deps) *handler.Server {
 	srv.Use(websocketRate{d.limits})
 	srv.Use(subscriptionLimit{max: maxSubscriptionsPerConnection})
 	srv.Use(responseMetrics{m})
-	srv.Use(newStoreShares(cmp.Or(d.budget, requestBudget)))
+	srv.Use(newStoreShares(cmp.Or(d.budget, requestBudget), cmp.Or(d.orgRunning, orgRunning())))
 	if d.costs != nil {
 		srv.Use(d.costs)
 	}

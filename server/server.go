@@ -37,6 +37,9 @@ type deps struct {
 	keepAlive time.Duration
 	// budget is a query's or mutation's time budget; requestBudget if zero.
 	budget time.Duration
+	// orgRunning is how many queries and mutations of one organization run at once;
+	// orgRunning() if zero.
+	orgRunning int
 	// websocket replaces the websocket transport; the fan-out benchmark's baseline runs
 	// gqlgen's own there.
 	websocket graphql.Transport

@@ -101,6 +101,38 @@ func TestOneRequestUsesAtMostItsShareOfTheStore(t *testing.T) {
 	require.LessOrEqual(t, r.resetMax(), requestStoreShare+2)
 }
 
+// TestAnOrganizationRunsItsShareOfRequestsAtOnce: three clients of one organization sending the
+// heaviest request at once run one at a time (with one running place), so the store sees one
+// request's share of reads, not the organization's; another organization is not held behind
+// them.
+func TestAnOrganizationRunsItsShareOfRequestsAtOnce(t *testing.T) {
+	r := &reads{only: "activities"}
+	e := newActivityEnvWith(t, activities.HubOptions{}, store.Options{Monitor: r.monitor()}, func(d *deps) { d.orgRunning = 1 })
+	e.add(t, 20)
+	ctx := t.Context()
+	other, err := e.dir.CreateOrganization(ctx, "Other Corp")
+	require.NoError(t, err)
+	_, otherKey, err := e.dir.CreateKey(ctx, auth.CommandLine(other.ID), auth.NewKey{Name: "other", Role: auth.RoleReader})
+	require.NoError(t, err)
+	r.resetMax()
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			_, out := postGraphQL(t, e.url, e.key, heavyQuery())
+			require.Empty(t, out.Errors)
+		})
+	}
+	wg.Go(func() {
+		_, out := postGraphQL(t, e.url, otherKey, heavyQuery())
+		require.Empty(t, out.Errors)
+	})
+	wg.Wait()
+	// Three requests at once of one organization would read up to its share (12) at once; one
+	// at a time, one request's share beside the other organization's.
+	require.LessOrEqual(t, r.resetMax(), 2*requestStoreShare)
+	require.Greater(t, orgStoreShare, requestStoreShare, "the test would not tell the two apart")
+}
+
 func TestARequestOverItsTimeBudgetIsStoppedWithTIMEOUT(t *testing.T) {
 	e := newActivityEnv(t, activities.HubOptions{}, func(d *deps) { d.budget = 50 * time.Millisecond })
 	e.add(t, 20)
@@ -144,8 +176,8 @@ func BenchmarkNoisyNeighbour(b *testing.B) {
 			e := newActivityEnv(b, activities.HubOptions{}, opts...)
 			e.add(b, 20)
 			for b.Loop() {
-				idle := measureNeighbour(b, e, 30, false)
-				loaded := measureNeighbour(b, e, 30, true)
+				idle := measureNeighbour(b, e, 100, false)
+				loaded := measureNeighbour(b, e, 100, true)
 				b.ReportMetric(float64(p99(idle.query).Microseconds())/1000, "idle-query-p99-ms")
 				b.ReportMetric(float64(p99(loaded.query).Microseconds())/1000, "loaded-query-p99-ms")
 				b.ReportMetric(float64(p99(idle.intake).Microseconds())/1000, "idle-intake-p99-ms")
