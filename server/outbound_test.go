@@ -91,7 +91,12 @@ func (r *receiver) received() []delivery {
 
 // webhookEnv is an activity environment with the outbound service delivering to loopback.
 func webhookEnv(t testing.TB, o outbound.Options) (*activityEnv, *outbound.Service) {
-	e := newActivityEnv(t, activities.HubOptions{Interval: 10 * time.Millisecond})
+	return webhookEnvWith(t, activities.HubOptions{Interval: 10 * time.Millisecond}, o)
+}
+
+// webhookEnvWith is webhookEnv with the hub's options.
+func webhookEnvWith(t testing.TB, hub activities.HubOptions, o outbound.Options) (*activityEnv, *outbound.Service) {
+	e := newActivityEnv(t, hub)
 	exec := newWebhookExec(e.res, e.hub, slog.New(slog.DiscardHandler), newMetrics())
 	o.Guard = outbound.NewGuard([]string{"127.0.0.1"})
 	o.Owner = "test"
