@@ -41,7 +41,7 @@ type Options struct {
 	LinkTTL  time.Duration // how long a consent link works; 1 hour by default
 	Now      func() time.Time
 	Log      *slog.Logger
-	Publish  func(orgID string, ta TeamAccess) // live updates; may be nil
+	Publish  func(ctx context.Context, orgID string, ta TeamAccess) // live updates; may be nil
 	OnDelete []DisconnectHook
 	// OnConnect hears of a tenant just bound to an organisation (discovery starts there).
 	OnConnect func(orgID, tenantID string)
@@ -110,7 +110,7 @@ func (s *Service) save(ctx context.Context, rec store.TeamAccess) (TeamAccess, e
 	}
 	ta := s.view(rec)
 	if s.o.Publish != nil {
-		s.o.Publish(rec.OrgID, ta)
+		s.o.Publish(ctx, rec.OrgID, ta)
 	}
 	return ta, nil
 }

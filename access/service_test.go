@@ -49,7 +49,7 @@ func newEnv(t *testing.T, configure ...func(*graphsim.Options)) *env {
 	e := &env{sim: sim, dir: auth.NewDirectory(st), clock: time.Now()}
 	e.svc = access.New(st, mc, e.dir, access.Options{
 		Now:     func() time.Time { return e.clock },
-		Publish: func(_ string, ta access.TeamAccess) { e.published = append(e.published, ta) },
+		Publish: func(_ context.Context, _ string, ta access.TeamAccess) { e.published = append(e.published, ta) },
 		OnDelete: []access.DisconnectHook{func(_ context.Context, org, tenant string, purge bool) error {
 			e.hooked = append(e.hooked, org+"/"+tenant)
 			return nil

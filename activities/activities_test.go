@@ -315,14 +315,20 @@ func collect(t *testing.T, ch <-chan *Event, n int) []Event {
 	return out
 }
 
+// runHub is a hub polling st every 5 ms, for the test's length.
+func runHub(t *testing.T, st *store.Store) *Hub {
+	h := NewHub(st, HubOptions{Interval: 5 * time.Millisecond})
+	hctx, stop := context.WithCancel(context.Background())
+	t.Cleanup(stop)
+	go h.Run(hctx)
+	return h
+}
+
 func TestResumeAfterCursorDuringABurstLosesAndRepeatsNothing(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st := openStore(t)
-	h := NewHub(st, HubOptions{Interval: 5 * time.Millisecond})
-	hctx, stop := context.WithCancel(ctx)
-	defer stop()
-	go h.Run(hctx)
+	h := runHub(t, st)
 
 	write(t, st, Created, email("u1", 0, "INBOUND", "before anyone listened", "a@fabrikam.com"))
 	sctx, disconnect := context.WithCancel(ctx)

@@ -53,7 +53,7 @@ func (h *Hub) events(ctx context.Context, org string, cs []store.Change) ([]Even
 	// Changes carry their activity; only deletions need the tombstone, for filters.
 	var ids []string
 	for _, c := range cs {
-		if c.Activity == nil {
+		if c.Activity == nil && c.OfActivity() {
 			ids = append(ids, c.ActivityID)
 		}
 	}
@@ -71,7 +71,11 @@ func (h *Hub) events(ctx context.Context, org string, cs []store.Change) ([]Even
 	}
 	evs := make([]Event, 0, len(cs))
 	for _, c := range cs {
-		if c.Type == store.ChangeMark {
+		switch c.Type {
+		case store.ChangeMark:
+			continue
+		case store.ChangeMailbox, store.ChangeTeamAccess:
+			evs = append(evs, Event{Kind: c.Type, Cursor: changeCursor(c), Target: c.Target})
 			continue
 		}
 		a, ok := as[c.ActivityID]

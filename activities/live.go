@@ -13,12 +13,16 @@ import (
 
 // Event is a change delivered to a subscriber: what happened, the cursor to resume after it,
 // and the activity (nil when deleted). Err, on the last event of a feed, says why it ended.
+// Kind is "" for an activity's change; a feed that Follow opens has store.ChangeMailbox or
+// store.ChangeTeamAccess events, with Target (the mailbox's id) and no activity.
 type Event struct {
 	Type       ChangeType
 	Cursor     string
 	ActivityID string
 	Activity   View
 	Err        error
+	Kind       string
+	Target     string
 
 	stored store.Activity
 }

@@ -24,6 +24,7 @@ type Driver = feed.Driver
 // hub's buffer is cut off.
 type subscriber struct {
 	q     store.ActivityQuery
+	kind  string // the events it takes: "" activities', or Follow's kind
 	limit int
 	from  string // the cursor it resumes after: live changes up to it were replayed
 
@@ -51,7 +52,7 @@ func (s *subscriber) offer(evs []Event) bool {
 	added := false
 	for i := range evs {
 		ev := &evs[i]
-		if ev.Cursor <= s.from || ev.stored.ID != "" && !matches(s.q, ev.stored) {
+		if ev.Cursor <= s.from || !s.wants(ev) {
 			continue
 		}
 		if s.replaying {
@@ -71,6 +72,12 @@ func (s *subscriber) offer(evs []Event) bool {
 		wake()
 	}
 	return ok
+}
+
+// wants says whether the event is of the subscriber's kind and, an activity's, matches its
+// filter (a deletion's activity may be gone: it goes to every activity subscriber).
+func (s *subscriber) wants(ev *Event) bool {
+	return ev.Kind == s.kind && (ev.stored.ID == "" || matches(s.q, ev.stored))
 }
 
 // endLocked ends the feed with an error event carrying the cursor to resume after; what was
@@ -183,10 +190,30 @@ func (h *Hub) Subscribe(ctx context.Context, org string, filter *Filter, after s
 	if err != nil {
 		return nil, err
 	}
+	return h.subscribe(ctx, org, &subscriber{q: q}, after, drive)
+}
+
+// The kinds of change log entries Follow streams.
+const (
+	KindMailbox    = store.ChangeMailbox
+	KindTeamAccess = store.ChangeTeamAccess
+)
+
+// Follow streams the organisation's change log entries of one kind (KindMailbox or
+// KindTeamAccess) after the cursor, as Subscribe does activities' changes: partners'
+// webhooks on mailboxChanged and teamAccessChanged resume from it.
+func (h *Hub) Follow(ctx context.Context, org, kind, after string) (<-chan *Event, error) {
+	if kind != KindMailbox && kind != KindTeamAccess {
+		return nil, fmt.Errorf("activities: no change log entries of kind %q", kind)
+	}
+	return h.subscribe(ctx, org, &subscriber{kind: kind}, after, nil)
+}
+
+func (h *Hub) subscribe(ctx context.Context, org string, s *subscriber, after string, drive Driver) (<-chan *Event, error) {
 	if err := CheckCursor(after); err != nil {
 		return nil, err
 	}
-	s := &subscriber{q: q, limit: h.buffer, from: after, taken: after, replaying: after != ""}
+	s.limit, s.from, s.taken, s.replaying = h.buffer, after, after, after != ""
 	if s.replaying {
 		s.space = make(chan struct{}, 1) // only the replay waits for the queue to drain
 	}
@@ -256,7 +283,7 @@ func (h *Hub) replay(ctx context.Context, org string, s *subscriber, after strin
 		}
 		s.mu.Lock()
 		for i := range evs {
-			if evs[i].stored.ID == "" || matches(s.q, evs[i].stored) {
+			if s.wants(&evs[i]) {
 				s.queue = append(s.queue, &evs[i])
 			}
 		}

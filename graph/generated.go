@@ -4016,7 +4016,11 @@ input CreateWebhookEndpointInput {
   url: String!
   "What the endpoint is for (at most 500 characters)."
   description: String = ""
-  "A subscription document on activityChanged, e.g. subscription { activityChanged { type activity { id subject } } }."
+  """
+  A subscription document on activityChanged, mailboxChanged or teamAccessChanged, e.g.
+  subscription { activityChanged { type activity { id subject } } }. A mailboxChanged or
+  teamAccessChanged delivery carries the mailbox or the Team Access as it is when it is sent.
+  """
   query: String!
   "The document's variables."
   variables: Map

@@ -206,7 +206,9 @@ type CreateWebhookEndpointInput struct {
 	URL string `json:"url"`
 	// What the endpoint is for (at most 500 characters).
 	Description *string `json:"description,omitempty"`
-	// A subscription document on activityChanged, e.g. subscription { activityChanged { type activity { id subject } } }.
+	// A subscription document on activityChanged, mailboxChanged or teamAccessChanged, e.g.
+	// subscription { activityChanged { type activity { id subject } } }. A mailboxChanged or
+	// teamAccessChanged delivery carries the mailbox or the Team Access as it is when it is sent.
 	Query string `json:"query"`
 	// The document's variables.
 	Variables map[string]any `json:"variables,omitempty"`

@@ -34,7 +34,7 @@ type Options struct {
 	Schedule    Schedule
 	Concurrency int // probes in flight per tenant; 4 by default, the Outlook per-mailbox limit
 	// Publish hears of every mailbox whose access or capture changed.
-	Publish func(orgID string, m Mailbox)
+	Publish func(ctx context.Context, orgID string, m Mailbox)
 	// OnCapture hears when a mailbox starts or stops being captured.
 	OnCapture func(ctx context.Context, orgID string, m Mailbox, captured bool)
 }
@@ -214,7 +214,7 @@ func kindCapture(p store.CapturePolicy, k Kind) bool {
 func (s *Service) changed(ctx context.Context, orgID string, m store.Mailbox, wasCaptured bool) {
 	view := toView(m)
 	if s.o.Publish != nil {
-		s.o.Publish(orgID, view)
+		s.o.Publish(ctx, orgID, view)
 	}
 	if now := captured(m); now != wasCaptured && s.o.OnCapture != nil {
 		s.o.OnCapture(ctx, orgID, view, now)

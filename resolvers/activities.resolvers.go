@@ -130,7 +130,7 @@ func (r *subscriptionResolver) ActivityChanged(ctx context.Context, filter *acti
 	if after != nil {
 		from = *after
 	}
-	hook, isHook := ctx.Value(webhookFeedKey{}).(webhookFeed)
+	hook, isHook := webhookOf(ctx)
 	if isHook {
 		from = hook.after
 	}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 
 	"github.com/teamaccess/teamaccess/access"
+	"github.com/teamaccess/teamaccess/activities"
 	"github.com/teamaccess/teamaccess/auth"
 	"github.com/teamaccess/teamaccess/errkind"
 	"github.com/teamaccess/teamaccess/graph"
@@ -171,6 +172,15 @@ func (r *subscriptionResolver) MailboxChanged(ctx context.Context, filter *graph
 		return nil, err
 	}
 	f := mailboxFilter(filter)
+	if hook, ok := webhookOf(ctx); ok {
+		return followForWebhook(ctx, r.Resolver, who.OrgID, activities.KindMailbox, hook, func(ctx context.Context, ev *activities.Event) (*mailboxes.Mailbox, bool, error) {
+			m, err := r.Mailboxes.Get(ctx, who.OrgID, ev.Target)
+			if errors.Is(err, errkind.ErrNotFound) {
+				return nil, false, nil // erased or purged since
+			}
+			return &m, err == nil && matches(f, m), err
+		})
+	}
 	watch := func(ctx context.Context, notify func()) <-chan mailboxes.Mailbox {
 		return r.MailboxFeed.Watch(ctx, who.OrgID, notify)
 	}

@@ -44,6 +44,8 @@ type Resolver struct {
 	Activities   ActivityService
 	ActivityFeed interface {
 		Subscribe(ctx context.Context, orgID string, f *activities.Filter, after string, drive activities.Driver) (<-chan *activities.Event, error)
+		// Follow streams the change log's mailbox or Team Access entries (for webhooks).
+		Follow(ctx context.Context, orgID, kind, after string) (<-chan *activities.Event, error)
 	}
 	// Sync is the delta sync of captured mailboxes; Audit records admin actions.
 	Sync  SyncService

@@ -9,6 +9,7 @@ import (
 	"context"
 
 	"github.com/teamaccess/teamaccess/access"
+	"github.com/teamaccess/teamaccess/activities"
 	"github.com/teamaccess/teamaccess/auth"
 	"github.com/teamaccess/teamaccess/graph"
 	"github.com/teamaccess/teamaccess/mailboxes"
@@ -58,6 +59,12 @@ func (r *subscriptionResolver) TeamAccessChanged(ctx context.Context) (<-chan *a
 	id, err := caller(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if hook, ok := webhookOf(ctx); ok { // each change from the endpoint's place, no first state
+		return followForWebhook(ctx, r.Resolver, id.OrgID, activities.KindTeamAccess, hook, func(ctx context.Context, _ *activities.Event) (*access.TeamAccess, bool, error) {
+			ta, err := r.Access.Status(ctx, id.OrgID)
+			return &ta, err == nil, err
+		})
 	}
 	current, err := r.Access.Status(ctx, id.OrgID)
 	if err != nil {

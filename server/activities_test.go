@@ -27,6 +27,7 @@ import (
 
 	"github.com/teamaccess/teamaccess/activities"
 	"github.com/teamaccess/teamaccess/auth"
+	"github.com/teamaccess/teamaccess/feed"
 	"github.com/teamaccess/teamaccess/mailboxes"
 	"github.com/teamaccess/teamaccess/resolvers"
 	"github.com/teamaccess/teamaccess/store"
@@ -63,6 +64,7 @@ type activityEnv struct {
 	res           *resolvers.Resolver
 	graphql       http.Handler // the GraphQL handler alone, without authentication
 	hub           *activities.Hub
+	mailboxFeed   *feed.Hub[mailboxes.Mailbox]
 	mbx           *countingMailboxes
 	act           *countingActivities
 	n             int
@@ -105,7 +107,8 @@ func newActivityEnvWith(t testing.TB, hub activities.HubOptions, o store.Options
 	hctx, stop := context.WithCancel(ctx)
 	t.Cleanup(stop)
 	go e.hub.Run(hctx)
-	e.mbx = &countingMailboxes{Service: mailboxes.New(st, nil, dir, mailboxes.Options{Log: log})}
+	e.mailboxFeed = feed.New[mailboxes.Mailbox](64)
+	e.mbx = &countingMailboxes{Service: mailboxes.New(st, nil, dir, mailboxes.Options{Log: log, Publish: publishMailbox(e.mailboxFeed, st, e.hub, log)})}
 	e.act = &countingActivities{Service: activities.New(st)}
 	d := &deps{log: log, store: st, directory: dir, metrics: newMetrics(), streams: newStreams(), limits: newRateLimiter(1e6, 1e6)}
 	if _, bench := t.(*testing.B); !bench {
@@ -115,7 +118,7 @@ func newActivityEnvWith(t testing.TB, hub activities.HubOptions, o store.Options
 		o(d)
 	}
 	e.res = &resolvers.Resolver{Directory: dir, DB: storageDescriber{st}, Version: "test",
-		Mailboxes: e.mbx, Activities: e.act, ActivityFeed: e.hub}
+		Mailboxes: e.mbx, MailboxFeed: e.mailboxFeed, Activities: e.act, ActivityFeed: e.hub}
 	d.graphql = newGraphQLHandler(e.res, d)
 	e.graphql = d.graphql
 	srv := httptest.NewServer(newHandler(d))

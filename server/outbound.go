@@ -51,9 +51,9 @@ func as(ctx context.Context, orgID string) context.Context {
 	return auth.WithIdentity(ctx, auth.Identity{OrgID: orgID, KeyID: "webhook", KeyName: "webhook endpoint", Role: auth.RoleReader})
 }
 
-// Check implements outbound.Executor: one subscription to activityChanged, valid against the
-// schema and within the API's limits, with no after argument (teamaccess keeps the endpoint's
-// place).
+// Check implements outbound.Executor: one subscription to activityChanged, mailboxChanged or
+// teamAccessChanged, valid against the schema and within the API's limits, with no after
+// argument (teamaccess keeps the endpoint's place).
 func (w *webhookExec) Check(ctx context.Context, orgID, query string, vars map[string]any) error {
 	ctx = as(ctx, orgID)
 	oc, errs := w.exec.CreateOperationContext(ctx, &graphql.RawParams{Query: query, Variables: vars})
@@ -67,8 +67,8 @@ func (w *webhookExec) Check(ctx context.Context, orgID, query string, vars map[s
 		return errkind.E(errkind.ErrInvalid, "query must subscribe to one field")
 	}
 	f, ok := oc.Operation.SelectionSet[0].(*ast.Field)
-	if !ok || f.Name != "activityChanged" {
-		return errkind.E(errkind.ErrInvalid, "webhooks deliver activityChanged (mailboxChanged and teamAccessChanged are not yet delivered as webhooks)")
+	if !ok || (f.Name != "activityChanged" && f.Name != "mailboxChanged" && f.Name != "teamAccessChanged") {
+		return errkind.E(errkind.ErrInvalid, "webhooks deliver activityChanged, mailboxChanged or teamAccessChanged")
 	}
 	if f.Arguments.ForName("after") != nil {
 		return errkind.E(errkind.ErrInvalid, "leave out after: teamaccess keeps the endpoint's place in the change log (replay with replayWebhookEndpoint)")

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket/wsjson"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -200,10 +199,7 @@ func TestAWebhookDeliveryIsTheSubscriptionsEvent(t *testing.T) {
 	rcv := newReceiver(t)
 	endpoint(t, e, svc, rcv, "", changedDoc)
 	ctx := wsContext(t)
-	payload, _ := json.Marshal(map[string]string{"query": changedDoc})
-	ws := dialGraphQL(t, ctx, e.url, "graphql-transport-ws", e.key)
-	t.Cleanup(func() { _ = ws.CloseNow() })
-	require.NoError(t, wsjson.Write(ctx, ws, wsMessage{ID: "1", Type: "subscribe", Payload: payload}))
+	ws := subscribeOverWebsocket(t, ctx, e.url, e.key, changedDoc)
 	require.Eventually(t, func() bool { return e.hub.Subscribers() == 1 }, 5*time.Second, 5*time.Millisecond)
 	runWebhooks(t, svc)
 	e.add(t, 1)
@@ -321,7 +317,7 @@ func TestWebhookEndpointsThroughTheAPI(t *testing.T) {
 		"plain http to a host not allowed": {"url": "http://hooks.example.com/x", "query": changedDoc},
 		"a private address":                {"url": "https://10.0.0.8/x", "query": changedDoc},
 		"a query":                          {"url": rcv.srv.URL, "query": `{ viewer { role } }`},
-		"another subscription":             {"url": rcv.srv.URL, "query": `subscription { mailboxChanged { id } }`},
+		"two subscriptions in one":         {"url": rcv.srv.URL, "query": `subscription { mailboxChanged { id } teamAccessChanged { status } }`},
 		"an after argument":                {"url": rcv.srv.URL, "query": `subscription { activityChanged(after: "x") { type } }`},
 		"an invalid document":              {"url": rcv.srv.URL, "query": `subscription { activityChanged { nope } }`},
 	} {

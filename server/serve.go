@@ -174,11 +174,14 @@ func build(cfg *config, st *store.Store, dir *auth.Directory, ms *microsoft, gro
 	metrics.watch(st, hub)
 	mbx := mailboxes.New(st, ms.client, dir, mailboxes.Options{
 		Log: log.With("component", "mailboxes"), OnCapture: lc.CaptureChanged,
-		Publish: func(org string, m mailboxes.Mailbox) { mailboxChanges.Publish(org, m) },
+		Publish: publishMailbox(mailboxChanges, st, hub, log),
 	})
 	svc := access.New(st, ms.client, dir, access.Options{
-		Log:       log.With("component", "access"),
-		Publish:   func(org string, ta access.TeamAccess) { changes.Publish(org, ta) },
+		Log: log.With("component", "access"),
+		Publish: func(ctx context.Context, org string, ta access.TeamAccess) {
+			changes.Publish(org, ta)
+			logChange(ctx, st, hub, log, org, store.Change{Type: store.ChangeTeamAccess})
+		},
 		OnConnect: lc.Connected, OnDelete: []access.DisconnectHook{lc.Disconnecting},
 	})
 	lc.Attach(lifecycle.Parts{Discovery: mbx, Sync: syncer, Notifications: subs})
@@ -339,6 +342,27 @@ func describeStorage(st *store.Store, cfg *config) string {
 		return "embedded FerretDB (SQLite) in " + dir
 	}
 	return "MongoDB at " + st.Hosts()
+}
+
+// publishMailbox tells a mailbox's change to this process's live subscribers and appends it to
+// the change log for the webhooks.
+func publishMailbox(live *feed.Hub[mailboxes.Mailbox], st *store.Store, hub *activities.Hub, log *slog.Logger) func(context.Context, string, mailboxes.Mailbox) {
+	return func(ctx context.Context, org string, m mailboxes.Mailbox) {
+		live.Publish(org, m)
+		logChange(ctx, st, hub, log, org, store.Change{Type: store.ChangeMailbox, Target: m.ID})
+	}
+}
+
+// logChange appends a mailbox's or the Team Access's change to the change log, from which
+// partners' webhooks on mailboxChanged and teamAccessChanged deliver it (the live subscriptions
+// of this process have it already, from the feed).
+func logChange(ctx context.Context, st *store.Store, hub *activities.Hub, log *slog.Logger, org string, c store.Change) {
+	c.ID, c.At = store.NewChangeID(), time.Now().UTC()
+	if err := st.Org(org).AppendChanges(context.WithoutCancel(ctx), []store.Change{c}); err != nil {
+		log.Warn("log a change for the webhooks", "org", org, "type", c.Type, "err", err)
+		return
+	}
+	hub.Poke()
 }
 
 // webhookAllowHosts are the hosts that may receive webhooks though not public: the operator's,

@@ -76,6 +76,17 @@ func queryOverWebsocket(t *testing.T, ctx context.Context, c *websocket.Conn, su
 	return r.Data
 }
 
+// subscribeOverWebsocket opens a graphql-transport-ws websocket with key and subscribes to
+// doc as operation "1".
+func subscribeOverWebsocket(t *testing.T, ctx context.Context, base, key, doc string) *websocket.Conn {
+	t.Helper()
+	ws := dialGraphQL(t, ctx, base, "graphql-transport-ws", key)
+	t.Cleanup(func() { _ = ws.CloseNow() })
+	payload, _ := json.Marshal(map[string]string{"query": doc})
+	require.NoError(t, wsjson.Write(ctx, ws, wsMessage{ID: "1", Type: "subscribe", Payload: payload}))
+	return ws
+}
+
 func wsContext(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	t.Cleanup(cancel)

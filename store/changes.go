@@ -11,7 +11,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// Change is an entry of the change log: what happened to an activity. Seq numbers an
+// Change is an entry of the change log: what happened to an activity (or, for partners'
+// webhooks, that a mailbox or the Team Access changed: ChangeMailbox, ChangeTeamAccess). Seq numbers an
 // organisation's changes 1, 2, 3, … in the order they were written, across every process on
 // the store: it is what live subscribers resume from. Every process reads the log by number,
 // which is how changes reach the subscribers of all of them; a change stream (WatchChanges),
@@ -32,6 +33,14 @@ type Change struct {
 	// Activity is the activity as this change left it, so that the live feed reads the log
 	// alone; absent on deletions, whose tombstone the feed looks up.
 	Activity *Activity `bson:"activity,omitempty"`
+	// Target is what a ChangeMailbox is about, by its API id (the mailbox's global id).
+	Target string `bson:"target,omitempty"`
+}
+
+// OfActivity says whether the change is an activity's (not a mark, a mailbox's or the Team
+// Access's).
+func (c Change) OfActivity() bool {
+	return c.Type != ChangeMark && c.Type != ChangeMailbox && c.Type != ChangeTeamAccess
 }
 
 // NewChangeID is a unique change id.
@@ -123,6 +132,16 @@ func (s *Store) PruneChanges(ctx context.Context, before time.Time) (int64, erro
 // ChangeMark is the type of a change log entry that only keeps the numbering's place: the
 // newest change of a purged organisation. Readers skip it.
 const ChangeMark = "MARK"
+
+// ChangeMailbox and ChangeTeamAccess are change log entries that say a mailbox's access or
+// capture changed, or the organisation's Team Access did, for the partners' webhooks on
+// mailboxChanged and teamAccessChanged (which resume from the log as activityChanged's do).
+// They carry no snapshot: a delivery reads the mailbox or the Team Access as it is then.
+// Activity readers skip them.
+const (
+	ChangeMailbox    = "MAILBOX"
+	ChangeTeamAccess = "TEAM_ACCESS"
+)
 
 // clearChanges deletes an organisation's change log, leaving a mark with the newest number so
 // that numbering goes on after it (a subscriber connected meanwhile would otherwise wait for

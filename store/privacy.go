@@ -383,7 +383,7 @@ func (o OrgScope) Totals(ctx context.Context) (Totals, error) {
 		return t, fmt.Errorf("count contacts: %w", err)
 	}
 	var c Change
-	err = o.s.collection(changeCollection).FindOne(ctx, o.filter(bson.E{Key: "type", Value: bson.D{{Key: "$ne", Value: ChangeMark}}}),
+	err = o.s.collection(changeCollection).FindOne(ctx, o.filter(bson.E{Key: "type", Value: bson.D{{Key: "$nin", Value: bson.A{ChangeMark, ChangeMailbox, ChangeTeamAccess}}}}),
 		options.FindOne().SetSort(bson.D{{Key: "seq", Value: -1}}).SetProjection(bson.D{{Key: "at", Value: 1}})).Decode(&c)
 	switch {
 	case err == nil:
