@@ -66,7 +66,7 @@ func write(t testing.TB, st *store.Store, typ ChangeType, as ...store.Activity) 
 	var cs []store.Change
 	var ids []string
 	for i, a := range as {
-		c := store.Change{ID: store.NewChangeID(), Type: string(typ), ActivityID: a.ID, At: time.Now()}
+		c := store.Change{Type: string(typ), ActivityID: a.ID, At: time.Now()}
 		if typ != Deleted { // as the delta sync logs them: with the activity, but for deletions
 			c.Activity = &as[i]
 		}

@@ -18,7 +18,7 @@ func TestFollowGetsItsKindAndActivitySubscribersSkipIt(t *testing.T) {
 	st := openStore(t)
 	h := runHub(t, st)
 	logEntry := func(kind, target string) {
-		require.NoError(t, st.Org(org).AppendChanges(ctx, []store.Change{{ID: store.NewChangeID(), Type: kind, Target: target, At: time.Now()}}))
+		require.NoError(t, st.Org(org).AppendChanges(ctx, []store.Change{{Type: kind, Target: target, At: time.Now()}}))
 	}
 
 	acts, err := h.Subscribe(ctx, org, nil, "", nil)

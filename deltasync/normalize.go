@@ -217,17 +217,17 @@ func (s *Syncer) write(ctx context.Context, org store.OrgScope, userID string, s
 	}
 	changes := make([]store.Change, 0, len(acts)+len(removed)+len(forgotten))
 	for _, id := range forgotten {
-		changes = append(changes, store.Change{ID: store.NewChangeID(), Type: string(Deleted), ActivityID: id, At: s.now()})
+		changes = append(changes, store.Change{Type: string(Deleted), ActivityID: id, At: s.now()})
 	}
 	for i, a := range acts {
 		t := Created
 		if existed[a.ID] {
 			t = Updated
 		}
-		changes = append(changes, store.Change{ID: store.NewChangeID(), Type: string(t), ActivityID: a.ID, At: a.ChangedAt, Activity: &acts[i]})
+		changes = append(changes, store.Change{Type: string(t), ActivityID: a.ID, At: a.ChangedAt, Activity: &acts[i]})
 	}
 	for _, g := range removed {
-		changes = append(changes, store.Change{ID: store.NewChangeID(), Type: string(Deleted), ActivityID: store.ItemID(org.ID(), userID, st.Scope, g), At: s.now()})
+		changes = append(changes, store.Change{Type: string(Deleted), ActivityID: store.ItemID(org.ID(), userID, st.Scope, g), At: s.now()})
 	}
 	if err := org.AppendChanges(ctx, changes); err != nil {
 		return err

@@ -275,7 +275,7 @@ func (s *Syncer) syncScope(ctx context.Context, orgID, tenantID, userID, scope s
 			if store.Scope(scope) != store.ScopeContacts {
 				changes := make([]store.Change, len(gone))
 				for i, g := range gone {
-					changes[i] = store.Change{ID: store.NewChangeID(), Type: string(Deleted), ActivityID: store.ItemID(orgID, userID, scope, g), At: s.now()}
+					changes[i] = store.Change{Type: string(Deleted), ActivityID: store.ItemID(orgID, userID, scope, g), At: s.now()}
 				}
 				if err := org.AppendChanges(ctx, changes); err != nil {
 					return s.failed(ctx, org, &st, err)

@@ -165,7 +165,7 @@ func (s *Service) forget(ctx context.Context, org store.OrgScope, ids []string) 
 	now := s.o.Now().UTC()
 	cs := make([]store.Change, len(gone))
 	for i, id := range gone {
-		cs[i] = store.Change{ID: store.NewChangeID(), Type: "DELETED", ActivityID: id, At: now}
+		cs[i] = store.Change{Type: "DELETED", ActivityID: id, At: now}
 	}
 	return org.AppendChanges(ctx, cs)
 }

@@ -69,6 +69,7 @@ type activityEnv struct {
 	act           *countingActivities
 	n             int
 	pad           string // appended to subjects, to make changes big
+	spread        int    // mailboxes add spreads activities over: u1 and u2 if 0
 }
 
 func newActivityEnv(t testing.TB, hub activities.HubOptions, opts ...func(*deps)) *activityEnv {
@@ -137,7 +138,7 @@ func (e *activityEnv) add(t testing.TB, count int) []string {
 	var ids []string
 	for range count {
 		e.n++
-		n, mbx := e.n, "u"+strconv.Itoa(1+e.n%2)
+		n, mbx := e.n, "u"+strconv.Itoa(1+e.n%max(e.spread, 2))
 		a := store.Activity{ID: store.ItemID(e.org, mbx, "mail:inbox", fmt.Sprintf("g%05d", n)), MailboxID: mbx, Scope: "mail:inbox",
 			GraphID: fmt.Sprintf("g%05d", n), Kind: "EMAIL", Direction: "INBOUND", Subject: fmt.Sprintf("Pricing %d", n) + e.pad,
 			OccurredAt: baseTime.Add(time.Duration(n) * time.Minute), Participants: []store.Participant{
@@ -152,7 +153,7 @@ func (e *activityEnv) add(t testing.TB, count int) []string {
 		as = append(as, a)
 	}
 	for i, a := range as {
-		cs = append(cs, store.Change{ID: store.NewChangeID(), Type: "CREATED", ActivityID: a.ID, At: time.Now(), Activity: &as[i]})
+		cs = append(cs, store.Change{Type: "CREATED", ActivityID: a.ID, At: time.Now(), Activity: &as[i]})
 	}
 	_, err := e.st.Org(e.org).WriteActivities(context.Background(), as)
 	require.NoError(t, err)

@@ -357,7 +357,7 @@ func publishMailbox(live *feed.Hub[mailboxes.Mailbox], st *store.Store, hub *act
 // partners' webhooks on mailboxChanged and teamAccessChanged deliver it (the live subscriptions
 // of this process have it already, from the feed).
 func logChange(ctx context.Context, st *store.Store, hub *activities.Hub, log *slog.Logger, org string, c store.Change) {
-	c.ID, c.At = store.NewChangeID(), time.Now().UTC()
+	c.At = time.Now().UTC()
 	if err := st.Org(org).AppendChanges(context.WithoutCancel(ctx), []store.Change{c}); err != nil {
 		log.Warn("log a change for the webhooks", "org", org, "type", c.Type, "err", err)
 		return

@@ -18,8 +18,8 @@ import (
 // which is how changes reach the subscribers of all of them; a change stream (WatchChanges),
 // where the database has one, only tells them when to read.
 //
-// A writer numbers its changes after the newest one it reads, and the unique (orgId, seq) index
-// refuses a number another writer took first, so a number is only ever written once the one
+// A writer numbers its changes after the newest one it reads, and the unique _id (the
+// organisation and the number; and the (orgId, seq) index) refuses a number another writer took first, so a number is only ever written once the one
 // before it is: readers never find a lower number appear behind a higher one. (FerretDB's
 // findAndModify is not atomic under concurrency, so a counter document would hand the same
 // number out twice.)
@@ -43,8 +43,8 @@ func (c Change) OfActivity() bool {
 	return c.Type != ChangeMark && c.Type != ChangeMailbox && c.Type != ChangeTeamAccess
 }
 
-// NewChangeID is a unique change id.
-func NewChangeID() string { return "chg_" + bson.NewObjectID().Hex() }
+// changeID is a change's _id: its organisation and number, unique as they are.
+func changeID(org string, seq int64) string { return fmt.Sprintf("chg_%s_%016x", org, seq) }
 
 // AppendChanges numbers changes after the organisation's newest and writes them, in one ordered
 // bulk insert; when another writer took some of the numbers first, the rest are numbered again
@@ -58,7 +58,12 @@ func (o OrgScope) AppendChanges(ctx context.Context, cs []Change) error {
 	for attempt := 0; len(cs) > 0; attempt++ {
 		if !known {
 			var err error
-			if last, err = o.LastChangeSeq(ctx); err != nil {
+			if attempt == 0 {
+				last, err = o.LastChangeSeq(ctx)
+			} else { // the head may lag (a writer that stopped between the log and it): ask the log
+				last, err = o.lastChangeSeqInLog(ctx)
+			}
+			if err != nil {
 				return err
 			}
 		}
@@ -84,13 +89,22 @@ func (o OrgScope) AppendChanges(ctx context.Context, cs []Change) error {
 func (o OrgScope) WriteChanges(ctx context.Context, cs []Change) error {
 	docs := make([]any, len(cs))
 	for i := range cs {
-		cs[i].OrgID = o.org
-		if cs[i].ID == "" {
-			cs[i].ID = NewChangeID()
-		}
+		cs[i].OrgID, cs[i].ID = o.org, changeID(o.org, cs[i].Seq)
 		docs[i] = cs[i]
 	}
-	if _, err := o.s.collection(changeCollection).InsertMany(ctx, docs, options.InsertMany().SetOrdered(true)); err != nil {
+	_, err := o.s.collection(changeCollection).InsertMany(ctx, docs, options.InsertMany().SetOrdered(true))
+	var bw mongo.BulkWriteException
+	if errors.As(err, &bw) && len(bw.WriteErrors) > 0 && bw.WriteErrors[0].Index > 0 {
+		cs = cs[:bw.WriteErrors[0].Index] // those before the refused one were written
+	} else if err != nil {
+		return fmt.Errorf("append changes: %w", err)
+	}
+	if len(cs) > 0 { // read by the embedded stores (another process's may share this database)
+		if herr := o.raiseHead(ctx, cs[len(cs)-1].Seq); herr != nil && err == nil {
+			return herr
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("append changes: %w", err)
 	}
 	return nil
@@ -99,6 +113,9 @@ func (o OrgScope) WriteChanges(ctx context.Context, cs []Change) error {
 // ChangesAfter reads up to limit changes of the organisation numbered after a sequence number,
 // in order.
 func (o OrgScope) ChangesAfter(ctx context.Context, after int64, limit int) ([]Change, error) {
+	if none, err := o.nothingAfter(ctx, after); none || err != nil {
+		return nil, err
+	}
 	f := append(o.filter(), bson.E{Key: "seq", Value: bson.D{{Key: "$gt", Value: after}}})
 	return findAll[Change](ctx, o.s.collection(changeCollection), "read changes", f,
 		options.Find().SetSort(bson.D{{Key: "seq", Value: 1}}).SetLimit(int64(limit)))
@@ -165,6 +182,17 @@ func (o OrgScope) clearChanges(ctx context.Context) error {
 
 // LastChangeSeq is the number of the organisation's newest change, 0 when it has none.
 func (o OrgScope) LastChangeSeq(ctx context.Context) (int64, error) {
+	if o.s.embedded != nil {
+		if head, known, err := o.head(ctx); err != nil || known {
+			return head, err
+		}
+	}
+	return o.lastChangeSeqInLog(ctx)
+}
+
+// lastChangeSeqInLog is LastChangeSeq read from the log itself (on the embedded store, a read
+// of all of it).
+func (o OrgScope) lastChangeSeqInLog(ctx context.Context) (int64, error) {
 	var c Change
 	err := o.s.collection(changeCollection).FindOne(ctx, o.filter(), options.FindOne().SetSort(bson.D{{Key: "seq", Value: -1}})).Decode(&c)
 	if errors.Is(err, mongo.ErrNoDocuments) {

@@ -48,6 +48,8 @@ type Store struct {
 	hosts     string
 	changeMu  sync.Mutex       // one change-log writer at a time in this process
 	changeSeq map[string]int64 // org -> the last change number this process wrote
+	headMu    sync.Mutex
+	queried   map[string]time.Time // org -> when its change log was last read by a query (changes_head.go)
 }
 
 // ErrUnreachable reports that the database server could not be reached.
@@ -90,7 +92,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	s := &Store{log: o.Logger, changeSeq: map[string]int64{}}
+	s := &Store{log: o.Logger, changeSeq: map[string]int64{}, queried: map[string]time.Time{}}
 	uri := o.URI
 	if uri == "" {
 		e, err := startEmbedded(ctx, o.DataDir, o.PostgreSQLURL, o.Logger)
