@@ -27,6 +27,10 @@ type Event struct {
 	stored store.Activity
 }
 
+// MailboxID is the mailbox of the event's activity ("" when the activity of a deletion is gone,
+// or for a Follow event: its Target).
+func (e *Event) MailboxID() string { return e.stored.MailboxID }
+
 // Hub fans the store's change log out to this process's subscribers. One poller reads the log
 // of each organisation with subscribers, by cursor; every process on the store runs its own, so
 // each delivers every change to its own subscribers.

@@ -33,10 +33,12 @@ const (
 )
 
 // Event is one result of an endpoint's subscription: the change's cursor and the GraphQL
-// response, as JSON, that is POSTed.
+// response, as JSON, that is POSTed. Key is what the event is in order with: its mailbox;
+// events of different keys may be in flight at once, "" is in order with every event.
 type Event struct {
 	Cursor string
 	Body   []byte
+	Key    string
 }
 
 // Executor runs subscription documents for endpoints (the server's GraphQL executor).
@@ -83,7 +85,14 @@ type Options struct {
 	Sleep func(ctx context.Context, d time.Duration) bool
 	// Observe, if set, sees each attempt: its HTTP status (0 when none came) and duration.
 	Observe func(status int, took time.Duration)
+	// InFlight is how many events of different mailboxes an endpoint may have in flight at
+	// once (MaxInFlight if zero; 1 delivers strictly one after another).
+	InFlight int
 }
+
+// MaxInFlight is how many deliveries an endpoint has at once, at most: events of one mailbox
+// go one after another, in order; those of different mailboxes side by side.
+const MaxInFlight = 4
 
 // Service manages endpoints and delivers to them (Run).
 type Service struct {
@@ -117,6 +126,9 @@ func New(st *store.Store, exec Executor, o Options) *Service {
 	}
 	if o.Sleep == nil {
 		o.Sleep = sleep
+	}
+	if o.InFlight <= 0 {
+		o.InFlight = MaxInFlight
 	}
 	return &Service{st: st, exec: exec, o: o, runs: map[string]run{}}
 }

@@ -3,13 +3,10 @@ package outbound
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"reflect"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -153,13 +150,15 @@ func (s *Service) stream(ctx context.Context, e *store.WebhookEndpoint) (done bo
 	}
 	p := &progress{s: s, e: e, read: s.o.Now(), flushed: s.o.Now()}
 	defer p.flush(ctx)
+	w := newFlights(ctx, p, s.o.InFlight)
+	defer w.abandon()
 	idle := time.NewTicker(flushEvery)
 	defer idle.Stop()
 	for {
 		select {
 		case ev, ok := <-evs:
 			if !ok {
-				if !p.flush(ctx) {
+				if !w.landAll() || !p.flush(ctx) {
 					return true, nil
 				}
 				err = streamErr()
@@ -168,142 +167,15 @@ func (s *Service) stream(ctx context.Context, e *store.WebhookEndpoint) (done bo
 				}
 				return false, err
 			}
-			if ok := p.deliver(ctx, ev); !ok {
+			if !w.take(ev) {
 				return true, nil
 			}
 		case <-idle.C:
-			if !p.flush(ctx) {
+			if !w.landAll() || !p.flush(ctx) {
 				return true, nil
 			}
 		}
 	}
-}
-
-// flushEvery bounds how long a delivered event's progress waits to be written: a burst writes
-// its place and its attempts once per flushEvery (three writes per event made a burst 110
-// deliveries a second on the embedded store), and a crash repeats at most that much, with the
-// same webhook-ids.
-const flushEvery = 250 * time.Millisecond
-
-// rereadEvery is how often a delivering process reads its endpoint again while deliveries
-// succeed, to see an admin's disable, replay or new secret.
-const rereadEvery = time.Second
-
-// progress is an endpoint's delivery state in this process: what was delivered since it was last
-// written.
-type progress struct {
-	s       *Service
-	e       *store.WebhookEndpoint
-	cursor  string // delivered, not yet written
-	logs    []store.WebhookDelivery
-	read    time.Time
-	flushed time.Time
-}
-
-// flush writes the delivered place and attempts; false when the endpoint moved on without this
-// process (replayed, deleted).
-func (p *progress) flush(ctx context.Context) bool {
-	if p.cursor == "" {
-		return true
-	}
-	ctx = context.WithoutCancel(ctx)
-	org := p.s.st.Org(p.e.OrgID)
-	if err := org.InsertWebhookDeliveries(ctx, p.logs); err != nil {
-		p.s.o.Log.Warn("webhooks: cannot record deliveries", "endpoint", p.e.ID, "err", err)
-	}
-	now := p.s.o.Now().UTC()
-	updated, err := org.AdvanceWebhookEndpoint(ctx, p.e.ID, p.e.Generation, bson.D{{Key: "cursor", Value: p.cursor},
-		{Key: "attempts", Value: 0}, {Key: "failingSince", Value: nil}, {Key: "nextAttempt", Value: nil}, {Key: "lastSuccess", Value: now}})
-	p.cursor, p.logs, p.flushed = "", nil, now
-	if errors.Is(err, store.ErrNotFound) {
-		return false // replayed (or deleted) meanwhile: the next run starts from its new place
-	}
-	if err == nil {
-		*p.e = updated
-	}
-	return true
-}
-
-// eventID is an event's webhook-id: the same for every attempt and across restarts, so that
-// partners can deduplicate on it.
-func eventID(endpoint, cursor string) string {
-	h := sha256.Sum256([]byte(endpoint + "\x00" + cursor))
-	return "msg_" + hex.EncodeToString(h[:12])
-}
-
-// deliver attempts one event until it is delivered (true) or the endpoint stops (false).
-func (p *progress) deliver(ctx context.Context, ev Event) bool {
-	s, e := p.s, p.e
-	id := eventID(e.ID, ev.Cursor)
-	for ctx.Err() == nil {
-		if e.Attempts > 0 || s.o.Now().Sub(p.read) >= rereadEvery {
-			cur, err := s.st.Org(e.OrgID).WebhookEndpoint(ctx, e.ID) // the admin may have disabled it or rotated its secret
-			if errors.Is(err, store.ErrNotFound) {
-				return false
-			}
-			if err != nil {
-				if !s.o.Sleep(ctx, 5*time.Second) {
-					return false
-				}
-				continue
-			}
-			if cur.Generation != e.Generation || cur.Status != Active {
-				p.cursor = "" // its place is the admin's now
-				return false
-			}
-			if cur.Query != e.Query || !reflect.DeepEqual(cur.Variables, e.Variables) {
-				p.flush(ctx)
-				return false // a new document: the next run uses it, from this place
-			}
-			cur.Cursor = e.Cursor
-			*e, p.read = cur, s.o.Now()
-		}
-		if e.NextAttemptAt != nil && !s.o.Sleep(ctx, e.NextAttemptAt.Sub(s.o.Now())) {
-			return false
-		}
-		attempt := s.post(ctx, e, id, ev)
-		if ctx.Err() != nil {
-			return false
-		}
-		if attempt.Status >= 200 && attempt.Status < 300 {
-			p.cursor, p.logs = ev.Cursor, append(p.logs, attempt)
-			e.Cursor = ev.Cursor
-			if e.Attempts > 0 || s.o.Now().Sub(p.flushed) >= flushEvery || len(p.logs) >= 100 {
-				return p.flush(ctx)
-			}
-			return true
-		}
-		// A failure: what was delivered before it is written first, then the failure.
-		if !p.flush(ctx) {
-			return false
-		}
-		_ = s.st.Org(e.OrgID).InsertWebhookDelivery(context.WithoutCancel(ctx), attempt)
-		now := s.o.Now().UTC()
-		if attempt.Status == http.StatusGone {
-			_ = s.disable(ctx, e, "the endpoint answered 410 Gone")
-			return false
-		}
-		since := now
-		if e.FailingSince != nil {
-			since = *e.FailingSince
-		}
-		if now.Sub(since) >= s.o.DisableAfter {
-			_ = s.disable(ctx, e, fmt.Sprintf("deliveries failed for %s; the last: %s", s.o.DisableAfter, describe(attempt)))
-			return false
-		}
-		next := now.Add(s.retry(e.Attempts + 1))
-		updated, err := s.st.Org(e.OrgID).AdvanceWebhookEndpoint(context.WithoutCancel(ctx), e.ID, e.Generation,
-			bson.D{{Key: "attempts", Value: e.Attempts + 1}, {Key: "failingSince", Value: since}, {Key: "nextAttempt", Value: next}})
-		if errors.Is(err, store.ErrNotFound) {
-			return false
-		}
-		if err == nil {
-			*e = updated
-		} else {
-			e.Attempts, e.FailingSince, e.NextAttemptAt = e.Attempts+1, &since, &next
-		}
-	}
-	return false
 }
 
 func (s *Service) retry(n int) time.Duration {

@@ -37,7 +37,7 @@ func followForWebhook[T any](ctx context.Context, r *Resolver, org, kind string,
 			if !ok {
 				continue
 			}
-			hook.seen(ev.Cursor)
+			hook.seen(ev.Cursor, ev.Target)
 			select {
 			case out <- v:
 			case <-ctx.Done():
@@ -53,24 +53,25 @@ func followForWebhook[T any](ctx context.Context, r *Resolver, org, kind string,
 // each event's cursor (which the document need not select) before the event is answered.
 type webhookFeed struct {
 	after string
-	seen  func(cursor string)
+	seen  func(cursor, mailbox string)
 }
 
 type webhookFeedKey struct{}
 
 // WithWebhookFeed makes the subscription on ctx resume after the cursor, whatever the document
-// says, and call seen with each event's cursor, in order, before the event goes out.
-func WithWebhookFeed(ctx context.Context, after string, seen func(cursor string)) context.Context {
+// says, and call seen with each event's cursor and mailbox ("" for none: the Team Access's, or
+// an activity's deletion whose activity is gone), in order, before the event goes out.
+func WithWebhookFeed(ctx context.Context, after string, seen func(cursor, mailbox string)) context.Context {
 	return context.WithValue(ctx, webhookFeedKey{}, webhookFeed{after: after, seen: seen})
 }
 
 // forWebhook passes a feed's events on, telling the webhook each one's cursor first.
-func forWebhook(ctx context.Context, evs <-chan *activities.Event, seen func(string)) <-chan *activities.Event {
+func forWebhook(ctx context.Context, evs <-chan *activities.Event, seen func(cursor, mailbox string)) <-chan *activities.Event {
 	out := make(chan *activities.Event)
 	go func() {
 		defer close(out)
 		for ev := range evs {
-			seen(ev.Cursor)
+			seen(ev.Cursor, ev.MailboxID())
 			select {
 			case out <- ev:
 			case <-ctx.Done():

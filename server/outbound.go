@@ -92,10 +92,10 @@ func (w *webhookExec) CheckCursor(after string) error { return activities.CheckC
 // Run implements outbound.Executor.
 func (w *webhookExec) Run(ctx context.Context, orgID, query string, vars map[string]any, after string) (<-chan outbound.Event, func() error, error) {
 	var mu sync.Mutex
-	var cursors []string
-	ctx = resolvers.WithWebhookFeed(as(ctx, orgID), after, func(c string) {
+	var seen []outbound.Event // cursors and mailboxes, told before their responses come
+	ctx = resolvers.WithWebhookFeed(as(ctx, orgID), after, func(cursor, mailbox string) {
 		mu.Lock()
-		cursors = append(cursors, c)
+		seen = append(seen, outbound.Event{Cursor: cursor, Key: mailbox})
 		mu.Unlock()
 	})
 	oc, errs := w.exec.CreateOperationContext(ctx, &graphql.RawParams{Query: query, Variables: vars})
@@ -103,7 +103,7 @@ func (w *webhookExec) Run(ctx context.Context, orgID, query string, vars map[str
 		return nil, nil, errkind.E(errkind.ErrInvalid, "%s", errs[0].Message)
 	}
 	responses, ctx := w.exec.DispatchOperation(ctx, oc)
-	out := make(chan outbound.Event)
+	out := make(chan outbound.Event, 64) // the next events are made while earlier ones are in flight
 	var streamErr error
 	done := make(chan struct{})
 	go func() {
@@ -115,11 +115,12 @@ func (w *webhookExec) Run(ctx context.Context, orgID, query string, vars map[str
 				return
 			}
 			mu.Lock()
-			cursor := ""
-			if len(cursors) > 0 {
-				cursor, cursors = cursors[0], cursors[1:]
+			var ev outbound.Event
+			if len(seen) > 0 {
+				ev, seen = seen[0], seen[1:]
 			}
 			mu.Unlock()
+			cursor := ev.Cursor
 			if cursor == "" || (len(resp.Errors) > 0 && isNull(resp.Data)) {
 				// Not an event: the subscription could not start (a cursor out of the change log's
 				// window) or ended (a cut): the worker starts again from its last delivery.
@@ -138,7 +139,7 @@ func (w *webhookExec) Run(ctx context.Context, orgID, query string, vars map[str
 				return
 			}
 			select {
-			case out <- outbound.Event{Cursor: cursor, Body: body}:
+			case out <- outbound.Event{Cursor: cursor, Body: body, Key: ev.Key}:
 			case <-ctx.Done():
 				return
 			}

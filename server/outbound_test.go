@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -37,9 +39,12 @@ type receiver struct {
 	// anyTime verifies signatures whatever their timestamp (the service's clock is moved).
 	anyTime bool
 	status  func(n int) int // the answer to the n-th request (from 1)
-	n       int
-	got     []delivery // verified deliveries answered 2xx
-	ids     []string   // every webhook-id received, in order
+	// hold, if set, sees each request's body before it is answered, outside the lock (requests
+	// are answered one at a time otherwise).
+	hold func(body []byte)
+	n    int
+	got  []delivery // verified deliveries answered 2xx
+	ids  []string   // every webhook-id received, in order
 }
 
 type delivery struct {
@@ -51,6 +56,9 @@ func newReceiver(t testing.TB) *receiver {
 	r := &receiver{t: t, status: func(int) int { return http.StatusNoContent }}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
+		if r.hold != nil {
+			r.hold(body)
+		}
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		wh, err := standardwebhooks.NewWebhook(r.secret)
@@ -156,9 +164,45 @@ func subjects(t testing.TB, ds []delivery) []string {
 	return out
 }
 
+// firstArrivals are the subjects of each event's first delivery, in the order they came.
+func firstArrivals(t testing.TB, ds []delivery) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, d := range ds {
+		if !seen[d.id] {
+			seen[d.id] = true
+			out = append(out, subjects(t, []delivery{d})[0])
+		}
+	}
+	return out
+}
+
+// requireInOrderPerMailbox: the subjects are "Pricing 1" to "Pricing n", each once, and each
+// mailbox's come in its order (activityEnv.add gives odd numbers to one mailbox, even ones to
+// the other); those of different mailboxes may pass each other.
+func requireInOrderPerMailbox(t testing.TB, got []string, n int) {
+	t.Helper()
+	var nums []int
+	last := [2]int{}
+	for _, s := range got {
+		k, err := strconv.Atoi(strings.TrimPrefix(s, "Pricing "))
+		require.NoError(t, err, s)
+		require.Greater(t, k, last[k%2], "mailbox order: %v", got)
+		last[k%2] = k
+		nums = append(nums, k)
+	}
+	slices.Sort(nums)
+	want := make([]int, n)
+	for i := range want {
+		want[i] = i + 1
+	}
+	require.Equal(t, want, nums, "every event once, no gap: %v", got)
+}
+
+// One delivery at a time (InFlight 1): the attempts come in a known sequence.
 func TestWebhooksDeliverEachChangeSignedInOrderAndRetryWithTheSameID(t *testing.T) {
 	t.Parallel()
-	e, svc := webhookEnv(t, outbound.Options{Retry: func(int) time.Duration { return 50 * time.Millisecond }})
+	e, svc := webhookEnv(t, outbound.Options{InFlight: 1, Retry: func(int) time.Duration { return 50 * time.Millisecond }})
 	rcv := newReceiver(t)
 	rcv.status = func(n int) int { // the second and third attempts fail: the second event is retried
 		if n == 2 || n == 3 {
@@ -273,12 +317,8 @@ func TestDeliveriesSurviveARestartAndTwoProcessesNeverBothDeliver(t *testing.T) 
 	e.add(t, 10)
 	require.Eventually(t, func() bool { return len(unique(rcv.received())) == 30 }, 30*time.Second, 10*time.Millisecond)
 	got := rcv.received()
-	var want []string
-	for i := 1; i <= 30; i++ {
-		want = append(want, "Pricing "+strconv.Itoa(i))
-	}
-	require.Equal(t, want, dedupe(subjects(t, got)), "every event, in order")
-	require.LessOrEqual(t, len(got), 31, "at most the event in flight at the stop is repeated, by one process")
+	requireInOrderPerMailbox(t, firstArrivals(t, got), 30)
+	require.LessOrEqual(t, len(got), 30+outbound.MaxInFlight, "at most the events in flight at the stop are repeated, by one process")
 	byID := map[string]string{}
 	for _, d := range got {
 		s := subjects(t, []delivery{d})[0]
@@ -296,16 +336,6 @@ func unique(ds []delivery) map[string]bool {
 		m[d.id] = true
 	}
 	return m
-}
-
-func dedupe(ss []string) []string {
-	var out []string
-	for _, s := range ss {
-		if len(out) == 0 || out[len(out)-1] != s {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 func TestWebhookEndpointsThroughTheAPI(t *testing.T) {
@@ -445,11 +475,14 @@ func TestAReplayDeliversAgainWithTheSameIDsAndATestEventIsSigned(t *testing.T) {
 		map[string]any{"id": ep.ID, "after": from}, "Authorization", "Bearer "+e.key)
 	require.Empty(t, out.Errors)
 	require.Eventually(t, func() bool { return len(rcv.received()) == 6 }, 20*time.Second, 10*time.Millisecond)
-	again := rcv.received()[3:]
-	for i := range first {
-		require.Equal(t, first[i].id, again[i].id, "a replayed event keeps its webhook-id")
-		require.Equal(t, string(first[i].body), string(again[i].body))
+	bodies := func(ds []delivery) map[string]string {
+		m := map[string]string{}
+		for _, d := range ds {
+			m[d.id] = string(d.body)
+		}
+		return m
 	}
+	require.Equal(t, bodies(first), bodies(rcv.received()[3:]), "a replayed event keeps its webhook-id and body")
 
 	_, out = postGraphQLVars(t, e.url, `mutation($id: ID!) { sendTestWebhook(id: $id) { status attempt eventId } }`,
 		map[string]any{"id": ep.ID}, "Authorization", "Bearer "+e.key)
@@ -532,7 +565,7 @@ func TestAReceiverDownForHoursGetsEverythingAndOneDownForADayIsDisabled(t *testi
 				rcv.mu.Lock()
 				t.Fatalf("received %d of %d requests; clock at +%s; endpoint %+v", len(rcv.got), rcv.n, clock.Now().Sub(back.Add(-tc.down)), x)
 			}
-			require.Equal(t, []string{"Pricing 1", "Pricing 2", "Pricing 3", "Pricing 4", "Pricing 5"}, subjects(t, rcv.received()))
+			requireInOrderPerMailbox(t, subjects(t, rcv.received()), 5)
 			x, err := svc.Get(t.Context(), e.org, ep.ID)
 			require.NoError(t, err)
 			require.Equal(t, outbound.Active, x.Status)
@@ -591,4 +624,46 @@ func gaugeValue(t *testing.T, m *metrics, name string) float64 {
 	}
 	t.Fatalf("no metric %s", name)
 	return 0
+}
+
+// Deliveries of different mailboxes go side by side, never two of one mailbox at once, and
+// each mailbox's in order even when attempts fail and are retried.
+func TestDeliveriesOfDifferentMailboxesOverlapAndEachMailboxStaysInOrder(t *testing.T) {
+	t.Parallel()
+	e, svc := webhookEnv(t, outbound.Options{Retry: func(int) time.Duration { return 20 * time.Millisecond }})
+	rcv := newReceiver(t)
+	var mu sync.Mutex
+	var now, most int
+	perMailbox := [2]int{}
+	rcv.hold = func(body []byte) {
+		var b changedBody
+		require.NoError(t, json.Unmarshal(body, &b))
+		n, err := strconv.Atoi(strings.TrimPrefix(b.Data.ActivityChanged.Activity.Subject, "Pricing "))
+		require.NoError(t, err)
+		mu.Lock()
+		now++
+		most = max(most, now)
+		perMailbox[n%2]++
+		require.Equal(t, 1, perMailbox[n%2], "two deliveries of one mailbox at once")
+		mu.Unlock()
+		time.Sleep(10 * time.Millisecond)
+		mu.Lock()
+		now--
+		perMailbox[n%2]--
+		mu.Unlock()
+	}
+	rcv.status = func(n int) int {
+		if n%5 == 0 {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	}
+	endpoint(t, e, svc, rcv, "", changedDoc)
+	e.add(t, 24)
+	runWebhooks(t, svc)
+	require.Eventually(t, func() bool { return len(rcv.received()) == 24 }, 30*time.Second, 10*time.Millisecond)
+	requireInOrderPerMailbox(t, subjects(t, rcv.received()), 24)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, 2, most, "the two mailboxes' deliveries overlapped, and nothing more")
 }
