@@ -102,6 +102,10 @@ func (s *Syncer) storeMessages(ctx context.Context, org store.OrgScope, userID s
 			a.Sensitivity = m.Sensitivity // where Graph answers it (m365's sensitivityExpand)
 		}
 		a.OccurredAt = m.Received
+		if st.FullRound && st.BackfilledAt == nil && !m.Received.IsZero() && (st.ReachedBack == nil || m.Received.Before(*st.ReachedBack)) {
+			r := m.Received
+			st.ReachedBack = &r // the backfill has read back to it (newest first)
+		}
 		if a.Direction != "INBOUND" && !m.Sent.IsZero() {
 			a.OccurredAt = m.Sent
 		}

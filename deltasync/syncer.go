@@ -1,6 +1,7 @@
 package deltasync
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +23,9 @@ type Options struct {
 	MailFolders []string
 	// Backfill is how far back the first round reads mail: 90 days by default.
 	Backfill time.Duration
+	// FilteredDeltaCap is the most messages Graph returns to a filtered first round
+	// (FilteredDeltaCap if zero): a full round of a mail folder that reads that many was cut.
+	FilteredDeltaCap int
 	// CalendarBack and CalendarAhead bound the calendar view: 90 days back, 180 ahead.
 	CalendarBack, CalendarAhead time.Duration
 	// WindowMove is how old a calendar window may get before a new round moves it: a day.
@@ -231,7 +235,7 @@ func (s *Syncer) syncScope(ctx context.Context, orgID, tenantID, userID, scope s
 		if st.Link == "" { // a full round
 			st.Gen++
 			st.Link, st.InRound = s.initial(&st, userID, now), true
-			st.FullRound = true
+			st.FullRound, st.RoundItems = true, 0
 			if err := s.roundPolicy(ctx, orgID, &st); err != nil {
 				return err
 			}
@@ -250,6 +254,9 @@ func (s *Syncer) syncScope(ctx context.Context, orgID, tenantID, userID, scope s
 			return s.failed(ctx, org, &st, err)
 		}
 		st.Items += int64(n)
+		if st.FullRound {
+			st.RoundItems += int64(n)
+		}
 		if next != "" {
 			st.Link = next
 			// Mid-round, the position is saved at most every checkpointEvery: a restart replays
@@ -283,10 +290,14 @@ func (s *Syncer) syncScope(ctx context.Context, orgID, tenantID, userID, scope s
 			}
 			s.publishDeleted(orgID, userID, scope, gone)
 		}
+		t := s.now()
 		if st.FullRound {
 			st.Screened = st.RoundPolicy // everything stored was read again in this round, or swept
+			st.Capped = store.Scope(scope).IsMail() && s.o.Backfill > 0 && st.RoundItems >= int64(cmp.Or(s.o.FilteredDeltaCap, FilteredDeltaCap))
+			if st.BackfilledAt == nil {
+				st.BackfilledAt = &t
+			}
 		}
-		t := s.now()
 		st.Link, st.InRound, st.FullRound = delta, false, false
 		st.LastSuccessAt, st.LastError, st.Failures = &t, "", 0
 		return s.saveState(ctx, org, st)

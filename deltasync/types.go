@@ -64,6 +64,12 @@ const (
 	Deleted ChangeType = "DELETED"
 )
 
+// FilteredDeltaCap is the most messages Graph returns to the first round of a messages delta
+// with a $filter, ending it with a deltaLink as if it were done: "Applying $filter in a delta
+// query returns only up to 5,000 messages" (concepts/delta-query-messages.md). The backfill's
+// $orderby=receivedDateTime desc makes them the newest.
+const FilteredDeltaCap = 5000
+
 // Change is a stored change to an activity, for live subscribers.
 type Change struct {
 	Type     ChangeType

@@ -108,6 +108,22 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	BackfillProgress struct {
+		Capped        func(childComplexity int) int
+		Complete      func(childComplexity int) int
+		EstimatedDone func(childComplexity int) int
+		ItemsRead     func(childComplexity int) int
+		ReachedBack   func(childComplexity int) int
+	}
+
+	BackfillSummary struct {
+		Capped        func(childComplexity int) int
+		Complete      func(childComplexity int) int
+		EstimatedDone func(childComplexity int) int
+		ItemsRead     func(childComplexity int) int
+		Resources     func(childComplexity int) int
+	}
+
 	CapturePolicy struct {
 		BulkRecipientLimit          func(childComplexity int) int
 		ExcludeAutomatedSenders     func(childComplexity int) int
@@ -418,6 +434,7 @@ type ComplexityRoot struct {
 	}
 
 	SyncHealth struct {
+		Backfill      func(childComplexity int) int
 		Failures      func(childComplexity int) int
 		InProgress    func(childComplexity int) int
 		Items         func(childComplexity int) int
@@ -432,6 +449,7 @@ type ComplexityRoot struct {
 
 	TeamAccess struct {
 		ApplicationID       func(childComplexity int) int
+		Backfill            func(childComplexity int) int
 		ChangeNotifications func(childComplexity int) int
 		ConsentedAt         func(childComplexity int) int
 		ExtraPermissions    func(childComplexity int) int
@@ -595,6 +613,7 @@ type TeamAccessResolver interface {
 	TenantDomain(ctx context.Context, obj *access.TeamAccess) (*string, error)
 	Issues(ctx context.Context, obj *access.TeamAccess) ([]*TeamAccessIssue, error)
 	Totals(ctx context.Context, obj *access.TeamAccess) (*CaptureTotals, error)
+	Backfill(ctx context.Context, obj *access.TeamAccess) (*BackfillSummary, error)
 }
 type ViewerResolver interface {
 	Organization(ctx context.Context, obj *auth.Identity) (*auth.Organization, error)
@@ -821,6 +840,68 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEntryEdge.Node(childComplexity), true
+
+	case "BackfillProgress.capped":
+		if e.ComplexityRoot.BackfillProgress.Capped == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BackfillProgress.Capped(childComplexity), true
+	case "BackfillProgress.complete":
+		if e.ComplexityRoot.BackfillProgress.Complete == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BackfillProgress.Complete(childComplexity), true
+	case "BackfillProgress.estimatedDone":
+		if e.ComplexityRoot.BackfillProgress.EstimatedDone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BackfillProgress.EstimatedDone(childComplexity), true
+	case "BackfillProgress.itemsRead":
+		if e.ComplexityRoot.BackfillProgress.ItemsRead == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BackfillProgress.ItemsRead(childComplexity), true
+	case "BackfillProgress.reachedBack":
+		if e.ComplexityRoot.BackfillProgress.ReachedBack == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BackfillProgress.ReachedBack(childComplexity), true
+
+	case "BackfillSummary.capped":
+		if e.ComplexityRoot.BackfillSummary.Capped == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BackfillSummary.Capped(childComplexity), true
+	case "BackfillSummary.complete":
+		if e.ComplexityRoot.BackfillSummary.Complete == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BackfillSummary.Complete(childComplexity), true
+	case "BackfillSummary.estimatedDone":
+		if e.ComplexityRoot.BackfillSummary.EstimatedDone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BackfillSummary.EstimatedDone(childComplexity), true
+	case "BackfillSummary.itemsRead":
+		if e.ComplexityRoot.BackfillSummary.ItemsRead == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BackfillSummary.ItemsRead(childComplexity), true
+	case "BackfillSummary.resources":
+		if e.ComplexityRoot.BackfillSummary.Resources == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BackfillSummary.Resources(childComplexity), true
 
 	case "CapturePolicy.bulkRecipientLimit":
 		if e.ComplexityRoot.CapturePolicy.BulkRecipientLimit == nil {
@@ -2281,6 +2362,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Subscription.TeamAccessChanged(childComplexity), true
 
+	case "SyncHealth.backfill":
+		if e.ComplexityRoot.SyncHealth.Backfill == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncHealth.Backfill(childComplexity), true
 	case "SyncHealth.failures":
 		if e.ComplexityRoot.SyncHealth.Failures == nil {
 			break
@@ -2348,6 +2435,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.TeamAccess.ApplicationID(childComplexity), true
+	case "TeamAccess.backfill":
+		if e.ComplexityRoot.TeamAccess.Backfill == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamAccess.Backfill(childComplexity), true
 	case "TeamAccess.changeNotifications":
 		if e.ComplexityRoot.TeamAccess.ChangeNotifications == nil {
 			break
@@ -3374,6 +3467,28 @@ type SyncHealth {
   resyncs: Int!
   "A round is under way (and resumes from its page after a restart)."
   inProgress: Boolean!
+  "The backfill: the resource's first full round, which reads what was there before teamaccess."
+  backfill: BackfillProgress!
+}
+
+"""
+How far a resource's backfill has come. Mail is read newest first, so its most recent messages
+are queryable before the backfill ends.
+"""
+type BackfillProgress {
+  "Items the backfill has read so far (the last full round's, once done)."
+  itemsRead: Int!
+  "Mail: the oldest message read so far; the backfill covers from it to now."
+  reachedBack: DateTime
+  "The backfill is done: later rounds bring changes only."
+  complete: Boolean!
+  """
+  Microsoft Graph ended this mail folder's last full round at the most a filtered delta query
+  returns (5,000 messages): older mail within the backfill window was not read.
+  """
+  capped: Boolean!
+  "An estimate of the share done, 0 to 1: for mail, the part of the backfill window read back over; null for calendars and contacts until done."
+  estimatedDone: Float
 }
 
 extend type Mailbox {
@@ -3917,6 +4032,22 @@ type CaptureTotals {
 extend type TeamAccess {
   "What is stored now, counted (a few store reads)."
   totals: CaptureTotals!
+  "The backfill of the captured mailboxes, over all their resources (one store read)."
+  backfill: BackfillSummary!
+}
+
+"An organization's backfill, over its captured mailboxes' resources (mail folders, calendar, contacts)."
+type BackfillSummary {
+  "Resources synced at least once."
+  resources: Int!
+  "Resources whose backfill is done."
+  complete: Int!
+  "Mail folders Microsoft Graph capped at 5,000 messages (see BackfillProgress.capped)."
+  capped: Int!
+  "Items read by the backfills."
+  itemsRead: Int!
+  "The mean of the resources' estimates, 0 to 1; null while one has none (a calendar or contacts in progress)."
+  estimatedDone: Float
 }
 `, BuiltIn: false},
 	{Name: "../schema/webhooks.graphqls", Input: `"Any JSON object, e.g. a GraphQL document's variables."
@@ -4174,6 +4305,38 @@ func (ec *executionContext) childFields_AuditEntryEdge(ctx context.Context, fiel
 		return ec.fieldContext_AuditEntryEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AuditEntryEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_BackfillProgress(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "itemsRead":
+		return ec.fieldContext_BackfillProgress_itemsRead(ctx, field)
+	case "reachedBack":
+		return ec.fieldContext_BackfillProgress_reachedBack(ctx, field)
+	case "complete":
+		return ec.fieldContext_BackfillProgress_complete(ctx, field)
+	case "capped":
+		return ec.fieldContext_BackfillProgress_capped(ctx, field)
+	case "estimatedDone":
+		return ec.fieldContext_BackfillProgress_estimatedDone(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BackfillProgress", field.Name)
+}
+
+func (ec *executionContext) childFields_BackfillSummary(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "resources":
+		return ec.fieldContext_BackfillSummary_resources(ctx, field)
+	case "complete":
+		return ec.fieldContext_BackfillSummary_complete(ctx, field)
+	case "capped":
+		return ec.fieldContext_BackfillSummary_capped(ctx, field)
+	case "itemsRead":
+		return ec.fieldContext_BackfillSummary_itemsRead(ctx, field)
+	case "estimatedDone":
+		return ec.fieldContext_BackfillSummary_estimatedDone(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BackfillSummary", field.Name)
 }
 
 func (ec *executionContext) childFields_CapturePolicy(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4624,6 +4787,8 @@ func (ec *executionContext) childFields_SyncHealth(ctx context.Context, field gr
 		return ec.fieldContext_SyncHealth_resyncs(ctx, field)
 	case "inProgress":
 		return ec.fieldContext_SyncHealth_inProgress(ctx, field)
+	case "backfill":
+		return ec.fieldContext_SyncHealth_backfill(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SyncHealth", field.Name)
 }
@@ -4662,6 +4827,8 @@ func (ec *executionContext) childFields_TeamAccess(ctx context.Context, field gr
 		return ec.fieldContext_TeamAccess_issues(ctx, field)
 	case "totals":
 		return ec.fieldContext_TeamAccess_totals(ctx, field)
+	case "backfill":
+		return ec.fieldContext_TeamAccess_backfill(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type TeamAccess", field.Name)
 }
@@ -6457,6 +6624,236 @@ func (ec *executionContext) fieldContext_AuditEntryEdge_node(_ context.Context, 
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _BackfillProgress_itemsRead(ctx context.Context, field graphql.CollectedField, obj *BackfillProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BackfillProgress_itemsRead(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ItemsRead, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BackfillProgress_itemsRead(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BackfillProgress", field, false, false, "Int")
+}
+
+func (ec *executionContext) _BackfillProgress_reachedBack(ctx context.Context, field graphql.CollectedField, obj *BackfillProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BackfillProgress_reachedBack(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReachedBack, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_BackfillProgress_reachedBack(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BackfillProgress", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _BackfillProgress_complete(ctx context.Context, field graphql.CollectedField, obj *BackfillProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BackfillProgress_complete(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Complete, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BackfillProgress_complete(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BackfillProgress", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _BackfillProgress_capped(ctx context.Context, field graphql.CollectedField, obj *BackfillProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BackfillProgress_capped(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Capped, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BackfillProgress_capped(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BackfillProgress", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _BackfillProgress_estimatedDone(ctx context.Context, field graphql.CollectedField, obj *BackfillProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BackfillProgress_estimatedDone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EstimatedDone, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_BackfillProgress_estimatedDone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BackfillProgress", field, false, false, "Float")
+}
+
+func (ec *executionContext) _BackfillSummary_resources(ctx context.Context, field graphql.CollectedField, obj *BackfillSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BackfillSummary_resources(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Resources, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BackfillSummary_resources(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BackfillSummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _BackfillSummary_complete(ctx context.Context, field graphql.CollectedField, obj *BackfillSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BackfillSummary_complete(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Complete, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BackfillSummary_complete(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BackfillSummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _BackfillSummary_capped(ctx context.Context, field graphql.CollectedField, obj *BackfillSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BackfillSummary_capped(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Capped, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BackfillSummary_capped(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BackfillSummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _BackfillSummary_itemsRead(ctx context.Context, field graphql.CollectedField, obj *BackfillSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BackfillSummary_itemsRead(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ItemsRead, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BackfillSummary_itemsRead(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BackfillSummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _BackfillSummary_estimatedDone(ctx context.Context, field graphql.CollectedField, obj *BackfillSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BackfillSummary_estimatedDone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EstimatedDone, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_BackfillSummary_estimatedDone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BackfillSummary", field, false, false, "Float")
 }
 
 func (ec *executionContext) _CapturePolicy_excludedAddresses(ctx context.Context, field graphql.CollectedField, obj *CapturePolicy) (ret graphql.Marshaler) {
@@ -13125,6 +13522,38 @@ func (ec *executionContext) fieldContext_SyncHealth_inProgress(_ context.Context
 	return graphql.NewScalarFieldContext("SyncHealth", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _SyncHealth_backfill(ctx context.Context, field graphql.CollectedField, obj *SyncHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncHealth_backfill(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Backfill, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *BackfillProgress) graphql.Marshaler {
+			return ec.marshalNBackfillProgress2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐBackfillProgress(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncHealth_backfill(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SyncHealth",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BackfillProgress(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _TeamAccess_provider(ctx context.Context, field graphql.CollectedField, obj *access.TeamAccess) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13533,6 +13962,38 @@ func (ec *executionContext) fieldContext_TeamAccess_totals(_ context.Context, fi
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_CaptureTotals(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TeamAccess_backfill(ctx context.Context, field graphql.CollectedField, obj *access.TeamAccess) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamAccess_backfill(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.TeamAccess().Backfill(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *BackfillSummary) graphql.Marshaler {
+			return ec.marshalNBackfillSummary2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐBackfillSummary(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamAccess_backfill(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TeamAccess",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BackfillSummary(ctx, field)
 		},
 	}
 	return fc, nil
@@ -16581,6 +17042,112 @@ func (ec *executionContext) _AuditEntryEdge(ctx context.Context, sel ast.Selecti
 	return out
 }
 
+var backfillProgressImplementors = []string{"BackfillProgress"}
+
+func (ec *executionContext) _BackfillProgress(ctx context.Context, sel ast.SelectionSet, obj *BackfillProgress) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, backfillProgressImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("BackfillProgress")
+		case "itemsRead":
+			out.Values[i] = ec._BackfillProgress_itemsRead(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reachedBack":
+			out.Values[i] = ec._BackfillProgress_reachedBack(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "complete":
+			out.Values[i] = ec._BackfillProgress_complete(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "capped":
+			out.Values[i] = ec._BackfillProgress_capped(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "estimatedDone":
+			out.Values[i] = ec._BackfillProgress_estimatedDone(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var backfillSummaryImplementors = []string{"BackfillSummary"}
+
+func (ec *executionContext) _BackfillSummary(ctx context.Context, sel ast.SelectionSet, obj *BackfillSummary) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, backfillSummaryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("BackfillSummary")
+		case "resources":
+			out.Values[i] = ec._BackfillSummary_resources(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "complete":
+			out.Values[i] = ec._BackfillSummary_complete(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "capped":
+			out.Values[i] = ec._BackfillSummary_capped(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "itemsRead":
+			out.Values[i] = ec._BackfillSummary_itemsRead(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "estimatedDone":
+			out.Values[i] = ec._BackfillSummary_estimatedDone(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var capturePolicyImplementors = []string{"CapturePolicy"}
 
 func (ec *executionContext) _CapturePolicy(ctx context.Context, sel ast.SelectionSet, obj *CapturePolicy) graphql.Marshaler {
@@ -18696,6 +19263,11 @@ func (ec *executionContext) _SyncHealth(ctx context.Context, sel ast.SelectionSe
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "backfill":
+			out.Values[i] = ec._SyncHealth_backfill(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -18809,6 +19381,12 @@ func (ec *executionContext) _TeamAccess(ctx context.Context, sel ast.SelectionSe
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._TeamAccess_totals(ctx, field, obj)
+				})
+		case "backfill":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._TeamAccess_backfill(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -19692,6 +20270,22 @@ func (ec *executionContext) marshalNAuditEntryEdge2ᚖgithubᚗcomᚋteamaccess�
 		return graphql.Null
 	}
 	return ec._AuditEntryEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNBackfillProgress2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐBackfillProgress(ctx context.Context, sel ast.SelectionSet, v *BackfillProgress) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "BackfillProgress!")
+		return graphql.Null
+	}
+	return ec._BackfillProgress(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNBackfillSummary2ᚖgithubᚗcomᚋteamaccessᚋteamaccessᚋgraphᚐBackfillSummary(ctx context.Context, sel ast.SelectionSet, v *BackfillSummary) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "BackfillSummary!")
+		return graphql.Null
+	}
+	return ec._BackfillSummary(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNBoolean2bool(ctx context.Context, v any) (bool, error) {
@@ -20843,6 +21437,23 @@ func (ec *executionContext) marshalODirection2ᚖgithubᚗcomᚋteamaccessᚋtea
 	_ = ctx
 	res := graphql.MarshalString(string(*v))
 	return res
+}
+
+func (ec *executionContext) unmarshalOFloat2ᚖfloat64(ctx context.Context, v any) (*float64, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalFloatContext(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOFloat2ᚖfloat64(ctx context.Context, sel ast.SelectionSet, v *float64) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	res := graphql.MarshalFloatContext(*v)
+	return graphql.WrapContextMarshaler(ctx, res)
 }
 
 func (ec *executionContext) unmarshalOID2string(ctx context.Context, v any) (string, error) {

@@ -68,6 +68,36 @@ type AuditEntryEdge struct {
 	Node *auth.AuditEntry `json:"node"`
 }
 
+// How far a resource's backfill has come. Mail is read newest first, so its most recent messages
+// are queryable before the backfill ends.
+type BackfillProgress struct {
+	// Items the backfill has read so far (the last full round's, once done).
+	ItemsRead int `json:"itemsRead"`
+	// Mail: the oldest message read so far; the backfill covers from it to now.
+	ReachedBack *time.Time `json:"reachedBack,omitempty"`
+	// The backfill is done: later rounds bring changes only.
+	Complete bool `json:"complete"`
+	// Microsoft Graph ended this mail folder's last full round at the most a filtered delta query
+	// returns (5,000 messages): older mail within the backfill window was not read.
+	Capped bool `json:"capped"`
+	// An estimate of the share done, 0 to 1: for mail, the part of the backfill window read back over; null for calendars and contacts until done.
+	EstimatedDone *float64 `json:"estimatedDone,omitempty"`
+}
+
+// An organization's backfill, over its captured mailboxes' resources (mail folders, calendar, contacts).
+type BackfillSummary struct {
+	// Resources synced at least once.
+	Resources int `json:"resources"`
+	// Resources whose backfill is done.
+	Complete int `json:"complete"`
+	// Mail folders Microsoft Graph capped at 5,000 messages (see BackfillProgress.capped).
+	Capped int `json:"capped"`
+	// Items read by the backfills.
+	ItemsRead int `json:"itemsRead"`
+	// The mean of the resources' estimates, 0 to 1; null while one has none (a calendar or contacts in progress).
+	EstimatedDone *float64 `json:"estimatedDone,omitempty"`
+}
+
 // What teamaccess never captures for the organization. Applied before anything is written
 // (activities, contacts, the change log, and so live subscriptions and partners' webhooks) from
 // every mailbox's next page, in every process; updateCapturePolicy with applyToStoredData also
@@ -419,6 +449,8 @@ type SyncHealth struct {
 	Resyncs int `json:"resyncs"`
 	// A round is under way (and resumes from its page after a restart).
 	InProgress bool `json:"inProgress"`
+	// The backfill: the resource's first full round, which reads what was there before teamaccess.
+	Backfill *BackfillProgress `json:"backfill"`
 }
 
 // Something that needs the admin: what is wrong, in words (Microsoft's where it gave them), and what to do.

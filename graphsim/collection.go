@@ -3,8 +3,12 @@ package graphsim
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"math"
 	"slices"
 	"strings"
+	"time"
 )
 
 // collection is a set of items that a delta function tracks: the messages of a mail folder,
@@ -101,6 +105,28 @@ type deltaState struct {
 	End    string   `json:"en,omitempty"`
 	Filter string   `json:"f,omitempty"` // messages: receivedDateTime lower bound
 	Expand string   `json:"x,omitempty"` // messages: the extended property expanded (its id)
+	// A first round in an order of its own (messages: $orderby=receivedDateTime desc, or none,
+	// which "is not guaranteed"): Desc, the last returned item's key, and how many were served.
+	Desc   bool   `json:"d,omitempty"`
+	AfterK string `json:"k,omitempty"`
+	Served int    `json:"v,omitempty"`
+}
+
+// ended is the state after the round's last page: its deltaLink's.
+func (s deltaState) ended() deltaState {
+	return deltaState{Coll: s.Coll, Gen: s.Gen, Since: s.Upto, Select: s.Select, Page: s.Page, Start: s.Start, End: s.End, Filter: s.Filter}
+}
+
+// firstRoundKey orders a first round's items by received (newest first, with desc) or, without
+// an $orderby, by nothing a client can rely on: a hash of the id ("If you do not include an
+// $orderby expression, the return order is not guaranteed", concepts/delta-query-messages.md).
+func firstRoundKey(e *entry, desc bool, received func(any) time.Time) string {
+	if desc {
+		return fmt.Sprintf("%019d|%s", math.MaxInt64-received(e.value).UnixNano(), e.id)
+	}
+	h := fnv.New64a()
+	h.Write([]byte(e.id))
+	return fmt.Sprintf("%016x|%s", h.Sum64(), e.id)
 }
 
 func (s deltaState) encode() string {
@@ -122,13 +148,23 @@ func decodeState(tok string) (deltaState, bool) {
 // removed items, as Microsoft Graph does: "resources deleted before the initial delta query
 // aren't returned" (concepts/delta-query-overview.md). keep filters items (calendar windows,
 // receivedDateTime filters); removed entries are always kept in later rounds.
-func (c *collection) round(st deltaState, keep func(any) bool, leftAsRemoved func(any) bool) (page []*entry, next deltaState, more bool) {
+// received, when set, gives a first round its own order (firstRoundKey).
+func (c *collection) round(st deltaState, keep func(any) bool, leftAsRemoved func(any) bool, received func(any) time.Time) (page []*entry, next deltaState, more bool) {
+	ordered := st.Since == 0 && received != nil
 	var all []*entry
+	keys := map[*entry]string{}
 	for _, e := range c.items {
 		if e.seq <= st.Since || e.seq > st.Upto {
 			continue
 		}
-		if e.seq < st.After || (e.seq == st.After && e.id <= st.AfterI) {
+		if ordered {
+			if e.removed == "" {
+				keys[e] = firstRoundKey(e, st.Desc, received)
+			}
+			if keys[e] <= st.AfterK {
+				continue
+			}
+		} else if e.seq < st.After || (e.seq == st.After && e.id <= st.AfterI) {
 			continue
 		}
 		if e.removed != "" {
@@ -146,7 +182,11 @@ func (c *collection) round(st deltaState, keep func(any) bool, leftAsRemoved fun
 		}
 		all = append(all, e)
 	}
-	sortEntries(all)
+	if ordered {
+		slices.SortFunc(all, func(a, b *entry) int { return strings.Compare(keys[a], keys[b]) })
+	} else {
+		sortEntries(all)
+	}
 	n := st.Page
 	if len(all) > n {
 		page, more = all[:n], true
@@ -156,9 +196,10 @@ func (c *collection) round(st deltaState, keep func(any) bool, leftAsRemoved fun
 	next = st
 	if more {
 		last := page[len(page)-1]
-		next.After, next.AfterI = last.seq, last.id
+		next.After, next.AfterI, next.AfterK = last.seq, last.id, keys[last]
+		next.Served += len(page)
 	} else {
-		next = deltaState{Coll: st.Coll, Gen: st.Gen, Since: st.Upto, Select: st.Select, Page: st.Page, Start: st.Start, End: st.End, Filter: st.Filter}
+		next = st.ended()
 	}
 	return page, next, more
 }

@@ -2,6 +2,7 @@ package graphsim
 
 import (
 	"net/http"
+	"time"
 )
 
 // deltaRequest serves one page of a delta round for a collection. path is the function's path
@@ -25,6 +26,10 @@ type deltaRequest struct {
 	sparse func(v any) bool
 	// extended answers an item's single-value extended property of the id, for $expand.
 	extended func(v any, id string) (string, bool)
+	// received orders a first round (messages: firstRoundKey); cap, if positive, is how many
+	// items a first round with a filter returns at most (FilteredDeltaCap).
+	received func(v any) time.Time
+	cap      int
 }
 
 // serveDelta implements the delta round trip (concepts/delta-query-overview.md): a request
@@ -83,7 +88,12 @@ func (s *Sim) serveDelta(w http.ResponseWriter, r *http.Request, d deltaRequest)
 	if d.keep != nil {
 		keep = d.keep(st)
 	}
-	page, next, more := d.coll.round(st, keep, d.leftAsRemoved)
+	page, next, more := d.coll.round(st, keep, d.leftAsRemoved, d.received)
+	if st.Since == 0 && st.Filter != "" && d.cap > 0 && st.Served+len(page) >= d.cap {
+		// The cap: its deltaLink comes as if the round were done, and what was left out never
+		// comes (the next round brings changes only).
+		page, next, more = page[:d.cap-st.Served], st.ended(), false
+	}
 	value := make([]map[string]any, 0, len(page))
 	for _, e := range page {
 		if e.removed != "" {

@@ -69,10 +69,13 @@ func TestChangesDuringPagingLoseNothing(t *testing.T) {
 	resp, body := f.do(t, http.MethodGet, "/users/"+f.alice+"/mailFolders/inbox/messages/delta", nil, "Prefer", "odata.maxpagesize=3")
 	require.Equal(t, 200, resp.StatusCode)
 	seen := map[string]bool{}
+	var served string // one of the first page's (the round's order is not the messages')
 	for _, v := range body["value"].([]any) {
-		seen[v.(map[string]any)["id"].(string)] = true
+		served = v.(map[string]any)["id"].(string)
+		seen[served] = true
 	}
-	require.NoError(t, f.sim.UpdateMessage(f.tenant, f.alice, ids[0], func(m *Message) { m.Subject = "changed" }))
+	require.Contains(t, ids, served)
+	require.NoError(t, f.sim.UpdateMessage(f.tenant, f.alice, served, func(m *Message) { m.Subject = "changed" }))
 	rest, deltaLink, _ := f.drain(t, body["@odata.nextLink"].(string))
 	for _, v := range rest {
 		seen[v["id"].(string)] = true
@@ -200,4 +203,49 @@ func TestSeriesInCalendarViewDeltaAreBare(t *testing.T) {
 	changes, _, _ := f.drain(t, deltaLink)
 	require.Empty(t, changes, "no sign of the deleted occurrence")
 	require.Len(t, instances(), 3)
+}
+
+// A messages delta's first round comes newest first with $orderby=receivedDateTime desc, in no
+// order to rely on without it, and, with a $filter, stops at the cap (5,000 by default) with a
+// deltaLink as if it were done: what it left out never comes (concepts/delta-query-messages.md).
+func TestMessagesDeltaNewestFirstAndTheFilteredCap(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, func(o *Options) { o.FilteredDeltaCap = 12 })
+	now := time.Now().UTC()
+	for i := range 30 {
+		m := msg(fmt.Sprintf("m%02d", i))
+		m.ReceivedDateTime = now.Add(-time.Duration(30-i) * time.Hour) // m29 the newest
+		_, err := f.sim.AddMessage(f.tenant, f.alice, "inbox", m)
+		require.NoError(t, err)
+	}
+	subjects := func(items []map[string]any) []string {
+		var out []string
+		for _, it := range items {
+			out = append(out, it["subject"].(string))
+		}
+		return out
+	}
+	base := "/users/" + f.alice + "/mailFolders/inbox/messages/delta"
+	desc, _, _ := f.drain(t, base+"?$orderby="+url.QueryEscape("receivedDateTime desc"), "Prefer", "odata.maxpagesize=7")
+	require.Len(t, desc, 30)
+	require.Equal(t, "m29", desc[0]["subject"])
+	require.IsDecreasing(t, subjects(desc), "newest first, across pages")
+	unordered, _, _ := f.drain(t, base, "Prefer", "odata.maxpagesize=7")
+	require.Len(t, unordered, 30)
+	require.ElementsMatch(t, subjects(desc), subjects(unordered))
+	require.NotEqual(t, subjects(desc), subjects(unordered), "without $orderby, not by time")
+	require.NotEqual(t, "m29", unordered[0]["subject"])
+
+	since := url.QueryEscape("receivedDateTime ge " + now.Add(-48*time.Hour).Format(time.RFC3339))
+	capped, link, _ := f.drain(t, base+"?$filter="+since+"&$orderby="+url.QueryEscape("receivedDateTime desc"), "Prefer", "odata.maxpagesize=5")
+	require.Len(t, capped, 12, "the cap")
+	require.Equal(t, "m29", capped[0]["subject"])
+	require.Equal(t, "m18", capped[11]["subject"], "the newest 12")
+	_, err := f.sim.AddMessage(f.tenant, f.alice, "inbox", msg("new"))
+	require.NoError(t, err)
+	next, _, _ := f.drain(t, link)
+	require.Equal(t, []string{"new"}, subjects(next), "what the cap left out never comes")
+
+	resp, body := f.do(t, http.MethodGet, base+"?$orderby="+url.QueryEscape("subject asc"), nil)
+	require.Equal(t, 400, resp.StatusCode, body)
 }

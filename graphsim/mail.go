@@ -71,7 +71,16 @@ func (s *Sim) messagesDelta(w http.ResponseWriter, r *http.Request, c caller, u 
 		extended: messageExtended,
 		path:     "users/" + u.ID + "/mailFolders/" + fid + "/messages/delta", context: "Collection(message)",
 		defPage: 10, maxPage: 1000, removedKind: "#microsoft.graph.message",
+		received: func(v any) time.Time { return v.(*Message).ReceivedDateTime },
+		cap:      s.filteredDeltaCap(),
 		fresh: func(st *deltaState) bool {
+			switch ob := r.URL.Query().Get("$orderby"); ob {
+			case "":
+			case "receivedDateTime desc": // "The only supported $orderby expression" (concepts/delta-query-messages.md)
+				st.Desc = true
+			default:
+				return false
+			}
 			f, err := parseReceivedFilter(r.URL.Query().Get("$filter"))
 			if err != nil {
 				return false
@@ -99,6 +108,13 @@ func (s *Sim) messagesDelta(w http.ResponseWriter, r *http.Request, c caller, u 
 			return func(v any) bool { return !v.(*Message).ReceivedDateTime.Before(from) }
 		},
 	})
+}
+
+func (s *Sim) filteredDeltaCap() int {
+	if s.opts.FilteredDeltaCap == 0 {
+		return 5000
+	}
+	return s.opts.FilteredDeltaCap
 }
 
 // listMessages is GET /users/{id}/messages or …/mailFolders/{id}/messages

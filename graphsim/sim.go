@@ -48,6 +48,11 @@ type Options struct {
 	// type"); by default $expand=singleValueExtendedProperties works on it, as message-delta.md
 	// documents.
 	DeltaExpandFails bool
+	// FilteredDeltaCap is how many messages the first round of a messages delta with $filter
+	// returns at most before its deltaLink, as if it were done: "Applying $filter in a delta
+	// query returns only up to 5,000 messages" (concepts/delta-query-messages.md). 5,000 if
+	// zero; negative for no cap.
+	FilteredDeltaCap int
 	// MailboxConcurrency and MailboxRequests per RequestWindow are the Outlook limits per app
 	// and mailbox: 4 concurrent requests, 10,000 requests in 10 minutes
 	// (concepts/throttling-limits.md, "Outlook service limits").

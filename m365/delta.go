@@ -36,6 +36,12 @@ func (c *Client) MessagesDeltaURL(userID, folder string, since time.Time, withPr
 	if !since.IsZero() {
 		q.Set("$filter", "receivedDateTime ge "+since.UTC().Format(time.RFC3339))
 	}
+	// Newest first, so that a new mailbox's first page is its latest mail and a backfill runs
+	// back in time: "The only supported $orderby expression is $orderby=receivedDateTime+desc.
+	// If you do not include an $orderby expression, the return order is not guaranteed"
+	// (concepts/delta-query-messages.md). It also decides which messages a filtered first round
+	// keeps when it stops at 5,000.
+	q.Set("$orderby", "receivedDateTime desc")
 	return c.cfg.Cloud.GraphURL + "/users/" + url.PathEscape(userID) + "/mailFolders/" + url.PathEscape(folder) + "/messages/delta?" + q.Encode()
 }
 

@@ -107,5 +107,6 @@ func setComplexity(c *graph.ComplexityRoot) {
 	ta.ChangeNotifications = lookup
 	ta.TenantDomain = lookup
 	ta.Totals = func(child int) int { return 4*storeCost + child }
+	ta.Backfill = func(child int) int { return 2*storeCost + child }
 	ta.Issues = func(child int) int { return 5*storeCost + child*listEstimate } // five reads, a few issues
 }

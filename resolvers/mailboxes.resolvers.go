@@ -31,7 +31,8 @@ func (r *mailboxResolver) SyncHealth(ctx context.Context, obj *mailboxes.Mailbox
 	for i, h := range hs {
 		out[i] = &graph.SyncHealth{Resource: graph.SyncResource(h.Resource), Scope: h.Scope, LastSuccessAt: h.LastSuccessAt,
 			LagSeconds: h.Lag, LastError: h.LastError, Failures: h.Failures, Throttled: h.Throttled, Items: h.Items,
-			Resyncs: h.Resyncs, InProgress: h.InProgress}
+			Resyncs: h.Resyncs, InProgress: h.InProgress, Backfill: &graph.BackfillProgress{ItemsRead: int(h.Backfill.ItemsRead),
+				ReachedBack: h.Backfill.ReachedBack, Complete: h.Backfill.Complete, Capped: h.Backfill.Capped, EstimatedDone: h.Backfill.Done}}
 	}
 	return out, nil
 }

@@ -104,6 +104,7 @@ var _ MailboxService = (*mailboxes.Service)(nil)
 // SyncService is what the resolvers need of deltasync.Syncer.
 type SyncService interface {
 	Health(ctx context.Context, orgID, userID string) ([]deltasync.Health, error)
+	Backfill(ctx context.Context, orgID string) (deltasync.BackfillSummary, error)
 	Resync(ctx context.Context, audit deltasync.Auditor, actor auth.Actor, tenantID, userID string, resources []string) error
 }
 

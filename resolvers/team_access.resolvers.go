@@ -121,6 +121,17 @@ func (r *teamAccessResolver) Totals(ctx context.Context, obj *access.TeamAccess)
 	return &graph.CaptureTotals{MailboxesCaptured: int(t.MailboxesCaptured), Activities: int(t.Activities), Contacts: int(t.Contacts), LastChangeAt: t.LastChangeAt}, nil
 }
 
+func (r *teamAccessResolver) Backfill(ctx context.Context, obj *access.TeamAccess) (*graph.BackfillSummary, error) {
+	if r.Sync == nil { // a service without delta sync (tests of the API alone)
+		return &graph.BackfillSummary{}, nil
+	}
+	b, err := r.Sync.Backfill(ctx, obj.OrgID)
+	if err != nil {
+		return nil, userError(ctx, err)
+	}
+	return &graph.BackfillSummary{Resources: b.Scopes, Complete: b.Complete, Capped: b.Capped, ItemsRead: int(b.ItemsRead), EstimatedDone: b.Done}, nil
+}
+
 func (r *Resolver) Subscription() graph.SubscriptionResolver { return &subscriptionResolver{r} }
 
 func (r *Resolver) TeamAccess() graph.TeamAccessResolver { return &teamAccessResolver{r} }

@@ -140,13 +140,18 @@ func TestMailboxCoverageOverGraphQL(t *testing.T) {
 				Resource, Scope string
 				LastSuccessAt   *string
 				Items           int
+				Backfill        struct {
+					Complete      bool
+					ItemsRead     int
+					EstimatedDone *float64
+				}
 			}
 		}
 	}
 	require.NoError(t, wsjson.Write(ctx, c, wsMessage{ID: "m", Type: "complete"}))
 	require.Empty(t, gql(t, svc.url, s.adminA, `mutation($id: ID!) { setMailboxCapture(id: $id, enabled: true) { id } }`, map[string]any{"id": adele.ID}, nil))
 	require.Eventually(t, func() bool {
-		require.Empty(t, gql(t, svc.url, s.readerA, `query($id: ID!) { mailbox(id: $id) { syncHealth { resource scope lastSuccessAt items } } }`, map[string]any{"id": adele.ID}, &health))
+		require.Empty(t, gql(t, svc.url, s.readerA, `query($id: ID!) { mailbox(id: $id) { syncHealth { resource scope lastSuccessAt items backfill { complete itemsRead estimatedDone } } } }`, map[string]any{"id": adele.ID}, &health))
 		done := 0
 		for _, h := range health.Mailbox.SyncHealth {
 			if h.LastSuccessAt != nil {
@@ -158,8 +163,20 @@ func TestMailboxCoverageOverGraphQL(t *testing.T) {
 	items := 0
 	for _, h := range health.Mailbox.SyncHealth {
 		items += h.Items
+		require.True(t, h.Backfill.Complete, h.Scope)
+		require.Equal(t, 1.0, *h.Backfill.EstimatedDone)
+		require.Equal(t, h.Items, h.Backfill.ItemsRead, "the backfill read everything so far")
 	}
 	require.Positive(t, items)
+	var ta struct {
+		TeamAccess struct {
+			Backfill struct{ Resources, Complete, Capped, ItemsRead int }
+		}
+	}
+	require.Empty(t, gql(t, svc.url, s.readerA, `{ teamAccess { backfill { resources complete capped itemsRead } } }`, nil, &ta))
+	require.Equal(t, ta.TeamAccess.Backfill.Resources, ta.TeamAccess.Backfill.Complete)
+	require.Positive(t, ta.TeamAccess.Backfill.ItemsRead)
+	require.Zero(t, ta.TeamAccess.Backfill.Capped)
 	require.Equal(t, []string{"FORBIDDEN"}, gql(t, svc.url, s.readerA, `mutation($id: ID!) { resyncMailbox(id: $id) { id } }`, map[string]any{"id": adele.ID}, nil))
 	require.Empty(t, gql(t, svc.url, s.adminA, `mutation($id: ID!) { resyncMailbox(id: $id, resources: [CALENDAR]) { id } }`, map[string]any{"id": adele.ID}, nil))
 	require.Empty(t, gql(t, svc.url, s.adminA, `{ auditLog(first: 1) { edges { node { action summary } } } }`, nil, &log))

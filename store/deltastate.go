@@ -36,6 +36,14 @@ type DeltaState struct {
 	// the version as the full round in progress began.
 	Screened    int64 `bson:"screened"`
 	RoundPolicy int64 `bson:"roundPolicy"`
+	// The backfill, the scope's first full round (mail comes newest first): RoundItems are the
+	// items the full round in progress (or the last) read, ReachedBack the oldest mail's time the
+	// backfill read, BackfilledAt when it ended; Capped says Graph ended the last full round of a
+	// mail folder at the most a filtered delta returns.
+	RoundItems   int64      `bson:"roundItems"`
+	ReachedBack  *time.Time `bson:"reachedBack,omitempty"`
+	BackfilledAt *time.Time `bson:"backfilledAt,omitempty"`
+	Capped       bool       `bson:"capped,omitempty"`
 }
 
 // DeltaState reads a mailbox's state for a scope; a zero one (with ids) if it has none.
@@ -62,10 +70,13 @@ func (o OrgScope) SaveDeltaState(ctx context.Context, st DeltaState) error {
 	return nil
 }
 
-// DeltaStates lists a mailbox's states, for its sync health.
+// DeltaStates lists a mailbox's states, for its sync health (every mailbox's with "").
 func (o OrgScope) DeltaStates(ctx context.Context, mailboxID string) ([]DeltaState, error) {
-	cur, err := o.s.collection(deltaStateCollection).Find(ctx, o.filter(bson.E{Key: "mailboxId", Value: mailboxID}),
-		options.Find().SetSort(bson.D{{Key: "scope", Value: 1}}))
+	f := o.filter()
+	if mailboxID != "" {
+		f = o.filter(bson.E{Key: "mailboxId", Value: mailboxID})
+	}
+	cur, err := o.s.collection(deltaStateCollection).Find(ctx, f, options.Find().SetSort(bson.D{{Key: "scope", Value: 1}}))
 	if err != nil {
 		return nil, fmt.Errorf("list delta states: %w", err)
 	}

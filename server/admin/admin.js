@@ -95,14 +95,22 @@
   }
 
   var summaryTimer = null;
+  // backfillLine says how far the captured mailboxes' backfill has come, while it runs.
+  function backfillLine(b) {
+    if (!b.resources || b.complete === b.resources && !b.capped) return '';
+    var line = b.complete === b.resources ? ' \u00b7 backfill done' : ' \u00b7 backfill ' + b.complete + ' of ' + b.resources + ' done' +
+      (b.estimatedDone != null ? ' (about ' + Math.round(100 * b.estimatedDone) + '%)' : '') + ', ' + b.itemsRead + ' items read';
+    return line + (b.capped ? '; ' + b.capped + ' mail folder(s) held at the 5,000 newest messages Microsoft Graph returns' : '');
+  }
+
   function loadSummary() {
     clearTimeout(summaryTimer);
     summaryTimer = setTimeout(function () {
-      gql('{ teamAccess { tenantDomain totals { mailboxesCaptured activities contacts lastChangeAt } mailboxSummary { total accessible blockedByPolicy noMailbox errors } changeNotifications { mode reason active failing pending } } }').then(function (d) {
+      gql('{ teamAccess { tenantDomain totals { mailboxesCaptured activities contacts lastChangeAt } backfill { resources complete capped itemsRead estimatedDone } mailboxSummary { total accessible blockedByPolicy noMailbox errors } changeNotifications { mode reason active failing pending } } }').then(function (d) {
         if (shown && d.teamAccess.tenantDomain !== shown.tenantDomain) { shown.tenantDomain = d.teamAccess.tenantDomain; render(shown); } // discovery named it
         var tt = d.teamAccess.totals;
         $('totals').textContent = tt.mailboxesCaptured + ' mailboxes captured \u00b7 ' + tt.activities + ' activities and ' + tt.contacts +
-          ' contacts stored \u00b7 last change received ' + (tt.lastChangeAt ? when(tt.lastChangeAt) : 'none yet');
+          ' contacts stored \u00b7 last change received ' + (tt.lastChangeAt ? when(tt.lastChangeAt) : 'none yet') + backfillLine(d.teamAccess.backfill);
         var s = d.teamAccess.mailboxSummary;
         $('summary').textContent = s.total + ' users: ' + s.accessible + ' readable, ' + s.blockedByPolicy +
           ' blocked by an application access policy, ' + s.noMailbox + ' without a mailbox, ' + s.errors + ' with errors.';

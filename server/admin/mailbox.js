@@ -20,14 +20,17 @@ window.teamaccessMailbox = function (gql, tr, m, button) {
   row.innerHTML = '<td colspan="5">Loading…</td>';
   tr.after(row);
   button.setAttribute('aria-expanded', 'true');
-  gql('query($id: ID!, $f: ActivityFilter) { mailbox(id: $id) { syncHealth { scope lastSuccessAt lagSeconds lastError failures items resyncs inProgress } ' +
+  gql('query($id: ID!, $f: ActivityFilter) { mailbox(id: $id) { syncHealth { scope lastSuccessAt lagSeconds lastError failures items resyncs inProgress backfill { complete capped itemsRead reachedBack estimatedDone } } ' +
     'changeNotifications { scope state expiresAt lastError failures } } activities(filter: $f, first: 1) { totalCount } }',
     { id: m.id, f: { mailboxIds: [m.id] } }).then(function (d) {
     var mb = d.mailbox;
     if (!mb) { row.firstChild.textContent = 'This mailbox is gone from the tenant.'; return; }
     var stored = '<p class="detail">' + esc(d.activities.totalCount) + ' activities stored from this mailbox.</p>';
     var sync = mb.syncHealth.map(function (h) {
-      return '<tr><td>' + esc(h.scope) + '</td><td>' + esc(when(h.lastSuccessAt)) + (h.inProgress ? ' (a round is under way)' : '') +
+      var b = h.backfill, back = b.complete ? (b.capped ? ' (backfill: the newest 5,000 messages)' : '') :
+        ' (backfill: ' + b.itemsRead + ' read' + (b.reachedBack ? ', back to ' + when(b.reachedBack) : '') +
+        (b.estimatedDone != null ? ', about ' + Math.round(100 * b.estimatedDone) + '%' : '') + ')';
+      return '<tr><td>' + esc(h.scope + back) + '</td><td>' + esc(when(h.lastSuccessAt)) + (h.inProgress ? ' (a round is under way)' : '') +
         '</td><td>' + esc(lag(h.lagSeconds)) + '</td><td>' + esc(h.items) + '</td><td>' +
         (h.lastError ? esc(h.failures + ' failed in a row: ' + h.lastError) : 'ok') + '</td></tr>';
     }).join('') || '<tr><td colspan="5">Not synced yet.</td></tr>';
