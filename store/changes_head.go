@@ -27,8 +27,14 @@ type changeHead struct {
 
 // raiseHead records seq as the organisation's newest change number, unless a higher one is.
 func (o OrgScope) raiseHead(ctx context.Context, seq int64) error {
-	_, err := o.s.collection(changeHeadCollection).UpdateOne(ctx, bson.D{{Key: "_id", Value: o.org}},
-		bson.D{{Key: "$max", Value: bson.D{{Key: "seq", Value: seq}}}}, options.UpdateOne().SetUpsert(true))
+	var err error
+	for range 2 { // two writers' first upserts may both insert: the loser's second finds the head
+		_, err = o.s.collection(changeHeadCollection).UpdateOne(ctx, bson.D{{Key: "_id", Value: o.org}},
+			bson.D{{Key: "$max", Value: bson.D{{Key: "seq", Value: seq}}}}, options.UpdateOne().SetUpsert(true))
+		if !mongo.IsDuplicateKeyError(err) {
+			break
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("record the newest change: %w", err)
 	}
