@@ -59,6 +59,9 @@ type Options struct {
 	MailboxConcurrency int
 	MailboxRequests    int
 	RequestWindow      time.Duration
+	// ConcurrencyPerTenant counts MailboxConcurrency over all of an app's requests to a tenant's
+	// mailboxes, as implementers read the limit too; per mailbox by default, as the page says.
+	ConcurrencyPerTenant bool
 	// ConsentErrorWithoutState leaves the state out of the admin-consent page's error redirect,
 	// as some are seen to arrive (the documented one carries it: v2-admin-consent.md).
 	ConsentErrorWithoutState bool

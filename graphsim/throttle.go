@@ -12,7 +12,7 @@ import (
 // current window (concepts/throttling-limits.md, "Outlook service limits": 10,000 API requests
 // in a 10-minute period and 4 concurrent requests, per app ID and mailbox).
 type mailboxLimit struct {
-	inFlight    int
+	inFlight    int // in flight to the mailbox, or (ConcurrencyPerTenant) to the tenant: the tenant's entry
 	windowStart time.Time
 	count       int
 }
@@ -27,6 +27,14 @@ func (s *Sim) admit(w http.ResponseWriter, r *http.Request, c caller, userID str
 		l = &mailboxLimit{}
 		s.throttle[key] = l
 	}
+	flight := l
+	if s.opts.ConcurrencyPerTenant {
+		flight = s.throttle[c.appID+"/"+c.tenant.id]
+		if flight == nil {
+			flight = &mailboxLimit{}
+			s.throttle[c.appID+"/"+c.tenant.id] = flight
+		}
+	}
 	now := s.nowLocked()
 	if now.Sub(l.windowStart) >= s.opts.RequestWindow {
 		l.windowStart, l.count = now, 0
@@ -34,12 +42,12 @@ func (s *Sim) admit(w http.ResponseWriter, r *http.Request, c caller, userID str
 	var reason string
 	var wait time.Duration
 	switch {
-	case l.inFlight >= s.opts.MailboxConcurrency:
+	case flight.inFlight >= s.opts.MailboxConcurrency:
 		reason, wait = "MailboxConcurrency", time.Second
 	case l.count >= s.opts.MailboxRequests:
 		reason, wait = "MailboxRequests", l.windowStart.Add(s.opts.RequestWindow).Sub(now)
 	default:
-		l.inFlight++
+		flight.inFlight++
 		l.count++
 	}
 	s.mu.Unlock()
@@ -54,7 +62,7 @@ func (s *Sim) admit(w http.ResponseWriter, r *http.Request, c caller, userID str
 	}
 	return func() {
 		s.mu.Lock()
-		l.inFlight--
+		flight.inFlight--
 		s.mu.Unlock()
 	}, true
 }

@@ -43,6 +43,9 @@ type Config struct {
 	RootCAs *x509.CertPool
 	// Timeout bounds each call to the identity platform; 30 s if zero.
 	Timeout time.Duration
+	// ConcurrencyScope is what Outlook's 4 concurrent requests are counted over:
+	// ConcurrencyPerMailbox (if empty) or ConcurrencyPerTenant (budget.go).
+	ConcurrencyScope string
 }
 
 // Client reaches the identity platform (and, with later releases, Graph) for any tenant.
@@ -59,6 +62,13 @@ type Client struct {
 func New(cfg Config) (*Client, error) {
 	if cfg.ClientID == "" {
 		return nil, errors.New("m365: an application (client) id is required")
+	}
+	switch cfg.ConcurrencyScope {
+	case "":
+		cfg.ConcurrencyScope = ConcurrencyPerMailbox
+	case ConcurrencyPerMailbox, ConcurrencyPerTenant:
+	default:
+		return nil, fmt.Errorf("m365: the concurrency scope is %q or %q, not %q", ConcurrencyPerMailbox, ConcurrencyPerTenant, cfg.ConcurrencyScope)
 	}
 	if cfg.ClientSecret == "" && (len(cfg.Certificates) == 0 || cfg.PrivateKey == nil) {
 		return nil, errors.New("m365: a client secret or a certificate with its key is required")

@@ -70,8 +70,10 @@ func (c *Client) newGraph(cred azcore.TokenCredential) (*tenantGraph, error) {
 	}
 	opts := msgraphcore.GraphClientOptions{GraphServiceVersion: "v1.0", GraphServiceLibraryVersion: "1.89.0"}
 	httpClient := &http.Client{
-		Transport: khttp.NewCustomTransportWithParentTransport(c.http.Transport, graphMiddlewares(msgraphcore.GetDefaultMiddlewaresWithOptions(&opts))...),
-		Timeout:   2 * time.Minute,
+		// Each attempt (the retry middleware sits above) waits for the tenant's budget.
+		Transport: khttp.NewCustomTransportWithParentTransport(newBudget(c.http.Transport, c.cfg.ConcurrencyScope),
+			graphMiddlewares(msgraphcore.GetDefaultMiddlewaresWithOptions(&opts))...),
+		Timeout: 2 * time.Minute,
 	}
 	adapter, err := msgraphcore.NewGraphRequestAdapterBaseWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(
 		auth, opts, jsonserialization.NewJsonParseNodeFactory(), jsonserialization.NewJsonSerializationWriterFactory(), httpClient)

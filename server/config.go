@@ -95,6 +95,8 @@ var serveOptions = append([]option{
 		"how often each captured mailbox is delta-synced (`duration`)", applySyncInterval},
 	{"mail-folders", "TEAMACCESS_MAIL_FOLDERS", "inbox,sentitems",
 		"mail folders synced, well-known names or ids (`list`, comma-separated)", applyMailFolders},
+	{"graph-concurrency-scope", "TEAMACCESS_GRAPH_CONCURRENCY_SCOPE", "mailbox",
+		"what Outlook's 4 concurrent Graph requests are counted over: mailbox (per app and mailbox, as Microsoft's throttling page says) or tenant (4 for the app in each tenant) (`scope`)", applyConcurrencyScope},
 	{"backfill", "TEAMACCESS_BACKFILL", "2160h",
 		"how far back the first sync reads mail (`duration`; 2160h is 90 days)", applyBackfill},
 	{"capture-bodies", "TEAMACCESS_CAPTURE_BODIES", "false",

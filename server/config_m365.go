@@ -20,6 +20,7 @@ type m365Settings struct {
 	cloudName              string
 	authorityURL, graphURL string
 	roots                  *x509.CertPool
+	concurrencyScope       string
 	redirectURI            string
 }
 
@@ -100,6 +101,14 @@ func applyCloud(c *config, v string) error {
 		}
 	}
 	c.m365.cloudName = v
+	return nil
+}
+
+func applyConcurrencyScope(c *config, v string) error {
+	if v != m365.ConcurrencyPerMailbox && v != m365.ConcurrencyPerTenant {
+		return fmt.Errorf("%q is neither mailbox nor tenant", v)
+	}
+	c.m365.concurrencyScope = v
 	return nil
 }
 

@@ -118,3 +118,11 @@ func TestREADMEListsEverySetting(t *testing.T) {
 		require.True(t, strings.Contains(string(readme), row), "README.md lacks the row %s", row)
 	}
 }
+
+func TestTheGraphConcurrencyScopeIsMailboxOrTenant(t *testing.T) {
+	t.Parallel()
+	for v, ok := range map[string]bool{"mailbox": true, "tenant": true, "app": false, "": false} {
+		err := applyConcurrencyScope(&config{}, v)
+		require.Equal(t, ok, err == nil, v)
+	}
+}

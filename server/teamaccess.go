@@ -39,7 +39,8 @@ func connectMicrosoft(ctx context.Context, cfg *config, log *slog.Logger) (*micr
 			return nil, usagef("invalid --m365-cloud: %v", err)
 		}
 		c, err := m365.New(m365.Config{ClientID: cfg.m365.clientID, ClientSecret: cfg.m365.clientSecret,
-			Certificates: cfg.m365.certs, PrivateKey: cfg.m365.key, Cloud: cl, RootCAs: cfg.m365.roots, RedirectURI: redirect})
+			Certificates: cfg.m365.certs, PrivateKey: cfg.m365.key, Cloud: cl, RootCAs: cfg.m365.roots, RedirectURI: redirect,
+			ConcurrencyScope: cfg.m365.concurrencyScope})
 		if err != nil {
 			return nil, err
 		}
@@ -72,7 +73,8 @@ func connectMicrosoft(ctx context.Context, cfg *config, log *slog.Logger) (*micr
 		sim.Close()
 	}
 	cl, _ := m365.CustomCloud(sim.AuthorityURL(), sim.GraphURL())
-	c, err := m365.New(m365.Config{ClientID: demoModeAppID, ClientSecret: demoModeSecret, Cloud: cl, RootCAs: sim.CertPool(), RedirectURI: redirect})
+	c, err := m365.New(m365.Config{ClientID: demoModeAppID, ClientSecret: demoModeSecret, Cloud: cl, RootCAs: sim.CertPool(), RedirectURI: redirect,
+		ConcurrencyScope: cfg.m365.concurrencyScope})
 	if err != nil {
 		stop()
 		return nil, err
