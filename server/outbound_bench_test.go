@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -26,14 +27,18 @@ func BenchmarkWebhookDelivery(b *testing.B) {
 	e, svc := webhookEnvWith(b, activities.HubOptions{}, outbound.Options{Poll: 100 * time.Millisecond})
 	e.spread = 20 // a burst from 20 mailboxes: deliveries of different mailboxes overlap
 	var mu sync.Mutex
-	var arrivals []time.Time
+	var arrivals []time.Time // of each event's first delivery (a run stopped mid-flight repeats some)
 	var bodies [][]byte
+	seen := map[string]bool{}
 	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var buf bytes.Buffer
 		_, _ = buf.ReadFrom(r.Body)
 		mu.Lock()
-		arrivals = append(arrivals, time.Now())
-		bodies = append(bodies, buf.Bytes())
+		if id := r.Header.Get("webhook-id"); id == "" || !seen[id] {
+			seen[id] = true
+			arrivals = append(arrivals, time.Now())
+			bodies = append(bodies, buf.Bytes())
+		}
 		mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
 	}))
@@ -59,35 +64,53 @@ func BenchmarkWebhookDelivery(b *testing.B) {
 		b.ReportMetric(float64(p50(lat).Microseconds())/1000, "change-to-attempt-p50-ms")
 		b.ReportMetric(float64(p99(lat).Microseconds())/1000, "change-to-attempt-p99-ms")
 
-		// A backlog: the burst is written while the endpoint is disabled, then it is enabled;
-		// the rate is from its first delivery to its last.
-		const burst = 300
-		_, err := svc.Disable(b.Context(), actor, ep.ID)
-		require.NoError(b, err)
-		time.Sleep(100 * time.Millisecond) // the run stops at the next poll
-		e.add(b, burst)
-		n := count()
-		_, err = svc.Enable(b.Context(), actor, ep.ID)
-		require.NoError(b, err)
-		for i := 0; count() < n+burst && i < 60_000; i++ { // bounded: 60 s
-			time.Sleep(time.Millisecond)
-		}
-		mu.Lock()
-		require.Equal(b, n+burst, len(arrivals))
-		took := arrivals[len(arrivals)-1].Sub(arrivals[n])
-		sent := append([][]byte(nil), bodies[n:n+burst]...)
-		mu.Unlock()
-		bare := time.Now()
-		for _, body := range sent[1:] {
-			resp, err := http.Post(rcv.URL, "application/json", bytes.NewReader(body))
+		// Backlogs, 3 in turns with the bare client: each burst is written while the endpoint
+		// is disabled, then it is enabled; the rate is from its first delivery to its last, and
+		// the bare client posts the same bodies right after. Medians of the 3 are reported (the
+		// machine's noise moves a single run's figures by a third).
+		const burst, rounds = 300, 3
+		var rates, bares, ratios []float64
+		for range rounds {
+			_, err := svc.Disable(b.Context(), actor, ep.ID)
 			require.NoError(b, err)
-			resp.Body.Close()
+			time.Sleep(500 * time.Millisecond) // the run stops at the worker's next poll
+			e.add(b, burst)
+			n := count()
+			_, err = svc.Enable(b.Context(), actor, ep.ID)
+			require.NoError(b, err)
+			for i := 0; count() < n+burst && i < 60_000; i++ { // bounded: 60 s
+				time.Sleep(time.Millisecond)
+			}
+			mu.Lock()
+			got := len(arrivals)
+			var took time.Duration
+			var sent [][]byte
+			if got >= n+burst {
+				took = arrivals[n+burst-1].Sub(arrivals[n])
+				sent = append(sent, bodies[n:n+burst]...)
+			}
+			mu.Unlock()
+			require.GreaterOrEqual(b, got, n+burst, "the backlog was not delivered in 60 s")
+			bare := time.Now()
+			for _, body := range sent[1:] {
+				resp, err := http.Post(rcv.URL, "application/json", bytes.NewReader(body))
+				require.NoError(b, err)
+				resp.Body.Close()
+			}
+			baseline := time.Since(bare)
+			rates, bares = append(rates, (burst-1)/took.Seconds()), append(bares, (burst-1)/baseline.Seconds())
+			ratios = append(ratios, baseline.Seconds()/took.Seconds())
 		}
-		baseline := time.Since(bare)
-		b.ReportMetric((burst-1)/took.Seconds(), "deliveries/s")
-		b.ReportMetric((burst-1)/baseline.Seconds(), "bare-posts/s")
-		b.ReportMetric(baseline.Seconds()/took.Seconds(), "ratio")
+		b.ReportMetric(median(rates), "deliveries/s")
+		b.ReportMetric(median(bares), "bare-posts/s")
+		b.ReportMetric(median(ratios), "ratio")
 	}
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 func p50(ds []time.Duration) time.Duration {
