@@ -4,11 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/teamaccess/teamaccess/auth"
 	"github.com/teamaccess/teamaccess/backoff"
@@ -23,8 +22,11 @@ type job struct {
 }
 
 // SyncDue syncs every captured mailbox of every connected organisation whose turn has come,
-// Concurrency at a time, the longest-waiting first: the scheduled job. A mailbox that fails
-// waits longer each time (up to an hour), without holding the others back.
+// Concurrency at a time, the longest-waiting first, taking the tenants in turn: the scheduled
+// job. While several tenants have mailboxes due, none holds more than half the places, so a
+// tenant whose mailboxes wait out Graph's Retry-After (a 429 storm) never holds another's
+// back. A mailbox that fails waits longer each time (up to an hour), without holding the
+// others back.
 func (s *Syncer) SyncDue(ctx context.Context) error {
 	tas, err := s.st.ConnectedTeamAccess(ctx)
 	if err != nil {
@@ -71,28 +73,84 @@ func (s *Syncer) SyncDue(ctx context.Context) error {
 		order[i] = i
 	}
 	sortByTime(order, when)
-	var g errgroup.Group
-	g.SetLimit(s.o.Concurrency)
-	var mu sync.Mutex
-	var errs []error
-	for _, i := range order {
-		if ctx.Err() != nil {
-			break
+	return errors.Join(s.run(ctx, due, byTenantInTurn(order, due))...)
+}
+
+// run syncs the jobs in order, Concurrency at a time; while several tenants have jobs, a
+// tenant has at most half the places at once, and a job whose tenant has its share waits
+// without holding a place up (the next job of another tenant takes it).
+func (s *Syncer) run(ctx context.Context, due []job, pending []int) []error {
+	share := s.o.Concurrency
+	if tenantsOf(due) > 1 {
+		share = max(1, s.o.Concurrency/2)
+	}
+	var (
+		mu      sync.Mutex
+		wg      sync.WaitGroup
+		errs    []error
+		active  int
+		running = map[string]int{}
+		ended   = make(chan struct{}, len(pending)) // one per job: never blocks
+	)
+	for len(pending) > 0 && ctx.Err() == nil {
+		mu.Lock()
+		k := slices.IndexFunc(pending, func(i int) bool { return running[due[i].tenant] < share })
+		if k < 0 || active >= s.o.Concurrency {
+			mu.Unlock()
+			<-ended // something runs: wait for it to end
+			continue
 		}
-		j := due[i]
-		g.Go(func() error {
+		j := due[pending[k]]
+		pending = slices.Delete(pending, k, k+1)
+		running[j.tenant]++
+		active++
+		mu.Unlock()
+		wg.Go(func() {
 			err := s.SyncMailbox(ctx, j.org, j.tenant, j.user)
 			s.schedule(j, err)
+			mu.Lock()
+			running[j.tenant]--
+			active--
 			if err != nil && !errors.Is(err, errHeld) {
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("%s: %w", j.user, err))
-				mu.Unlock()
+				errs = append(errs, fmt.Errorf("%s: %w", j.user, err)) // every mailbox's error, not only the first
 			}
-			return nil // every mailbox's error is joined below, not only the first
+			mu.Unlock()
+			ended <- struct{}{}
 		})
 	}
-	_ = g.Wait()
-	return errors.Join(errs...)
+	wg.Wait()
+	return errs
+}
+
+// byTenantInTurn reorders jobs (sorted by time) to take the tenants in turn, each tenant's in
+// their order: one of the first tenant's, one of the next's, and so on.
+func byTenantInTurn(order []int, due []job) []int {
+	var tenants []string
+	queues := map[string][]int{}
+	for _, i := range order {
+		t := due[i].tenant
+		if _, ok := queues[t]; !ok {
+			tenants = append(tenants, t)
+		}
+		queues[t] = append(queues[t], i)
+	}
+	out := make([]int, 0, len(order))
+	for len(out) < len(order) {
+		for _, t := range tenants {
+			if q := queues[t]; len(q) > 0 {
+				out, queues[t] = append(out, q[0]), q[1:]
+			}
+		}
+	}
+	return out
+}
+
+func tenantsOf(due []job) int {
+	seen := map[string]bool{}
+	for _, j := range due {
+		seen[j.tenant] = true
+	}
+	return len(seen)
 }
 
 func sortByTime(order []int, when []time.Time) {
