@@ -59,6 +59,9 @@ type Options struct {
 	MailboxConcurrency int
 	MailboxRequests    int
 	RequestWindow      time.Duration
+	// SubscriptionWrites is how many subscription writes (POST, PATCH, DELETE) an app may make
+	// to a tenant per 20 seconds: 1,000 if zero, as Microsoft's page says; tests lower it.
+	SubscriptionWrites int
 	// ConcurrencyPerTenant counts MailboxConcurrency over all of an app's requests to a tenant's
 	// mailboxes, as implementers read the limit too; per mailbox by default, as the page says.
 	ConcurrencyPerTenant bool
@@ -171,6 +174,7 @@ type Sim struct {
 	requests     []Request
 	faults       []*Fault
 	throttle     map[string]*mailboxLimit
+	subLimits    map[string]*subscriptionLimit // by app and tenant
 	subs         map[string]*subscription
 	deliver      *deliverer
 }
@@ -217,7 +221,7 @@ func Start(opts Options) (*Sim, error) {
 	s := &Sim{
 		opts: opts, ca: ca, key: key, kid: randomID(12), log: opts.Logger,
 		apps: map[string]App{}, tenants: map[string]*tenant{}, domains: map[string]*tenant{},
-		throttle: map[string]*mailboxLimit{}, subs: map[string]*subscription{},
+		throttle: map[string]*mailboxLimit{}, subLimits: map[string]*subscriptionLimit{}, subs: map[string]*subscription{},
 	}
 	for _, a := range opts.Apps {
 		s.apps[a.ID] = a

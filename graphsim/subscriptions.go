@@ -88,6 +88,9 @@ func parseResource(res string) (user, kind, folder string, ok bool) {
 // subscription-list.md, subscription-get.md, subscription-update.md, subscription-delete.md,
 // subscription-reauthorize.md).
 func (s *Sim) subscriptionsRoute(w http.ResponseWriter, r *http.Request, c caller, segs []string) {
+	if !s.admitSubscriptionRequest(w, r, c) {
+		return
+	}
 	switch {
 	case len(segs) == 1 && r.Method == http.MethodPost:
 		s.createSubscription(w, r, c)

@@ -279,3 +279,20 @@ func TestFailingEndpointIsMarkedSlowThenDrop(t *testing.T) {
 	require.Len(t, hook.got(), delivered+1, "delivered again after the drop period")
 	require.Equal(t, "healthy", f.sim.DeliveryStats(hook.srv.URL).State)
 }
+
+// The subscription service's writes per app and tenant are limited per 20 seconds
+// (concepts/throttling-limits.md, "Subscription service limits": 1,000; lowered to 3 here): the
+// next write is throttled with Retry-After, a read still answers.
+func TestSubscriptionWritesAreLimitedPer20Seconds(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, func(o *Options) { o.SubscriptionWrites = 3 })
+	for range 3 {
+		resp, _ := f.do(t, http.MethodDelete, "/subscriptions/9f1c0d2e-0000-4000-8000-000000000001", nil)
+		require.Equal(t, http.StatusNotFound, resp.StatusCode)
+	}
+	resp, body := f.do(t, http.MethodDelete, "/subscriptions/9f1c0d2e-0000-4000-8000-000000000001", nil)
+	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode, body)
+	require.NotEmpty(t, resp.Header.Get("Retry-After"))
+	resp, _ = f.do(t, http.MethodGet, "/subscriptions", nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "reads have their own limit")
+}

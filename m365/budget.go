@@ -25,23 +25,36 @@ const (
 	mailboxPerSec   = 8000.0 / 600
 	budgetedPrefix  = "/users/"
 	budgetedVersion = "/v1.0"
+
+	// The subscription service per app and tenant (concepts/throttling-limits.md, "Subscription
+	// service limits"): writes 1,000 per 20 seconds (200 at once, then 800 over 20 s), any
+	// request 5,000; lists kept to 40 per 20 seconds (8 at once, then 32), as #20 asks, which
+	// pages through 4,000 subscriptions.
+	subscriptionWriteBurst  = 200
+	subscriptionWritePerSec = 800.0 / 20
+	subscriptionListBurst   = 8
+	subscriptionListPerSec  = 32.0 / 20
 )
 
 // budget keeps one tenant's Graph requests within those limits by waiting for them here (a
 // request that would go over waits its turn) instead of earning 429s. Each attempt passes it:
-// the retry middleware sits above it. Requests that name no mailbox (users delta, $batch,
-// subscriptions) pass through; Graph limits them otherwise.
+// the retry middleware sits above it. The tenant's subscription requests are paced as the
+// subscription service allows; other requests that name no mailbox (users delta, $batch) pass.
 type budget struct {
-	next    http.RoundTripper
-	scope   string
-	mu      sync.Mutex
-	slots   map[string]chan struct{} // by mailbox, or "" for the tenant
-	pace    map[string]*rate.Limiter // by mailbox
-	waiting func(mailbox string)     // tests: told when a request waits for a slot
+	next  http.RoundTripper
+	scope string
+	// writes and lists pace the tenant's subscription requests.
+	writes, lists *rate.Limiter
+	mu            sync.Mutex
+	slots         map[string]chan struct{} // by mailbox, or "" for the tenant
+	pace          map[string]*rate.Limiter // by mailbox
+	waiting       func(mailbox string)     // tests: told when a request waits for a slot
 }
 
 func newBudget(next http.RoundTripper, scope string) *budget {
-	return &budget{next: next, scope: scope, slots: map[string]chan struct{}{}, pace: map[string]*rate.Limiter{}}
+	return &budget{next: next, scope: scope, slots: map[string]chan struct{}{}, pace: map[string]*rate.Limiter{},
+		writes: rate.NewLimiter(rate.Limit(subscriptionWritePerSec), subscriptionWriteBurst),
+		lists:  rate.NewLimiter(rate.Limit(subscriptionListPerSec), subscriptionListBurst)}
 }
 
 // mailboxOf is the mailbox a Graph request reads: /v1.0/users/{id}/…, lowercased (ids and
@@ -56,6 +69,12 @@ func mailboxOf(path string) string {
 		return "" // the user itself (a probe of the directory), not its mailbox
 	}
 	return strings.ToLower(id)
+}
+
+// isSubscriptions says whether a Graph request is the subscription service's.
+func isSubscriptions(path string) bool {
+	_, rest, ok := strings.Cut(path, budgetedVersion+"/subscriptions")
+	return ok && (rest == "" || rest[0] == '/')
 }
 
 func (b *budget) limits(mailbox string) (chan struct{}, *rate.Limiter) {
@@ -80,6 +99,16 @@ func (b *budget) limits(mailbox string) (chan struct{}, *rate.Limiter) {
 
 // RoundTrip implements http.RoundTripper.
 func (b *budget) RoundTrip(req *http.Request) (*http.Response, error) {
+	if isSubscriptions(req.URL.Path) {
+		pace := b.writes
+		if req.Method == http.MethodGet {
+			pace = b.lists
+		}
+		if err := pace.Wait(req.Context()); err != nil {
+			return nil, err
+		}
+		return b.next.RoundTrip(req)
+	}
 	mailbox := mailboxOf(req.URL.Path)
 	if mailbox == "" {
 		return b.next.RoundTrip(req)

@@ -78,3 +78,14 @@ func TestMailboxOfAGraphRequest(t *testing.T) {
 		require.Equal(t, want, mailboxOf(path), path)
 	}
 }
+
+// The client's paces never exceed what Microsoft allows in any window, however it is laid.
+func TestThePacesStayUnderMicrosoftsLimits(t *testing.T) {
+	t.Parallel()
+	require.LessOrEqual(t, float64(mailboxBurst)+mailboxPerSec*600, 10000.0, "requests to a mailbox in any 10 minutes")
+	require.LessOrEqual(t, float64(subscriptionWriteBurst)+subscriptionWritePerSec*20, 1000.0, "subscription writes in any 20 s")
+	require.LessOrEqual(t, float64(subscriptionListBurst)+subscriptionListPerSec*20, 40.0, "subscription lists in any 20 s")
+	require.True(t, isSubscriptions("/v1.0/subscriptions"))
+	require.True(t, isSubscriptions("/v1.0/subscriptions/abc"))
+	require.False(t, isSubscriptions("/v1.0/subscriptionsx"))
+}
