@@ -48,7 +48,6 @@ type budget struct {
 	mu            sync.Mutex
 	slots         map[string]chan struct{} // by mailbox, or "" for the tenant
 	pace          map[string]*rate.Limiter // by mailbox
-	waiting       func(mailbox string)     // tests: told when a request waits for a slot
 }
 
 func newBudget(next http.RoundTripper, scope string) *budget {
@@ -119,15 +118,8 @@ func (b *budget) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	select {
 	case slot <- struct{}{}:
-	default:
-		if b.waiting != nil {
-			b.waiting(mailbox)
-		}
-		select {
-		case slot <- struct{}{}:
-		case <-req.Context().Done():
-			return nil, req.Context().Err()
-		}
+	case <-req.Context().Done():
+		return nil, req.Context().Err()
 	}
 	resp, err := b.next.RoundTrip(req)
 	if err != nil || resp.Body == nil {
