@@ -44,7 +44,13 @@ type DeltaState struct {
 	ReachedBack  *time.Time `bson:"reachedBack,omitempty"`
 	BackfilledAt *time.Time `bson:"backfilledAt,omitempty"`
 	Capped       bool       `bson:"capped,omitempty"`
+	// Fence is the term of the mailbox's partition lease under which the state was written: a
+	// write under an older term (from a process that lost the partition) is refused.
+	Fence int64 `bson:"fence,omitempty"`
 }
+
+// ErrFenced refuses a write made under a partition lease that has since changed hands.
+var ErrFenced = errors.New("the mailbox's partition has moved to another process")
 
 // DeltaState reads a mailbox's state for a scope; a zero one (with ids) if it has none.
 func (o OrgScope) DeltaState(ctx context.Context, mailboxID, scope string) (DeltaState, error) {
@@ -60,10 +66,19 @@ func (o OrgScope) DeltaState(ctx context.Context, mailboxID, scope string) (Delt
 	return st, nil
 }
 
-// SaveDeltaState writes a mailbox's state for a scope.
+// SaveDeltaState writes a mailbox's state for a scope, unless it was last written under a
+// higher fence (ErrFenced): the replacement matches only a state whose fence is at most the
+// new one's, and otherwise its upsert collides with the state's _id.
 func (o OrgScope) SaveDeltaState(ctx context.Context, st DeltaState) error {
 	st.OrgID = o.org
-	_, err := o.s.collection(deltaStateCollection).ReplaceOne(ctx, bson.D{{Key: "_id", Value: st.ID}}, st, options.Replace().SetUpsert(true))
+	f := bson.D{{Key: "_id", Value: st.ID}, {Key: "$or", Value: bson.A{
+		bson.D{{Key: "fence", Value: bson.D{{Key: "$exists", Value: false}}}},
+		bson.D{{Key: "fence", Value: bson.D{{Key: "$lte", Value: st.Fence}}}},
+	}}}
+	_, err := o.s.collection(deltaStateCollection).ReplaceOne(ctx, f, st, options.Replace().SetUpsert(true))
+	if mongo.IsDuplicateKeyError(err) {
+		return fmt.Errorf("save delta state of %s: %w", st.ID, ErrFenced)
+	}
 	if err != nil {
 		return fmt.Errorf("save delta state: %w", err)
 	}
