@@ -51,6 +51,9 @@ func (s *Service) ReverifyAll(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if s.o.Tenant != nil && !s.o.Tenant(rec.OrgID) {
+			continue // another process's tenant
+		}
 		before := rec.Status
 		ta, err := s.reverify(ctx, rec)
 		if err != nil {

@@ -45,6 +45,9 @@ type Options struct {
 	OnDelete []DisconnectHook
 	// OnConnect hears of a tenant just bound to an organisation (discovery starts there).
 	OnConnect func(orgID, tenantID string)
+	// Tenant, when set, says whether this process re-verifies the organisation's consent (the
+	// process holding the tenant's partition); every organisation when nil.
+	Tenant func(orgID string) bool
 }
 
 // Service is Team Access.

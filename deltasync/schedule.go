@@ -51,7 +51,7 @@ func (s *Syncer) SyncDue(ctx context.Context) error {
 			}
 		}
 		for _, m := range ms {
-			if !m.Captured() {
+			if !m.Captured() || !s.mine(ta.OrgID, m.UserID) {
 				continue
 			}
 			key := ta.OrgID + "|" + m.UserID
@@ -111,7 +111,7 @@ func (s *Syncer) run(ctx context.Context, due []job, pending []int) []error {
 			mu.Lock()
 			running[j.tenant]--
 			active--
-			if err != nil && !errors.Is(err, errHeld) {
+			if err != nil && !notFailure(err) {
 				errs = append(errs, fmt.Errorf("%s: %w", j.user, err)) // every mailbox's error, not only the first
 			}
 			mu.Unlock()
@@ -164,8 +164,14 @@ func sortByTime(order []int, when []time.Time) {
 // schedule sets a mailbox's next turn: the interval after a success, a growing, jittered backoff
 // after failures.
 func (s *Syncer) schedule(j job, err error) {
-	if errors.Is(err, errHeld) {
-		return // its data is being purged: nothing to schedule
+	if errors.Is(err, errMore) {
+		s.mu.Lock()
+		s.next[j.org+"|"+j.user] = s.now() // due again at once: the rest of its backfill
+		s.mu.Unlock()
+		return
+	}
+	if notFailure(err) {
+		return // its data is being purged, or another process syncs it: nothing to schedule
 	}
 	key := j.org + "|" + j.user
 	s.mu.Lock()
@@ -190,7 +196,7 @@ func (s *Syncer) SyncNow(ctx context.Context, orgID, tenantID, userID string) {
 	j := job{org: orgID, tenant: tenantID, user: userID}
 	err := s.SyncMailbox(ctx, orgID, tenantID, userID)
 	s.schedule(j, err)
-	if err != nil && ctx.Err() == nil && !errors.Is(err, errHeld) {
+	if err != nil && ctx.Err() == nil && !notFailure(err) {
 		s.o.Log.Warn("mailbox sync failed", "organization", orgID, "mailbox", userID, "err", err)
 	}
 }
@@ -216,7 +222,7 @@ func (s *Syncer) Resync(ctx context.Context, audit Auditor, actor auth.Actor, te
 			if store.Scope(scope).Resource() != r {
 				continue
 			}
-			st, err := s.loadState(ctx, org, userID, scope)
+			st, err := org.DeltaState(ctx, userID, scope) // the store's, written by whichever process holds the mailbox
 			if err != nil {
 				return err
 			}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -56,6 +57,16 @@ type Options struct {
 	// subscription is missing or failing. None when nil.
 	Covered         func(ctx context.Context, orgID string) (map[string]bool, error)
 	CoveredInterval time.Duration
+	// Rounds bounds the mailboxes whose rounds run at once in this process, whatever asked for
+	// them (the schedule, a capture, a notification); no bound if zero. Under a bound, a
+	// mailbox's first full round gives its place up after its first page (the newest mail)
+	// and is due again at once: every mailbox waiting gets its newest page before any deep
+	// backfill holds a place.
+	Rounds int
+	// Partitions, when set, is this process's share of the mailboxes: rounds run only on its
+	// mailboxes, each checks before every page that the partition is still held, and writes
+	// its position under the partition's fence. Every mailbox when nil.
+	Partitions Partitions
 }
 
 // Policy is the organisations' capture policies.
@@ -83,6 +94,8 @@ type Syncer struct {
 	connected map[string]connection       // org|tenant -> whether its rounds may write (writable)
 	// seriesChecked: org|mailbox|series master -> when its master was last read (series.go)
 	seriesChecked map[string]time.Time
+	// places holds a token per round running (Rounds); nil without a bound.
+	places chan struct{}
 }
 
 type domainSet struct {
@@ -120,7 +133,11 @@ func New(st Store, g Graph, o Options) *Syncer {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
 	}
-	return &Syncer{st: st, g: g, o: o, running: map[string]chan struct{}{}, next: map[string]time.Time{}, last: map[string]time.Time{}, fails: map[string]int{}, states: map[string]store.DeltaState{}, domains: map[string]domainSet{}, seriesChecked: map[string]time.Time{}}
+	var places chan struct{}
+	if o.Rounds > 0 {
+		places = make(chan struct{}, o.Rounds)
+	}
+	return &Syncer{places: places, st: st, g: g, o: o, running: map[string]chan struct{}{}, next: map[string]time.Time{}, last: map[string]time.Time{}, fails: map[string]int{}, states: map[string]store.DeltaState{}, domains: map[string]domainSet{}, seriesChecked: map[string]time.Time{}}
 }
 
 func (s *Syncer) now() time.Time { return s.o.Now().UTC().Truncate(time.Millisecond) }
@@ -170,10 +187,30 @@ func (s *Syncer) SyncScopes(ctx context.Context, orgID, tenantID, userID string,
 		return ctx.Err()
 	}
 	defer func() { <-l }()
-	return s.syncScopes(ctx, orgID, tenantID, userID, scopes)
+	err := s.syncScopes(ctx, orgID, tenantID, userID, scopes)
+	if errors.Is(err, errMore) {
+		// The backfill's first page is in, and the rest (which reads the change that asked
+		// for this round, if the first page did not) comes at the mailbox's turn, due now.
+		s.schedule(job{org: orgID, tenant: tenantID, user: userID}, err)
+		return nil
+	}
+	return err
 }
 
 func (s *Syncer) syncScopes(ctx context.Context, orgID, tenantID, userID string, scopes []string) error {
+	fence, done, ok := s.holdMailbox(orgID, userID)
+	if !ok {
+		return errMoved
+	}
+	defer done()
+	if s.places != nil {
+		select {
+		case s.places <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		defer func() { <-s.places }()
+	}
 	if _, whole, err := s.rules(ctx, s.st.Org(orgID), userID); err != nil {
 		return err
 	} else if whole != "" {
@@ -181,12 +218,15 @@ func (s *Syncer) syncScopes(ctx context.Context, orgID, tenantID, userID string,
 	}
 	var errs []error
 	for _, scope := range scopes {
-		if err := s.syncScope(ctx, orgID, tenantID, userID, scope); err != nil {
+		if err := s.syncScope(ctx, orgID, tenantID, userID, scope, fence); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", scope, err))
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || moved(err) {
 				break
 			}
 		}
+	}
+	if len(errs) > 0 && !slices.ContainsFunc(errs, func(err error) bool { return !errors.Is(err, errMore) }) {
+		return errMore // every scope read its newest page and has more
 	}
 	err := errors.Join(errs...)
 	if refused(err) && s.o.Refused != nil && ctx.Err() == nil {
@@ -215,17 +255,20 @@ const checkpointEvery = 250 * time.Millisecond
 const maxResyncs = 2
 
 // syncScope runs (or resumes) one round of a scope, page by page.
-func (s *Syncer) syncScope(ctx context.Context, orgID, tenantID, userID, scope string) error {
+func (s *Syncer) syncScope(ctx context.Context, orgID, tenantID, userID, scope string, fence int64) error {
 	org := s.st.Org(orgID)
 	st, err := s.loadState(ctx, org, userID, scope)
 	if err != nil {
 		return err
 	}
+	if s.o.Partitions != nil {
+		st.Fence = fence // the store refuses it if the partition has moved on to a higher fence
+	}
 	now := s.now()
 	if store.Scope(scope) == store.ScopeCalendar && !st.InRound && st.Link != "" && now.Sub(st.WindowFrom.Add(s.o.CalendarBack)) > s.o.WindowMove {
 		st.Link = "" // the window has aged: a full round over the window as of today
 	}
-	resyncs := 0
+	resyncs, pages := 0, 0
 	var lastSave time.Time
 	sr := newSeriesRound()
 	for {
@@ -242,8 +285,8 @@ func (s *Syncer) syncScope(ctx context.Context, orgID, tenantID, userID, scope s
 		}
 		next, delta, n, err := s.page(ctx, org, tenantID, userID, &st, sr)
 		switch {
-		case errors.Is(err, errHeld):
-			return err // nothing saved: the organisation's data is going
+		case notFailure(err):
+			return err // nothing saved: the organisation's data is going, or another process has the mailbox
 		case errors.Is(err, graphdata.ErrDeltaExpired) && resyncs < maxResyncs:
 			resyncs++
 			st.Resyncs++
@@ -257,8 +300,17 @@ func (s *Syncer) syncScope(ctx context.Context, orgID, tenantID, userID, scope s
 		if st.FullRound {
 			st.RoundItems += int64(n)
 		}
+		pages++
 		if next != "" {
 			st.Link = next
+			if s.places != nil && pages == 1 && st.FullRound && st.BackfilledAt == nil && st.RoundItems == int64(n) {
+				// The newest page of a mailbox's backfill is in: its place goes to the next
+				// mailbox waiting, and the rest of the backfill comes at its next turn, at once.
+				if err := s.saveState(ctx, org, st); err != nil {
+					return err
+				}
+				return errMore
+			}
 			// Mid-round, the position is saved at most every checkpointEvery: a restart replays
 			// at most that much, which the idempotent writes absorb.
 			if time.Since(lastSave) >= checkpointEvery {
@@ -309,13 +361,15 @@ func (s *Syncer) stamp(st store.DeltaState) store.DeltaState {
 	return st
 }
 
-// loadState reads a round's state, from memory when this process saved it last.
+// loadState reads a round's state, from memory when this process saved it last and is the only
+// process (with partitions, another may have written it since: a resynchronisation asked of
+// another process, or a partition that moved away and back).
 func (s *Syncer) loadState(ctx context.Context, org store.OrgScope, userID, scope string) (store.DeltaState, error) {
 	key := store.ItemID(org.ID(), userID, scope, "")
 	s.mu.Lock()
 	st, ok := s.states[key]
 	s.mu.Unlock()
-	if ok {
+	if ok && s.o.Partitions == nil {
 		return st, nil
 	}
 	return org.DeltaState(ctx, userID, scope)
@@ -350,6 +404,9 @@ func (s *Syncer) saveState(ctx context.Context, org store.OrgScope, st store.Del
 
 // failed records a failed round; its link is kept, so the next attempt resumes there.
 func (s *Syncer) failed(ctx context.Context, org store.OrgScope, st *store.DeltaState, err error) error {
+	if notFailure(err) {
+		return err
+	}
 	t := s.now()
 	st.LastError, st.LastErrorAt = err.Error(), &t
 	st.Failures++
@@ -392,6 +449,9 @@ func (s *Syncer) page(ctx context.Context, org store.OrgScope, tenantID, userID 
 		}
 		next, delta, n = p.NextLink, p.DeltaLink, len(p.Items)
 		write = func() error { return s.storeContacts(ctx, org, userID, st, p.Items) }
+	}
+	if !s.still(org.ID(), userID, st.Fence) {
+		return "", "", 0, errMoved // nothing written: another process may hold the mailbox now
 	}
 	if err := s.writable(ctx, org, tenantID); err != nil {
 		return "", "", 0, err

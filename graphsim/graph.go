@@ -23,6 +23,11 @@ type Request struct {
 	TenantID string    `json:"tenantId,omitempty"`
 	AppID    string    `json:"appId,omitempty"`
 	UserID   string    `json:"userId,omitempty"`
+	// UserAgent is the caller's, which tells the processes of one app apart (teamaccess adds
+	// its process to the SDK's).
+	UserAgent string `json:"userAgent,omitempty"`
+	// Took is how long the answer took (sim clock), faults' latency included.
+	Took time.Duration `json:"took,omitempty"`
 }
 
 // maxRequestLog bounds the request log of a long-running simulator; the older half goes when
@@ -93,9 +98,9 @@ func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter 
 func (s *Sim) graphHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w}
-		entry := Request{At: s.now(), Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery}
+		entry := Request{At: s.now(), Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, UserAgent: r.UserAgent()}
 		defer func() {
-			entry.Status, entry.Code = rec.status, rec.code
+			entry.Status, entry.Code, entry.Took = rec.status, rec.code, s.now().Sub(entry.At)
 			s.mu.Lock()
 			if len(s.requests) >= maxRequestLog {
 				s.requests = append(s.requests[:0], s.requests[maxRequestLog/2:]...)

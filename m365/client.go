@@ -46,6 +46,9 @@ type Config struct {
 	// ConcurrencyScope is what Outlook's 4 concurrent requests are counted over:
 	// ConcurrencyPerMailbox (if empty) or ConcurrencyPerTenant (budget.go).
 	ConcurrencyScope string
+	// Product is added to the User-Agent of every Graph request: "teamaccess/VERSION
+	// (process ID)", so that the requests of each process can be told apart.
+	Product string
 }
 
 // Client reaches the identity platform (and, with later releases, Graph) for any tenant.

@@ -296,7 +296,9 @@ func (s *Service) connected(ctx context.Context) ([]store.TeamAccess, error) {
 	return out, nil
 }
 
-// DiscoverAll runs discovery for every connected organisation: the scheduled job.
+// DiscoverAll runs discovery for every connected organisation (of this process's partitions)
+// not discovered here for DiscoverEvery: the scheduled job, run more often than that, so that
+// a tenant just connected, or whose partition just came to this process, is discovered soon.
 func (s *Service) DiscoverAll(ctx context.Context) error {
 	tas, err := s.connected(ctx)
 	if err != nil {
@@ -304,6 +306,12 @@ func (s *Service) DiscoverAll(ctx context.Context) error {
 	}
 	var errs []error
 	for _, ta := range tas {
+		s.mu.Lock()
+		last, ok := s.discovered[ta.OrgID]
+		s.mu.Unlock()
+		if ok && s.o.Now().Sub(last) < s.o.DiscoverEvery {
+			continue
+		}
 		if err := s.Discover(ctx, ta.OrgID, ta.TenantID); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", ta.OrgID, err))
 		}

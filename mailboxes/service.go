@@ -37,6 +37,17 @@ type Options struct {
 	Publish func(ctx context.Context, orgID string, m Mailbox)
 	// OnCapture hears when a mailbox starts or stops being captured.
 	OnCapture func(ctx context.Context, orgID string, m Mailbox, captured bool)
+	// DiscoverEvery is how often DiscoverAll reads a tenant's user changes: 15 minutes.
+	DiscoverEvery time.Duration
+	// Partitions, when set, is this process's share of the work (partition.Table): it probes
+	// the mailboxes of its partitions and discovers the users of its tenants. All when nil.
+	Partitions Partitions
+}
+
+// Partitions is this process's share of the mailboxes and tenants.
+type Partitions interface {
+	Held() []int
+	Tenant(orgID string) bool
 }
 
 // Service discovers and classifies mailboxes.
@@ -47,6 +58,8 @@ type Service struct {
 	o     Options
 	mu    sync.Mutex
 	busy  map[string]*sync.Mutex // one discovery at a time per organisation
+	// discovered: org -> when this process last began its discovery
+	discovered map[string]time.Time
 }
 
 // New returns the service.
@@ -63,7 +76,10 @@ func New(st Store, dir Directory, audit Auditor, o Options) *Service {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
 	}
-	return &Service{st: st, dir: dir, audit: audit, o: o, busy: map[string]*sync.Mutex{}}
+	if o.DiscoverEvery <= 0 {
+		o.DiscoverEvery = 15 * time.Minute
+	}
+	return &Service{st: st, dir: dir, audit: audit, o: o, busy: map[string]*sync.Mutex{}, discovered: map[string]time.Time{}}
 }
 
 func (s *Service) now() time.Time { return s.o.Now().UTC().Truncate(time.Millisecond) }
@@ -85,9 +101,17 @@ func (s *Service) lock(orgID string) func() {
 const usersKey = "users"
 
 // Discover reads the tenant's user changes (all users the first time) and probes every mailbox
-// that is due, new ones included.
+// that is due, new ones included (this process's, with partitions). With partitions, only the
+// process holding the tenant's partition discovers it: another does nothing, and the holder's
+// next scheduled pass (DiscoverAll) finds the tenant never discovered there.
 func (s *Service) Discover(ctx context.Context, orgID, tenantID string) error {
+	if s.o.Partitions != nil && !s.o.Partitions.Tenant(orgID) {
+		return nil
+	}
 	defer s.lock(orgID)()
+	s.mu.Lock()
+	s.discovered[orgID] = s.o.Now()
+	s.mu.Unlock()
 	scope := s.st.Org(orgID)
 	link, err := scope.SyncState(ctx, usersKey)
 	if err != nil {
@@ -226,7 +250,13 @@ func (s *Service) changed(ctx context.Context, orgID string, m store.Mailbox, wa
 func (s *Service) probeDue(ctx context.Context, orgID, tenantID string) error {
 	scope := s.st.Org(orgID)
 	for {
-		due, err := scope.MailboxesDue(ctx, s.now(), 500)
+		var mine []int // nil: every mailbox
+		if s.o.Partitions != nil {
+			if mine = s.o.Partitions.Held(); len(mine) == 0 {
+				return nil
+			}
+		}
+		due, err := scope.MailboxesDue(ctx, s.now(), 500, mine)
 		if err != nil || len(due) == 0 {
 			return err
 		}

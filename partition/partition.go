@@ -13,34 +13,26 @@ package partition
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/teamaccess/teamaccess/store"
 )
 
-// Count is the number of partitions: fixed, so that a mailbox is always in the same one and a
-// fence is comparable across hand-overs. 64 gives processes shares within a few percent of
-// each other up to about a dozen processes.
-const Count = 64
+// Count is the number of partitions (store.Partitions): fixed, so that a mailbox is always in
+// the same one and a fence is comparable across hand-overs. 64 gives processes shares within a
+// few percent of each other up to about a dozen processes.
+const Count = store.Partitions
 
 // Of is the partition of an organisation's mailbox.
-func Of(orgID, mailboxID string) int { return hash(orgID + "|" + mailboxID) }
+func Of(orgID, mailboxID string) int { return store.MailboxPartition(orgID, mailboxID) }
 
 // OfTenant is the partition of an organisation's tenant-wide work (discovery, consent checks,
 // the subscription sweep).
-func OfTenant(orgID string) int { return hash(orgID) }
-
-func hash(s string) int {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(s))
-	return int(h.Sum32() % Count)
-}
+func OfTenant(orgID string) int { return store.TenantPartition(orgID) }
 
 // Lease names.
 const (
@@ -49,11 +41,6 @@ const (
 )
 
 func partitionName(p int) string { return fmt.Sprintf("%s%02d", partitionPrefix, p) }
-
-func partitionOf(name string) (int, bool) {
-	p, err := strconv.Atoi(name[len(partitionPrefix):])
-	return p, err == nil && p >= 0 && p < Count
-}
 
 // Store is what the table needs of the database (*store.Store has it).
 type Store interface {
@@ -76,6 +63,10 @@ type Options struct {
 	Log         *slog.Logger
 	// Changed hears the partitions this process holds after each pass that changed them.
 	Changed func(held []int)
+	// Dead, when set, says a lease's owner is known to have stopped (a process of this host
+	// that no longer runs, the process this one restarted): its partitions are taken at once,
+	// without waiting for their leases to lapse.
+	Dead func(owner string) bool
 }
 
 // Table is this process's share of the partitions.
@@ -302,7 +293,7 @@ func (t *Table) Pass(ctx context.Context) error {
 	live, gone := 1, 0 // this process
 	for name, m := range members {
 		switch {
-		case name != me && m.Live(start):
+		case name != me && m.Live(start) && !t.dead(m.Owner):
 			live++
 		case start.Sub(m.Until) > time.Hour:
 			gone++
@@ -354,7 +345,7 @@ func (t *Table) Pass(ctx context.Context) error {
 		t.mu.Lock()
 		_, have := t.held[p]
 		t.mu.Unlock()
-		if !have && (!ok || !cur.Live(start)) {
+		if !have && (!ok || !cur.Live(start) || t.dead(cur.Owner)) {
 			free = append(free, p)
 		}
 	}
@@ -378,4 +369,19 @@ func (t *Table) Pass(ctx context.Context) error {
 		t.o.Changed(after)
 	}
 	return nil
+}
+
+// HoldMailbox is Hold for an organisation's mailbox's partition.
+func (t *Table) HoldMailbox(orgID, mailboxID string) (fence int64, done func(), ok bool) {
+	return t.Hold(Of(orgID, mailboxID))
+}
+
+// StillMailbox is Still for an organisation's mailbox's partition.
+func (t *Table) StillMailbox(orgID, mailboxID string, fence int64) bool {
+	return t.Still(Of(orgID, mailboxID), fence)
+}
+
+// dead says whether a lease's owner is known to have stopped.
+func (t *Table) dead(owner string) bool {
+	return owner != t.o.Owner && t.o.Dead != nil && t.o.Dead(owner)
 }

@@ -21,6 +21,8 @@ import (
 // config is everything `serve` needs to know, parsed and checked before anything is started or
 // written.
 type config struct {
+	// owner names this process in leases (not a setting: processOwner, set by runServe).
+	owner           string
 	listen          string
 	publicURL       *url.URL
 	dataDir         string
@@ -41,6 +43,7 @@ type config struct {
 	m365              m365Settings
 	reverifyEvery     time.Duration
 	syncInterval      time.Duration
+	syncConcurrency   int
 	mailFolders       []string
 	backfill          time.Duration
 	captureBodies     bool
@@ -93,6 +96,8 @@ var serveOptions = append([]option{
 		"how often to check that each tenant still grants access (`duration`)", applyReverify},
 	{"sync-interval", "TEAMACCESS_SYNC_INTERVAL", "5m",
 		"how often each captured mailbox is delta-synced (`duration`)", applySyncInterval},
+	{"sync-concurrency", "TEAMACCESS_SYNC_CONCURRENCY", "8",
+		"mailboxes this process syncs at once, whatever asked (the schedule, a capture, a notification); a mailbox's backfill gives its place up after its newest page until every mailbox waiting has had its own (`number`)", applySyncConcurrency},
 	{"mail-folders", "TEAMACCESS_MAIL_FOLDERS", "inbox,sentitems",
 		"mail folders synced, well-known names or ids (`list`, comma-separated)", applyMailFolders},
 	{"graph-concurrency-scope", "TEAMACCESS_GRAPH_CONCURRENCY_SCOPE", "mailbox",

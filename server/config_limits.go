@@ -57,3 +57,12 @@ func applyRateBurst(c *config, v string) error {
 	c.rateBurst = n
 	return nil
 }
+
+func applySyncConcurrency(c *config, v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 1000 {
+		return fmt.Errorf("%q is not a whole number from 1 to 1000", v)
+	}
+	c.syncConcurrency = n
+	return nil
+}

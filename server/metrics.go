@@ -27,6 +27,7 @@ type metrics struct {
 	webhooks     *prometheus.CounterVec
 	outbound     *prometheus.HistogramVec
 	excluded     *prometheus.CounterVec
+	partitions   prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -41,6 +42,10 @@ func newMetrics() *metrics {
 			Help:    "Time to answer an HTTP request, by route pattern (websocket upgrades excluded).",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"route", "method"}),
+		partitions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "teamaccess_partitions_held",
+			Help: "Partitions of the Graph work (of 64) this process holds: its mailboxes' syncs, probes, subscriptions and notifications, and its tenants' discovery.",
+		}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "teamaccess_http_requests_in_flight",
 			Help: "HTTP requests being answered now, open websockets and event streams included.",
@@ -75,7 +80,7 @@ func newMetrics() *metrics {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.duration, m.inFlight, m.gqlResponses, m.gqlDuration, m.gqlErrors, m.webhooks, m.outbound, m.excluded,
+		m.requests, m.duration, m.inFlight, m.gqlResponses, m.gqlDuration, m.gqlErrors, m.webhooks, m.outbound, m.excluded, m.partitions,
 	)
 	return m
 }

@@ -14,8 +14,9 @@ type job struct {
 	name  string
 	every time.Duration
 	run   func(ctx context.Context) error
-	// local jobs run in every process (they work on the process's own state); the others only
-	// in the process that leads (see leader).
+	// local jobs run in every process (they work on the process's own state, or on the
+	// mailboxes and tenants of its partitions); the others only in the process that leads
+	// (see leader): housekeeping of shared data, no Graph work.
 	local bool
 }
 

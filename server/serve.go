@@ -22,6 +22,7 @@ import (
 	"github.com/teamaccess/teamaccess/lifecycle"
 	"github.com/teamaccess/teamaccess/mailboxes"
 	"github.com/teamaccess/teamaccess/outbound"
+	"github.com/teamaccess/teamaccess/partition"
 	"github.com/teamaccess/teamaccess/privacy"
 	"github.com/teamaccess/teamaccess/resolvers"
 	"github.com/teamaccess/teamaccess/store"
@@ -76,6 +77,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	log := newLogger(stderr, cfg.logFormat, cfg.logLevel)
+	cfg.owner = processOwner()
 	// Bind first: a port in use fails before anything is written to the data directory.
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
@@ -156,10 +158,19 @@ func build(cfg *config, st *store.Store, dir *auth.Directory, ms *microsoft, gro
 	metrics := newMetrics()
 	pol := privacy.New(st, privacy.Options{Log: log.With("component", "privacy"), Audit: dir, Go: group.Go,
 		Excluded: func(rule string, n int) { metrics.excluded.WithLabelValues(rule).Add(float64(n)) }})
+	// The Graph work is shared by the live processes, by partition (package partition).
+	table := partition.New(st, partition.Options{Owner: cfg.owner, Log: log.With("component", "partitions"), Dead: stoppedOwner,
+		Changed: func(held []int) { metrics.partitions.Set(float64(len(held))) }})
+	first, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	if err := table.Pass(first); err != nil { // before the jobs start, so that the first runs find their share
+		log.Warn("taking partitions", "err", err)
+	}
+	cancel()
+	group.Go(table.Run)
 	var subs *subscriptions.Service // made below, with the syncer
-	syncer := deltasync.New(st, ms.client, deltasync.Options{
+	syncer := deltasync.New(st, ms.client, deltasync.Options{Partitions: table,
 		Log: log.With("component", "deltasync"), MailFolders: cfg.mailFolders, Backfill: cfg.backfill,
-		CaptureBodies: cfg.captureBodies, Interval: cfg.syncInterval, Go: group.Go, Refused: lc.Refused,
+		CaptureBodies: cfg.captureBodies, Interval: cfg.syncInterval, Concurrency: cfg.syncConcurrency, Rounds: cfg.syncConcurrency, Go: group.Go, Refused: lc.Refused,
 		Publish: func(string, deltasync.Change) { hub.Poke() }, Policy: pol,
 		Covered: func(ctx context.Context, orgID string) (map[string]bool, error) { return subs.Covered(ctx, orgID) },
 	})
@@ -167,16 +178,16 @@ func build(cfg *config, st *store.Store, dir *auth.Directory, ms *microsoft, gro
 	if noWebhooks != "" {
 		log.Warn(noWebhooks)
 	}
-	subs = subscriptions.New(st, ms.client, syncer, subscriptions.Options{
+	subs = subscriptions.New(st, ms.client, syncer, subscriptions.Options{Partitions: table,
 		Log: log.With("component", "subscriptions"), BaseURL: base, Disabled: noWebhooks,
 		Counted: func(result string, n int) { metrics.webhooks.WithLabelValues(result).Add(float64(n)) },
 	})
 	metrics.watch(st, hub)
-	mbx := mailboxes.New(st, ms.client, dir, mailboxes.Options{
+	mbx := mailboxes.New(st, ms.client, dir, mailboxes.Options{Partitions: table,
 		Log: log.With("component", "mailboxes"), OnCapture: lc.CaptureChanged,
 		Publish: publishMailbox(mailboxChanges, st, hub, log),
 	})
-	svc := access.New(st, ms.client, dir, access.Options{
+	svc := access.New(st, ms.client, dir, access.Options{Tenant: table.Tenant,
 		Log: log.With("component", "access"),
 		Publish: func(ctx context.Context, org string, ta access.TeamAccess) {
 			changes.Publish(org, ta)
@@ -199,7 +210,7 @@ func build(cfg *config, st *store.Store, dir *auth.Directory, ms *microsoft, gro
 	}
 	// Partners' webhooks run their subscription documents through the same resolvers.
 	hooks := outbound.New(st, newWebhookExec(res, hub, log, metrics), outbound.Options{
-		Guard: outbound.NewGuard(webhookAllowHosts(cfg)), Audit: dir, Log: log.With("component", "webhooks"), Owner: processOwner(),
+		Guard: outbound.NewGuard(webhookAllowHosts(cfg)), Audit: dir, Log: log.With("component", "webhooks"), Owner: cfg.owner,
 		Observe: metrics.observeWebhookAttempt,
 	})
 	res.Webhooks = hooks
@@ -217,7 +228,7 @@ func build(cfg *config, st *store.Store, dir *auth.Directory, ms *microsoft, gro
 func schedule(ctx context.Context, cfg *config, svc *parts) (stop func(), err error) {
 	d := svc.deps
 	log, st, dir := d.log, d.store, d.directory
-	lead := &leader{lease: store.NewLease(st, leaderLease, processOwner(), leaderFor), now: time.Now, log: log.With("component", "scheduler")}
+	lead := &leader{lease: store.NewLease(st, leaderLease, cfg.owner, leaderFor), now: time.Now, log: log.With("component", "scheduler")}
 	sched, err := startScheduler(log, lead, []job{
 		{name: "record API key use", every: 30 * time.Second, run: dir.FlushUsage, local: true},
 		{name: "lead the scheduled jobs", every: leaderEvery, local: true, run: func(ctx context.Context) error {
@@ -226,12 +237,14 @@ func schedule(ctx context.Context, cfg *config, svc *parts) (stop func(), err er
 			}
 			return nil // another process leads: nothing to report
 		}},
-		{name: "re-verify team access", every: cfg.reverifyEvery, run: d.access.ReverifyAll},
-		{name: "discover users", every: 15 * time.Minute, run: svc.mbx.DiscoverAll},
-		{name: "probe mailbox access", every: time.Minute, run: svc.mbx.ProbeAllDue},
-		{name: "delta sync", every: time.Minute, run: svc.syncer.SyncDue},
+		// The Graph work runs in every process, each on the mailboxes and tenants of its
+		// partitions; often, so that a partition just taken over is worked on soon.
+		{name: "re-verify team access", every: cfg.reverifyEvery, run: d.access.ReverifyAll, local: true},
+		{name: "discover users", every: 15 * time.Second, run: svc.mbx.DiscoverAll, local: true},
+		{name: "probe mailbox access", every: 15 * time.Second, run: svc.mbx.ProbeAllDue, local: true},
+		{name: "delta sync", every: 15 * time.Second, run: svc.syncer.SyncDue, local: true},
+		{name: "keep change-notification subscriptions", every: time.Minute, run: svc.subs.Maintain, local: true},
 		{name: "prune the change log", every: time.Hour, run: svc.hub.Prune},
-		{name: "keep change-notification subscriptions", every: time.Minute, run: svc.subs.Maintain},
 		{name: "prune the notification inbox", every: time.Hour, run: svc.subs.Prune},
 		{name: "enforce retention", every: 10 * time.Minute, run: func(ctx context.Context) error {
 			n, err := svc.privacy.EnforceRetention(ctx)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,7 +41,7 @@ func connectMicrosoft(ctx context.Context, cfg *config, log *slog.Logger) (*micr
 		}
 		c, err := m365.New(m365.Config{ClientID: cfg.m365.clientID, ClientSecret: cfg.m365.clientSecret,
 			Certificates: cfg.m365.certs, PrivateKey: cfg.m365.key, Cloud: cl, RootCAs: cfg.m365.roots, RedirectURI: redirect,
-			ConcurrencyScope: cfg.m365.concurrencyScope})
+			ConcurrencyScope: cfg.m365.concurrencyScope, Product: product(cfg)})
 		if err != nil {
 			return nil, err
 		}
@@ -74,7 +75,7 @@ func connectMicrosoft(ctx context.Context, cfg *config, log *slog.Logger) (*micr
 	}
 	cl, _ := m365.CustomCloud(sim.AuthorityURL(), sim.GraphURL())
 	c, err := m365.New(m365.Config{ClientID: demoModeAppID, ClientSecret: demoModeSecret, Cloud: cl, RootCAs: sim.CertPool(), RedirectURI: redirect,
-		ConcurrencyScope: cfg.m365.concurrencyScope})
+		ConcurrencyScope: cfg.m365.concurrencyScope, Product: product(cfg)})
 	if err != nil {
 		stop()
 		return nil, err
@@ -82,4 +83,11 @@ func connectMicrosoft(ctx context.Context, cfg *config, log *slog.Logger) (*micr
 	log.Warn("DEMO MODE: no Microsoft app is configured (--m365-client-id), so teamaccess talks to graphsim, a simulated Microsoft 365 tenant; nothing reaches Microsoft",
 		"tenant", "Contoso ("+demo.TenantID+")", "restored", restored, "kept_in", world.dir, "graphsim_control", sim.ControlURL())
 	return &microsoft{client: c, sim: sim, stop: stop}, nil
+}
+
+// product is teamaccess's User-Agent token on Graph requests: the release and this process's
+// random part (no host name or pid goes to Microsoft).
+func product(cfg *config) string {
+	tag := cfg.owner[strings.LastIndex(cfg.owner, "/")+1:]
+	return "teamaccess/" + buildVersion() + " (process " + tag + ")"
 }

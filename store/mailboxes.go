@@ -20,10 +20,12 @@ const (
 
 // Mailbox is a user of the organisation's tenant and whether teamaccess may read their mailbox.
 type Mailbox struct {
-	ID                string `bson:"_id"` // orgId:userId
-	OrgID             string `bson:"orgId"`
-	TenantID          string `bson:"tenantId"`
-	UserID            string `bson:"userId"`
+	ID       string `bson:"_id"` // orgId:userId
+	OrgID    string `bson:"orgId"`
+	TenantID string `bson:"tenantId"`
+	UserID   string `bson:"userId"`
+	// Partition is the mailbox's partition (MailboxPartition): the process holding it works it.
+	Partition         int    `bson:"partition"`
 	DisplayName       string `bson:"displayName"`
 	UserPrincipalName string `bson:"upn"`
 	Mail              string `bson:"mail,omitempty"`
@@ -78,14 +80,14 @@ func (o OrgScope) UpsertDirectoryUsers(ctx context.Context, tenantID string, us 
 		id := MailboxID(o.org, u.UserID)
 		if !known[id] {
 			known[id] = true
-			fresh = append(fresh, Mailbox{ID: id, OrgID: o.org, TenantID: tenantID, UserID: u.UserID, DisplayName: u.DisplayName,
+			fresh = append(fresh, Mailbox{ID: id, OrgID: o.org, TenantID: tenantID, UserID: u.UserID, Partition: MailboxPartition(o.org, u.UserID), DisplayName: u.DisplayName,
 				UserPrincipalName: u.UserPrincipalName, Mail: u.Mail, JobTitle: u.JobTitle, Department: u.Department, UserType: u.UserType,
 				AccountEnabled: u.AccountEnabled, Licensed: u.Licensed, Kind: u.Kind, Search: strings.ToLower(u.DisplayName + " " + u.UserPrincipalName + " " + u.Mail),
 				Access: "UNKNOWN", Capture: true, CreatedAt: now, UpdatedAt: now, NextCheckAt: now})
 			continue
 		}
 		set := bson.D{
-			{Key: "orgId", Value: o.org}, {Key: "tenantId", Value: tenantID}, {Key: "userId", Value: u.UserID},
+			{Key: "orgId", Value: o.org}, {Key: "tenantId", Value: tenantID}, {Key: "userId", Value: u.UserID}, {Key: "partition", Value: MailboxPartition(o.org, u.UserID)},
 			{Key: "displayName", Value: u.DisplayName}, {Key: "upn", Value: u.UserPrincipalName}, {Key: "mail", Value: u.Mail},
 			{Key: "jobTitle", Value: u.JobTitle}, {Key: "department", Value: u.Department}, {Key: "userType", Value: u.UserType},
 			{Key: "accountEnabled", Value: u.AccountEnabled}, {Key: "licensed", Value: u.Licensed}, {Key: "kind", Value: u.Kind}, {Key: "deleted", Value: false},
@@ -201,9 +203,9 @@ func (o OrgScope) Mailboxes(ctx context.Context, q MailboxQuery) ([]Mailbox, err
 }
 
 // MailboxesDue lists live mailboxes whose next probe is due, soonest first.
-func (o OrgScope) MailboxesDue(ctx context.Context, now time.Time, limit int) ([]Mailbox, error) {
+func (o OrgScope) MailboxesDue(ctx context.Context, now time.Time, limit int, partitions []int) ([]Mailbox, error) {
 	cur, err := o.s.collection(mailboxCollection).Find(ctx,
-		o.filter(bson.E{Key: "deleted", Value: false}, bson.E{Key: "nextCheckAt", Value: bson.D{{Key: "$lte", Value: now}}}),
+		inPartitions(o.filter(bson.E{Key: "deleted", Value: false}, bson.E{Key: "nextCheckAt", Value: bson.D{{Key: "$lte", Value: now}}}), partitions),
 		options.Find().SetSort(bson.D{{Key: "nextCheckAt", Value: 1}}).SetLimit(int64(limit)))
 	if err != nil {
 		return nil, fmt.Errorf("list due mailboxes: %w", err)

@@ -33,6 +33,7 @@ var migrations = []migration{
 	{version: 1, name: "record the installation", up: createInstallation},
 	{version: 2, name: "number the change log", up: renumberChanges},
 	{version: 3, name: "give leases terms", up: dropUntermedLeases},
+	{version: 4, name: "give mailboxes and inbox entries their partition", up: partitionMailboxes},
 }
 
 // renumberChanges drops the change log written before its entries were numbered per

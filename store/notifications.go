@@ -129,18 +129,20 @@ func findAll[T any](ctx context.Context, c coll, what string, filter any, opts .
 // done in place would cost an update per entry, which FerretDB's SQLite backend makes a scan of
 // the collection each: 500 of 2,000 took 5 s.)
 type InboxEntry struct {
-	ID             bson.ObjectID `bson:"_id"`
-	ReceivedAt     time.Time     `bson:"receivedAt"`
-	OrgID          string        `bson:"orgId"`
-	TenantID       string        `bson:"tenantId"`
-	MailboxID      string        `bson:"mailboxId"`
-	Scope          string        `bson:"scope"`
-	SubscriptionID string        `bson:"subscriptionId"`
-	ChangeType     string        `bson:"changeType,omitempty"`
-	LifecycleEvent string        `bson:"lifecycleEvent,omitempty"`
-	Resource       string        `bson:"resource,omitempty"`
-	ItemID         string        `bson:"itemId,omitempty"`
-	ETag           string        `bson:"etag,omitempty"`
+	ID         bson.ObjectID `bson:"_id"`
+	ReceivedAt time.Time     `bson:"receivedAt"`
+	OrgID      string        `bson:"orgId"`
+	TenantID   string        `bson:"tenantId"`
+	MailboxID  string        `bson:"mailboxId"`
+	// Partition is the mailbox's (MailboxPartition): the process holding it works the entry off.
+	Partition      int    `bson:"partition"`
+	Scope          string `bson:"scope"`
+	SubscriptionID string `bson:"subscriptionId"`
+	ChangeType     string `bson:"changeType,omitempty"`
+	LifecycleEvent string `bson:"lifecycleEvent,omitempty"`
+	Resource       string `bson:"resource,omitempty"`
+	ItemID         string `bson:"itemId,omitempty"`
+	ETag           string `bson:"etag,omitempty"`
 	// NotBefore is when the entry may be worked on: its arrival, or the retry time of a failed
 	// attempt.
 	NotBefore time.Time `bson:"notBefore"`
@@ -199,10 +201,11 @@ func allDuplicates(errs []mongo.BulkWriteError) bool {
 	return true
 }
 
-// DueInbox reads up to limit entries due by now, oldest first.
-func (s *Store) DueInbox(ctx context.Context, now time.Time, limit int) ([]InboxEntry, error) {
+// DueInbox reads up to limit entries due by now in the given partitions (nil: all), oldest
+// first.
+func (s *Store) DueInbox(ctx context.Context, now time.Time, limit int, partitions []int) ([]InboxEntry, error) {
 	return findAll[InboxEntry](ctx, s.durable(inboxCollection), "read notification inbox",
-		bson.D{{Key: "notBefore", Value: bson.D{{Key: "$lte", Value: now}}}},
+		inPartitions(bson.D{{Key: "notBefore", Value: bson.D{{Key: "$lte", Value: now}}}}, partitions),
 		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)))
 }
 

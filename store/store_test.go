@@ -260,7 +260,7 @@ func TestFinishedNotificationsMoveToTheLogAndArePruned(t *testing.T) {
 	}
 	require.NoError(t, s.InsertInbox(ctx, es))
 	require.NoError(t, s.InsertInbox(ctx, es[:2]), "a write repeated after a lost answer is no error")
-	due, err := s.DueInbox(ctx, now, 3)
+	due, err := s.DueInbox(ctx, now, 3, nil)
 	require.NoError(t, err)
 	require.Len(t, due, 3)
 	old := now.Add(-2 * time.Hour)
@@ -273,7 +273,7 @@ func TestFinishedNotificationsMoveToTheLogAndArePruned(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, pending, 3, "two left and the retry")
 	require.Len(t, finished, 3)
-	due, err = s.DueInbox(ctx, now, 10)
+	due, err = s.DueInbox(ctx, now, 10, nil)
 	require.NoError(t, err)
 	require.Len(t, due, 2, "the retry is not due yet")
 	n, err := s.PruneInbox(ctx, now.Add(-time.Hour))

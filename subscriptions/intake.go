@@ -70,7 +70,7 @@ func (s *Service) Accept(ctx context.Context, body []byte) (Intake, error) {
 			continue
 		}
 		entries = append(entries, store.InboxEntry{
-			ID: bson.NewObjectID(), ReceivedAt: now, NotBefore: now, OrgID: k.org, TenantID: k.tenant, MailboxID: k.mailbox, Scope: k.scope,
+			ID: bson.NewObjectID(), ReceivedAt: now, NotBefore: now, OrgID: k.org, TenantID: k.tenant, MailboxID: k.mailbox, Partition: store.MailboxPartition(k.org, k.mailbox), Scope: k.scope,
 			SubscriptionID: n.SubscriptionID, ChangeType: n.ChangeType, LifecycleEvent: n.LifecycleEvent,
 			Resource: n.Resource, ItemID: n.ItemID, ETag: n.ETag,
 		})

@@ -62,10 +62,12 @@ func (s *Service) maintainOrg(ctx context.Context, ta store.TeamAccess) error {
 	}
 	var mailboxIDs []string
 	for id := range captured {
-		mailboxIDs = append(mailboxIDs, id)
+		if s.mine(ta.OrgID, id) {
+			mailboxIDs = append(mailboxIDs, id)
+		}
 	}
 	for id := range byMailbox {
-		if !captured[id] {
+		if !captured[id] && s.mine(ta.OrgID, id) {
 			mailboxIDs = append(mailboxIDs, id)
 		}
 	}
@@ -82,12 +84,18 @@ func (s *Service) maintainOrg(ctx context.Context, ta store.TeamAccess) error {
 		}
 		return nil
 	})
-	if (ta.Status == "ACTIVE" || ta.Status == "DEGRADED") && s.sweepDue(ta.OrgID) {
+	tenant := s.o.Partitions == nil || s.o.Partitions.Tenant(ta.OrgID)
+	if (ta.Status == "ACTIVE" || ta.Status == "DEGRADED") && tenant && s.sweepDue(ta.OrgID) {
 		if _, serr := s.sweep(ctx, ta); serr != nil {
 			err = errors.Join(err, fmt.Errorf("sweep: %w", serr))
 		}
 	}
 	return err
+}
+
+// mine says whether this process keeps the mailbox's subscriptions.
+func (s *Service) mine(orgID, mailboxID string) bool {
+	return s.o.Partitions == nil || s.o.Partitions.Mailbox(orgID, mailboxID)
 }
 
 // sweepDue reports whether the organisation's sweep is due, and counts it done if so: a failed
@@ -134,7 +142,7 @@ func (s *Service) MailboxCaptured(ctx context.Context, orgID, tenantID, userID s
 	if ok, _ := s.Enabled(); !ok {
 		return
 	}
-	if ok, err := s.holdsKeeper(ctx); err != nil || !ok {
+	if ok, err := s.holdsKeeper(ctx); err != nil || !ok || !s.mine(orgID, userID) {
 		return // another process keeps the subscriptions: its next run sees the change
 	}
 	var err error

@@ -41,7 +41,7 @@ type Store interface {
 	GraphSubscriptionsBySubscriptionID(ctx context.Context, ids []string) ([]store.GraphSubscription, error)
 	PendingGraphSubscriptionByHash(ctx context.Context, hash []byte) (store.GraphSubscription, bool, error)
 	InsertInbox(ctx context.Context, es []store.InboxEntry) error
-	DueInbox(ctx context.Context, now time.Time, limit int) ([]store.InboxEntry, error)
+	DueInbox(ctx context.Context, now time.Time, limit int, partitions []int) ([]store.InboxEntry, error)
 	FinishInbox(ctx context.Context, finished, replacements []store.InboxEntry) error
 	ClaimLease(ctx context.Context, name, owner string, now, until time.Time) (bool, error)
 	ReleaseLease(ctx context.Context, name, owner string) error
@@ -82,6 +82,17 @@ type Options struct {
 	SweepEvery time.Duration
 	// Counted hears of every delivered item: accepted, or why it was dropped.
 	Counted func(result string, n int)
+	// Partitions, when set, is this process's share of the work (partition.Table): it keeps
+	// the subscriptions of its mailboxes, sweeps its tenants and works off its mailboxes'
+	// inbox entries, and the others theirs. When nil one process at a time, by lease, does all.
+	Partitions Partitions
+}
+
+// Partitions is this process's share of the mailboxes and tenants.
+type Partitions interface {
+	Held() []int
+	Mailbox(orgID, mailboxID string) bool
+	Tenant(orgID string) bool
 }
 
 // maintainLease is held by the process that keeps subscriptions; it outlasts a scheduled run
@@ -132,6 +143,9 @@ func knownOf(r store.GraphSubscription) known {
 // holdsKeeper claims (or renews) the lease of the process that keeps the subscriptions: one at
 // a time, so that two never create the same one.
 func (s *Service) holdsKeeper(ctx context.Context) (bool, error) {
+	if s.o.Partitions != nil {
+		return true, nil // each process keeps its own mailboxes'
+	}
 	now := s.now()
 	return s.keeper.Claim(ctx, now)
 }

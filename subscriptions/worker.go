@@ -95,10 +95,15 @@ type group struct {
 // took.
 func (s *Service) Drain(ctx context.Context) (int, error) {
 	now := s.now()
-	if ok, err := s.worker.Claim(ctx, now); err != nil || !ok {
+	var mine []int // nil: every partition, under the worker lease
+	if s.o.Partitions != nil {
+		if mine = s.o.Partitions.Held(); len(mine) == 0 {
+			return 0, nil
+		}
+	} else if ok, err := s.worker.Claim(ctx, now); err != nil || !ok {
 		return 0, err
 	}
-	es, err := s.st.DueInbox(ctx, now, drainBatch)
+	es, err := s.st.DueInbox(ctx, now, drainBatch, mine)
 	if err != nil || len(es) == 0 {
 		return 0, err
 	}
