@@ -28,10 +28,16 @@ type seeded struct {
 
 func seed(t testing.TB, dataDir string) seeded {
 	t.Helper()
-	ctx := t.Context()
-	st, err := store.Open(ctx, store.Options{DataDir: dataDir, Logger: slog.New(slog.DiscardHandler)})
+	st, err := store.Open(t.Context(), store.Options{DataDir: dataDir, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	defer st.Close(context.Background())
+	return seedStore(t, st)
+}
+
+// seedStore is seed on an open store.
+func seedStore(t testing.TB, st *store.Store) seeded {
+	t.Helper()
+	ctx := t.Context()
 	d := auth.NewDirectory(st)
 	boot, err := d.Bootstrap(ctx)
 	require.NoError(t, err)

@@ -40,7 +40,7 @@ type child struct {
 	url  string
 }
 
-func startChild(t *testing.T, args []string) *child {
+func startChild(t testing.TB, args []string) *child {
 	t.Helper()
 	raw, _ := json.Marshal(args)
 	c := &child{logs: &logBuffer{}}

@@ -15,9 +15,9 @@ import (
 	"github.com/teamaccess/teamaccess/store"
 )
 
-// leaderLease is held by the process that runs the scheduled jobs working on shared data
-// (discovery, probes, delta sync, re-verification, pruning): with several processes on one
-// database each would otherwise do all of it, multiplying the Graph requests per mailbox.
+// leaderLease is held by the process that runs the housekeeping of shared data (pruning the
+// change log, the inbox, consent links and the audit log; retention), once for all processes.
+// It sends nothing to Graph: the Graph work is shared by partition (package partition).
 const leaderLease = "scheduler"
 
 // leaderFor is how long a claim lasts, and leaderEvery how often every process claims (the
