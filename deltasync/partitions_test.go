@@ -109,8 +109,8 @@ func TestAProcessThatLostThePartitionCannotMoveTheMailboxsPosition(t *testing.T)
 }
 
 // Under a bound on the rounds at once (2 places, 6 mailboxes of 250 messages, all captured at
-// once), every mailbox gets its newest page before any mailbox's backfill reads a second page;
-// the scheduled sync then finishes every backfill.
+// once), every mailbox gets its newest page before any mailbox's backfill reads a second page,
+// and then every backfill goes on to its end.
 func TestEveryMailboxGetsItsNewestPageBeforeAnyDeepBackfill(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, graphsim.Options{})
@@ -123,7 +123,7 @@ func TestEveryMailboxGetsItsNewestPageBeforeAnyDeepBackfill(t *testing.T) {
 			require.NoError(t, err)
 		}
 	}
-	e.sim.InjectFault(graphsim.Fault{Path: "/v1.0/", Latency: 30 * time.Millisecond})
+	e.sim.InjectFault(graphsim.Fault{Path: "/", Latency: 30 * time.Millisecond})
 
 	s := deltasync.New(e.st, e.mc, deltasync.Options{Rounds: 2, MailFolders: []string{"inbox"}})
 	done := make(chan struct{}, len(users))
@@ -156,15 +156,9 @@ func TestEveryMailboxGetsItsNewestPageBeforeAnyDeepBackfill(t *testing.T) {
 	for u, at := range seconds {
 		require.False(t, at.Before(lastFirst), "mailbox %s read its second page before every mailbox had its first", u)
 	}
+	require.NotEmpty(t, seconds, "the backfills read on")
 	for _, u := range users {
-		got := subjectsOf(t, e, u)
-		require.True(t, got["m000"] && got["m099"], "mailbox %s has its newest 100", u)
-		require.False(t, got["m249"], "mailbox %s finished its backfill in its first turn", u)
-	}
-
-	require.NoError(t, s.SyncDue(ctx)) // the rest, due at once
-	for _, u := range users {
-		require.Len(t, subjectsOf(t, e, u), 250, "mailbox %s backfilled", u)
+		require.Len(t, subjectsOf(t, e, u), 250, "mailbox %s backfilled: its backfill went on once it had a place again", u)
 	}
 }
 

@@ -106,7 +106,7 @@ func (s *Syncer) run(ctx context.Context, due []job, pending []int) []error {
 		active++
 		mu.Unlock()
 		wg.Go(func() {
-			err := s.SyncMailbox(ctx, j.org, j.tenant, j.user)
+			err := s.syncOn(ctx, j)
 			s.schedule(j, err)
 			mu.Lock()
 			running[j.tenant]--
@@ -190,11 +190,22 @@ func (s *Syncer) schedule(j job, err error) {
 	s.next[key] = s.now().Add(backoff.Delay(s.o.Interval, time.Hour, min(s.fails[key], 6)))
 }
 
+// syncOn syncs a mailbox; a backfill that gave its place up after its newest page (errMore)
+// goes on once it has a place again, behind the mailboxes that were waiting (a round yields at
+// most once, so this is at most two rounds).
+func (s *Syncer) syncOn(ctx context.Context, j job) error {
+	err := s.SyncMailbox(ctx, j.org, j.tenant, j.user)
+	if errors.Is(err, errMore) {
+		err = s.SyncMailbox(ctx, j.org, j.tenant, j.user)
+	}
+	return err
+}
+
 // SyncNow syncs a mailbox now, out of its turn (it just became captured), schedules its next
 // sync from the outcome and logs a failure.
 func (s *Syncer) SyncNow(ctx context.Context, orgID, tenantID, userID string) {
 	j := job{org: orgID, tenant: tenantID, user: userID}
-	err := s.SyncMailbox(ctx, orgID, tenantID, userID)
+	err := s.syncOn(ctx, j)
 	s.schedule(j, err)
 	if err != nil && ctx.Err() == nil && !notFailure(err) {
 		s.o.Log.Warn("mailbox sync failed", "organization", orgID, "mailbox", userID, "err", err)

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/teamaccess/teamaccess/auth"
@@ -319,14 +320,29 @@ func (s *Service) DiscoverAll(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// ProbeAllDue probes the due mailboxes of every connected organisation: the scheduled job.
+// ProbeAllDue probes the due mailboxes (of this process's partitions) of every connected
+// organisation: the scheduled job, run every few seconds, so that it first asks which
+// organisations have any due, in one query.
 func (s *Service) ProbeAllDue(ctx context.Context) error {
+	var mine []int // nil: every partition
+	if s.o.Partitions != nil {
+		if mine = s.o.Partitions.Held(); len(mine) == 0 {
+			return nil
+		}
+	}
+	orgs, err := s.st.OrgsWithMailboxesDue(ctx, s.now(), mine)
+	if err != nil || len(orgs) == 0 {
+		return err
+	}
 	tas, err := s.connected(ctx)
 	if err != nil {
 		return err
 	}
 	var errs []error
 	for _, ta := range tas {
+		if !slices.Contains(orgs, ta.OrgID) {
+			continue
+		}
 		unlock := s.lock(ta.OrgID)
 		err := s.probeDue(ctx, ta.OrgID, ta.TenantID)
 		unlock()

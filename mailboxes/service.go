@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -246,7 +247,7 @@ func (s *Service) changed(ctx context.Context, orgID string, m store.Mailbox, wa
 }
 
 // probeDue probes, a few at a time, every mailbox whose probe is due, and records the results
-// batch by batch.
+// a few rounds of probes at a time.
 func (s *Service) probeDue(ctx context.Context, orgID, tenantID string) error {
 	scope := s.st.Org(orgID)
 	for {
@@ -260,24 +261,28 @@ func (s *Service) probeDue(ctx context.Context, orgID, tenantID string) error {
 		if err != nil || len(due) == 0 {
 			return err
 		}
-		results := make([]result, len(due))
-		var g errgroup.Group
-		g.SetLimit(s.o.Concurrency)
-		for i, m := range due {
-			if ctx.Err() != nil {
-				break
+		// Recorded a few at a time (four rounds of probes), so that the first mailboxes found
+		// readable start syncing while the rest of a large tenant is probed.
+		for chunk := range slices.Chunk(due, 4*s.o.Concurrency) {
+			results := make([]result, len(chunk))
+			var g errgroup.Group
+			g.SetLimit(s.o.Concurrency)
+			for i, m := range chunk {
+				if ctx.Err() != nil {
+					break
+				}
+				g.Go(func() error {
+					results[i] = s.probe(ctx, tenantID, m)
+					return nil
+				})
 			}
-			g.Go(func() error {
-				results[i] = s.probe(ctx, tenantID, m)
-				return nil
-			})
-		}
-		_ = g.Wait() // the probes report in results
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if err := s.record(ctx, scope, orgID, results); err != nil {
-			return err
+			_ = g.Wait() // the probes report in results
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if err := s.record(ctx, scope, orgID, results); err != nil {
+				return err
+			}
 		}
 	}
 }

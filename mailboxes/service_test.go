@@ -260,3 +260,38 @@ func TestMailboxKindsAndTheirCapturePolicy(t *testing.T) {
 	require.False(t, m.Capture, "the converted mailbox follows its new kind's policy")
 	require.False(t, e.captured[d.Sales[1]])
 }
+
+// A large tenant's first mailboxes found readable are captured (and start syncing) while the
+// rest are still being probed, not after the last probe.
+func TestCaptureStartsWhileALargeTenantIsStillProbed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	tenant := e.sim.AddTenant(graphsim.TenantSpec{Name: "Big", Domain: "big.onmicrosoft.com"})
+	for i := range 60 {
+		_, err := e.sim.AddUser(tenant, graphsim.UserSpec{DisplayName: fmt.Sprintf("Seller %02d", i), UPN: fmt.Sprintf("s%02d@big.com", i)})
+		require.NoError(t, err)
+	}
+	require.NoError(t, e.sim.GrantConsent(tenant, appID))
+	e.sim.InjectFault(graphsim.Fault{Path: "/users/", Latency: 20 * time.Millisecond})
+	var firstCapture time.Time
+	var once sync.Once
+	e.svc = mailboxes.New(e.st, mustClient(t, e.sim), auth.NewDirectory(e.st), mailboxes.Options{
+		OnCapture: func(context.Context, string, mailboxes.Mailbox, bool) { once.Do(func() { firstCapture = time.Now() }) },
+	})
+	require.NoError(t, e.svc.Discover(t.Context(), e.org, tenant))
+	var lastProbe time.Time
+	for _, r := range e.sim.Requests() {
+		if r.UserID != "" && r.UserID != "delta" && r.At.After(lastProbe) {
+			lastProbe = r.At
+		}
+	}
+	require.False(t, firstCapture.IsZero())
+	require.True(t, firstCapture.Before(lastProbe), "the first capture (%v) came before the last probe (%v)", firstCapture, lastProbe)
+}
+
+func mustClient(t *testing.T, sim *graphsim.Sim) *m365.Client {
+	cl, _ := m365.CustomCloud(sim.AuthorityURL(), sim.GraphURL())
+	mc, err := m365.New(m365.Config{ClientID: appID, ClientSecret: secret, Cloud: cl, RootCAs: sim.CertPool()})
+	require.NoError(t, err)
+	return mc
+}

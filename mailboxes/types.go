@@ -125,6 +125,7 @@ var (
 type Store interface {
 	Org(orgID string) store.OrgScope
 	ConnectedTeamAccess(ctx context.Context) ([]store.TeamAccess, error)
+	OrgsWithMailboxesDue(ctx context.Context, now time.Time, partitions []int) ([]string, error)
 }
 
 var _ Store = (*store.Store)(nil)

@@ -46,6 +46,9 @@ func startChild(t testing.TB, args []string) *child {
 	c := &child{logs: &logBuffer{}}
 	c.cmd = exec.Command(os.Args[0], "-test.run=^TestServiceProcess$", "-test.count=1")
 	c.cmd.Env = append(os.Environ(), "TEAMACCESS_TEST_SERVE_ARGS="+string(raw))
+	if v := os.Getenv("TEAMACCESS_BENCH_CHILD_GOMAXPROCS"); v != "" {
+		c.cmd.Env = append(c.cmd.Env, "GOMAXPROCS="+v)
+	}
 	c.cmd.Stderr = c.logs
 	c.cmd.Stdout = c.logs
 	require.NoError(t, c.cmd.Start())

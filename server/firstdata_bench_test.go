@@ -21,7 +21,7 @@ import (
 func BenchmarkTimeToFirstData(b *testing.B) {
 	n := envInt("TEAMACCESS_BENCH_MAILBOXES", 100)
 	e := newBenchEnv(b, n, 500, 0, 0)
-	e.sim.InjectFault(graphsim.Fault{Path: "/v1.0/", Latency: 150 * time.Millisecond})
+	e.sim.InjectFault(graphsim.Fault{Path: "/", Latency: 150 * time.Millisecond})
 	ctx := context.Background()
 	for range b.N {
 		s := deltasync.New(e.st, e.mc, deltasync.Options{Now: func() time.Time { return e.now }, MailFolders: []string{"inbox"}})

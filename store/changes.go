@@ -55,13 +55,15 @@ func (o OrgScope) AppendChanges(ctx context.Context, cs []Change) error {
 	o.s.changeMu.Lock()
 	defer o.s.changeMu.Unlock()
 	last, known := o.s.changeSeq[o.org]
+	var taken int64 // the number another writer had taken, after a collision
 	for attempt := 0; len(cs) > 0; attempt++ {
 		if !known {
 			var err error
-			if attempt == 0 {
-				last, err = o.LastChangeSeq(ctx)
-			} else { // the head may lag (a writer that stopped between the log and it): ask the log
-				last, err = o.lastChangeSeqInLog(ctx)
+			// After a collision, past the numbers another writer took, even where the head
+			// lags (that writer is between the log and the head, or stopped there).
+			last, err = o.LastChangeSeq(ctx)
+			if err == nil && last < taken {
+				last, err = o.takenFrom(ctx, taken)
 			}
 			if err != nil {
 				return err
@@ -81,8 +83,50 @@ func (o OrgScope) AppendChanges(ctx context.Context, cs []Change) error {
 			return err
 		}
 		cs, known = cs[bw.WriteErrors[0].Index:], false // those before it were written; read where the log is now
+		taken = cs[0].Seq
 	}
 	return nil
+}
+
+// takenFrom is the last of the numbers taken in a row from seq (taken): another writer's batch,
+// so that a writer that collided with it numbers its own after it at the next attempt instead
+// of one number later each time. Numbers are looked up by _id alone (which FerretDB reads by
+// its index, where a sorted query or an $in decodes the whole log): doubling steps past seq,
+// then halving back to the last one taken.
+func (o OrgScope) takenFrom(ctx context.Context, seq int64) (int64, error) {
+	exists := func(n int64) (bool, error) {
+		err := o.s.collection(changeCollection).FindOne(ctx, bson.D{{Key: "_id", Value: changeID(o.org, n)}},
+			options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	lo, hi := seq, seq+1 // lo is taken; hi is the first number found free
+	for step := int64(1); ; step *= 2 {
+		ok, err := exists(seq + step)
+		if err != nil {
+			return 0, fmt.Errorf("read changes: %w", err)
+		}
+		if !ok {
+			hi = seq + step
+			break
+		}
+		lo = seq + step
+	}
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		ok, err := exists(mid)
+		if err != nil {
+			return 0, fmt.Errorf("read changes: %w", err)
+		}
+		if ok {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return lo, nil
 }
 
 // WriteChanges writes changes numbered already, in order (AppendChanges numbers them).
@@ -182,7 +226,7 @@ func (o OrgScope) clearChanges(ctx context.Context) error {
 
 // LastChangeSeq is the number of the organisation's newest change, 0 when it has none.
 func (o OrgScope) LastChangeSeq(ctx context.Context) (int64, error) {
-	if o.s.embedded != nil {
+	if o.s.ferret {
 		if head, known, err := o.head(ctx); err != nil || known {
 			return head, err
 		}

@@ -61,11 +61,11 @@ func (o OrgScope) head(ctx context.Context) (int64, bool, error) {
 // this bounds the delay of); one process's own writes raise it in turn.
 const headTrust = 2 * time.Second
 
-// nothingAfter says, on the embedded store, from the head alone, that no change comes after
+// nothingAfter says, on FerretDB (embedded or not), from the head alone, that no change comes after
 // `after`: most reads of a live feed find nothing new, and there a query of the log decodes
 // all of it.
 func (o OrgScope) nothingAfter(ctx context.Context, after int64) (bool, error) {
-	if o.s.embedded == nil {
+	if !o.s.ferret {
 		return false, nil
 	}
 	o.s.headMu.Lock()

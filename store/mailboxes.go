@@ -217,6 +217,17 @@ func (o OrgScope) MailboxesDue(ctx context.Context, now time.Time, limit int, pa
 	return out, nil
 }
 
+// OrgsWithMailboxesDue lists the organisations with a mailbox whose probe is due by now, in the
+// given partitions (nil: all): one query, however many organisations there are.
+func (s *Store) OrgsWithMailboxesDue(ctx context.Context, now time.Time, partitions []int) ([]string, error) {
+	f := inPartitions(bson.D{{Key: "deleted", Value: false}, {Key: "nextCheckAt", Value: bson.D{{Key: "$lte", Value: now}}}}, partitions)
+	var orgs []string
+	if err := s.collection(mailboxCollection).Distinct(ctx, "orgId", f).Decode(&orgs); err != nil {
+		return nil, fmt.Errorf("list organisations with mailboxes due: %w", err)
+	}
+	return orgs, nil
+}
+
 // SaveMailboxAccess records the same probe result for several mailboxes in one update (a batch
 // of probes mostly ends in a few distinct results; the embedded store scans its collection once
 // per update, whatever the update's size).

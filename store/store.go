@@ -41,9 +41,12 @@ type Options struct {
 
 // Store is an open connection to teamaccess's database. It is safe for concurrent use.
 type Store struct {
-	client    *mongo.Client
-	db        *mongo.Database
-	embedded  *embedded // nil when connected to an external server
+	client   *mongo.Client
+	db       *mongo.Database
+	embedded *embedded // nil when connected to an external server
+	// ferret: the server is FerretDB (embedded, or another process's reached by URI), which
+	// decodes a whole collection for a sorted query: the change log is then read by its head.
+	ferret    bool
 	log       *slog.Logger
 	hosts     string
 	changeMu  sync.Mutex       // one change-log writer at a time in this process
@@ -109,6 +112,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err := s.prepare(ctx); err != nil {
 		_ = s.Close(context.WithoutCancel(ctx))
 		return nil, err
+	}
+	s.ferret = s.embedded != nil
+	if bi, err := s.buildInfo(ctx); err == nil {
+		_, s.ferret = bi["ferretdbVersion"]
 	}
 	return s, nil
 }

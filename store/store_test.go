@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
@@ -308,4 +309,55 @@ func TestFerretDBHasNoChangeStreamsAndSaysSo(t *testing.T) {
 	err := s.WatchChanges(context.Background(), func() { t.Error("a change stream opened") }, func(string) {})
 	t.Logf("%v", err)
 	require.ErrorIs(t, err, ErrNoChangeStreams, "the hub must know to poll, not retry")
+}
+
+// Writers in several processes of one FerretDB (the second reaches it by URI, as a process of
+// its own would) number their changes without ever reading the whole log (a sorted query, which
+// FerretDB answers by decoding all of it): from the head, and after a collision from the
+// numbers the other writer took, looked up by _id.
+func TestWritersOnFerretDBNeverReadTheWholeChangeLog(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	var mu sync.Mutex
+	sorted := 0
+	mon := &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+		if e.CommandName != "find" {
+			return
+		}
+		if coll, _ := e.Command.Lookup("find").StringValueOK(); coll == changeCollection {
+			if _, err := e.Command.LookupErr("sort"); err == nil {
+				mu.Lock()
+				sorted++
+				mu.Unlock()
+			}
+		}
+	}}
+	s := openTemp(t, t.TempDir())
+	defer s.Close(context.Background())
+	other, err := Open(ctx, Options{URI: s.EmbeddedURI(), Logger: quiet(), Monitor: mon})
+	require.NoError(t, err)
+	defer other.Close(context.Background())
+	third, err := Open(ctx, Options{URI: s.EmbeddedURI(), Logger: quiet(), Monitor: mon})
+	require.NoError(t, err)
+	defer third.Close(context.Background())
+	require.NoError(t, s.Org("o").AppendChanges(ctx, []Change{{Type: "CREATED"}})) // the log and its head exist
+	var wg sync.WaitGroup
+	for i := range 12 {
+		wg.Go(func() {
+			w := []*Store{other, third}[i%2]
+			for range 3 {
+				require.NoError(t, w.Org("o").AppendChanges(ctx, []Change{{Type: "CREATED"}, {Type: "UPDATED"}, {Type: "DELETED"}}))
+			}
+		})
+	}
+	wg.Wait()
+	cs, err := s.Org("o").ChangesAfter(ctx, 0, 1000)
+	require.NoError(t, err)
+	require.Len(t, cs, 109)
+	for i, c := range cs {
+		require.EqualValues(t, i+1, c.Seq, "1 to 109, each once")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	require.Zero(t, sorted, "sorted reads of the change log by the writers")
 }

@@ -1,0 +1,166 @@
+package server
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/teamaccess/teamaccess/graphsim"
+	"github.com/teamaccess/teamaccess/store"
+)
+
+// BenchmarkBackfillAcrossProcesses: a tenant of 300 mailboxes (TEAMACCESS_BENCH_MAILBOXES) of
+// 20 messages each (TEAMACCESS_BENCH_MESSAGES), Graph answering every request after 150 ms,
+// connected to one teamaccess process and then, in the same run, to three on one database
+// (each process with its own concurrency unchanged, --sync-concurrency 8): the time from the
+// consent until every mailbox's backfill is done, the items stored a second, and the CPU the
+// teamaccess processes spent per item (from /proc, during the backfill). Target: three
+// processes at least 2.5x the throughput of one, CPU per item within 10%. FerretDB over
+// PostgreSQL: run under scripts/bench/with-postgres.sh, with -benchtime 1x.
+func BenchmarkBackfillAcrossProcesses(b *testing.B) {
+	pg := os.Getenv("TEAMACCESS_BENCH_POSTGRESQL_URL")
+	if pg == "" {
+		b.Skip("run under scripts/bench/with-postgres.sh: the processes share FerretDB over PostgreSQL")
+	}
+	n, m := envInt("TEAMACCESS_BENCH_MAILBOXES", 300), envInt("TEAMACCESS_BENCH_MESSAGES", 20)
+	for range b.N {
+		type run struct {
+			took  time.Duration
+			items int64
+			cpu   time.Duration
+		}
+		var runs [2]run
+		for i, procs := range []int{1, 3} {
+			took, items, cpu := backfillWith(b, procs, n, m, fmt.Sprintf("bench%d_%d", procs, time.Now().UnixNano()))
+			runs[i] = run{took, items, cpu}
+			b.Logf("%d process(es): %d mailboxes x %d messages backfilled in %v: %.0f items/s, %.1f ms CPU an item",
+				procs, n, m, took.Round(time.Millisecond), float64(items)/took.Seconds(), float64(cpu.Microseconds())/1000/float64(items))
+		}
+		one, three := runs[0], runs[1]
+		ratio := one.took.Seconds() / three.took.Seconds() * float64(three.items) / float64(one.items)
+		cpuRatio := (float64(three.cpu) / float64(three.items)) / (float64(one.cpu) / float64(one.items))
+		b.ReportMetric(float64(one.items)/one.took.Seconds(), "items/s-one-process")
+		b.ReportMetric(float64(three.items)/three.took.Seconds(), "items/s-three-processes")
+		b.ReportMetric(ratio, "throughput-ratio")
+		b.ReportMetric(cpuRatio, "cpu-per-item-ratio")
+		b.Logf("three processes against one: throughput %.2fx (target 2.5x), CPU an item %.2fx (target within 10%%)", ratio, cpuRatio)
+	}
+}
+
+// backfillWith connects a fresh tenant to procs processes on a fresh database and waits for every
+// mailbox's backfill; it returns the time from the consent, the items the backfills read, and
+// the CPU the processes spent meanwhile.
+func backfillWith(b *testing.B, procs, n, m int, database string) (time.Duration, int64, time.Duration) {
+	e := newHookEnv(b, n, graphsim.Options{})
+	for _, u := range e.users {
+		for k := range m {
+			_, _ = e.sim.AddMessage(e.tenant, u, "inbox", graphsim.Message{Subject: fmt.Sprintf("m%d", k),
+				ReceivedDateTime: e.sim.Now().Add(-time.Duration(k) * time.Hour), From: &graphsim.Recipient{EmailAddress: customer}})
+		}
+	}
+	c := newCluster(b, e, os.Getenv("TEAMACCESS_BENCH_POSTGRESQL_URL"), database)
+	var pids []int
+	for range procs {
+		pids = append(pids, c.start(b, "--sync-concurrency", strconv.Itoa(envInt("TEAMACCESS_BENCH_SYNC_CONCURRENCY", 8)), "--mail-folders", "inbox").cmd.Process.Pid)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for !evenly(c.held(b), pids...) {
+		if time.Now().After(deadline) {
+			b.Fatalf("the partitions did not split: %v", c.held(b))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	e.sim.InjectFault(graphsim.Fault{Path: "/", Latency: 150 * time.Millisecond})
+	cpu0 := cpuOf(b, pids)
+	self0 := cpuOf(b, []int{os.Getpid()})
+	pg0 := cpuOf(b, postgresPids())
+	start := time.Now()
+	consent(b, e, c.procs[0].url)
+	var items int64
+	for {
+		if time.Since(start) > 15*time.Minute {
+			b.Fatalf("%d process(es): not done in 15 minutes", procs)
+		}
+		states, err := c.st.Org(e.seeded.orgA).DeltaStates(b.Context(), "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		done := 0
+		items = 0
+		for _, st := range states {
+			if st.Scope == string(store.MailScope("inbox")) && st.BackfilledAt != nil {
+				done++
+				items += st.RoundItems
+			}
+		}
+		if done == n {
+			break
+		}
+		time.Sleep(250 * time.Millisecond) // the poll is a read of every state: seldom enough not to weigh on the run
+	}
+	took := time.Since(start)
+	cpu := cpuOf(b, pids) - cpu0
+	throttled := 0
+	for _, r := range e.sim.Requests() {
+		if r.Status == 429 {
+			throttled++
+		}
+	}
+	b.Logf("%d process(es): CPU teamaccess %v, the database and graphsim (this process) %v, PostgreSQL %v; %d requests throttled",
+		procs, cpu, cpuOf(b, []int{os.Getpid()})-self0, cpuOf(b, postgresPids())-pg0, throttled)
+	for _, p := range c.procs {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		_ = p.cmd.Wait()
+	}
+	return took, items, cpu
+}
+
+// consent walks the consent flow through the process at base.
+func consent(b *testing.B, e *hookEnv, base string) {
+	var link struct{ CreateConsentLink struct{ URL string } }
+	if errs := gql(b, base, e.seeded.adminA, `mutation { createConsentLink(input: {}) { url } }`, nil, &link); len(errs) > 0 {
+		b.Fatal(errs)
+	}
+	loc := browse(b, link.CreateConsentLink.URL, "accept")
+	if resp, page := get(b, base+"/consent/callback?"+loc.RawQuery); resp.StatusCode != 200 {
+		b.Fatalf("consent: %d %s", resp.StatusCode, page)
+	}
+}
+
+// cpuOf is the user and system CPU the processes have spent, from /proc (Linux).
+func cpuOf(b *testing.B, pids []int) time.Duration {
+	var total time.Duration
+	for _, pid := range pids {
+		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue // ended
+		}
+		// Fields after the command's closing parenthesis: utime and stime are the 12th and
+		// 13th (14th and 15th of the line), in clock ticks of 1/100 s.
+		fields := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
+		ut, _ := strconv.ParseInt(fields[11], 10, 64)
+		st, _ := strconv.ParseInt(fields[12], 10, 64)
+		total += time.Duration(ut+st) * 10 * time.Millisecond
+	}
+	return total
+}
+
+// postgresPids are the PostgreSQL server's processes.
+func postgresPids() []int {
+	var out []int
+	ds, _ := os.ReadDir("/proc")
+	for _, d := range ds {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		if comm, err := os.ReadFile("/proc/" + d.Name() + "/comm"); err == nil && strings.TrimSpace(string(comm)) == "postgres" {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
