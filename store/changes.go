@@ -102,7 +102,7 @@ func (o OrgScope) takenFrom(ctx context.Context, seq int64) (int64, error) {
 		}
 		return err == nil, err
 	}
-	lo, hi := seq, seq+1 // lo is taken; hi is the first number found free
+	lo, hi := seq, int64(0) // lo is taken; hi is the first number found free
 	for step := int64(1); ; step *= 2 {
 		ok, err := exists(seq + step)
 		if err != nil {

@@ -68,7 +68,7 @@ func indexes() map[string][]mongo.IndexModel {
 		mailboxCollection: {
 			{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "displayName", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("org_name")},
 			{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "nextCheckAt", Value: 1}}, Options: options.Index().SetName("org_due")},
-			{Keys: bson.D{{Key: "partition", Value: 1}, {Key: "nextCheckAt", Value: 1}}, Options: options.Index().SetName("partition_due")}, // probes
+			{Keys: bson.D{{Key: "partition", Value: 1}, {Key: "nextCheckAt", Value: 1}}, Options: options.Index().SetName("partition_due")},                                  // probes
 			{Keys: bson.D{{Key: "orgId", Value: 1}, {Key: "access", Value: 1}, {Key: "accessChangedAt", Value: -1}}, Options: options.Index().SetName("org_access_changed")}, // newly blocked
 		},
 		consentStateCollection: {
