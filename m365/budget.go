@@ -43,6 +43,10 @@ const (
 type budget struct {
 	next  http.RoundTripper
 	scope string
+	// share is how many processes share the app's tenant budgets (1 if nil); each keeps its
+	// part of them: a mailbox is worked by one process at a time, a tenant by all.
+	share  func() int
+	shared int // the share the tenant budgets are set for
 	// writes and lists pace the tenant's subscription requests.
 	writes, lists *rate.Limiter
 	mu            sync.Mutex
@@ -50,8 +54,8 @@ type budget struct {
 	pace          map[string]*rate.Limiter // by mailbox
 }
 
-func newBudget(next http.RoundTripper, scope string) *budget {
-	return &budget{next: next, scope: scope, slots: map[string]chan struct{}{}, pace: map[string]*rate.Limiter{},
+func newBudget(next http.RoundTripper, scope string, share func() int) *budget {
+	return &budget{next: next, scope: scope, share: share, shared: 1, slots: map[string]chan struct{}{}, pace: map[string]*rate.Limiter{},
 		writes: rate.NewLimiter(rate.Limit(subscriptionWritePerSec), subscriptionWriteBurst),
 		lists:  rate.NewLimiter(rate.Limit(subscriptionListPerSec), subscriptionListBurst)}
 }
@@ -76,6 +80,27 @@ func isSubscriptions(path string) bool {
 	return ok && (rest == "" || rest[0] == '/')
 }
 
+// reshare sets the tenant budgets to this process's part of them, when the number of processes
+// sharing them changed: a part of the subscription paces, and of the tenant's 4 requests at
+// once (at least 1 each) where they are counted per tenant.
+func (b *budget) reshare() {
+	n := 1
+	if b.share != nil {
+		n = max(1, b.share())
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if n == b.shared {
+		return
+	}
+	b.shared = n
+	b.writes.SetLimit(rate.Limit(subscriptionWritePerSec / float64(n)))
+	b.writes.SetBurst(max(1, subscriptionWriteBurst/n))
+	b.lists.SetLimit(rate.Limit(subscriptionListPerSec / float64(n)))
+	b.lists.SetBurst(max(1, subscriptionListBurst/n))
+	delete(b.slots, "") // the tenant's slots, made again at the new size (requests under way release into the old)
+}
+
 func (b *budget) limits(mailbox string) (chan struct{}, *rate.Limiter) {
 	key := mailbox
 	if b.scope == ConcurrencyPerTenant {
@@ -85,7 +110,11 @@ func (b *budget) limits(mailbox string) (chan struct{}, *rate.Limiter) {
 	defer b.mu.Unlock()
 	slot, ok := b.slots[key]
 	if !ok {
-		slot = make(chan struct{}, outlookConcurrency)
+		size := outlookConcurrency
+		if key == "" {
+			size = max(1, outlookConcurrency/b.shared)
+		}
+		slot = make(chan struct{}, size)
 		b.slots[key] = slot
 	}
 	pace, ok := b.pace[mailbox]
@@ -98,6 +127,7 @@ func (b *budget) limits(mailbox string) (chan struct{}, *rate.Limiter) {
 
 // RoundTrip implements http.RoundTripper.
 func (b *budget) RoundTrip(req *http.Request) (*http.Response, error) {
+	b.reshare()
 	if isSubscriptions(req.URL.Path) {
 		pace := b.writes
 		if req.Method == http.MethodGet {

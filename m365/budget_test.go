@@ -1,6 +1,11 @@
 package m365
 
 import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -88,4 +93,67 @@ func TestThePacesStayUnderMicrosoftsLimits(t *testing.T) {
 	require.True(t, isSubscriptions("/v1.0/subscriptions"))
 	require.True(t, isSubscriptions("/v1.0/subscriptions/abc"))
 	require.False(t, isSubscriptions("/v1.0/subscriptionsx"))
+}
+
+// roundTripFunc is an http.RoundTripper.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// With several processes sharing the app's budgets, each keeps its part of a tenant's: half the
+// subscription writes at once with two processes, and half the tenant's 4 requests at once where
+// they are counted per tenant.
+func TestEachProcessKeepsItsPartOfTheTenantsBudgets(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	next := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		mu.Unlock()
+		if !strings.Contains(r.URL.Path, "/subscriptions") {
+			time.Sleep(20 * time.Millisecond)
+		}
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+		return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader("{}"))}, nil
+	})
+	processes := 1
+	b := newBudget(next, ConcurrencyPerTenant, func() int { return processes })
+	burst := func() int { // subscription writes that pass at once
+		n := 0
+		for range subscriptionWriteBurst + 1 {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "https://graph.example/v1.0/subscriptions", nil)
+			if _, err := b.RoundTrip(req); err == nil {
+				n++
+			}
+			cancel()
+		}
+		return n
+	}
+	reads := func() int {
+		mu.Lock()
+		most = 0
+		mu.Unlock()
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Go(func() {
+				req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("https://graph.example/v1.0/users/u%d/messages", i), nil)
+				if resp, err := b.RoundTrip(req); err == nil {
+					resp.Body.Close()
+				}
+			})
+		}
+		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		return most
+	}
+	require.Equal(t, outlookConcurrency, reads(), "one process: the tenant's 4 at once")
+	processes = 2
+	require.Equal(t, outlookConcurrency/2, reads(), "two processes: 2 at once each")
+	require.Equal(t, subscriptionWriteBurst/2, burst(), "two processes: half the writes at once each")
 }

@@ -46,6 +46,11 @@ type Config struct {
 	// ConcurrencyScope is what Outlook's 4 concurrent requests are counted over:
 	// ConcurrencyPerMailbox (if empty) or ConcurrencyPerTenant (budget.go).
 	ConcurrencyScope string
+	// Share, when set, is how many processes share the app's Graph budgets (the live
+	// processes, partition.Table.Members): each keeps its part of a tenant's budgets (the
+	// subscription service's, and the 4 requests at once when counted per tenant). A mailbox's
+	// budget needs no sharing: one process at a time works a mailbox.
+	Share func() int
 	// Product is added to the User-Agent of every Graph request: "teamaccess/VERSION
 	// (process ID)", so that the requests of each process can be told apart.
 	Product string

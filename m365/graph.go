@@ -71,7 +71,7 @@ func (c *Client) newGraph(cred azcore.TokenCredential) (*tenantGraph, error) {
 	opts := msgraphcore.GraphClientOptions{GraphServiceVersion: "v1.0", GraphServiceLibraryVersion: "1.89.0"}
 	httpClient := &http.Client{
 		// Each attempt (the retry middleware sits above) waits for the tenant's budget.
-		Transport: khttp.NewCustomTransportWithParentTransport(newBudget(decorated{c.http.Transport, c.cfg.Product}, c.cfg.ConcurrencyScope),
+		Transport: khttp.NewCustomTransportWithParentTransport(newBudget(decorated{c.http.Transport, c.cfg.Product}, c.cfg.ConcurrencyScope, c.cfg.Share),
 			graphMiddlewares(msgraphcore.GetDefaultMiddlewaresWithOptions(&opts))...),
 		Timeout: 2 * time.Minute,
 	}

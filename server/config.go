@@ -12,17 +12,22 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/teamaccess/teamaccess/partition"
 	"github.com/teamaccess/teamaccess/store"
 )
 
 // config is everything `serve` needs to know, parsed and checked before anything is started or
 // written.
 type config struct {
-	// owner names this process in leases (not a setting: processOwner, set by runServe).
+	// owner names this process in leases (not a setting: processOwner, set by runServe);
+	// partitions is its share of the work, once build has made it (m365 reads how many
+	// processes share the app's budgets from it).
 	owner           string
+	partitions      atomic.Pointer[partition.Table]
 	listen          string
 	publicURL       *url.URL
 	dataDir         string

@@ -166,6 +166,7 @@ func build(cfg *config, st *store.Store, dir *auth.Directory, ms *microsoft, gro
 		log.Warn("taking partitions", "err", err)
 	}
 	cancel()
+	cfg.partitions.Store(table)
 	group.Go(table.Run)
 	var subs *subscriptions.Service // made below, with the syncer
 	syncer := deltasync.New(st, ms.client, deltasync.Options{Partitions: table,

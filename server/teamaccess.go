@@ -41,7 +41,7 @@ func connectMicrosoft(ctx context.Context, cfg *config, log *slog.Logger) (*micr
 		}
 		c, err := m365.New(m365.Config{ClientID: cfg.m365.clientID, ClientSecret: cfg.m365.clientSecret,
 			Certificates: cfg.m365.certs, PrivateKey: cfg.m365.key, Cloud: cl, RootCAs: cfg.m365.roots, RedirectURI: redirect,
-			ConcurrencyScope: cfg.m365.concurrencyScope, Product: product(cfg)})
+			ConcurrencyScope: cfg.m365.concurrencyScope, Product: product(cfg), Share: cfg.processes})
 		if err != nil {
 			return nil, err
 		}
@@ -75,7 +75,7 @@ func connectMicrosoft(ctx context.Context, cfg *config, log *slog.Logger) (*micr
 	}
 	cl, _ := m365.CustomCloud(sim.AuthorityURL(), sim.GraphURL())
 	c, err := m365.New(m365.Config{ClientID: demoModeAppID, ClientSecret: demoModeSecret, Cloud: cl, RootCAs: sim.CertPool(), RedirectURI: redirect,
-		ConcurrencyScope: cfg.m365.concurrencyScope, Product: product(cfg)})
+		ConcurrencyScope: cfg.m365.concurrencyScope, Product: product(cfg), Share: cfg.processes})
 	if err != nil {
 		stop()
 		return nil, err
@@ -90,4 +90,13 @@ func connectMicrosoft(ctx context.Context, cfg *config, log *slog.Logger) (*micr
 func product(cfg *config) string {
 	tag := cfg.owner[strings.LastIndex(cfg.owner, "/")+1:]
 	return "teamaccess/" + buildVersion() + " (process " + tag + ")"
+}
+
+// processes is how many processes share the Graph work (and Microsoft's budgets) as this one
+// last saw: 1 until its partitions are made.
+func (c *config) processes() int {
+	if t := c.partitions.Load(); t != nil {
+		return t.Members()
+	}
+	return 1
 }
