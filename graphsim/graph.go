@@ -232,6 +232,9 @@ func (s *Sim) route(w http.ResponseWriter, r *http.Request, c caller, segs []str
 		}
 		return true
 	}
+	if isIdentityPath(segs) && !s.admitIdentity(w, r, c, segs) {
+		return
+	}
 	switch {
 	case get && match("users"):
 		s.listUsers(w, r, c)

@@ -242,3 +242,36 @@ func TestPolicyDenialVariants(t *testing.T) {
 		require.Equal(t, want, body["error"].(map[string]any)["message"], denial)
 	}
 }
+
+// The directory's reads cost resource units from the app and tenant's bucket (users 2, $select
+// 1 less, any other identity path 1): past the quota, 429 with the identity service's
+// throttling headers and no Retry-After; the bucket refills over 10 seconds. Mail is not
+// charged.
+func TestIdentityResourceUnits(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, func(o *Options) { o.IdentityQuota = 6 })
+	resp, _ := f.do(t, http.MethodGet, "/users", nil)
+	require.Equal(t, 200, resp.StatusCode)
+	require.Equal(t, "2", resp.Header.Get("x-ms-resource-unit"), "GET users costs 2")
+	resp, _ = f.do(t, http.MethodGet, "/users/delta?$select=id,displayName", nil)
+	require.Equal(t, "1", resp.Header.Get("x-ms-resource-unit"), "$select takes 1 off")
+	resp, _ = f.do(t, http.MethodGet, "/users/"+f.alice, nil)
+	require.Equal(t, "1", resp.Header.Get("x-ms-resource-unit"))
+	resp, _ = f.do(t, http.MethodGet, "/users", nil) // 6 spent
+	require.Equal(t, 200, resp.StatusCode)
+	resp, body := f.do(t, http.MethodGet, "/users/"+f.alice, nil)
+	require.Equal(t, 429, resp.StatusCode)
+	require.Equal(t, "TooManyRequests", errorCode(body))
+	require.Empty(t, resp.Header.Get("Retry-After"), "the identity service sends none")
+	require.Equal(t, "ResourceUnitLimitExceeded", resp.Header.Get("x-ms-throttle-information"))
+	require.Contains(t, resp.Header.Get("x-ms-throttle-scope"), "Tenant_Application/")
+	resp, _ = f.do(t, http.MethodGet, "/users/"+f.alice+"/mailFolders/inbox", nil)
+	require.Equal(t, 200, resp.StatusCode, "mail is Outlook's, not the directory's")
+	f.sim.Advance(5 * time.Second) // half the window: half the quota back
+	for range 3 {
+		resp, _ = f.do(t, http.MethodGet, "/users/"+f.alice, nil)
+		require.Equal(t, 200, resp.StatusCode)
+	}
+	resp, _ = f.do(t, http.MethodGet, "/users/"+f.alice, nil)
+	require.Equal(t, 429, resp.StatusCode)
+}

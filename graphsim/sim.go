@@ -62,6 +62,10 @@ type Options struct {
 	// SubscriptionWrites is how many subscription writes (POST, PATCH, DELETE) an app may make
 	// to a tenant per 20 seconds: 1,000 if zero, as Microsoft's page says; tests lower it.
 	SubscriptionWrites int
+	// IdentityQuota is the resource units an app may spend on a tenant's directory (users,
+	// users/delta) per 10 seconds: by the tenant's size if zero, as Microsoft's page says (3,500
+	// under 50 users, 5,000 up to 500, 8,000 above); tests lower it.
+	IdentityQuota int
 	// ConcurrencyPerTenant counts MailboxConcurrency over all of an app's requests to a tenant's
 	// mailboxes, as implementers read the limit too; per mailbox by default, as the page says.
 	ConcurrencyPerTenant bool
@@ -175,6 +179,7 @@ type Sim struct {
 	faults       []*Fault
 	throttle     map[string]*mailboxLimit
 	subLimits    map[string]*subscriptionLimit // by app and tenant
+	ruBuckets    map[string]*identityBucket    // by app and tenant: identity resource units
 	subs         map[string]*subscription
 	deliver      *deliverer
 }
@@ -221,7 +226,7 @@ func Start(opts Options) (*Sim, error) {
 	s := &Sim{
 		opts: opts, ca: ca, key: key, kid: randomID(12), log: opts.Logger,
 		apps: map[string]App{}, tenants: map[string]*tenant{}, domains: map[string]*tenant{},
-		throttle: map[string]*mailboxLimit{}, subLimits: map[string]*subscriptionLimit{}, subs: map[string]*subscription{},
+		throttle: map[string]*mailboxLimit{}, subLimits: map[string]*subscriptionLimit{}, ruBuckets: map[string]*identityBucket{}, subs: map[string]*subscription{},
 	}
 	for _, a := range opts.Apps {
 		s.apps[a.ID] = a

@@ -3,6 +3,7 @@ package m365
 import (
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -34,6 +35,13 @@ const (
 	subscriptionWritePerSec = 800.0 / 20
 	subscriptionListBurst   = 8
 	subscriptionListPerSec  = 32.0 / 20
+
+	// The identity and access service per app and tenant (concepts/throttling-limits.md,
+	// "Identity and access service limits"): resource units per 10 seconds by the tenant's size,
+	// 3,500 under 50 users, 5,000 up to 500, 8,000 above; the client keeps to the smallest,
+	// whatever the tenant's size.
+	identityUnits     = 3500
+	identityUnitsPerS = 3500.0 / 10
 )
 
 // budget keeps one tenant's Graph requests within those limits by waiting for them here (a
@@ -47,17 +55,19 @@ type budget struct {
 	// part of them: a mailbox is worked by one process at a time, a tenant by all.
 	share  func() int
 	shared int // the share the tenant budgets are set for
-	// writes and lists pace the tenant's subscription requests.
-	writes, lists *rate.Limiter
-	mu            sync.Mutex
-	slots         map[string]chan struct{} // by mailbox, or "" for the tenant
-	pace          map[string]*rate.Limiter // by mailbox
+	// writes and lists pace the tenant's subscription requests; units its directory reads, in
+	// the identity service's resource units.
+	writes, lists, units *rate.Limiter
+	mu                   sync.Mutex
+	slots                map[string]chan struct{} // by mailbox, or "" for the tenant
+	pace                 map[string]*rate.Limiter // by mailbox
 }
 
 func newBudget(next http.RoundTripper, scope string, share func() int) *budget {
 	return &budget{next: next, scope: scope, share: share, shared: 1, slots: map[string]chan struct{}{}, pace: map[string]*rate.Limiter{},
 		writes: rate.NewLimiter(rate.Limit(subscriptionWritePerSec), subscriptionWriteBurst),
-		lists:  rate.NewLimiter(rate.Limit(subscriptionListPerSec), subscriptionListBurst)}
+		lists:  rate.NewLimiter(rate.Limit(subscriptionListPerSec), subscriptionListBurst),
+		units:  rate.NewLimiter(rate.Limit(identityUnitsPerS), identityUnits)}
 }
 
 // mailboxOf is the mailbox a Graph request reads: /v1.0/users/{id}/…, lowercased (ids and
@@ -72,6 +82,30 @@ func mailboxOf(path string) string {
 		return "" // the user itself (a probe of the directory), not its mailbox
 	}
 	return strings.ToLower(id)
+}
+
+// identityCost is a directory request's resource units (users or users/delta 2, a user 1;
+// $select 1 less, $expand 1 more, $top under 20 1 less; never under 1), 0 for any other request.
+func identityCost(req *http.Request) int {
+	_, rest, ok := strings.Cut(req.URL.Path, budgetedVersion+"/users")
+	if !ok || rest != "" && rest[0] != '/' || strings.Count(strings.Trim(rest, "/"), "/") > 0 {
+		return 0 // a mailbox's (users/{id}/…), or not the directory's
+	}
+	cost := 1
+	if req.Method == http.MethodGet && (rest == "" || rest == "/" || strings.HasPrefix(rest, "/delta")) {
+		cost = 2
+	}
+	q := req.URL.Query()
+	if q.Has("$select") {
+		cost--
+	}
+	if q.Has("$expand") {
+		cost++
+	}
+	if top, err := strconv.Atoi(q.Get("$top")); err == nil && top < 20 {
+		cost--
+	}
+	return max(1, cost)
 }
 
 // isSubscriptions says whether a Graph request is the subscription service's.
@@ -98,6 +132,8 @@ func (b *budget) reshare() {
 	b.writes.SetBurst(max(1, subscriptionWriteBurst/n))
 	b.lists.SetLimit(rate.Limit(subscriptionListPerSec / float64(n)))
 	b.lists.SetBurst(max(1, subscriptionListBurst/n))
+	b.units.SetLimit(rate.Limit(identityUnitsPerS / float64(n)))
+	b.units.SetBurst(max(1, identityUnits/n))
 	delete(b.slots, "") // the tenant's slots, made again at the new size (requests under way release into the old)
 }
 
@@ -134,6 +170,12 @@ func (b *budget) RoundTrip(req *http.Request) (*http.Response, error) {
 			pace = b.lists
 		}
 		if err := pace.Wait(req.Context()); err != nil {
+			return nil, err
+		}
+		return b.next.RoundTrip(req)
+	}
+	if cost := identityCost(req); cost > 0 {
+		if err := b.units.WaitN(req.Context(), cost); err != nil {
 			return nil, err
 		}
 		return b.next.RoundTrip(req)

@@ -157,3 +157,22 @@ func TestEachProcessKeepsItsPartOfTheTenantsBudgets(t *testing.T) {
 	require.Equal(t, outlookConcurrency/2, reads(), "two processes: 2 at once each")
 	require.Equal(t, subscriptionWriteBurst/2, burst(), "two processes: half the writes at once each")
 }
+
+func TestIdentityCostOfARequest(t *testing.T) {
+	t.Parallel()
+	for path, want := range map[string]int{
+		"/v1.0/users":       2,
+		"/v1.0/users/delta": 2,
+		"/v1.0/users/delta?$select=id,displayName":       1,
+		"/v1.0/users/abc":                                1,
+		"/v1.0/users?$top=5&$select=id":                  1,
+		"/v1.0/users?$expand=manager":                    3,
+		"/v1.0/users/abc/mailFolders/inbox":              0,
+		"/v1.0/subscriptions":                            0,
+		"/v1.0/usersx":                                   0,
+		"/v1.0/users/microsoft.graph.delta()?$select=id": 1,
+	} {
+		req, _ := http.NewRequest(http.MethodGet, "https://graph.example"+path, nil)
+		require.Equal(t, want, identityCost(req), path)
+	}
+}
