@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -148,15 +149,22 @@ func concurrentAcrossProcesses(reqs []graphsim.Request, mailboxes []string) stri
 // killed and the others take its share at once (it was of this host; otherwise when its leases
 // lapse, partition's tests); no mailbox ever has requests from two processes at once, none is
 // throttled, and the store ends equal to graphsim's ground truth.
+//
+// 24 mailboxes on the embedded FerretDB over SQLite; under scripts/bench/with-postgres.sh with
+// TEAMACCESS_BENCH_MAILBOXES=300, the 300 on FerretDB over PostgreSQL.
 func TestThreeProcessesShareTheGraphWork(t *testing.T) {
 	t.Parallel()
-	e := newHookEnv(t, 24, graphsim.Options{})
+	pg, n := os.Getenv("TEAMACCESS_BENCH_POSTGRESQL_URL"), 24
+	if pg != "" {
+		n = envInt("TEAMACCESS_BENCH_MAILBOXES", n)
+	}
+	e := newHookEnv(t, n, graphsim.Options{})
 	for i, u := range e.users {
 		for k := range 4 {
 			e.mail(t, u, fmt.Sprintf("before %02d.%d", i, k))
 		}
 	}
-	c := newCluster(t, e, "", "")
+	c := newCluster(t, e, pg, "")
 	a, b, victim := c.start(t), c.start(t), c.start(t)
 	pids := []int{a.cmd.Process.Pid, b.cmd.Process.Pid, victim.cmd.Process.Pid}
 	require.Eventually(t, func() bool { return evenly(c.held(t), pids...) }, 30*time.Second, 100*time.Millisecond,
