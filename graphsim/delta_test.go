@@ -234,7 +234,6 @@ func TestMessagesDeltaNewestFirstAndTheFilteredCap(t *testing.T) {
 	require.Len(t, unordered, 30)
 	require.ElementsMatch(t, subjects(desc), subjects(unordered))
 	require.NotEqual(t, subjects(desc), subjects(unordered), "without $orderby, not by time")
-	require.NotEqual(t, "m29", unordered[0]["subject"])
 
 	since := url.QueryEscape("receivedDateTime ge " + now.Add(-48*time.Hour).Format(time.RFC3339))
 	capped, link, _ := f.drain(t, base+"?$filter="+since+"&$orderby="+url.QueryEscape("receivedDateTime desc"), "Prefer", "odata.maxpagesize=5")
