@@ -51,10 +51,18 @@ func changeID(org string, seq int64) string { return fmt.Sprintf("chg_%s_%016x",
 // after its changes.
 func (o OrgScope) AppendChanges(ctx context.Context, cs []Change) error {
 	// One writer at a time in this process, which remembers the last number it wrote; other
-	// processes are sorted out by the index.
+	// processes are sorted out by the index, and once one has been met, by the head.
 	o.s.changeMu.Lock()
 	defer o.s.changeMu.Unlock()
 	last, known := o.s.changeSeq[o.org]
+	if known && o.s.changeShared {
+		// Another process writes this log too: after it did, the numbers following this
+		// process's last are taken, and numbering from the head it raised avoids the
+		// collision (a refused insert, and the reads to find where the log is now).
+		if head, ok, err := o.head(ctx); err == nil && ok && head > last {
+			last = head
+		}
+	}
 	var taken int64 // the number another writer had taken, after a collision
 	for attempt := 0; len(cs) > 0; attempt++ {
 		if !known {
@@ -82,6 +90,7 @@ func (o OrgScope) AppendChanges(ctx context.Context, cs []Change) error {
 		if !errors.As(err, &bw) || len(bw.WriteErrors) == 0 || bw.WriteErrors[0].Code != 11000 || attempt == 100 {
 			return err
 		}
+		o.s.changeShared = true
 		cs, known = cs[bw.WriteErrors[0].Index:], false // those before it were written; read where the log is now
 		taken = cs[0].Seq
 	}

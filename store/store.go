@@ -51,8 +51,11 @@ type Store struct {
 	hosts     string
 	changeMu  sync.Mutex       // one change-log writer at a time in this process
 	changeSeq map[string]int64 // org -> the last change number this process wrote
-	headMu    sync.Mutex
-	queried   map[string]time.Time // org -> when its change log was last read by a query (changes_head.go)
+	// changeShared: another process has written change numbers this one meant to take (a
+	// collision), so the log is shared and a write numbers after the head it reads first.
+	changeShared bool
+	headMu       sync.Mutex
+	queried      map[string]time.Time // org -> when its change log was last read by a query (changes_head.go)
 }
 
 // ErrUnreachable reports that the database server could not be reached.

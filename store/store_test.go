@@ -334,12 +334,8 @@ func TestWritersOnFerretDBNeverReadTheWholeChangeLog(t *testing.T) {
 	}}
 	s := openTemp(t, t.TempDir())
 	defer s.Close(context.Background())
-	other, err := Open(ctx, Options{URI: s.EmbeddedURI(), Logger: quiet(), Monitor: mon})
-	require.NoError(t, err)
-	defer other.Close(context.Background())
-	third, err := Open(ctx, Options{URI: s.EmbeddedURI(), Logger: quiet(), Monitor: mon})
-	require.NoError(t, err)
-	defer third.Close(context.Background())
+	ws := otherProcesses(t, s, mon, 2)
+	other, third := ws[0], ws[1]
 	require.NoError(t, s.Org("o").AppendChanges(ctx, []Change{{Type: "CREATED"}})) // the log and its head exist
 	var wg sync.WaitGroup
 	for i := range 12 {
@@ -360,4 +356,50 @@ func TestWritersOnFerretDBNeverReadTheWholeChangeLog(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	require.Zero(t, sorted, "sorted reads of the change log by the writers")
+}
+
+// Two processes writing one organisation's log in turn (the second reaches the embedded
+// FerretDB by URI, as a process of its own would): each meets the other's numbers once, and
+// from then on numbers after the head, so that its inserts are not refused and repeated.
+func TestWritersTakingTurnsCollideOnceEach(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	var mu sync.Mutex
+	inserts := 0
+	mon := &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+		if coll, _ := e.Command.Lookup("insert").StringValueOK(); e.CommandName == "insert" && coll == changeCollection {
+			mu.Lock()
+			inserts++
+			mu.Unlock()
+		}
+	}}
+	s := openTemp(t, t.TempDir())
+	defer s.Close(context.Background())
+	ws := otherProcesses(t, s, mon, 2)
+	const turns = 20
+	for i := range turns {
+		require.NoError(t, ws[i%2].Org("o").AppendChanges(ctx, []Change{{Type: "CREATED"}, {Type: "UPDATED"}}))
+	}
+	cs, err := s.Org("o").ChangesAfter(ctx, 0, 1000)
+	require.NoError(t, err)
+	require.Len(t, cs, 2*turns)
+	for i, c := range cs {
+		require.EqualValues(t, i+1, c.Seq, "each number once, in order")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	require.LessOrEqual(t, inserts, turns+2, "inserts for %d appends: one refused at most per process", turns)
+}
+
+// otherProcesses opens n more stores on s's embedded FerretDB by its URI, as processes of their
+// own would, each seen by mon; they are closed when the test ends.
+func otherProcesses(t *testing.T, s *Store, mon *event.CommandMonitor, n int) []*Store {
+	ws := make([]*Store, n)
+	for i := range ws {
+		w, err := Open(t.Context(), Options{URI: s.EmbeddedURI(), Logger: quiet(), Monitor: mon})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = w.Close(context.Background()) })
+		ws[i] = w
+	}
+	return ws
 }
