@@ -1,13 +1,18 @@
 package server
 
 import (
+	"context"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/teamaccess/teamaccess/access"
+	"github.com/teamaccess/teamaccess/activities"
 	"github.com/teamaccess/teamaccess/attention"
 	"github.com/teamaccess/teamaccess/auth"
+	"github.com/teamaccess/teamaccess/feed"
 	"github.com/teamaccess/teamaccess/graphsim"
 	"github.com/teamaccess/teamaccess/mailboxes"
 	"github.com/teamaccess/teamaccess/store"
@@ -80,4 +85,46 @@ func TestIssuesFollowWhatTheyDescribe(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, attention.ConsentRevoked, is[0].Kind, "the most severe first")
 	require.Contains(t, is[0].Message, "Application is disabled.")
+}
+
+// A mailbox an access policy newly leaves out reaches the admin's live page (teamAccessChanged)
+// within a second or so of the probe that saw it, not at the next check of every followed
+// organisation (every 30 s); a probe that changes nothing the admin is told of publishes nothing.
+func TestNewlyBlockedMailboxIsPublishedAtOnce(t *testing.T) {
+	t.Parallel()
+	e := newSyncEnv(t)
+	ctx := t.Context()
+	require.NoError(t, e.st.Org(e.org).SaveTeamAccess(ctx, store.TeamAccess{OrgID: e.org, Status: "ACTIVE", TenantID: e.tenant, UpdatedAt: e.now}))
+	changes := feed.New[access.TeamAccess](8)
+	w := newIssueWatch(attention.New(e.st, func() time.Time { return e.now }),
+		func(_ context.Context, org string) (access.TeamAccess, error) {
+			return access.TeamAccess{OrgID: org, Status: "ACTIVE"}, nil
+		},
+		changes, slog.New(slog.DiscardHandler))
+	go w.Run(ctx)
+	live := changes.Subscribe(ctx, e.org) // the admin's page
+	log := slog.New(slog.DiscardHandler)
+	mbx := mailboxes.New(e.st, e.mc, auth.NewDirectory(e.st), mailboxes.Options{Now: func() time.Time { return e.now },
+		Publish: publishMailbox(feed.New[mailboxes.Mailbox](8), e.st, activities.NewHub(e.st, activities.HubOptions{Log: log}), log, w.Poke)})
+	both := []string{"mbx_" + e.alice, "mbx_" + e.bob}
+	_, err := mbx.Recheck(ctx, e.org, e.tenant, both) // both readable: no issue
+	require.NoError(t, err)
+	select {
+	case ta := <-live:
+		t.Fatalf("published with no issue to tell: %+v", ta)
+	case <-time.After(3 * issuesSettle):
+	}
+
+	require.NoError(t, e.sim.SetAccessPolicy(e.tenant, syncApp, []string{e.alice}))
+	e.sim.Advance(31 * time.Minute) // the policy applies after 30 minutes
+	probed := time.Now()
+	_, err = mbx.Recheck(ctx, e.org, e.tenant, both)
+	require.NoError(t, err)
+	select {
+	case ta := <-live:
+		require.Equal(t, e.org, ta.OrgID)
+		t.Logf("published %v after the probe", time.Since(probed).Round(time.Millisecond))
+	case <-time.After(10 * time.Second):
+		t.Fatal("the newly blocked mailbox was not published within 10 s of the probe")
+	}
 }

@@ -12,10 +12,11 @@ import (
 )
 
 // publishMailbox tells a mailbox's change to this process's live subscribers and appends it to
-// the change log for the webhooks.
-func publishMailbox(live *feed.Hub[mailboxes.Mailbox], st *store.Store, hub *activities.Hub, log *slog.Logger) func(context.Context, string, mailboxes.Mailbox) {
+// the change log for the webhooks; poke hears of the organisation (its issues may have changed).
+func publishMailbox(live *feed.Hub[mailboxes.Mailbox], st *store.Store, hub *activities.Hub, log *slog.Logger, poke func(org string)) func(context.Context, string, mailboxes.Mailbox) {
 	return func(ctx context.Context, org string, m mailboxes.Mailbox) {
 		live.Publish(org, m)
+		poke(org)
 		logChange(ctx, st, hub, log, org, store.Change{Type: store.ChangeMailbox, Target: m.ID})
 	}
 }

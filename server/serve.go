@@ -184,9 +184,10 @@ func build(cfg *config, st *store.Store, dir *auth.Directory, ms *microsoft, gro
 		Counted: func(result string, n int) { metrics.webhooks.WithLabelValues(result).Add(float64(n)) },
 	})
 	metrics.watch(st, hub)
+	var issues *issueWatch // a mailbox's change may be an issue's: set below, before anything runs
 	mbx := mailboxes.New(st, ms.client, dir, mailboxes.Options{Partitions: table,
 		Log: log.With("component", "mailboxes"), OnCapture: lc.CaptureChanged,
-		Publish: publishMailbox(mailboxChanges, st, hub, log),
+		Publish: publishMailbox(mailboxChanges, st, hub, log, func(org string) { issues.Poke(org) }),
 	})
 	svc := access.New(st, ms.client, dir, access.Options{Tenant: table.Tenant,
 		Log: log.With("component", "access"),
@@ -219,7 +220,8 @@ func build(cfg *config, st *store.Store, dir *auth.Directory, ms *microsoft, gro
 	group.Go(hooks.Run)
 	att := attention.New(st, nil)
 	res.Attention = att
-	group.Go(func(ctx context.Context) { watchIssues(ctx, att, svc, changes, log) })
+	issues = newIssueWatch(att, svc.Status, changes, log)
+	group.Go(issues.Run)
 	d.graphql = newGraphQLHandler(res, d)
 	return &parts{deps: d, group: group, hub: hub, syncer: syncer, subs: subs, mbx: mbx, privacy: pol}
 }
@@ -365,32 +367,4 @@ func webhookAllowHosts(cfg *config) []string {
 		return []string{"127.0.0.1", "::1", "localhost"}
 	}
 	return cfg.webhookAllowHosts
-}
-
-// issuesEvery is how often each process checks whether an organisation's issues changed, to
-// tell its teamAccessChanged subscribers.
-const issuesEvery = 30 * time.Second
-
-// watchIssues publishes an organisation's Team Access to this process's live subscribers when
-// its issues change (only organisations with subscribers here are looked at) (a sync starts failing, a mailbox is newly blocked), which nothing else
-// publishes.
-func watchIssues(ctx context.Context, att *attention.Service, svc *access.Service, changes *feed.Hub[access.TeamAccess], log *slog.Logger) {
-	t := time.NewTicker(issuesEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		orgs, err := att.Changed(ctx, changes.Topics()) // only those someone here follows
-		if err != nil && ctx.Err() == nil {
-			log.Warn("checking the organizations' issues", "err", err)
-		}
-		for _, org := range orgs {
-			if ta, err := svc.Status(ctx, org); err == nil {
-				changes.Publish(org, ta)
-			}
-		}
-	}
 }
