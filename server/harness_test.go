@@ -57,6 +57,17 @@ func (b *logBuffer) find(msg string) map[string]any {
 	return nil
 }
 
+// warnings are the entries at WARN or above, for a failing test to show.
+func (b *logBuffer) warnings() []map[string]any {
+	var out []map[string]any
+	for _, e := range b.entries() {
+		if e["level"] == "WARN" || e["level"] == "ERROR" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // service is teamaccess started in process through Run.
 type service struct {
 	url    string
