@@ -103,19 +103,11 @@ func (o OrgScope) AppendChanges(ctx context.Context, cs []Change) error {
 // its index, where a sorted query or an $in decodes the whole log): doubling steps past seq,
 // then halving back to the last one taken.
 func (o OrgScope) takenFrom(ctx context.Context, seq int64) (int64, error) {
-	exists := func(n int64) (bool, error) {
-		err := o.s.collection(changeCollection).FindOne(ctx, bson.D{{Key: "_id", Value: changeID(o.org, n)}},
-			options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
-		if errors.Is(err, mongo.ErrNoDocuments) {
-			return false, nil
-		}
-		return err == nil, err
-	}
 	lo, hi := seq, int64(0) // lo is taken; hi is the first number found free
 	for step := int64(1); ; step *= 2 {
-		ok, err := exists(seq + step)
+		ok, err := o.changeTaken(ctx, seq+step)
 		if err != nil {
-			return 0, fmt.Errorf("read changes: %w", err)
+			return 0, err
 		}
 		if !ok {
 			hi = seq + step
@@ -125,9 +117,9 @@ func (o OrgScope) takenFrom(ctx context.Context, seq int64) (int64, error) {
 	}
 	for hi-lo > 1 {
 		mid := lo + (hi-lo)/2
-		ok, err := exists(mid)
+		ok, err := o.changeTaken(ctx, mid)
 		if err != nil {
-			return 0, fmt.Errorf("read changes: %w", err)
+			return 0, err
 		}
 		if ok {
 			lo = mid
@@ -152,6 +144,7 @@ func (o OrgScope) WriteChanges(ctx context.Context, cs []Change) error {
 	} else if err != nil {
 		return fmt.Errorf("append changes: %w", err)
 	}
+	o.extendTail(cs)
 	if len(cs) > 0 { // read by the embedded stores (another process's may share this database)
 		if herr := o.raiseHead(ctx, cs[len(cs)-1].Seq); herr != nil && err == nil {
 			return herr
@@ -166,12 +159,20 @@ func (o OrgScope) WriteChanges(ctx context.Context, cs []Change) error {
 // ChangesAfter reads up to limit changes of the organisation numbered after a sequence number,
 // in order.
 func (o OrgScope) ChangesAfter(ctx context.Context, after int64, limit int) ([]Change, error) {
+	if cs, ok, err := o.fromTail(ctx, after, limit); ok || err != nil {
+		return cs, err
+	}
 	if none, err := o.nothingAfter(ctx, after); none || err != nil {
 		return nil, err
 	}
+	gen := o.s.tailGeneration()
 	f := append(o.filter(), bson.E{Key: "seq", Value: bson.D{{Key: "$gt", Value: after}}})
-	return findAll[Change](ctx, o.s.collection(changeCollection), "read changes", f,
+	cs, err := findAll[Change](ctx, o.s.collection(changeCollection), "read changes", f,
 		options.Find().SetSort(bson.D{{Key: "seq", Value: 1}}).SetLimit(int64(limit)))
+	if err == nil {
+		o.keepTail(gen, after, limit, cs)
+	}
+	return cs, err
 }
 
 // PruneChanges deletes the change log's entries, of every organisation, older than a time:
@@ -191,6 +192,7 @@ func (s *Store) PruneChanges(ctx context.Context, before time.Time) (int64, erro
 			return total, err
 		}
 		n, err := s.deleteInBatches(ctx, changeCollection, bson.D{{Key: "orgId", Value: org}, old[0], {Key: "seq", Value: bson.D{{Key: "$lt", Value: last}}}})
+		s.dropTail(org)
 		total += n
 		if err != nil {
 			return total, fmt.Errorf("prune changes: %w", err)
@@ -224,7 +226,9 @@ func (o OrgScope) clearChanges(ctx context.Context) error {
 	o.s.changeMu.Lock()
 	defer o.s.changeMu.Unlock()
 	delete(o.s.changeSeq, o.org)
-	if _, err := o.s.deleteInBatches(ctx, changeCollection, o.filter()); err != nil {
+	_, err = o.s.deleteInBatches(ctx, changeCollection, o.filter())
+	o.s.dropTail(o.org)
+	if err != nil {
 		return fmt.Errorf("delete changes: %w", err)
 	}
 	if last == 0 {

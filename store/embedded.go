@@ -23,6 +23,7 @@ const EmbeddedAvailable = true
 // it picked, with its files in the data directory.
 type embedded struct {
 	uri    string
+	sqlite bool // on SQLite files, which only this process opens (not PostgreSQL)
 	cancel context.CancelFunc
 	done   chan struct{}
 	lock   *os.File
@@ -69,7 +70,7 @@ func startEmbedded(ctx context.Context, dataDir, postgresURL string, log *slog.L
 		return nil, fmt.Errorf("embedded database: %w", err)
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	e := &embedded{cancel: cancel, done: make(chan struct{}), lock: lock}
+	e := &embedded{cancel: cancel, done: make(chan struct{}), lock: lock, sqlite: postgresURL == ""}
 	go func() {
 		defer close(e.done)
 		_ = f.Run(runCtx)

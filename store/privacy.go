@@ -278,8 +278,10 @@ func (o OrgScope) ForgetActivities(ctx context.Context, ids []string) ([]string,
 	if err != nil || len(found) == 0 {
 		return nil, err
 	}
-	if _, err := o.s.collection(changeCollection).UpdateMany(ctx, o.filter(bson.E{Key: "activityId", Value: bson.D{{Key: "$in", Value: found}}}),
-		bson.D{{Key: "$set", Value: bson.D{{Key: "type", Value: ChangeMark}}}, {Key: "$unset", Value: bson.D{{Key: "activity", Value: ""}}}}); err != nil {
+	_, err = o.s.collection(changeCollection).UpdateMany(ctx, o.filter(bson.E{Key: "activityId", Value: bson.D{{Key: "$in", Value: found}}}),
+		bson.D{{Key: "$set", Value: bson.D{{Key: "type", Value: ChangeMark}}}, {Key: "$unset", Value: bson.D{{Key: "activity", Value: ""}}}})
+	o.s.dropTail(o.org) // even after a failure: some may have changed
+	if err != nil {
 		return nil, fmt.Errorf("forget changes: %w", err)
 	}
 	return found, o.deleteStored(ctx, activityCollection, found)
@@ -324,8 +326,10 @@ func (o OrgScope) BlankBefore(ctx context.Context, field string, before time.Tim
 		bson.D{{Key: "$set", Value: bson.D{{Key: field, Value: ""}}}}); err != nil {
 		return 0, fmt.Errorf("blank %s: %w", field, err)
 	}
-	if _, err := o.s.collection(changeCollection).UpdateMany(ctx, o.filter(bson.E{Key: "activityId", Value: in}, bson.E{Key: "activity", Value: bson.D{{Key: "$exists", Value: true}}}),
-		bson.D{{Key: "$set", Value: bson.D{{Key: "activity." + field, Value: ""}}}}); err != nil {
+	_, err = o.s.collection(changeCollection).UpdateMany(ctx, o.filter(bson.E{Key: "activityId", Value: in}, bson.E{Key: "activity", Value: bson.D{{Key: "$exists", Value: true}}}),
+		bson.D{{Key: "$set", Value: bson.D{{Key: "activity." + field, Value: ""}}}})
+	o.s.dropTail(o.org)
+	if err != nil {
 		return 0, fmt.Errorf("blank %s in changes: %w", field, err)
 	}
 	return len(ids), nil

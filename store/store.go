@@ -56,6 +56,14 @@ type Store struct {
 	changeShared bool
 	headMu       sync.Mutex
 	queried      map[string]time.Time // org -> when its change log was last read by a query (changes_head.go)
+	// tailed: the store runs the embedded FerretDB over SQLite, and keeps the newest part of
+	// each organisation's change log in memory (changes_tail.go).
+	tailed  bool
+	tailMu  sync.Mutex
+	tails   map[string]*changeTail
+	tailGen uint64 // raised by every change of the log other than this process's appends
+	// tailShared: another client has been seen writing change logs here.
+	tailShared bool
 }
 
 // ErrUnreachable reports that the database server could not be reached.
@@ -117,6 +125,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, err
 	}
 	s.ferret = s.embedded != nil
+	s.tailed, s.tails = s.embedded != nil && s.embedded.sqlite, map[string]*changeTail{}
 	if bi, err := s.buildInfo(ctx); err == nil {
 		_, s.ferret = bi["ferretdbVersion"]
 	}
