@@ -212,18 +212,20 @@ func (s *Sim) demoSeries(d Demo, userID string, now time.Time, rng *rand.Rand) e
 	return s.DeleteOccurrence(d.TenantID, userID, occ[4])
 }
 
-// RunDemoGenerator adds a new message or meeting to a random demo mailbox every interval, until
-// ctx ends, so that change notifications and delta syncs have something to carry.
-func (s *Sim) RunDemoGenerator(ctx context.Context, d Demo, every time.Duration) {
+// RunDemoGenerator adds a new message or meeting to a random demo mailbox, the nth (from 0)
+// pace(n) after the one before, until ctx ends, so that change notifications and delta syncs
+// have something to carry.
+func (s *Sim) RunDemoGenerator(ctx context.Context, d Demo, pace func(n int) time.Duration) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	users := append(append([]string{}, d.Sales...), d.Blocked...)
-	t := time.NewTicker(every)
+	t := time.NewTimer(pace(0))
 	defer t.Stop()
-	for {
+	for n := 1; ; n++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			t.Reset(pace(n))
 			u := users[rng.IntN(len(users))]
 			var err error
 			if rng.IntN(4) == 0 {

@@ -27,9 +27,25 @@ const (
 	demoWorldFile = "graphsim.json" // graphsim's snapshot
 	demoInfoFile  = "demo.json"     // the demo's story: which users are which
 	// demoSaveEvery bounds what a crash loses of the demo's world (the generator adds an item
-	// every 10 s); a clean stop saves it all.
+	// every 10 s at first, demoPace); a clean stop saves it all.
 	demoSaveEvery = 30 * time.Second
+	// demoBrisk is how many items a run of the demo generates 10 s apart (its first half hour)
+	// before it slows to one every demoSlow.
+	demoBrisk = 180
+	demoSlow  = 5 * time.Minute
 )
+
+// demoPace is the wait before the demo generator's nth item: 10 s for the first half hour of a
+// run, for a visitor to watch live updates arrive, then demoSlow. On the embedded store every
+// query of a collection decodes all of it (an activities page took 1.16 s at 5,000 activities:
+// BenchmarkActivitiesPage), and at one item every 10 s (8,640 a day) a demo left running
+// overnight answered slowly by morning; now a week adds about 2,200.
+func demoPace(n int) time.Duration {
+	if n < demoBrisk {
+		return 10 * time.Second
+	}
+	return demoSlow
+}
 
 // open loads the world saved in the data directory into sim, or seeds a new demo tenant there.
 func (d demoWorld) open(sim *graphsim.Sim, appID string) (graphsim.Demo, bool, error) {

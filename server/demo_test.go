@@ -87,3 +87,19 @@ func waitSynced(t *testing.T, base, key, name string) string {
 	}, 60*time.Second, 200*time.Millisecond)
 	return id
 }
+
+// A demo left running stays quick on the embedded store: its generator adds an item every 10 s
+// for the first half hour (live updates to watch), then one every 5 minutes, so that a week of
+// it adds about 2,200 items, not 60,000 (one every 10 s).
+func TestTheDemoGeneratorSlowsAfterItsFirstHalfHour(t *testing.T) {
+	var n int
+	var elapsed time.Duration
+	for ; elapsed < 30*time.Minute; n++ {
+		elapsed += demoPace(n)
+	}
+	require.Equal(t, 180, n, "items in the first half hour")
+	for ; elapsed < 7*24*time.Hour && n < 100_000; n++ { // bounded
+		elapsed += demoPace(n)
+	}
+	require.Less(t, n, 2300, "items a week of the demo adds")
+}

@@ -80,7 +80,7 @@ and a disabled account. Consent is not granted yet: open the admin-consent link 
 `, "Contoso", demo.TenantID, sim.AuthorityURL(), sim.GraphURL(), sim.ControlURL(), caPath, *appID, *secret,
 		sim.AuthorityURL(), *appID, *redirect, len(demo.Sales)+len(demo.Blocked)+3, len(demo.Sales), len(demo.Blocked))
 	if *every > 0 {
-		go sim.RunDemoGenerator(ctx, demo, *every)
+		go sim.RunDemoGenerator(ctx, demo, func(int) time.Duration { return *every })
 	}
 	<-ctx.Done()
 	log.Info("graphsim stopped")

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/teamaccess/teamaccess/access"
 	"github.com/teamaccess/teamaccess/graphsim"
@@ -63,7 +62,7 @@ func connectMicrosoft(ctx context.Context, cfg *config, log *slog.Logger) (*micr
 	}
 	genCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var bg sync.WaitGroup
-	bg.Go(func() { sim.RunDemoGenerator(genCtx, demo, 10*time.Second) })
+	bg.Go(func() { sim.RunDemoGenerator(genCtx, demo, demoPace) })
 	bg.Go(func() { world.keep(genCtx, sim) })
 	stop := func() {
 		cancel()
