@@ -69,7 +69,10 @@ func TestDemoTenant(t *testing.T) {
 	before := count()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { f.sim.RunDemoGenerator(ctx, d, func(int) time.Duration { return 5 * time.Millisecond }); close(done) }()
+	go func() {
+		f.sim.RunDemoGenerator(ctx, d, func(int) time.Duration { return 5 * time.Millisecond })
+		close(done)
+	}()
 	require.Eventually(t, func() bool { return count() >= before+5 }, 5*time.Second, 20*time.Millisecond, "the generator adds mail and meetings")
 	cancel()
 	<-done
