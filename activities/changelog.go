@@ -75,7 +75,7 @@ func (h *Hub) events(ctx context.Context, org string, cs []store.Change) ([]Even
 		case store.ChangeMark:
 			continue
 		case store.ChangeMailbox, store.ChangeTeamAccess:
-			evs = append(evs, Event{Kind: c.Type, Cursor: changeCursor(c), Target: c.Target})
+			evs = append(evs, Event{Kind: c.Type, Cursor: changeCursor(c), Target: c.Target, Origin: c.Origin})
 			continue
 		}
 		a, ok := as[c.ActivityID]

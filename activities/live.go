@@ -23,6 +23,7 @@ type Event struct {
 	Err        error
 	Kind       string
 	Target     string
+	Origin     string // a Follow event's writer (store.Change's Origin)
 
 	stored store.Activity
 }

@@ -109,7 +109,7 @@ func newActivityEnvWith(t testing.TB, hub activities.HubOptions, o store.Options
 	t.Cleanup(stop)
 	go e.hub.Run(hctx)
 	e.mailboxFeed = feed.New[mailboxes.Mailbox](64)
-	e.mbx = &countingMailboxes{Service: mailboxes.New(st, nil, dir, mailboxes.Options{Log: log, Publish: publishMailbox(e.mailboxFeed, st, e.hub, log, func(string) {})})}
+	e.mbx = &countingMailboxes{Service: mailboxes.New(st, nil, dir, mailboxes.Options{Log: log, Publish: publishMailbox(e.mailboxFeed, st, e.hub, log, "", func(string) {})})}
 	e.act = &countingActivities{Service: activities.New(st)}
 	d := &deps{log: log, store: st, directory: dir, metrics: newMetrics(), streams: newStreams(), limits: newRateLimiter(1e6, 1e6)}
 	if _, bench := t.(*testing.B); !bench {

@@ -105,7 +105,7 @@ func TestNewlyBlockedMailboxIsPublishedAtOnce(t *testing.T) {
 	live := changes.Subscribe(ctx, e.org) // the admin's page
 	log := slog.New(slog.DiscardHandler)
 	mbx := mailboxes.New(e.st, e.mc, auth.NewDirectory(e.st), mailboxes.Options{Now: func() time.Time { return e.now },
-		Publish: publishMailbox(feed.New[mailboxes.Mailbox](8), e.st, activities.NewHub(e.st, activities.HubOptions{Log: log}), log, w.Poke)})
+		Publish: publishMailbox(feed.New[mailboxes.Mailbox](8), e.st, activities.NewHub(e.st, activities.HubOptions{Log: log}), log, "", w.Poke)})
 	both := []string{"mbx_" + e.alice, "mbx_" + e.bob}
 	_, err := mbx.Recheck(ctx, e.org, e.tenant, both) // both readable: no issue
 	require.NoError(t, err)

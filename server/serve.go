@@ -187,13 +187,13 @@ func build(cfg *config, st *store.Store, dir *auth.Directory, ms *microsoft, gro
 	var issues *issueWatch // a mailbox's change may be an issue's: set below, before anything runs
 	mbx := mailboxes.New(st, ms.client, dir, mailboxes.Options{Partitions: table,
 		Log: log.With("component", "mailboxes"), OnCapture: lc.CaptureChanged,
-		Publish: publishMailbox(mailboxChanges, st, hub, log, func(org string) { issues.Poke(org) }),
+		Publish: publishMailbox(mailboxChanges, st, hub, log, cfg.owner, func(org string) { issues.Poke(org) }),
 	})
 	svc := access.New(st, ms.client, dir, access.Options{Tenant: table.Tenant,
 		Log: log.With("component", "access"),
 		Publish: func(ctx context.Context, org string, ta access.TeamAccess) {
 			changes.Publish(org, ta)
-			logChange(ctx, st, hub, log, org, store.Change{Type: store.ChangeTeamAccess})
+			logChange(ctx, st, hub, log, org, store.Change{Type: store.ChangeTeamAccess, Origin: cfg.owner})
 		},
 		OnConnect: lc.Connected, OnDelete: []access.DisconnectHook{lc.Disconnecting},
 	})
@@ -222,6 +222,8 @@ func build(cfg *config, st *store.Store, dir *auth.Directory, ms *microsoft, gro
 	res.Attention = att
 	issues = newIssueWatch(att, svc.Status, changes, log)
 	group.Go(issues.Run)
+	group.Go((&relay{owner: cfg.owner, hub: hub, mailboxes: mailboxChanges, teamAccess: changes, mailbox: mbx.Get, status: svc.Status,
+		changed: issues.Poke, log: log.With("component", "relay")}).Run)
 	d.graphql = newGraphQLHandler(res, d)
 	return &parts{deps: d, group: group, hub: hub, syncer: syncer, subs: subs, mbx: mbx, privacy: pol}
 }

@@ -35,6 +35,9 @@ type Change struct {
 	Activity *Activity `bson:"activity,omitempty"`
 	// Target is what a ChangeMailbox is about, by its API id (the mailbox's global id).
 	Target string `bson:"target,omitempty"`
+	// Origin is the process that wrote a ChangeMailbox or ChangeTeamAccess (its lease owner
+	// name): each process tells its live subscribers of the others' (its own it told at once).
+	Origin string `bson:"origin,omitempty"`
 }
 
 // OfActivity says whether the change is an activity's (not a mark, a mailbox's or the Team
