@@ -52,7 +52,7 @@ func (o OrgScope) fromTail(ctx context.Context, after int64, limit int) (cs []Ch
 	head, known, err := o.head(ctx)
 	if err != nil || !known || head > last {
 		if head > last {
-			s.sharedTail()
+			s.sawWriter(o.org, head)
 		}
 		return nil, false, err // written after the tail: the log has it
 	}
@@ -151,11 +151,15 @@ func (s *Store) dropTail(org string) {
 	delete(s.tails, org)
 }
 
-// sharedTail says another client writes this database's change logs.
-func (s *Store) sharedTail() {
+// sawWriter notes another client writing this database's change logs when the head is past
+// the organisation's tail as it is now (not only as it was read: this process's own append may
+// have landed since).
+func (s *Store) sawWriter(org string, head int64) {
 	s.tailMu.Lock()
-	s.tailShared = true
-	s.tailMu.Unlock()
+	defer s.tailMu.Unlock()
+	if t := s.tails[org]; t != nil && head > t.last {
+		s.tailShared = true
+	}
 }
 
 // tailGeneration is the generation a read that may keep a tail starts from.
@@ -165,11 +169,15 @@ func (s *Store) tailGeneration() uint64 {
 	return s.tailGen
 }
 
+// trim keeps the tail's newest tailMax changes once it holds a quarter more (a copy every
+// tailMax/4 appends, not at each).
 func (t *changeTail) trim() {
-	if n := len(t.cs) - tailMax; n > 0 {
-		t.cs = append([]Change(nil), t.cs[n:]...)
-		t.from += int64(n)
+	if len(t.cs) <= tailMax+tailMax/4 {
+		return
 	}
+	n := len(t.cs) - tailMax
+	t.cs = append([]Change(nil), t.cs[n:]...)
+	t.from += int64(n)
 }
 
 // copyChange is a change the tail and its readers do not share (its activity's slices are

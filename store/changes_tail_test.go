@@ -61,6 +61,39 @@ func TestLiveReadsOfOwnChangesNeedNoQueryOfTheLog(t *testing.T) {
 	require.Equal(t, first, queries.Load(), "queries of the log after the first read")
 }
 
+// The tail holds the newest 2,000 changes: a feed further behind reads them from the log, all
+// of them, in order; one within them needs no query.
+func TestAFeedBehindTheTailReadsTheLog(t *testing.T) {
+	t.Parallel()
+	mon, queries := logQueries()
+	s, err := Open(t.Context(), Options{DataDir: t.TempDir(), Logger: quiet(), Monitor: mon})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	o, ctx := s.Org("org_a"), t.Context()
+	_, err = o.ChangesAfter(ctx, 0, 500) // an empty log: the tail starts at 0
+	require.NoError(t, err)
+	const n = 2600
+	for i := 0; i < n; i += 100 {
+		batch := make([]Change, 100)
+		for j := range batch {
+			batch[j] = Change{Type: "CREATED", ActivityID: fmt.Sprintf("a%d", i+j), At: time.Now().UTC()}
+		}
+		require.NoError(t, o.AppendChanges(ctx, batch))
+	}
+	before := queries.Load()
+	cs, err := o.ChangesAfter(ctx, n-tailMax, 5000)
+	require.NoError(t, err)
+	require.Len(t, cs, tailMax)
+	require.Equal(t, before, queries.Load(), "the newest 2,000 come from the tail")
+	cs, err = o.ChangesAfter(ctx, 0, 5000)
+	require.NoError(t, err)
+	require.Len(t, cs, n)
+	for i, c := range cs {
+		require.EqualValues(t, i+1, c.Seq)
+	}
+	require.Greater(t, queries.Load(), before, "older ones from the log")
+}
+
 // The tail never hides a change: another client's append is read at once (its head is past
 // the tail), one whose head was left behind within headTrust (a lookup of the next number by
 // _id), and an erasure of this store's reaches the next read.
