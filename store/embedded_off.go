@@ -12,7 +12,10 @@ import (
 // (tag `noembedded`) cannot: it needs a MongoDB URI.
 const EmbeddedAvailable = false
 
-type embedded struct{ uri string }
+type embedded struct {
+	uri    string
+	sqlite bool
+}
 
 func startEmbedded(context.Context, string, string, *slog.Logger) (*embedded, error) {
 	return nil, errors.New("this build has no embedded database (built with -tags noembedded): set MONGODB_URI")
