@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/teamaccess/teamaccess/access"
@@ -37,14 +38,17 @@ type relay struct {
 	log     *slog.Logger
 }
 
-// Run follows the organisations followed here until ctx ends.
+// Run follows the organisations followed here until ctx ends, and returns once it has stopped
+// following them.
 func (r *relay) Run(ctx context.Context) {
 	type key struct{ kind, org string }
 	following := map[key]context.CancelFunc{}
+	var wg sync.WaitGroup
 	defer func() {
 		for _, stop := range following {
 			stop()
 		}
+		wg.Wait()
 	}()
 	t := time.NewTicker(relayEvery)
 	defer t.Stop()
@@ -66,7 +70,7 @@ func (r *relay) Run(ctx context.Context) {
 			if following[k] == nil {
 				fctx, stop := context.WithCancel(ctx)
 				following[k] = stop
-				go r.follow(fctx, k.kind, k.org)
+				wg.Go(func() { r.follow(fctx, k.kind, k.org) })
 			}
 		}
 		select {
