@@ -119,6 +119,7 @@ func (o OrgScope) extendTail(cs []Change) {
 	s := o.s
 	s.tailMu.Lock()
 	defer s.tailMu.Unlock()
+	s.wrote[o.org] = max(s.wrote[o.org], cs[len(cs)-1].Seq)
 	t := s.tails[o.org]
 	if t == nil {
 		return
@@ -152,12 +153,12 @@ func (s *Store) dropTail(org string) {
 }
 
 // sawWriter notes another client writing this database's change logs when the head is past
-// the organisation's tail as it is now (not only as it was read: this process's own append may
-// have landed since).
+// the organisation's tail as it is now and past what this process wrote (its own append may
+// have landed after a read that made the tail).
 func (s *Store) sawWriter(org string, head int64) {
 	s.tailMu.Lock()
 	defer s.tailMu.Unlock()
-	if t := s.tails[org]; t != nil && head > t.last {
+	if t := s.tails[org]; t != nil && head > t.last && head > s.wrote[org] {
 		s.tailShared = true
 	}
 }

@@ -94,6 +94,28 @@ func TestAFeedBehindTheTailReadsTheLog(t *testing.T) {
 	require.Greater(t, queries.Load(), before, "older ones from the log")
 }
 
+// A read that made the tail before this process's own append landed (the tail then ends before
+// the head) is read again from the log, and is not taken for another client's write (which
+// would cost a lookup every headTrust from then on).
+func TestATailBehindOwnAppendIsNotAnotherWriter(t *testing.T) {
+	t.Parallel()
+	s, err := Open(t.Context(), Options{DataDir: t.TempDir(), Logger: quiet()})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	o, ctx := s.Org("org_a"), t.Context()
+	require.NoError(t, o.AppendChanges(ctx, []Change{mailChange("a1", "one"), mailChange("a2", "two")}))
+	gen := s.tailGeneration()
+	read, err := o.ChangesAfter(ctx, 0, 500)
+	require.NoError(t, err)
+	require.NoError(t, o.AppendChanges(ctx, []Change{mailChange("a3", "three")}))
+	o.keepTail(gen, 0, 500, read) // the read's tail, kept after the append
+	cs, err := o.ChangesAfter(ctx, 2, 500)
+	require.NoError(t, err)
+	require.Len(t, cs, 1)
+	require.Equal(t, "three", cs[0].Activity.Subject)
+	require.False(t, s.tailShared, "this process's own append taken for another writer's")
+}
+
 // The tail never hides a change: another client's append is read at once (its head is past
 // the tail), one whose head was left behind within headTrust (a lookup of the next number by
 // _id), and an erasure of this store's reaches the next read.

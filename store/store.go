@@ -64,6 +64,7 @@ type Store struct {
 	tailGen uint64 // raised by every change of the log other than this process's appends
 	// tailShared: another client has been seen writing change logs here.
 	tailShared bool
+	wrote      map[string]int64 // org -> the newest change number this process wrote
 }
 
 // ErrUnreachable reports that the database server could not be reached.
@@ -125,7 +126,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, err
 	}
 	s.ferret = s.embedded != nil
-	s.tailed, s.tails = s.embedded != nil && s.embedded.sqlite, map[string]*changeTail{}
+	s.tailed, s.tails, s.wrote = s.embedded != nil && s.embedded.sqlite, map[string]*changeTail{}, map[string]int64{}
 	if bi, err := s.buildInfo(ctx); err == nil {
 		_, s.ferret = bi["ferretdbVersion"]
 	}
