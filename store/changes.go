@@ -165,10 +165,13 @@ func (o OrgScope) ChangesAfter(ctx context.Context, after int64, limit int) ([]C
 	if cs, ok, err := o.fromTail(ctx, after, limit); ok || err != nil {
 		return cs, err
 	}
-	if none, err := o.nothingAfter(ctx, after); none || err != nil {
+	gen := o.s.tailGeneration()
+	if none, byLog, err := o.nothingAfter(ctx, after); none || err != nil {
+		if none && byLog {
+			o.keepTail(gen, after, limit, nil) // the log's end, as a query would have said
+		}
 		return nil, err
 	}
-	gen := o.s.tailGeneration()
 	f := append(o.filter(), bson.E{Key: "seq", Value: bson.D{{Key: "$gt", Value: after}}})
 	cs, err := findAll[Change](ctx, o.s.collection(changeCollection), "read changes", f,
 		options.Find().SetSort(bson.D{{Key: "seq", Value: 1}}).SetLimit(int64(limit)))

@@ -56,17 +56,19 @@ func (o OrgScope) head(ctx context.Context) (int64, bool, error) {
 }
 
 // headTrust is how long the embedded store answers "nothing new" from an organisation's head
-// alone before it reads its log by a query again: FerretDB's updates are not atomic under
+// alone before it looks at the log itself again: FerretDB's updates are not atomic under
 // concurrency, so two processes raising the head at once may leave it a change behind (which
 // this bounds the delay of); one process's own writes raise it in turn.
 const headTrust = 2 * time.Second
 
 // nothingAfter says, on FerretDB (embedded or not), from the head alone, that no change comes after
 // `after`: most reads of a live feed find nothing new, and there a query of the log decodes
-// all of it.
-func (o OrgScope) nothingAfter(ctx context.Context, after int64) (bool, error) {
+// all of it. Every headTrust it asks the log instead, by a lookup of the next number by _id
+// (FerretDB reads an _id without decoding every document; a sorted query decodes them all):
+// byLog says the log answered.
+func (o OrgScope) nothingAfter(ctx context.Context, after int64) (none, byLog bool, err error) {
 	if !o.s.ferret {
-		return false, nil
+		return false, false, nil
 	}
 	o.s.headMu.Lock()
 	stale := time.Since(o.s.queried[o.org]) >= headTrust
@@ -75,8 +77,9 @@ func (o OrgScope) nothingAfter(ctx context.Context, after int64) (bool, error) {
 	}
 	o.s.headMu.Unlock()
 	if stale {
-		return false, nil
+		taken, err := o.changeTaken(ctx, after+1)
+		return !taken && err == nil, true, err
 	}
 	head, known, err := o.head(ctx)
-	return known && head <= after, err
+	return known && head <= after, false, err
 }

@@ -56,3 +56,35 @@ func TestNothingNewIsAnsweredFromTheHeadWithoutReadingTheLog(t *testing.T) {
 		return err == nil && len(cs) == 1
 	}, 2*headTrust, 50*time.Millisecond)
 }
+
+// A live feed on a FerretDB this process reaches by URI (no tail: FerretDB over PostgreSQL,
+// or another client of the embedded one) polling an idle log never queries it (a query decodes
+// all of it): every headTrust it looks the next number up by _id instead, which also finds a
+// change whose head was left behind.
+func TestAnIdleFeedOnFerretDBLooksTheNextNumberUp(t *testing.T) {
+	t.Parallel()
+	s := openTemp(t, t.TempDir())
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	mon, queries := logQueries()
+	r := otherProcesses(t, s, mon, 1)[0]
+	require.True(t, r.ferret)
+	require.False(t, r.tailed)
+	o, ctx := r.Org("org_a"), t.Context()
+	require.NoError(t, s.Org("org_a").AppendChanges(ctx, []Change{{Type: "CREATED", ActivityID: "a1", At: time.Now()}}))
+	start := time.Now()
+	for i := 0; time.Since(start) < headTrust+time.Second && i < 1000; i++ { // bounded
+		cs, err := o.ChangesAfter(ctx, 1, 500)
+		require.NoError(t, err)
+		require.Empty(t, cs)
+		time.Sleep(20 * time.Millisecond)
+	}
+	require.Zero(t, queries.Load(), "queries of an idle log")
+
+	lost := Change{Type: "CREATED", ActivityID: "a2", At: time.Now().UTC(), Seq: 2, OrgID: "org_a", ID: changeID("org_a", 2)}
+	_, err := s.collection(changeCollection).InsertOne(ctx, lost) // its head never raised
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		cs, err := o.ChangesAfter(ctx, 1, 500)
+		return err == nil && len(cs) == 1 && cs[0].Seq == 2
+	}, 2*headTrust, 50*time.Millisecond)
+}
