@@ -63,9 +63,10 @@ const headTrust = 2 * time.Second
 
 // nothingAfter says, on FerretDB (embedded or not), from the head alone, that no change comes after
 // `after`: most reads of a live feed find nothing new, and there a query of the log decodes
-// all of it. Every headTrust it asks the log instead, by a lookup of the next number by _id
-// (FerretDB reads an _id without decoding every document; a sorted query decodes them all):
-// byLog says the log answered.
+// all of it. Every headTrust it also asks the log, by a lookup of the next number by _id
+// (FerretDB reads an _id without decoding every document; a sorted query decodes them all),
+// which finds a change the head was left behind by (numbers run on without a gap, except below
+// a purge's mark or a pruning, which the head is past): byLog says the log answered.
 func (o OrgScope) nothingAfter(ctx context.Context, after int64) (none, byLog bool, err error) {
 	if !o.s.ferret {
 		return false, false, nil
@@ -76,10 +77,10 @@ func (o OrgScope) nothingAfter(ctx context.Context, after int64) (none, byLog bo
 		o.s.queried[o.org] = time.Now()
 	}
 	o.s.headMu.Unlock()
-	if stale {
-		taken, err := o.changeTaken(ctx, after+1)
-		return !taken && err == nil, true, err
-	}
 	head, known, err := o.head(ctx)
-	return known && head <= after, false, err
+	if err != nil || !known || head > after || !stale {
+		return known && head <= after, false, err
+	}
+	taken, err := o.changeTaken(ctx, after+1)
+	return !taken && err == nil, true, err
 }
