@@ -119,14 +119,17 @@ func (o OrgScope) extendTail(cs []Change) {
 	s := o.s
 	s.tailMu.Lock()
 	defer s.tailMu.Unlock()
+	between := cs[0].Seq - 1 // the newest number before these
+	if s.othersWrote(o.org, between) {
+		s.tailShared = true
+	}
 	s.wrote[o.org] = max(s.wrote[o.org], cs[len(cs)-1].Seq)
 	t := s.tails[o.org]
 	if t == nil {
 		return
 	}
-	if cs[0].Seq != t.last+1 {
-		delete(s.tails, o.org)
-		s.tailShared = true // another client wrote the numbers between
+	if between != t.last {
+		delete(s.tails, o.org) // numbers the tail lacks came between
 		return
 	}
 	for _, c := range cs {
@@ -158,9 +161,16 @@ func (s *Store) dropTail(org string) {
 func (s *Store) sawWriter(org string, head int64) {
 	s.tailMu.Lock()
 	defer s.tailMu.Unlock()
-	if t := s.tails[org]; t != nil && head > t.last && head > s.wrote[org] {
+	if s.othersWrote(org, head) {
 		s.tailShared = true
 	}
+}
+
+// othersWrote says change number seq is past the organisation's tail and past what this
+// process wrote: another client's (the caller holds tailMu).
+func (s *Store) othersWrote(org string, seq int64) bool {
+	t := s.tails[org]
+	return t != nil && seq > t.last && seq > s.wrote[org]
 }
 
 // tailGeneration is the generation a read that may keep a tail starts from.

@@ -109,9 +109,11 @@ func TestATailBehindOwnAppendIsNotAnotherWriter(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, o.AppendChanges(ctx, []Change{mailChange("a3", "three")}))
 	o.keepTail(gen, 0, 500, read) // the read's tail, kept after the append
+	require.NoError(t, o.AppendChanges(ctx, []Change{mailChange("a4", "four")}))
+	require.False(t, s.tailShared, "this process's own appends, after a tail they overtook, taken for another writer's")
 	cs, err := o.ChangesAfter(ctx, 2, 500)
 	require.NoError(t, err)
-	require.Len(t, cs, 1)
+	require.Len(t, cs, 2)
 	require.Equal(t, "three", cs[0].Activity.Subject)
 	require.False(t, s.tailShared, "this process's own append taken for another writer's")
 }
