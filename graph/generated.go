@@ -287,11 +287,13 @@ type ComplexityRoot struct {
 	}
 
 	MailboxSummary struct {
-		Accessible      func(childComplexity int) int
-		BlockedByPolicy func(childComplexity int) int
-		Errors          func(childComplexity int) int
-		NoMailbox       func(childComplexity int) int
-		Total           func(childComplexity int) int
+		Accessible        func(childComplexity int) int
+		BlockedByPolicy   func(childComplexity int) int
+		Errors            func(childComplexity int) int
+		MissingPermission func(childComplexity int) int
+		NoMailbox         func(childComplexity int) int
+		Total             func(childComplexity int) int
+		Unknown           func(childComplexity int) int
 	}
 
 	Meeting struct {
@@ -1553,6 +1555,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.MailboxSummary.Errors(childComplexity), true
+	case "MailboxSummary.missingPermission":
+		if e.ComplexityRoot.MailboxSummary.MissingPermission == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MailboxSummary.MissingPermission(childComplexity), true
 	case "MailboxSummary.noMailbox":
 		if e.ComplexityRoot.MailboxSummary.NoMailbox == nil {
 			break
@@ -1565,6 +1573,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.MailboxSummary.Total(childComplexity), true
+	case "MailboxSummary.notChecked":
+		if e.ComplexityRoot.MailboxSummary.Unknown == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MailboxSummary.Unknown(childComplexity), true
 
 	case "Meeting.attendees":
 		if e.ComplexityRoot.Meeting.Attendees == nil {
@@ -3888,8 +3902,12 @@ type MailboxSummary {
   blockedByPolicy: Int!
   "Users without a mailbox."
   noMailbox: Int!
+  "Mailboxes the tenant has not granted the permission to read (Mail.Read or Calendars.Read)."
+  missingPermission: Int!
   "Mailboxes whose last check failed."
   errors: Int!
+  "Mailboxes not checked yet: discovery found them and their first probe has not answered."
+  notChecked: Int!
 }
 
 "An organization's connection to its Microsoft 365 tenant."
@@ -4629,8 +4647,12 @@ func (ec *executionContext) childFields_MailboxSummary(ctx context.Context, fiel
 		return ec.fieldContext_MailboxSummary_blockedByPolicy(ctx, field)
 	case "noMailbox":
 		return ec.fieldContext_MailboxSummary_noMailbox(ctx, field)
+	case "missingPermission":
+		return ec.fieldContext_MailboxSummary_missingPermission(ctx, field)
 	case "errors":
 		return ec.fieldContext_MailboxSummary_errors(ctx, field)
+	case "notChecked":
+		return ec.fieldContext_MailboxSummary_notChecked(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type MailboxSummary", field.Name)
 }
@@ -9483,6 +9505,29 @@ func (ec *executionContext) fieldContext_MailboxSummary_noMailbox(_ context.Cont
 	return graphql.NewScalarFieldContext("MailboxSummary", field, false, false, "Int")
 }
 
+func (ec *executionContext) _MailboxSummary_missingPermission(ctx context.Context, field graphql.CollectedField, obj *mailboxes.Summary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MailboxSummary_missingPermission(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MissingPermission, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MailboxSummary_missingPermission(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MailboxSummary", field, false, false, "Int")
+}
+
 func (ec *executionContext) _MailboxSummary_errors(ctx context.Context, field graphql.CollectedField, obj *mailboxes.Summary) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9503,6 +9548,29 @@ func (ec *executionContext) _MailboxSummary_errors(ctx context.Context, field gr
 	)
 }
 func (ec *executionContext) fieldContext_MailboxSummary_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MailboxSummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _MailboxSummary_notChecked(ctx context.Context, field graphql.CollectedField, obj *mailboxes.Summary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MailboxSummary_notChecked(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Unknown, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MailboxSummary_notChecked(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("MailboxSummary", field, false, false, "Int")
 }
 
@@ -18253,8 +18321,18 @@ func (ec *executionContext) _MailboxSummary(ctx context.Context, sel ast.Selecti
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "missingPermission":
+			out.Values[i] = ec._MailboxSummary_missingPermission(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "errors":
 			out.Values[i] = ec._MailboxSummary_errors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "notChecked":
+			out.Values[i] = ec._MailboxSummary_notChecked(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

@@ -106,14 +106,16 @@
   function loadSummary() {
     clearTimeout(summaryTimer);
     summaryTimer = setTimeout(function () {
-      gql('{ teamAccess { tenantDomain totals { mailboxesCaptured activities contacts lastChangeAt } backfill { resources complete capped itemsRead estimatedDone } mailboxSummary { total accessible blockedByPolicy noMailbox errors } changeNotifications { mode reason active failing pending } } }').then(function (d) {
+      gql('{ teamAccess { tenantDomain totals { mailboxesCaptured activities contacts lastChangeAt } backfill { resources complete capped itemsRead estimatedDone } mailboxSummary { total accessible blockedByPolicy noMailbox missingPermission errors notChecked } changeNotifications { mode reason active failing pending } } }').then(function (d) {
         if (shown && d.teamAccess.tenantDomain !== shown.tenantDomain) { shown.tenantDomain = d.teamAccess.tenantDomain; render(shown); } // discovery named it
         var tt = d.teamAccess.totals;
         $('totals').textContent = tt.mailboxesCaptured + ' mailboxes captured \u00b7 ' + tt.activities + ' activities and ' + tt.contacts +
           ' contacts stored \u00b7 last change received ' + (tt.lastChangeAt ? when(tt.lastChangeAt) : 'none yet') + backfillLine(d.teamAccess.backfill);
         var s = d.teamAccess.mailboxSummary;
         $('summary').textContent = s.total + ' users: ' + s.accessible + ' readable, ' + s.blockedByPolicy +
-          ' blocked by an application access policy, ' + s.noMailbox + ' without a mailbox, ' + s.errors + ' with errors.';
+          ' blocked by an application access policy, ' + s.noMailbox + ' without a mailbox, ' +
+          (s.missingPermission ? s.missingPermission + ' without a granted permission, ' : '') + s.errors + ' with errors' +
+          (s.notChecked ? ', ' + s.notChecked + ' not checked yet.' : '.');
         var n = d.teamAccess.changeNotifications;
         $('live').textContent = n.mode === 'WEBHOOKS'
           ? 'Live updates: Microsoft Graph change notifications, ' + n.active + ' subscriptions active' +
