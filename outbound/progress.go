@@ -21,6 +21,10 @@ import (
 // same webhook-ids.
 const flushEvery = 250 * time.Millisecond
 
+// flushAt is how many delivered events are written at most at once: their attempts are one
+// document of the delivery log (store.InsertWebhookDeliveries).
+const flushAt = 1000
+
 // rereadEvery is how often a delivering process reads its endpoint again while deliveries
 // succeed, to see an admin's disable, replay or new secret.
 const rereadEvery = time.Second
@@ -58,7 +62,7 @@ func (p *progress) flush(ctx context.Context) bool {
 }
 
 // flushBehind writes the delivered place and attempts in the background while deliveries go
-// on (a write of 100 attempts took as long as 30 deliveries); false when the last one found
+// on (a write of 100 attempts, a document each, took as long as 30 deliveries); false when the last one found
 // the endpoint moved on.
 func (p *progress) flushBehind(ctx context.Context) bool {
 	if !p.settle() {
@@ -120,7 +124,7 @@ func (p *progress) deliver(ctx context.Context, ev Event, made *store.WebhookDel
 			if attempt, ok = p.attempt(ctx, ev, id); !ok {
 				return false
 			}
-			if attempt.ID.IsZero() {
+			if attempt.At.IsZero() {
 				continue // the endpoint could not be read: try again
 			}
 		}
@@ -136,12 +140,13 @@ func (p *progress) deliver(ctx context.Context, ev Event, made *store.WebhookDel
 
 // succeeded records a delivered event (written with the next flush).
 func (p *progress) succeeded(ctx context.Context, ev Event, attempt store.WebhookDelivery) bool {
+	attempt.ID = bson.NewObjectID() // numbered as recorded: the log's batches never overlap
 	p.cursor, p.logs = ev.Cursor, append(p.logs, attempt)
 	p.e.Cursor = ev.Cursor
 	if p.e.Attempts > 0 { // after a retry: written at once, as the endpoint is no longer failing
 		return p.flush(ctx)
 	}
-	if p.s.o.Now().Sub(p.flushed) >= flushEvery || len(p.logs) >= 100 {
+	if p.s.o.Now().Sub(p.flushed) >= flushEvery || len(p.logs) >= flushAt {
 		return p.flushBehind(ctx)
 	}
 	return true
@@ -184,6 +189,7 @@ func (p *progress) failed(ctx context.Context, attempt store.WebhookDelivery) bo
 	if !p.flush(ctx) {
 		return false
 	}
+	attempt.ID = bson.NewObjectID() // after those just written
 	_ = s.st.Org(e.OrgID).InsertWebhookDelivery(context.WithoutCancel(ctx), attempt)
 	now := s.o.Now().UTC()
 	if attempt.Status == http.StatusGone {

@@ -142,30 +142,3 @@ func (o OrgScope) InsertWebhookDelivery(ctx context.Context, d WebhookDelivery) 
 	}
 	return nil
 }
-
-// InsertWebhookDeliveries records attempts in one write.
-func (o OrgScope) InsertWebhookDeliveries(ctx context.Context, ds []WebhookDelivery) error {
-	if len(ds) == 0 {
-		return nil
-	}
-	docs := make([]any, len(ds))
-	for i := range ds {
-		ds[i].OrgID = o.org
-		docs[i] = ds[i]
-	}
-	if _, err := o.s.collection(webhookDeliveryCollection).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false)); err != nil {
-		return fmt.Errorf("record webhook deliveries: %w", err)
-	}
-	return nil
-}
-
-// WebhookDeliveries reads an endpoint's attempts, newest first, up to limit, before the given
-// id (zero: from the newest).
-func (o OrgScope) WebhookDeliveries(ctx context.Context, endpointID string, before bson.ObjectID, limit int) ([]WebhookDelivery, error) {
-	f := o.filter(bson.E{Key: "endpointId", Value: endpointID})
-	if !before.IsZero() {
-		f = append(f, bson.E{Key: "_id", Value: bson.D{{Key: "$lt", Value: before}}})
-	}
-	return findAll[WebhookDelivery](ctx, o.s.collection(webhookDeliveryCollection), "list webhook deliveries", f,
-		options.Find().SetSort(bson.D{{Key: "_id", Value: -1}}).SetLimit(int64(limit)))
-}
