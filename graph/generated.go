@@ -4190,7 +4190,7 @@ input UpdateWebhookEndpointInput {
 extend type Query {
   "The organization's webhook endpoints, oldest first."
   webhookEndpoints: [WebhookEndpoint!]! @hasRole(role: ADMIN)
-  "An endpoint's delivery attempts, newest first (the same as its deliveries field); NOT_FOUND for an endpoint of no one's or another organization's."
+  "An endpoint's delivery attempts of the last 30 days, newest first (the same as its deliveries field); NOT_FOUND for an endpoint of no one's or another organization's."
   webhookDeliveries(endpointId: ID!, first: Int = 20, after: String): WebhookDeliveryConnection! @hasRole(role: ADMIN)
 }
 

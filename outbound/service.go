@@ -296,6 +296,16 @@ func liveSecrets(ss []store.WebhookSecret, now time.Time) []store.WebhookSecret 
 	return out
 }
 
+// DeliveryLogRetention is how long the delivery log keeps an attempt (webhookDeliveries): a
+// month to look back on, while a replay reaches as far as the change log (7 days).
+const DeliveryLogRetention = 30 * 24 * time.Hour
+
+// Prune deletes the attempts older than DeliveryLogRetention, of every organisation.
+func (s *Service) Prune(ctx context.Context) error {
+	_, err := s.st.PruneWebhookDeliveries(ctx, s.o.Now().Add(-DeliveryLogRetention))
+	return err
+}
+
 // Deliveries returns an endpoint's attempts, newest first, limit of them before the given one
 // (none: from the newest).
 func (s *Service) Deliveries(ctx context.Context, orgID, id string, before string, limit int) ([]store.WebhookDelivery, error) {

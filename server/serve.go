@@ -146,6 +146,8 @@ type parts struct {
 	mbx    *mailboxes.Service
 	// privacy is the capture policies, erasure and retention.
 	privacy *privacy.Service
+	// hooks delivers partners' webhooks.
+	hooks *outbound.Service
 }
 
 // build wires the domain packages to each other (through the lifecycle), to Microsoft and to
@@ -225,7 +227,7 @@ func build(cfg *config, st *store.Store, dir *auth.Directory, ms *microsoft, gro
 	group.Go((&relay{owner: cfg.owner, hub: hub, mailboxes: mailboxChanges, teamAccess: changes, mailbox: mbx.Get, status: svc.Status,
 		changed: issues.Poke, log: log.With("component", "relay")}).Run)
 	d.graphql = newGraphQLHandler(res, d)
-	return &parts{deps: d, group: group, hub: hub, syncer: syncer, subs: subs, mbx: mbx, privacy: pol}
+	return &parts{deps: d, group: group, hub: hub, syncer: syncer, subs: subs, mbx: mbx, privacy: pol, hooks: hooks}
 }
 
 // schedule starts the scheduled jobs; stop ends them, hands the leader lease over and records
@@ -251,6 +253,7 @@ func schedule(ctx context.Context, cfg *config, svc *parts) (stop func(), err er
 		{name: "keep change-notification subscriptions", every: time.Minute, run: svc.subs.Maintain, local: true},
 		{name: "prune the change log", every: time.Hour, run: svc.hub.Prune},
 		{name: "prune the notification inbox", every: time.Hour, run: svc.subs.Prune},
+		{name: "prune the webhook delivery log", every: time.Hour, run: svc.hooks.Prune},
 		{name: "enforce retention", every: 10 * time.Minute, run: func(ctx context.Context) error {
 			n, err := svc.privacy.EnforceRetention(ctx)
 			if n > 0 {

@@ -125,3 +125,13 @@ func (d deliveryDoc) attempts() []WebhookDelivery {
 	}
 	return out
 }
+
+// PruneWebhookDeliveries deletes the delivery log's attempts, of every organisation, recorded
+// before a time (a batch goes by its first attempt's).
+func (s *Store) PruneWebhookDeliveries(ctx context.Context, before time.Time) (int64, error) {
+	n, err := s.deleteInBatches(ctx, webhookDeliveryCollection, bson.D{{Key: "_id", Value: bson.D{{Key: "$lt", Value: bson.NewObjectIDFromTimestamp(before)}}}})
+	if err != nil {
+		return n, fmt.Errorf("prune webhook deliveries: %w", err)
+	}
+	return n, nil
+}

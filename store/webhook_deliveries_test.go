@@ -59,3 +59,30 @@ func TestDeliveryLogPagesAcrossBatches(t *testing.T) {
 		}
 	}
 }
+
+// Pruning the delivery log drops what was recorded before the time, of every organisation,
+// batches by their first attempt, and keeps the rest.
+func TestPruningTheDeliveryLogKeepsTheRecentAttempts(t *testing.T) {
+	t.Parallel()
+	s := openTemp(t, t.TempDir())
+	now := time.Now()
+	old, recent := bson.NewObjectIDFromTimestamp(now.Add(-31*24*time.Hour)), bson.NewObjectIDFromTimestamp(now.Add(-29*24*time.Hour))
+	a := func(id bson.ObjectID, cursor string) WebhookDelivery {
+		return WebhookDelivery{ID: id, EndpointID: "whe_1", EventID: "msg_" + cursor, Cursor: cursor, At: id.Timestamp(), Status: 204}
+	}
+	require.NoError(t, s.Org("a").InsertWebhookDelivery(t.Context(), a(old, "1")))
+	require.NoError(t, s.Org("b").InsertWebhookDeliveries(t.Context(), []WebhookDelivery{a(bson.NewObjectIDFromTimestamp(now.Add(-32*24*time.Hour)), "2"), a(old, "3")}))
+	require.NoError(t, s.Org("a").InsertWebhookDeliveries(t.Context(), []WebhookDelivery{a(recent, "4"), a(bson.NewObjectID(), "5")}))
+	n, err := s.PruneWebhookDeliveries(t.Context(), now.Add(-30*24*time.Hour))
+	require.NoError(t, err)
+	require.EqualValues(t, 2, n, "documents")
+	for org, want := range map[string][]string{"a": {"5", "4"}, "b": nil} {
+		left, err := s.Org(org).WebhookDeliveries(t.Context(), "whe_1", bson.ObjectID{}, 10)
+		require.NoError(t, err)
+		var cursors []string
+		for _, d := range left {
+			cursors = append(cursors, d.Cursor)
+		}
+		require.Equal(t, want, cursors, org)
+	}
+}
