@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -127,4 +128,37 @@ func TestNewlyBlockedMailboxIsPublishedAtOnce(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the newly blocked mailbox was not published within 10 s of the probe")
 	}
+}
+
+// While mailboxes keep changing, a check of the issues that takes longer than the settling wait
+// leaves at least as long again before the next: the checks take at most about half the time.
+func TestIssueChecksTakeAtMostHalfTheTimeWhileMailboxesChurn(t *testing.T) {
+	t.Parallel()
+	changes := feed.New[access.TeamAccess](8)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	_ = changes.Subscribe(ctx, "org") // an admin's page
+	w := newIssueWatch(attention.New(nil, nil), nil, changes, slog.New(slog.DiscardHandler))
+	const check = 2 * issuesSettle
+	var mu sync.Mutex
+	var starts []time.Time
+	w.changed = func(context.Context, []string) ([]string, error) {
+		mu.Lock()
+		starts = append(starts, time.Now())
+		mu.Unlock()
+		time.Sleep(check) // a slow store
+		return nil, nil
+	}
+	go w.Run(ctx)
+	for start := time.Now(); time.Since(start) < 10*check; { // bounded: 10 s of pokes, one every 50 ms
+		w.Poke("org")
+		time.Sleep(50 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	require.GreaterOrEqual(t, len(starts), 3)
+	gap := starts[len(starts)-1].Sub(starts[0]) / time.Duration(len(starts)-1)
+	t.Logf("%d checks of %v, one every %v", len(starts), check, gap.Round(time.Millisecond))
+	// Before: a check every issuesSettle plus the check itself (1.5 checks' time).
+	require.Greater(t, gap, check*18/10, "a check of %v every %v", check, gap)
 }
