@@ -62,8 +62,8 @@ func (p *progress) flush(ctx context.Context) bool {
 }
 
 // flushBehind writes the delivered place and attempts in the background while deliveries go
-// on (a write of 100 attempts, a document each, took as long as 30 deliveries); false when the last one found
-// the endpoint moved on.
+// on (a write of 100 attempts, a document each, took as long as 30 deliveries); false when the
+// last one found the endpoint moved on.
 func (p *progress) flushBehind(ctx context.Context) bool {
 	if !p.settle() {
 		return false
