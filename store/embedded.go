@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
+	"github.com/jackc/pgx/v5"
 )
 
 // EmbeddedAvailable reports whether this build can start the embedded database. Builds with
@@ -24,9 +25,13 @@ const EmbeddedAvailable = true
 type embedded struct {
 	uri    string
 	sqlite bool // on SQLite files, which only this process opens (not PostgreSQL)
-	cancel context.CancelFunc
-	done   chan struct{}
-	lock   *os.File
+	// postgresURL is the PostgreSQL database FerretDB runs on ("" on SQLite); pg holds the
+	// schema lock on it while the store prepares the schema (lockSchema).
+	postgresURL string
+	pg          *pgx.Conn
+	cancel      context.CancelFunc
+	done        chan struct{}
+	lock        *os.File
 }
 
 // startEmbedded locks the data directory (two processes must not share its SQLite files),
@@ -62,15 +67,23 @@ func startEmbedded(ctx context.Context, dataDir, postgresURL string, log *slog.L
 	if postgresURL != "" {
 		cfg.Handler, cfg.SQLiteURL, cfg.PostgreSQLURL = "postgresql", "", postgresURL
 	}
+	e := &embedded{done: make(chan struct{}), lock: lock, sqlite: postgresURL == "", postgresURL: postgresURL}
+	if postgresURL != "" {
+		if err := e.lockSchema(ctx); err != nil {
+			_ = lock.Close()
+			return nil, err
+		}
+	}
 	ferretStart.Lock() // ferretdb.New writes a package variable of FerretDB's
 	f, err := ferretdb.New(cfg)
 	ferretStart.Unlock()
 	if err != nil {
+		e.schemaReady(ctx)
 		_ = lock.Close()
 		return nil, fmt.Errorf("embedded database: %w", err)
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	e := &embedded{cancel: cancel, done: make(chan struct{}), lock: lock, sqlite: postgresURL == ""}
+	e.cancel = cancel
 	go func() {
 		defer close(e.done)
 		_ = f.Run(runCtx)
@@ -82,6 +95,7 @@ func startEmbedded(ctx context.Context, dataDir, postgresURL string, log *slog.L
 // stop shuts FerretDB down, waits until it has closed its SQLite files, and unlocks the
 // directory.
 func (e *embedded) stop() {
+	e.schemaReady(context.Background())
 	e.cancel()
 	<-e.done
 	_ = e.lock.Close()

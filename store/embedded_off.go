@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
 // EmbeddedAvailable reports whether this build can start the embedded database. This build
@@ -22,3 +24,7 @@ func startEmbedded(context.Context, string, string, *slog.Logger) (*embedded, er
 }
 
 func (*embedded) stop() {}
+
+func (*embedded) pushdownIndexes(context.Context, *mongo.Database, *slog.Logger) error { return nil }
+
+func (*embedded) schemaReady(context.Context) {}

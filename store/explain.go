@@ -117,11 +117,37 @@ func (s *Store) explain(ctx context.Context, q query) (Plan, error) {
 			parts = append(parts, fmt.Sprintf("%s=%v", k, v))
 		}
 	}
-	if qp != nil {
+	if plan := asM(qp["Plan"]); plan != nil {
+		var stages []string
+		stages, p.Index = pgPlan(plan)
+		parts = append(parts, strings.Join(stages, " ← "))
+	} else if qp != nil {
 		parts = append(parts, fmt.Sprint(qp["Plan"]))
 	}
 	p.Summary = strings.Join(parts, " ")
 	return p, nil
+}
+
+// pgPlan reads a PostgreSQL plan (EXPLAIN's JSON, as FerretDB over PostgreSQL reports it):
+// its nodes along the first input of each, as the MongoDB stages are shown, and the first
+// index it scans ("" for none). FerretDB over SQLite reports no plan of its backend.
+func pgPlan(node bson.M) (stages []string, index string) {
+	for node != nil {
+		stage, _ := node["Node Type"].(string)
+		if name, ok := node["Index Name"].(string); ok {
+			stage += " " + name
+			if index == "" {
+				index = name
+			}
+		}
+		stages = append(stages, stage)
+		children, _ := node["Plans"].(bson.A)
+		node = nil
+		if len(children) > 0 {
+			node = asM(children[0])
+		}
+	}
+	return stages, index
 }
 
 // asM is a nested document as a map, whichever way the driver decoded it.

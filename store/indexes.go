@@ -84,6 +84,37 @@ func indexes() map[string][]mongo.IndexModel {
 	}
 }
 
+// pushdownFields names, for every collection, the top-level fields besides `_id` that the
+// store's frequent queries compare for equality (a mailbox's documents, an incoming
+// notification's subscription): on FerretDB over PostgreSQL each gets an index that serves
+// FerretDB's form of that comparison. See pushdownIndexes (store/pushdown.go). It lists every collection: on
+// PostgreSQL each is created under the schema lock before FerretDB serves a process (lockSchema).
+var pushdownFields = map[string][]string{
+	activityCollection:          {"mailboxId"},
+	contactCollection:           {"mailboxId"},
+	deltaStateCollection:        {"mailboxId"},
+	changeCollection:            nil,
+	changeHeadCollection:        nil,
+	graphSubscriptionCollection: {"mailboxId", "subscriptionId", "clientStateHash"},
+	inboxCollection:             nil,
+	notificationLogCollection:   nil,
+	leaseCollection:             nil,
+	mailboxCollection:           nil,
+	syncStateCollection:         nil,
+	capturePolicyCollection:     nil,
+	privacyPolicyCollection:     nil,
+	suppressionCollection:       nil,
+	orgsCollection:              nil,
+	apiKeysCollection:           nil,
+	auditCollection:             nil,
+	teamAccessCollection:        nil,
+	tenantBindingCollection:     {"orgId"},
+	consentStateCollection:      nil,
+	webhookEndpointCollection:   nil,
+	webhookDeliveryCollection:   nil,
+	metaCollection:              nil,
+}
+
 // ensureIndexes creates any missing index. Creating an index that already exists with the same
 // definition is a no-op, so this runs on every start.
 func ensureIndexes(ctx context.Context, db *mongo.Database, specs map[string][]mongo.IndexModel) error {

@@ -168,6 +168,12 @@ func (s *Store) prepare(ctx context.Context) error {
 	if err := ensureIndexes(ctx, s.db, indexes()); err != nil {
 		return err
 	}
+	if s.embedded != nil {
+		if err := s.embedded.pushdownIndexes(ctx, s.db, s.log); err != nil {
+			return err
+		}
+		s.embedded.schemaReady(ctx)
+	}
 	return s.recordStart(ctx)
 }
 
