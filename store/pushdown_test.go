@@ -126,3 +126,80 @@ func TestEveryCollectionIsCreatedUnderTheSchemaLock(t *testing.T) {
 	}
 	require.Len(t, pushdownFields, found, "pushdownFields names only the store's collections")
 }
+
+// The records of a few subscriptions, as the notification worker and intake read them: found
+// by their ids and by Graph's, the same on every store, and none for no id.
+func TestGraphSubscriptionsAreFoundByTheirIDs(t *testing.T) {
+	t.Parallel()
+	for _, pg := range []bool{false, true} {
+		t.Run(fmt.Sprintf("postgresql=%v", pg), func(t *testing.T) {
+			t.Parallel()
+			o := Options{DataDir: t.TempDir(), Logger: quiet()}
+			if pg {
+				o.PostgreSQLURL, o.Database = postgresURL(t), fmt.Sprintf("subs_%d", time.Now().UnixNano())
+			}
+			s, err := Open(t.Context(), o)
+			require.NoError(t, err)
+			defer s.Close(t.Context())
+			s.eqOnly = pg
+			ids, subs := seedSubscriptions(t, s, 50)
+			byID, err := s.GraphSubscriptionsByID(t.Context(), []string{ids[3], ids[7], ids[3], "o|nobody|mail"})
+			require.NoError(t, err)
+			require.Len(t, byID, 2)
+			require.Equal(t, subs[7], byID[ids[7]].SubscriptionID)
+			recs, err := s.GraphSubscriptionsBySubscriptionID(t.Context(), []string{subs[9], "unknown", subs[9], subs[11]})
+			require.NoError(t, err)
+			require.Len(t, recs, 2)
+			none, err := s.GraphSubscriptionsBySubscriptionID(t.Context(), nil)
+			require.NoError(t, err)
+			require.Empty(t, none)
+		})
+	}
+}
+
+func seedSubscriptions(t testing.TB, s *Store, n int) (ids, subs []string) {
+	for i := range n {
+		g := GraphSubscription{ID: fmt.Sprintf("o|m%04d|mail", i), OrgID: "o", TenantID: "t", MailboxID: fmt.Sprintf("m%04d", i),
+			Scope: "mail", SubscriptionID: fmt.Sprintf("sub-%04d", i), LastError: strings.Repeat("e", 100)}
+		require.NoError(t, s.SaveGraphSubscription(t.Context(), g))
+		ids, subs = append(ids, g.ID), append(subs, g.SubscriptionID)
+	}
+	return ids, subs
+}
+
+// BenchmarkGraphSubscriptionLookup: the records of 10 subscriptions among 3,000 on FerretDB
+// over PostgreSQL (scripts/bench/with-postgres.sh), one equality query each against one `$in`
+// query (the baseline), as the notification worker reads them for each batch.
+func BenchmarkGraphSubscriptionLookup(b *testing.B) {
+	url := os.Getenv("TEAMACCESS_BENCH_POSTGRESQL_URL")
+	if url == "" {
+		b.Skip("run under scripts/bench/with-postgres.sh: needs PostgreSQL")
+	}
+	s, err := Open(b.Context(), Options{DataDir: b.TempDir(), PostgreSQLURL: url, Database: fmt.Sprintf("subs_%d", time.Now().UnixNano()), Logger: quiet()})
+	require.NoError(b, err)
+	defer s.Close(b.Context())
+	var docs []any
+	var ids []string
+	for i := range 3000 {
+		id := fmt.Sprintf("o|m%04d|mail", i)
+		docs = append(docs, GraphSubscription{ID: id, OrgID: "o", MailboxID: fmt.Sprintf("m%04d", i), Scope: "mail", SubscriptionID: fmt.Sprintf("sub-%04d", i)})
+		ids = append(ids, id)
+	}
+	_, err = s.db.Collection(graphSubscriptionCollection).InsertMany(b.Context(), docs)
+	require.NoError(b, err)
+	want := ids[1000:1010]
+	for _, c := range []struct {
+		name   string
+		eqOnly bool
+	}{{"in", false}, {"each", true}} {
+		b.Run(c.name, func(b *testing.B) {
+			s.eqOnly = c.eqOnly
+			for b.Loop() {
+				got, err := s.GraphSubscriptionsByID(b.Context(), want)
+				if err != nil || len(got) != len(want) {
+					b.Fatalf("%d of %d: %v", len(got), len(want), err)
+				}
+			}
+		})
+	}
+}

@@ -46,7 +46,11 @@ type Store struct {
 	embedded *embedded // nil when connected to an external server
 	// ferret: the server is FerretDB (embedded, or another process's reached by URI), which
 	// decodes a whole collection for a sorted query: the change log is then read by its head.
-	ferret    bool
+	ferret bool
+	// eqOnly: the embedded FerretDB over PostgreSQL, which hands PostgreSQL (and its indexes)
+	// equality filters only: a lookup of a few values is then a few equality queries, not one
+	// `$in` that FerretDB answers by reading the whole collection (findEach).
+	eqOnly    bool
 	log       *slog.Logger
 	hosts     string
 	changeMu  sync.Mutex       // one change-log writer at a time in this process
@@ -126,6 +130,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, err
 	}
 	s.ferret = s.embedded != nil
+	s.eqOnly = s.embedded != nil && !s.embedded.sqlite
 	s.tailed, s.tails, s.wrote = s.embedded != nil && s.embedded.sqlite, map[string]*changeTail{}, map[string]int64{}
 	if bi, err := s.buildInfo(ctx); err == nil {
 		_, s.ferret = bi["ferretdbVersion"]
