@@ -228,28 +228,20 @@ func (s *Store) OrgsWithMailboxesDue(ctx context.Context, now time.Time, partiti
 	return orgs, nil
 }
 
-// SaveMailboxAccess records the same probe result for several mailboxes in one update (a batch
-// of probes mostly ends in a few distinct results; the embedded store scans its collection once
-// per update, whatever the update's size).
+// SaveMailboxAccess records the same probe result for several mailboxes in one request (a batch
+// of probes mostly ends in a few distinct results; the embedded store on SQLite scans its
+// collection once per update, whatever the update's size; on PostgreSQL it is an update by _id
+// for each mailbox, in one bulk write: updateMailboxes).
 func (o OrgScope) SaveMailboxAccess(ctx context.Context, userIDs []string, access, code, reason string, checkedAt, next time.Time, changed bool, from string) error {
 	if len(userIDs) == 0 {
 		return nil
-	}
-	ids := make(bson.A, len(userIDs))
-	for i, u := range userIDs {
-		ids[i] = MailboxID(o.org, u)
 	}
 	set := bson.D{{Key: "access", Value: access}, {Key: "code", Value: code}, {Key: "reason", Value: reason},
 		{Key: "checkedAt", Value: checkedAt}, {Key: "nextCheckAt", Value: next}, {Key: "updatedAt", Value: checkedAt}}
 	if changed {
 		set = append(set, bson.E{Key: "accessChangedAt", Value: checkedAt}, bson.E{Key: "previousAccess", Value: from})
 	}
-	_, err := o.s.collection(mailboxCollection).UpdateMany(ctx, o.filter(bson.E{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}),
-		bson.D{{Key: "$set", Value: set}})
-	if err != nil {
-		return fmt.Errorf("record mailbox access: %w", err)
-	}
-	return nil
+	return o.updateMailboxes(ctx, "record mailbox access", userIDs, set)
 }
 
 // SetMailboxNextCheck moves a mailbox's next probe.
@@ -285,8 +277,20 @@ func (o OrgScope) updateMailboxes(ctx context.Context, what string, userIDs []st
 	for i, u := range userIDs {
 		ids[i] = MailboxID(o.org, u)
 	}
-	_, err := o.s.collection(mailboxCollection).UpdateMany(ctx, o.filter(bson.E{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}),
-		bson.D{{Key: "$set", Value: set}})
+	update := bson.D{{Key: "$set", Value: set}}
+	c := o.s.collection(mailboxCollection)
+	var err error
+	if o.s.eqOnly && len(ids) <= findEachMax {
+		// One update by _id each, in one request: FerretDB over PostgreSQL answers `$in` by
+		// reading every mailbox of the organisation (findEach).
+		models := make([]mongo.WriteModel, len(ids))
+		for i, id := range ids {
+			models[i] = mongo.NewUpdateOneModel().SetFilter(o.filter(bson.E{Key: "_id", Value: id})).SetUpdate(update)
+		}
+		_, err = c.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+	} else {
+		_, err = c.UpdateMany(ctx, o.filter(bson.E{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}), update)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}

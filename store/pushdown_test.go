@@ -7,6 +7,7 @@ import (
 	"go/token"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -131,30 +132,19 @@ func TestEveryCollectionIsCreatedUnderTheSchemaLock(t *testing.T) {
 // by their ids and by Graph's, the same on every store, and none for no id.
 func TestGraphSubscriptionsAreFoundByTheirIDs(t *testing.T) {
 	t.Parallel()
-	for _, pg := range []bool{false, true} {
-		t.Run(fmt.Sprintf("postgresql=%v", pg), func(t *testing.T) {
-			t.Parallel()
-			o := Options{DataDir: t.TempDir(), Logger: quiet()}
-			if pg {
-				o.PostgreSQLURL, o.Database = postgresURL(t), fmt.Sprintf("subs_%d", time.Now().UnixNano())
-			}
-			s, err := Open(t.Context(), o)
-			require.NoError(t, err)
-			defer s.Close(t.Context())
-			s.eqOnly = pg
-			ids, subs := seedSubscriptions(t, s, 50)
-			byID, err := s.GraphSubscriptionsByID(t.Context(), []string{ids[3], ids[7], ids[3], "o|nobody|mail"})
-			require.NoError(t, err)
-			require.Len(t, byID, 2)
-			require.Equal(t, subs[7], byID[ids[7]].SubscriptionID)
-			recs, err := s.GraphSubscriptionsBySubscriptionID(t.Context(), []string{subs[9], "unknown", subs[9], subs[11]})
-			require.NoError(t, err)
-			require.Len(t, recs, 2)
-			none, err := s.GraphSubscriptionsBySubscriptionID(t.Context(), nil)
-			require.NoError(t, err)
-			require.Empty(t, none)
-		})
-	}
+	onEveryStore(t, "subs", func(t *testing.T, s *Store) {
+		ids, subs := seedSubscriptions(t, s, 50)
+		byID, err := s.GraphSubscriptionsByID(t.Context(), []string{ids[3], ids[7], ids[3], "o|nobody|mail"})
+		require.NoError(t, err)
+		require.Len(t, byID, 2)
+		require.Equal(t, subs[7], byID[ids[7]].SubscriptionID)
+		recs, err := s.GraphSubscriptionsBySubscriptionID(t.Context(), []string{subs[9], "unknown", subs[9], subs[11]})
+		require.NoError(t, err)
+		require.Len(t, recs, 2)
+		none, err := s.GraphSubscriptionsBySubscriptionID(t.Context(), nil)
+		require.NoError(t, err)
+		require.Empty(t, none)
+	})
 }
 
 func seedSubscriptions(t testing.TB, s *Store, n int) (ids, subs []string) {
@@ -200,6 +190,73 @@ func BenchmarkGraphSubscriptionLookup(b *testing.B) {
 					b.Fatalf("%d of %d: %v", len(got), len(want), err)
 				}
 			}
+		})
+	}
+}
+
+// A probe's result lands on exactly the mailboxes it names, of the organisation it names, both
+// as one bulk write of updates by _id (FerretDB over PostgreSQL, a batch of at most findEachMax)
+// and as one update of an `$in` list (otherwise, and for larger batches).
+func TestMailboxAccessIsRecordedOnExactlyTheNamedMailboxes(t *testing.T) {
+	t.Parallel()
+	onEveryStore(t, "access", func(t *testing.T, s *Store) {
+		now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+		var users []Mailbox
+		var ids []string
+		for i := range findEachMax + 10 {
+			u := fmt.Sprintf("u%03d", i)
+			users, ids = append(users, Mailbox{UserID: u, DisplayName: u}), append(ids, u)
+		}
+		for _, org := range []string{"a", "b"} {
+			require.NoError(t, s.Org(org).UpsertDirectoryUsers(t.Context(), "t-"+org, users, now))
+		}
+		later, next := now.Add(time.Minute), now.Add(time.Hour)
+		few, many := ids[:3], ids[3:3+findEachMax+1]
+		require.NoError(t, s.Org("a").SaveMailboxAccess(t.Context(), few, "ACCESSIBLE", "", "", later, next, true, "UNKNOWN"))
+		require.NoError(t, s.Org("a").SaveMailboxAccess(t.Context(), many, "BLOCKED", "ErrorAccessDenied", "policy", later, next, true, "UNKNOWN"))
+		for _, org := range []string{"a", "b"} {
+			got, err := s.Org(org).MailboxesByUserID(t.Context(), ids)
+			require.NoError(t, err)
+			require.Len(t, got, len(ids))
+			for _, m := range got {
+				want := "UNKNOWN"
+				switch i := slices.Index(ids, m.UserID); {
+				case org == "b" || i >= 3+len(many):
+				case i < 3:
+					want = "ACCESSIBLE"
+				default:
+					want = "BLOCKED"
+				}
+				require.Equal(t, want, m.Access, "%s %s", org, m.UserID)
+				if want == "UNKNOWN" {
+					require.Nil(t, m.AccessChangedAt, "%s %s", org, m.UserID)
+					require.True(t, m.NextCheckAt.Equal(now), "%s %s", org, m.UserID)
+					continue
+				}
+				require.NotNil(t, m.AccessChangedAt)
+				require.True(t, m.AccessChangedAt.Equal(later))
+				require.True(t, m.NextCheckAt.Equal(next))
+				require.Equal(t, "UNKNOWN", m.PreviousAccess)
+			}
+		}
+	})
+}
+
+// onEveryStore runs test in parallel on the embedded FerretDB over SQLite and over PostgreSQL
+// (a fresh database named after prefix), which answers only equality filters from its indexes.
+func onEveryStore(t *testing.T, prefix string, test func(t *testing.T, s *Store)) {
+	for _, pg := range []bool{false, true} {
+		t.Run(fmt.Sprintf("postgresql=%v", pg), func(t *testing.T) {
+			t.Parallel()
+			o := Options{DataDir: t.TempDir(), Logger: quiet()}
+			if pg {
+				o.PostgreSQLURL, o.Database = postgresURL(t), fmt.Sprintf("%s_%d", prefix, time.Now().UnixNano())
+			}
+			s, err := Open(t.Context(), o)
+			require.NoError(t, err)
+			defer s.Close(t.Context())
+			require.Equal(t, pg, s.eqOnly)
+			test(t, s)
 		})
 	}
 }
