@@ -16,6 +16,7 @@ import (
 // against graphsim, on the embedded store: wall time, the Graph requests made against the
 // minimum (one users/delta page per 100 users, one probe per non-guest user), and peak heap of
 // the process (graphsim and the embedded database included). Run with -benchtime 1x.
+// TEAMACCESS_BENCH_LATENCY (a duration, say 150ms) has Graph answer every request that late.
 func BenchmarkDiscoverTenant(b *testing.B) {
 	n := 10000
 	if v, err := strconv.Atoi(os.Getenv("TEAMACCESS_BENCH_USERS")); err == nil && v > 0 {
@@ -40,6 +41,9 @@ func BenchmarkDiscoverTenant(b *testing.B) {
 		}
 		if err := e.sim.SetAccessPolicy(e.tenant, appID, allowed); err != nil {
 			b.Fatal(err)
+		}
+		if d, err := time.ParseDuration(os.Getenv("TEAMACCESS_BENCH_LATENCY")); err == nil && d > 0 {
+			e.sim.InjectFault(graphsim.Fault{Path: "/", Latency: d})
 		}
 		before := len(e.sim.Requests())
 		var peak atomic.Uint64

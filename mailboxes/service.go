@@ -261,30 +261,43 @@ func (s *Service) probeDue(ctx context.Context, orgID, tenantID string) error {
 		if err != nil || len(due) == 0 {
 			return err
 		}
-		// Recorded a few at a time (four rounds of probes), so that the first mailboxes found
-		// readable start syncing while the rest of a large tenant is probed.
-		for chunk := range slices.Chunk(due, 4*s.o.Concurrency) {
-			results := make([]result, len(chunk))
-			var g errgroup.Group
-			g.SetLimit(s.o.Concurrency)
-			for i, m := range chunk {
-				if ctx.Err() != nil {
-					break
-				}
-				g.Go(func() error {
-					results[i] = s.probe(ctx, tenantID, m)
-					return nil
-				})
-			}
-			_ = g.Wait() // the probes report in results
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if err := s.record(ctx, scope, orgID, results); err != nil {
-				return err
-			}
+		if err := s.probeChunks(ctx, scope, orgID, tenantID, due); err != nil {
+			return err
 		}
 	}
+}
+
+// probeChunks probes mailboxes and records the results a few at a time (four rounds of probes),
+// so that the first mailboxes found readable start syncing while the rest of a large tenant is
+// probed. A chunk is recorded while the next one is probed: Graph's latency and the store's
+// overlap (at most one record in flight, in order). It stops at the first chunk whose record
+// fails, once the record in flight is done.
+func (s *Service) probeChunks(ctx context.Context, scope store.OrgScope, orgID, tenantID string, due []store.Mailbox) error {
+	recorded := make(chan error, 1)
+	recorded <- nil // no record in flight
+	for chunk := range slices.Chunk(due, 4*s.o.Concurrency) {
+		results := make([]result, len(chunk))
+		var g errgroup.Group
+		g.SetLimit(s.o.Concurrency)
+		for i, m := range chunk {
+			if ctx.Err() != nil {
+				break
+			}
+			g.Go(func() error {
+				results[i] = s.probe(ctx, tenantID, m)
+				return nil
+			})
+		}
+		_ = g.Wait() // the probes report in results
+		if err := <-recorded; err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		go func() { recorded <- s.record(ctx, scope, orgID, results) }()
+	}
+	return <-recorded
 }
 
 // result is one probe's outcome.
