@@ -1,8 +1,10 @@
 package server
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -20,7 +22,8 @@ import (
 // consent until every mailbox's backfill is done, the items stored a second, and the CPU the
 // teamaccess processes spent per item (from /proc, during the backfill). Target: three
 // processes at least 2.5x the throughput of one, CPU per item within 10%. FerretDB over
-// PostgreSQL: run under scripts/bench/with-postgres.sh, with -benchtime 1x.
+// PostgreSQL: run under scripts/bench/with-postgres.sh, with -benchtime 1x. With
+// TEAMACCESS_BENCH_REQUEST_LOG=dir, each run's Graph request log is written there.
 func BenchmarkBackfillAcrossProcesses(b *testing.B) {
 	pg := os.Getenv("TEAMACCESS_BENCH_POSTGRESQL_URL")
 	if pg == "" {
@@ -119,6 +122,16 @@ func backfillWith(b *testing.B, procs, n, m int, database string) (time.Duration
 	}
 	b.Logf("%d process(es): CPU teamaccess %v, the database and graphsim (this process) %v, PostgreSQL %v; %d requests throttled",
 		procs, cpu, cpuOf(b, []int{os.Getpid()})-self0, cpuOf(b, postgresPids())-pg0, throttled)
+	if dir := os.Getenv("TEAMACCESS_BENCH_REQUEST_LOG"); dir != "" {
+		// Graph's request log of the run, for a timeline of what waited on what.
+		raw, err := json.Marshal(map[string]any{"consent": start, "requests": e.sim.Requests()})
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, fmt.Sprintf("backfill-%d-processes.json", procs)), raw, 0o644)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
 	for _, p := range c.procs {
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 		_ = p.cmd.Wait()
