@@ -104,11 +104,13 @@ func (s *Service) SetKindCapture(ctx context.Context, actor auth.Actor, kind Kin
 		fmt.Sprintf("%s mailboxes of kind %s in capture (%d changed)", verb, kind, len(ids))); err != nil {
 		return nil, err
 	}
-	for _, m := range changed {
+	ts := make([]transition, len(changed))
+	for i, m := range changed {
 		after := m
 		after.Capture, after.CaptureChangedAt = enabled, &now
-		s.changed(ctx, actor.OrgID, after, captured(m))
+		ts[i] = transition{after, captured(m)}
 	}
+	s.changed(ctx, actor.OrgID, ts...)
 	return s.KindCaptures(ctx, actor.OrgID)
 }
 
@@ -228,7 +230,7 @@ func (s *Service) SetCapture(ctx context.Context, actor auth.Actor, id string, e
 	if err := s.audit.Record(ctx, actor, "mailbox.capture", idPrefix+u, verb+" the mailbox of "+after.DisplayName+" ("+after.UserPrincipalName+") in capture"); err != nil {
 		return Mailbox{}, err
 	}
-	s.changed(ctx, actor.OrgID, after, captured(before))
+	s.changed(ctx, actor.OrgID, transition{after, captured(before)})
 	return toView(after), nil
 }
 

@@ -34,8 +34,9 @@ type Options struct {
 	Log         *slog.Logger
 	Schedule    Schedule
 	Concurrency int // probes in flight per tenant; 4 by default, the Outlook per-mailbox limit
-	// Publish hears of every mailbox whose access or capture changed.
-	Publish func(ctx context.Context, orgID string, m Mailbox)
+	// Publish hears of every mailbox whose access or capture changed: those of one probe
+	// chunk, one directory page or one capture change together.
+	Publish func(ctx context.Context, orgID string, ms ...Mailbox)
 	// OnCapture hears when a mailbox starts or stops being captured.
 	OnCapture func(ctx context.Context, orgID string, m Mailbox, captured bool)
 	// DiscoverEvery is how often DiscoverAll reads a tenant's user changes: 15 minutes.
@@ -174,6 +175,7 @@ func (s *Service) Discover(ctx context.Context, orgID, tenantID string) error {
 	}
 	// Announce users disabled, re-enabled, removed or of another kind; new users are announced
 	// by their probe.
+	var changes []transition
 	for _, u := range users {
 		prev, known := before[u.ID]
 		kind := string(kindOf(u.UserType, u.AccountEnabled, u.Licensed))
@@ -188,8 +190,9 @@ func (s *Service) Discover(ctx context.Context, orgID, tenantID string) error {
 		if c, ok := capture[u.ID]; ok {
 			after.Capture = c
 		}
-		s.changed(ctx, orgID, after, captured(prev))
+		changes = append(changes, transition{after, captured(prev)})
 	}
+	s.changed(ctx, orgID, changes...)
 	if err := scope.SetSyncState(ctx, usersKey, next, now); err != nil {
 		return err
 	}
@@ -235,14 +238,29 @@ func kindCapture(p store.CapturePolicy, k Kind) bool {
 	return DefaultKindCapture[k]
 }
 
-// changed announces a mailbox's new state, and a capture transition.
-func (s *Service) changed(ctx context.Context, orgID string, m store.Mailbox, wasCaptured bool) {
-	view := toView(m)
-	if s.o.Publish != nil {
-		s.o.Publish(ctx, orgID, view)
+// transition is a mailbox's new state, and whether it was captured before.
+type transition struct {
+	after       store.Mailbox
+	wasCaptured bool
+}
+
+// changed announces mailboxes' new states, in one publish (one change-log append), and their
+// capture transitions.
+func (s *Service) changed(ctx context.Context, orgID string, ts ...transition) {
+	if len(ts) == 0 {
+		return
 	}
-	if now := captured(m); now != wasCaptured && s.o.OnCapture != nil {
-		s.o.OnCapture(ctx, orgID, view, now)
+	views := make([]Mailbox, len(ts))
+	for i, t := range ts {
+		views[i] = toView(t.after)
+	}
+	if s.o.Publish != nil {
+		s.o.Publish(ctx, orgID, views...)
+	}
+	for i, t := range ts {
+		if now := captured(t.after); now != t.wasCaptured && s.o.OnCapture != nil {
+			s.o.OnCapture(ctx, orgID, views[i], now)
+		}
 	}
 }
 
@@ -364,14 +382,16 @@ func (s *Service) record(ctx context.Context, scope store.OrgScope, orgID string
 			return err
 		}
 	}
+	var changes []transition
 	for _, r := range results { // announce what changed, from what was read and written
 		if r.retry || r.err != nil || string(r.p.Access) == r.m.Access || r.p.Access == "" {
 			continue
 		}
 		after := r.m
 		after.Access, after.Code, after.Reason, after.CheckedAt, after.AccessChangedAt = string(r.p.Access), r.p.Code, reason(r.p), &now, &now
-		s.changed(ctx, orgID, after, captured(r.m))
+		changes = append(changes, transition{after, captured(r.m)})
 	}
+	s.changed(ctx, orgID, changes...)
 	return errors.Join(errs...)
 }
 

@@ -33,6 +33,8 @@ type env struct {
 	clock    time.Time
 	mu       sync.Mutex
 	captured map[string]bool
+	// published are the batches Publish heard, by user id.
+	published [][]string
 }
 
 func newEnv(t testing.TB, policyDelay time.Duration, configure ...func(*graphsim.Options)) *env {
@@ -62,6 +64,15 @@ func newEnv(t testing.TB, policyDelay time.Duration, configure ...func(*graphsim
 			defer e.mu.Unlock()
 			e.captured[m.UserID] = on
 		},
+		Publish: func(_ context.Context, _ string, ms ...mailboxes.Mailbox) {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			var batch []string
+			for _, m := range ms {
+				batch = append(batch, m.UserID)
+			}
+			e.published = append(e.published, batch)
+		},
 	})
 	return e
 }
@@ -83,13 +94,20 @@ func (e *env) access(t *testing.T) map[string]mailboxes.Access {
 	return out
 }
 
-func TestDemoTenantIsClassifiedRight(t *testing.T) {
-	t.Parallel()
+// discoveredDemo is an environment whose organisation has discovered graphsim's demo tenant.
+func discoveredDemo(t *testing.T) (*env, graphsim.Demo) {
+	t.Helper()
 	e := newEnv(t, 0)
 	d, err := e.sim.SeedDemo(appID)
 	require.NoError(t, err)
 	require.NoError(t, e.sim.GrantConsent(d.TenantID, appID))
 	require.NoError(t, e.svc.Discover(t.Context(), e.org, d.TenantID))
+	return e, d
+}
+
+func TestDemoTenantIsClassifiedRight(t *testing.T) {
+	t.Parallel()
+	e, d := discoveredDemo(t)
 	got := e.access(t)
 	require.Len(t, got, 27)
 	for _, u := range d.Sales {
@@ -121,6 +139,28 @@ func TestDemoTenantIsClassifiedRight(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, found.Mailboxes, 1)
 	require.Equal(t, "Adele Vance", found.Mailboxes[0].DisplayName)
+}
+
+// Each mailbox whose probe changed its access is announced once, and those of one chunk of
+// probes (four rounds of the 4 at once) together: one change-log append for the chunk, not one
+// for each mailbox (three processes appending to one organisation's log collide).
+func TestAProbeChunksChangesArePublishedTogether(t *testing.T) {
+	t.Parallel()
+	e, _ := discoveredDemo(t)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	seen := map[string]int{}
+	for _, b := range e.published {
+		require.LessOrEqual(t, len(b), 16)
+		for _, u := range b {
+			seen[u]++
+		}
+	}
+	require.Len(t, seen, 27, "every mailbox is announced (the guest's too: classified without a request)")
+	for u, n := range seen {
+		require.Equal(t, 1, n, u)
+	}
+	require.Len(t, e.published, 2, "27 mailboxes: one chunk of 16 and one of the other 11")
 }
 
 // A policy change applies after graphsim's propagation delay and is seen by the next scheduled
