@@ -280,7 +280,7 @@ func (o OrgScope) updateMailboxes(ctx context.Context, what string, userIDs []st
 	update := bson.D{{Key: "$set", Value: set}}
 	c := o.s.collection(mailboxCollection)
 	var err error
-	if o.s.eqOnly && len(ids) <= findEachMax {
+	if o.s.oneByOne(len(ids)) {
 		// One update by _id each, in one request: FerretDB over PostgreSQL answers `$in` by
 		// reading every mailbox of the organisation (findEach).
 		models := make([]mongo.WriteModel, len(ids))

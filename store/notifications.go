@@ -110,9 +110,12 @@ func (s *Store) findGraphSubscriptions(ctx context.Context, f bson.D) ([]GraphSu
 	return findAll[GraphSubscription](ctx, s.collection(graphSubscriptionCollection), "list graph subscriptions", f, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
 }
 
-// findAll runs a query and decodes every document it finds (an empty slice for none).
 // findEachMax is the most values findEach looks up one at a time; more are one `$in` query.
 const findEachMax = 64
+
+// oneByOne says whether n values are better asked for one equality each than in one `$in`:
+// on FerretDB over PostgreSQL (eqOnly), up to findEachMax of them.
+func (s *Store) oneByOne(n int) bool { return s.eqOnly && n <= findEachMax }
 
 // findEach finds the documents whose key is one of vals. On FerretDB over PostgreSQL (eqOnly)
 // each distinct value is an equality query, which an index answers (store/pushdown.go), where
@@ -123,7 +126,7 @@ func findEach[T any](ctx context.Context, s *Store, collection, what, key string
 	if len(vals) == 0 {
 		return []T{}, nil
 	}
-	if !s.eqOnly || len(vals) > findEachMax {
+	if !s.oneByOne(len(vals)) {
 		return findAll[T](ctx, c, what, oneOrIn(key, vals))
 	}
 	out := []T{}
@@ -142,6 +145,7 @@ func findEach[T any](ctx context.Context, s *Store, collection, what, key string
 	return out, nil
 }
 
+// findAll runs a query and decodes every document it finds (an empty slice for none).
 func findAll[T any](ctx context.Context, c coll, what string, filter any, opts ...options.Lister[options.FindOptions]) ([]T, error) {
 	cur, err := c.Find(ctx, filter, opts...)
 	if err != nil {
