@@ -22,7 +22,10 @@ import (
 // consent until every mailbox's backfill is done, the items stored a second, and the CPU the
 // teamaccess processes spent per item (from /proc, during the backfill). Target: three
 // processes at least 2.5x the throughput of one, CPU per item within 10%. FerretDB over
-// PostgreSQL: run under scripts/bench/with-postgres.sh, with -benchtime 1x. With
+// PostgreSQL, each process with its own embedded FerretDB on the one PostgreSQL database
+// (--embedded-postgresql-url), whose CPU counts as the process's: run under
+// scripts/bench/with-postgres.sh, with -benchtime 1x. With TEAMACCESS_BENCH_CHILD_PROFILES=dir
+// each process writes a CPU profile there. With
 // TEAMACCESS_BENCH_REQUEST_LOG=dir, each run's Graph request log is written there.
 func BenchmarkBackfillAcrossProcesses(b *testing.B) {
 	pg := os.Getenv("TEAMACCESS_BENCH_POSTGRESQL_URL")
@@ -107,10 +110,11 @@ func backfillWith(b *testing.B, procs, n, m int, database string) (time.Duration
 		if done == n {
 			break
 		}
-		// The poll is a read of every state, which the database in this process decodes: once a
-		// second (at 4 a second it took a third of a core from the run). The time taken is the
-		// last backfill's end as its process wrote it, whenever the poll sees it.
-		time.Sleep(time.Second)
+		// The poll is a read of every state, which the database in this process decodes: every
+		// 2 s (at 4 a second it took a third of a core from the run, at 1 a second 2-4 CPU-s).
+		// The time taken is the last backfill's end as its process wrote it, whenever the poll
+		// sees it.
+		time.Sleep(2 * time.Second)
 	}
 	took := last.Sub(start)
 	cpu := cpuOf(b, pids) - cpu0
@@ -120,7 +124,7 @@ func backfillWith(b *testing.B, procs, n, m int, database string) (time.Duration
 			throttled++
 		}
 	}
-	b.Logf("%d process(es): CPU teamaccess %v, the database and graphsim (this process) %v, PostgreSQL %v; %d requests throttled",
+	b.Logf("%d process(es): CPU teamaccess (each with its embedded FerretDB) %v, graphsim and this process's poll %v, PostgreSQL %v; %d requests throttled",
 		procs, cpu, cpuOf(b, []int{os.Getpid()})-self0, cpuOf(b, postgresPids())-pg0, throttled)
 	if dir := os.Getenv("TEAMACCESS_BENCH_REQUEST_LOG"); dir != "" {
 		// Graph's request log of the run, for a timeline of what waited on what.

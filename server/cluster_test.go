@@ -21,12 +21,15 @@ import (
 )
 
 // cluster is several teamaccess processes (children of the test binary) on one database and
-// one graphsim: the database is opened here, an embedded FerretDB the children reach over the
-// wire protocol, on SQLite or (pgURL) on PostgreSQL.
+// one graphsim. On SQLite the database is opened here, an embedded FerretDB the children reach
+// over the wire protocol. On PostgreSQL (pgURL) each child runs its own embedded FerretDB on
+// it, as a deployment of several processes on one PostgreSQL does (--embedded-postgresql-url),
+// and this process's store is one more such client.
 type cluster struct {
 	e     *hookEnv
 	st    *store.Store
 	uri   string
+	pg    string
 	db    string
 	procs []*child
 }
@@ -35,7 +38,10 @@ func newCluster(t testing.TB, e *hookEnv, pgURL, database string) *cluster {
 	t.Helper()
 	o := store.Options{DataDir: e.dir, Database: database, Logger: slog.New(slog.DiscardHandler)}
 	if pgURL != "" {
-		o.DataDir, o.PostgreSQLURL = t.TempDir(), pgURL
+		if database == "" {
+			database = fmt.Sprintf("cluster_%d", time.Now().UnixNano())
+		}
+		o.DataDir, o.PostgreSQLURL, o.Database = t.TempDir(), pgURL, database
 	}
 	st, err := store.Open(t.Context(), o)
 	require.NoError(t, err)
@@ -43,7 +49,7 @@ func newCluster(t testing.TB, e *hookEnv, pgURL, database string) *cluster {
 	if pgURL != "" {
 		e.seeded = seedStore(t, st)
 	}
-	return &cluster{e: e, st: st, uri: st.EmbeddedURI(), db: database}
+	return &cluster{e: e, st: st, uri: st.EmbeddedURI(), pg: pgURL, db: database}
 }
 
 // start runs another process; the first listens on the environment's port, which Graph's
@@ -55,10 +61,15 @@ func (c *cluster) start(t testing.TB, extra ...string) *child {
 		port = freePort(t)
 	}
 	args := []string{"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--public-url", fmt.Sprintf("http://127.0.0.1:%d", c.e.port),
-		"--data-dir", t.TempDir(), "--mongodb-uri", c.uri,
+		"--data-dir", t.TempDir(),
 		"--m365-client-id", hookApp, "--m365-client-secret", "s", "--m365-cloud", "custom",
 		"--m365-authority-url", c.e.sim.AuthorityURL(), "--m365-graph-url", c.e.sim.GraphURL(),
 		"--m365-ca-file", filepath.Join(c.e.dir, "graphsim-ca.pem"), "--log-format", "json", "--shutdown-timeout", "5s"}
+	if c.pg != "" {
+		args = append(args, "--embedded-postgresql-url", c.pg)
+	} else {
+		args = append(args, "--mongodb-uri", c.uri)
+	}
 	if c.db != "" {
 		args = append(args, "--mongodb-database", c.db)
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -30,6 +31,16 @@ func TestServiceProcess(t *testing.T) {
 	}
 	var args []string
 	require.NoError(t, json.Unmarshal([]byte(raw), &args))
+	if dir := os.Getenv("TEAMACCESS_BENCH_CHILD_PROFILES"); dir != "" {
+		// A CPU profile of the process until it stops (SIGTERM), for benchmarks.
+		f, err := os.CreateTemp(dir, "child-*.cpu")
+		require.NoError(t, err)
+		require.NoError(t, pprof.StartCPUProfile(f))
+		rc := Run(context.Background(), append([]string{"serve"}, args...), func(string) string { return "" }, os.Stdout, os.Stderr)
+		pprof.StopCPUProfile()
+		_ = f.Close()
+		os.Exit(rc)
+	}
 	os.Exit(Run(context.Background(), append([]string{"serve"}, args...), func(string) string { return "" }, os.Stdout, os.Stderr))
 }
 

@@ -27,6 +27,6 @@ rc=0
 TEAMACCESS_BENCH_POSTGRESQL_URL="postgres://postgres@127.0.0.1:$port/ferretdb" "$@" || rc=$?
 if [ -n "$statements" ]; then
   "$psql" -h 127.0.0.1 -p "$port" -U postgres ferretdb -c "SELECT calls, rows, round(total_exec_time) AS ms,
-    left(regexp_replace(query, '\s+', ' ', 'g'), 160) AS query FROM pg_stat_statements ORDER BY rows DESC LIMIT $statements"
+    left(regexp_replace(query, '\s+', ' ', 'g'), 160) AS query FROM pg_stat_statements ORDER BY rows DESC LIMIT $statements" ${TEAMACCESS_PG_STATEMENTS_CSV:+-A -F"|"}
 fi
 exit $rc
