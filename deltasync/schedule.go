@@ -39,8 +39,7 @@ func (s *Syncer) SyncDue(ctx context.Context) error {
 		if ta.Status != "ACTIVE" && ta.Status != "DEGRADED" {
 			continue
 		}
-		capture := true
-		ms, err := s.st.Org(ta.OrgID).Mailboxes(ctx, store.MailboxQuery{Access: []string{"ACCESSIBLE"}, Capture: &capture})
+		ms, err := s.st.Org(ta.OrgID).LiveMailboxes(ctx) // the captured ones are taken below
 		if err != nil {
 			return err
 		}

@@ -100,6 +100,7 @@ var pushdownFields = map[string][]string{
 	notificationLogCollection:   nil,
 	leaseCollection:             nil,
 	mailboxCollection:           nil,
+	mailboxGenCollection:        nil,
 	syncStateCollection:         nil,
 	capturePolicyCollection:     nil,
 	privacyPolicyCollection:     nil,

@@ -64,7 +64,7 @@ func MailboxID(orgID, userID string) string { return orgID + ":" + userID }
 // UpsertDirectoryUsers records users as the directory describes them, in one bulk write: new
 // ones start with access UNKNOWN, capture on, and a probe due at once; known ones keep their
 // access and capture.
-func (o OrgScope) UpsertDirectoryUsers(ctx context.Context, tenantID string, us []Mailbox, now time.Time) error {
+func (o OrgScope) UpsertDirectoryUsers(ctx context.Context, tenantID string, us []Mailbox, now time.Time) (err error) {
 	if len(us) == 0 {
 		return nil
 	}
@@ -100,6 +100,14 @@ func (o OrgScope) UpsertDirectoryUsers(ctx context.Context, tenantID string, us 
 			SetUpdate(bson.D{{Key: "$set", Value: set}, {Key: "$setOnInsert", Value: onInsert}}).
 			SetUpsert(true))
 	}
+	if len(fresh) == 0 && len(models) == 0 {
+		return nil
+	}
+	defer func() {
+		if err == nil {
+			err = o.raiseMailboxGen(ctx)
+		}
+	}()
 	coll := o.s.collection(mailboxCollection)
 	for len(fresh) > 0 {
 		n := min(len(fresh), 1000)
@@ -202,8 +210,16 @@ func (o OrgScope) Mailboxes(ctx context.Context, q MailboxQuery) ([]Mailbox, err
 	return out, nil
 }
 
-// MailboxesDue lists live mailboxes whose next probe is due, soonest first.
+// MailboxesDue lists live mailboxes whose next probe is due, soonest first. On FerretDB, from
+// the organisation's snapshot (LiveMailboxes); on MongoDB the partition_due index serves it.
 func (o OrgScope) MailboxesDue(ctx context.Context, now time.Time, limit int, partitions []int) ([]Mailbox, error) {
+	if o.s.ferret {
+		live, err := o.LiveMailboxes(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return dueIn(live, now, partitions, limit), nil
+	}
 	cur, err := o.s.collection(mailboxCollection).Find(ctx,
 		inPartitions(o.filter(bson.E{Key: "deleted", Value: false}, bson.E{Key: "nextCheckAt", Value: bson.D{{Key: "$lte", Value: now}}}), partitions),
 		options.Find().SetSort(bson.D{{Key: "nextCheckAt", Value: 1}}).SetLimit(int64(limit)))
@@ -220,6 +236,9 @@ func (o OrgScope) MailboxesDue(ctx context.Context, now time.Time, limit int, pa
 // OrgsWithMailboxesDue lists the organisations with a mailbox whose probe is due by now, in the
 // given partitions (nil: all): one query, however many organisations there are.
 func (s *Store) OrgsWithMailboxesDue(ctx context.Context, now time.Time, partitions []int) ([]string, error) {
+	if s.ferret {
+		return s.orgsDueFromSnapshots(ctx, now, partitions)
+	}
 	f := inPartitions(bson.D{{Key: "deleted", Value: false}, {Key: "nextCheckAt", Value: bson.D{{Key: "$lte", Value: now}}}}, partitions)
 	var orgs []string
 	if err := s.collection(mailboxCollection).Distinct(ctx, "orgId", f).Decode(&orgs); err != nil {
@@ -258,7 +277,7 @@ func (o OrgScope) SetMailboxNextCheck(ctx context.Context, userIDs []string, at 
 	if err != nil {
 		return fmt.Errorf("schedule mailbox checks: %w", err)
 	}
-	return nil
+	return o.raiseMailboxGen(ctx)
 }
 
 // SetMailboxesCapture turns capture on or off for several mailboxes at once (a capture policy
@@ -294,7 +313,7 @@ func (o OrgScope) updateMailboxes(ctx context.Context, what string, userIDs []st
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	return nil
+	return o.raiseMailboxGen(ctx)
 }
 
 // SetMailboxCapture turns one mailbox's capture on or off.
@@ -309,7 +328,7 @@ func (o OrgScope) updateMailbox(ctx context.Context, userID string, set bson.D) 
 	if err != nil {
 		return Mailbox{}, notFound(err, "mailbox "+userID)
 	}
-	return m, nil
+	return m, o.raiseMailboxGen(ctx)
 }
 
 // MailboxCounts counts live mailboxes by access.
@@ -340,7 +359,7 @@ func (o OrgScope) DeleteMailboxes(ctx context.Context) error {
 	if _, err := o.s.collection(mailboxCollection).DeleteMany(ctx, o.filter()); err != nil {
 		return fmt.Errorf("delete mailboxes: %w", err)
 	}
-	return nil
+	return o.raiseMailboxGen(ctx)
 }
 
 // SyncState reads a delta link; "" if none.

@@ -34,6 +34,7 @@ var migrations = []migration{
 	{version: 2, name: "number the change log", up: renumberChanges},
 	{version: 3, name: "give leases terms", up: dropUntermedLeases},
 	{version: 4, name: "give mailboxes and inbox entries their partition", up: partitionMailboxes},
+	{version: 5, name: "give organisations their mailbox generation", up: generateMailboxes},
 }
 
 // renumberChanges drops the change log written before its entries were numbered per

@@ -69,6 +69,8 @@ type Store struct {
 	// tailShared: another client has been seen writing change logs here.
 	tailShared bool
 	wrote      map[string]int64 // org -> the newest change number this process wrote
+	snapMu     sync.Mutex
+	snaps      map[string]mailboxSnapshot // org -> its live mailboxes as last read (snapshot.go)
 }
 
 // ErrUnreachable reports that the database server could not be reached.
@@ -111,7 +113,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	s := &Store{log: o.Logger, changeSeq: map[string]int64{}, queried: map[string]time.Time{}}
+	s := &Store{log: o.Logger, changeSeq: map[string]int64{}, queried: map[string]time.Time{}, snaps: map[string]mailboxSnapshot{}}
 	uri := o.URI
 	if uri == "" {
 		e, err := startEmbedded(ctx, o.DataDir, o.PostgreSQLURL, o.Logger)

@@ -49,8 +49,7 @@ func (s *Service) maintainOrg(ctx context.Context, ta store.TeamAccess) error {
 	}
 	captured := map[string]bool{}
 	if ta.Status == "ACTIVE" || ta.Status == "DEGRADED" {
-		on := true
-		ms, err := s.st.Org(ta.OrgID).Mailboxes(ctx, store.MailboxQuery{Access: []string{"ACCESSIBLE"}, Capture: &on})
+		ms, err := s.st.Org(ta.OrgID).LiveMailboxes(ctx) // the captured ones are taken below
 		if err != nil {
 			return err
 		}
