@@ -3,30 +3,55 @@ package deltasync
 import (
 	"context"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/teamaccess/teamaccess/store"
 )
 
-// domains are the tenant's email domains (of its users' addresses), refreshed hourly: mail
-// between them is internal.
+// domainsEvery is how often the tenant's domains and the mailboxes' owners are read again: from
+// the organisation's mailboxes as the store keeps them in memory (LiveMailboxes), a read of one
+// small document unless they changed.
+const domainsEvery = 30 * time.Second
+
+// domains are the tenant's email domains (of its users' addresses), refreshed every
+// domainsEvery: mail between them is internal. Rounds of an organisation that start together
+// wait for one read.
 func (s *Syncer) domainsOf(ctx context.Context, org store.OrgScope) map[string]bool {
-	s.mu.Lock()
-	d, ok := s.domains[org.ID()]
-	s.mu.Unlock()
-	if ok && s.now().Sub(d.at) < time.Hour {
+	fresh := func() (domainSet, bool) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		d, ok := s.domains[org.ID()]
+		return d, ok && s.now().Sub(d.at) < domainsEvery
+	}
+	if d, ok := fresh(); ok {
 		return d.d
 	}
+	s.mu.Lock()
+	l, ok := s.domainsLock[org.ID()]
+	if !ok {
+		l = &sync.Mutex{}
+		s.domainsLock[org.ID()] = l
+	}
+	s.mu.Unlock()
+	l.Lock()
+	defer l.Unlock()
+	d, ok := fresh()
+	if ok { // read by the round that held the lock
+		return d.d
+	}
+	ms, err := org.LiveMailboxes(ctx)
+	if err != nil {
+		return d.d // the last read (nil: none), and another read at the next call
+	}
 	set, owners := map[string]bool{}, map[string]map[string]bool{}
-	if ms, err := org.Mailboxes(ctx, store.MailboxQuery{}); err == nil {
-		for _, m := range ms {
-			owners[m.UserID] = map[string]bool{}
-			for _, a := range []string{m.UserPrincipalName, m.Mail} {
-				a = strings.ToLower(a)
-				if _, dom, ok := strings.Cut(a, "@"); ok && !strings.Contains(dom, "#ext#") {
-					set[dom] = true
-					owners[m.UserID][a] = true
-				}
+	for _, m := range ms {
+		owners[m.UserID] = map[string]bool{}
+		for _, a := range []string{m.UserPrincipalName, m.Mail} {
+			a = strings.ToLower(a)
+			if _, dom, ok := strings.Cut(a, "@"); ok && !strings.Contains(dom, "#ext#") {
+				set[dom] = true
+				owners[m.UserID][a] = true
 			}
 		}
 	}

@@ -424,3 +424,30 @@ func TestAnOptedOutMailboxIsNotRead(t *testing.T) {
 	require.Positive(t, reads())
 	require.Contains(t, e.everything(t), "Bobs-mail")
 }
+
+// A domain the tenant gains (a colleague's address at it, found by discovery) counts as the
+// tenant's within a minute: mail from that colleague is internal, which the policy excludes.
+// The domains used to be read again hourly: for that hour such mail was captured as inbound.
+func TestMailFromAColleagueAtANewDomainIsInternalWithinAMinute(t *testing.T) {
+	t.Parallel()
+	e := newPrivacyEnv(t)
+	ctx := t.Context()
+	_, err := e.pol.UpdateCapture(ctx, auth.CommandLine(e.org), privacy.CaptureChange{ExcludeInternal: ptr(true)})
+	require.NoError(t, err)
+	e.mail(t, e.alice, "Kept-before", carol)
+	e.sync(t, e.alice) // the tenant's domains as they are: contoso.com
+
+	dave, _ := e.sim.AddUser(e.tenant, graphsim.UserSpec{DisplayName: "Dave Dunn", UPN: "dave@northwind.example"})
+	require.NoError(t, e.st.Org(e.org).UpsertDirectoryUsers(ctx, e.tenant, []store.Mailbox{
+		{UserID: dave, DisplayName: "Dave Dunn", UserPrincipalName: "dave@northwind.example", Mail: "dave@northwind.example", AccountEnabled: true},
+	}, e.now))
+	e.mail(t, e.alice, "Leak-new-domain", addr("Dave Dunn", "dave@northwind.example"))
+	e.mail(t, e.alice, "Kept-after", carol)
+	e.now = e.now.Add(time.Minute)
+	e.sync(t, e.alice)
+
+	all := e.everything(t)
+	require.NotContains(t, all, "Leak-new-domain", "mail between the tenant's own people is internal, whatever their domain")
+	require.Contains(t, all, "Kept-before")
+	require.Contains(t, all, "Kept-after")
+}

@@ -83,15 +83,17 @@ type Syncer struct {
 	g  Graph
 	o  Options
 
-	mu        sync.Mutex
-	running   map[string]chan struct{}    // mailbox key -> its lock: one sync per mailbox at a time
-	next      map[string]time.Time        // mailbox key -> when it is due
-	last      map[string]time.Time        // mailbox key -> when its last scheduled sync succeeded
-	fails     map[string]int              // mailbox key -> failures in a row
-	domains   map[string]domainSet        // org -> the tenant's domains, for directions
-	states    map[string]store.DeltaState // the last state saved of each round: this process is its only writer
-	held      map[string]bool             // orgs whose rounds stop at their next page (Hold)
-	connected map[string]connection       // org|tenant -> whether its rounds may write (writable)
+	mu      sync.Mutex
+	running map[string]chan struct{} // mailbox key -> its lock: one sync per mailbox at a time
+	next    map[string]time.Time     // mailbox key -> when it is due
+	last    map[string]time.Time     // mailbox key -> when its last scheduled sync succeeded
+	fails   map[string]int           // mailbox key -> failures in a row
+	domains map[string]domainSet     // org -> the tenant's domains, for directions
+	// domainsLock: org -> held while its domains are read (normalize.go)
+	domainsLock map[string]*sync.Mutex
+	states      map[string]store.DeltaState // the last state saved of each round: this process is its only writer
+	held        map[string]bool             // orgs whose rounds stop at their next page (Hold)
+	connected   map[string]connection       // org|tenant -> whether its rounds may write (writable)
 	// seriesChecked: org|mailbox|series master -> when its master was last read (series.go)
 	seriesChecked map[string]time.Time
 	// places holds a token per round running (Rounds); nil without a bound.
@@ -137,7 +139,7 @@ func New(st Store, g Graph, o Options) *Syncer {
 	if o.Rounds > 0 {
 		places = make(chan struct{}, o.Rounds)
 	}
-	return &Syncer{places: places, st: st, g: g, o: o, running: map[string]chan struct{}{}, next: map[string]time.Time{}, last: map[string]time.Time{}, fails: map[string]int{}, states: map[string]store.DeltaState{}, domains: map[string]domainSet{}, seriesChecked: map[string]time.Time{}}
+	return &Syncer{places: places, st: st, g: g, o: o, running: map[string]chan struct{}{}, next: map[string]time.Time{}, last: map[string]time.Time{}, fails: map[string]int{}, states: map[string]store.DeltaState{}, domains: map[string]domainSet{}, domainsLock: map[string]*sync.Mutex{}, seriesChecked: map[string]time.Time{}}
 }
 
 func (s *Syncer) now() time.Time { return s.o.Now().UTC().Truncate(time.Millisecond) }
