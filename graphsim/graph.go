@@ -28,6 +28,8 @@ type Request struct {
 	UserAgent string `json:"userAgent,omitempty"`
 	// Took is how long the answer took (sim clock), faults' latency included.
 	Took time.Duration `json:"took,omitempty"`
+	// Compressed: the request's body came gzip-compressed.
+	Compressed bool `json:"compressed,omitempty"`
 }
 
 // maxRequestLog bounds the request log of a long-running simulator; the older half goes when
@@ -108,8 +110,19 @@ func (s *Sim) graphHandler() http.Handler {
 			s.requests = append(s.requests, entry)
 			s.mu.Unlock()
 		}()
-		// msgraph-sdk-go compresses request bodies (its compression middleware).
+		// msgraph-sdk-go's compression middleware compresses request bodies (teamaccess turns it
+		// off); Options.CompressedBodies says how they are answered.
 		if r.Header.Get("Content-Encoding") == "gzip" {
+			entry.Compressed = true
+			switch s.opts.CompressedBodies {
+			case http.StatusUnsupportedMediaType:
+				s.graphError(rec, r, http.StatusUnsupportedMediaType, "UnsupportedMediaType", "The Content-Encoding gzip is not supported.")
+				return
+			case http.StatusBadRequest:
+				s.graphError(rec, r, http.StatusBadRequest, "BadRequest",
+					"Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.")
+				return
+			}
 			zr, err := gzip.NewReader(r.Body)
 			if err != nil {
 				s.graphError(rec, r, http.StatusBadRequest, "BadRequest", "Invalid gzip body.")

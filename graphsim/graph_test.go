@@ -2,6 +2,7 @@ package graphsim
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"encoding/json"
 	"net/http"
@@ -183,21 +184,27 @@ func TestBatch(t *testing.T) {
 	require.Equal(t, 2, throttled, "inner requests share the mailbox's 4 concurrent slots")
 }
 
+// Compressed request bodies are read by default; CompressedBodies answers them 415 or 400 as
+// parts of Graph do, and the request log says which requests came compressed.
 func TestGzipRequestBodies(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	_ = json.NewEncoder(zw).Encode(map[string]any{"requests": []map[string]any{{"id": "1", "method": "GET", "url": "/users"}}})
-	_ = zw.Close()
-	req, _ := http.NewRequest(http.MethodPost, f.sim.GraphURL()+"/$batch", &buf)
-	req.Header.Set("Authorization", "Bearer "+f.token)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Content-Encoding", "gzip")
-	resp, err := f.http.Do(req)
-	require.NoError(t, err)
-	resp.Body.Close()
-	require.Equal(t, 200, resp.StatusCode)
+	for _, answer := range []int{0, http.StatusUnsupportedMediaType, http.StatusBadRequest} {
+		f := newFixture(t, func(o *Options) { o.CompressedBodies = answer })
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		_ = json.NewEncoder(zw).Encode(map[string]any{"requests": []map[string]any{{"id": "1", "method": "GET", "url": "/users"}}})
+		_ = zw.Close()
+		req, _ := http.NewRequest(http.MethodPost, f.sim.GraphURL()+"/$batch", &buf)
+		req.Header.Set("Authorization", "Bearer "+f.token)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Encoding", "gzip")
+		resp, err := f.http.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, cmp.Or(answer, 200), resp.StatusCode)
+		reqs := f.sim.Requests()
+		require.True(t, reqs[len(reqs)-1].Compressed)
+	}
 }
 
 func TestFaults(t *testing.T) {

@@ -170,3 +170,35 @@ func TestRetryAfterIsHonouredToTheMillisecond(t *testing.T) {
 		require.GreaterOrEqual(t, time.Since(start), time.Duration(after*float64(time.Second)))
 	}
 }
+
+// Request bodies go uncompressed: a part of Graph that does not take gzip bodies (415, or 400
+// "Unable to read JSON request payload", as the SDKs' design has it) creates the subscription
+// at the first request. With the SDK's compression handler a 400 failed the creation, and a
+// 415 cost a second write of the tenant's subscription budget.
+func TestSubscriptionsAreCreatedWhereGraphTakesNoCompressedBodies(t *testing.T) {
+	t.Parallel()
+	for _, answer := range []int{http.StatusUnsupportedMediaType, http.StatusBadRequest} {
+		sim, cl := startSim(t, func(o *graphsim.Options) { o.CompressedBodies = answer })
+		client, err := New(Config{ClientID: appID, ClientSecret: secret, Cloud: cl, RootCAs: sim.CertPool()})
+		require.NoError(t, err)
+		tenant := sim.AddTenant(graphsim.TenantSpec{Name: "Contoso"})
+		require.NoError(t, sim.GrantConsent(tenant, appID))
+		u, _ := sim.AddUser(tenant, graphsim.UserSpec{DisplayName: "Alice", UPN: "alice@contoso.com"})
+		hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain")
+			_, _ = w.Write([]byte(r.URL.Query().Get("validationToken")))
+		}))
+		_, err = client.CreateSubscription(t.Context(), tenant, SubscriptionRequest{Resource: "/users/" + u + "/messages", ChangeType: "created",
+			NotificationURL: hook.URL, ClientState: "s", ExpiresAt: sim.Now().Add(24 * time.Hour)})
+		hook.Close()
+		require.NoError(t, err, "answering %d to compressed bodies", answer)
+		posts := 0
+		for _, r := range sim.Requests() {
+			require.False(t, r.Compressed, "%s %s came compressed", r.Method, r.Path)
+			if r.Method == http.MethodPost && r.Path == "/v1.0/subscriptions" {
+				posts++
+			}
+		}
+		require.Equal(t, 1, posts, "one write of the subscription budget")
+	}
+}
