@@ -451,3 +451,36 @@ func TestMailFromAColleagueAtANewDomainIsInternalWithinAMinute(t *testing.T) {
 	require.Contains(t, all, "Kept-before")
 	require.Contains(t, all, "Kept-after")
 }
+
+// countingPolicy counts the reads of the capture rules.
+type countingPolicy struct {
+	deltasync.Policy
+	reads atomic.Int64
+}
+
+func (p *countingPolicy) Rules(ctx context.Context, orgID string) (*privacy.Rules, error) {
+	p.reads.Add(1)
+	return p.Policy.Rules(ctx, orgID)
+}
+
+// A mailbox's sync reads the capture rules (a read of the policy's version in the store) once as
+// it begins and once for each page it screens, so that a change applies from the next page; a
+// full round notes the version the sync began with. It read them again as each scope's round
+// began: 9 reads for 4 scopes of one page each, 5 now.
+func TestASyncReadsTheCaptureRulesOnceAndOnceAPage(t *testing.T) {
+	t.Parallel()
+	e := newPrivacyEnv(t)
+	e.mail(t, e.alice, "Kept", carol)
+	pol := &countingPolicy{Policy: e.pol}
+	syncer := deltasync.New(e.st, e.mc, deltasync.Options{Now: func() time.Time { return e.now }, Policy: pol})
+	require.NoError(t, syncer.SyncMailbox(t.Context(), e.org, e.tenant, e.alice))
+	pages := 0
+	for _, r := range e.sim.Requests() {
+		if r.UserID == e.alice && strings.Contains(r.Path, "/delta") {
+			pages++
+		}
+	}
+	require.Positive(t, pages)
+	require.Equal(t, int64(1+pages), pol.reads.Load(), "reads of the rules for %d pages", pages)
+	require.Contains(t, e.everything(t), "Kept")
+}

@@ -213,14 +213,15 @@ func (s *Syncer) syncScopes(ctx context.Context, orgID, tenantID, userID string,
 		}
 		defer func() { <-s.places }()
 	}
-	if _, whole, err := s.rules(ctx, s.st.Org(orgID), userID); err != nil {
+	r, whole, err := s.rules(ctx, s.st.Org(orgID), userID)
+	if err != nil {
 		return err
 	} else if whole != "" {
 		return nil // its person opted out, or the policy excludes or erased its owner: nothing of it is read
 	}
 	var errs []error
 	for _, scope := range scopes {
-		if err := s.syncScope(ctx, orgID, tenantID, userID, scope, fence); err != nil {
+		if err := s.syncScope(ctx, orgID, tenantID, userID, scope, fence, r); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", scope, err))
 			if ctx.Err() != nil || moved(err) {
 				break
@@ -230,7 +231,7 @@ func (s *Syncer) syncScopes(ctx context.Context, orgID, tenantID, userID string,
 	if len(errs) > 0 && !slices.ContainsFunc(errs, func(err error) bool { return !errors.Is(err, errMore) }) {
 		return errMore // every scope read its newest page and has more
 	}
-	err := errors.Join(errs...)
+	err = errors.Join(errs...)
 	if refused(err) && s.o.Refused != nil && ctx.Err() == nil {
 		s.o.Refused(ctx, orgID, tenantID, userID)
 	}
@@ -257,7 +258,9 @@ const checkpointEvery = 250 * time.Millisecond
 const maxResyncs = 2
 
 // syncScope runs (or resumes) one round of a scope, page by page.
-func (s *Syncer) syncScope(ctx context.Context, orgID, tenantID, userID, scope string, fence int64) error {
+// r are the capture rules as the sync began (nil without a policy): a full round notes their
+// version (roundPolicy).
+func (s *Syncer) syncScope(ctx context.Context, orgID, tenantID, userID, scope string, fence int64, r *privacy.Rules) error {
 	org := s.st.Org(orgID)
 	st, err := s.loadState(ctx, org, userID, scope)
 	if err != nil {
@@ -281,9 +284,7 @@ func (s *Syncer) syncScope(ctx context.Context, orgID, tenantID, userID, scope s
 			st.Gen++
 			st.Link, st.InRound = s.initial(&st, userID, now), true
 			st.FullRound, st.RoundItems = true, 0
-			if err := s.roundPolicy(ctx, orgID, &st); err != nil {
-				return err
-			}
+			roundPolicy(r, &st)
 		}
 		next, delta, n, err := s.page(ctx, org, tenantID, userID, &st, sr)
 		switch {
