@@ -248,7 +248,7 @@ func schedule(ctx context.Context, cfg *config, svc *parts) (stop func(), err er
 		// partitions; often, so that a partition just taken over is worked on soon.
 		{name: "re-verify team access", every: cfg.reverifyEvery, run: d.access.ReverifyAll, local: true},
 		{name: "discover users", every: 2 * time.Second, run: svc.mbx.DiscoverAll, local: true},
-		{name: "probe mailbox access", every: 2 * time.Second, run: svc.mbx.ProbeAllDue, local: true},
+		{name: "probe mailbox access", every: time.Second, run: svc.mbx.ProbeAllDue, local: true},
 		{name: "delta sync", every: 15 * time.Second, run: svc.syncer.SyncDue, local: true},
 		{name: "keep change-notification subscriptions", every: time.Minute, run: svc.subs.Maintain, local: true},
 		{name: "prune the change log", every: time.Hour, run: svc.hub.Prune},
