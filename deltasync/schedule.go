@@ -25,8 +25,8 @@ type job struct {
 // Concurrency at a time, the longest-waiting first, taking the tenants in turn: the scheduled
 // job. While several tenants have mailboxes due, none holds more than half the places, so a
 // tenant whose mailboxes wait out Graph's Retry-After (a 429 storm) never holds another's
-// back. A mailbox that fails waits longer each time (up to an hour), without holding the
-// others back.
+// back. A mailbox that fails is tried again after 15-30 s, then waits twice as long each time
+// (up to an hour), without holding the others back.
 func (s *Syncer) SyncDue(ctx context.Context) error {
 	tas, err := s.st.ConnectedTeamAccess(ctx)
 	if err != nil {
@@ -56,7 +56,9 @@ func (s *Syncer) SyncDue(ctx context.Context) error {
 			key := ta.OrgID + "|" + m.UserID
 			s.mu.Lock()
 			at, last := s.next[key], s.last[key]
-			if !covered[m.UserID] && !last.IsZero() && at.After(last.Add(s.o.Interval)) {
+			// A failing mailbox's turn is its backoff's: brought back to the interval after its
+			// last success, it was tried at every run of the job.
+			if !covered[m.UserID] && !last.IsZero() && s.fails[key] == 0 && at.After(last.Add(s.o.Interval)) {
 				at = last.Add(s.o.Interval) // a stretched turn, but a subscription is gone or failing: the usual interval at once
 				s.next[key] = at
 			}
@@ -186,8 +188,14 @@ func (s *Syncer) schedule(j job, err error) {
 		return
 	}
 	s.fails[key]++
-	s.next[key] = s.now().Add(backoff.Delay(s.o.Interval, time.Hour, min(s.fails[key], 6)))
+	s.next[key] = s.now().Add(backoff.Delay(min(s.o.Interval, retryBase), time.Hour, min(s.fails[key]-1, 8)))
 }
+
+// retryBase is the wait after a mailbox's first failure, half of it random (15-30 s), doubling
+// with each failure up to an hour: most failures pass (a database that refused a connection, a
+// Graph 500), and a new tenant's mailbox whose first round failed waited 5-10 minutes for its
+// first data when the first wait was twice the interval.
+const retryBase = 30 * time.Second
 
 // syncOn syncs a mailbox; a backfill that gave its place up after its newest page (errMore)
 // goes on once it has a place again, behind the mailboxes that were waiting (a round yields at
