@@ -21,12 +21,7 @@ func TestAnIdleCoveredMailboxCostsFewRequestsAndComesBackWhenASubscriptionFails(
 	t.Parallel()
 	e := newEnv(t, graphsim.Options{})
 	ctx := t.Context()
-	org := e.st.Org(e.org)
-	require.NoError(t, org.SaveTeamAccess(ctx, store.TeamAccess{OrgID: e.org, Status: "ACTIVE", TenantID: e.tenant, UpdatedAt: e.now}))
-	require.NoError(t, org.SaveMailboxAccess(ctx, []string{e.alice}, "ACCESSIBLE", "", "", e.now, e.now.Add(time.Hour), true, "UNKNOWN"))
-	_, err := org.SetMailboxCapture(ctx, e.alice, true, e.now)
-	require.NoError(t, err)
-	e.meeting(t, "Kick-off", e.now.Add(24*time.Hour))
+	e.captureAlice(t)
 	var covered atomic.Bool
 	covered.Store(true)
 	now := e.now
@@ -72,12 +67,7 @@ func TestAFailedRoundIsTriedAgainWithinHalfAMinuteThenLessAndLessOften(t *testin
 	t.Parallel()
 	e := newEnv(t, graphsim.Options{})
 	ctx := t.Context()
-	org := e.st.Org(e.org)
-	require.NoError(t, org.SaveTeamAccess(ctx, store.TeamAccess{OrgID: e.org, Status: "ACTIVE", TenantID: e.tenant, UpdatedAt: e.now}))
-	require.NoError(t, org.SaveMailboxAccess(ctx, []string{e.alice}, "ACCESSIBLE", "", "", e.now, e.now.Add(time.Hour), true, "UNKNOWN"))
-	_, err := org.SetMailboxCapture(ctx, e.alice, true, e.now)
-	require.NoError(t, err)
-	e.meeting(t, "Kick-off", e.now.Add(24*time.Hour))
+	e.captureAlice(t)
 	now := e.now
 	s := deltasync.New(e.st, e.mc, deltasync.Options{Now: func() time.Time { return now }})
 	failed := func() int {
@@ -111,4 +101,15 @@ func TestAFailedRoundIsTriedAgainWithinHalfAMinuteThenLessAndLessOften(t *testin
 	t.Logf("rounds of a mailbox failing for two hours: %d", tries)
 	require.GreaterOrEqual(t, tries, 5, "tried again and again")
 	require.LessOrEqual(t, tries, 12, "less and less often: 15-30 s, 30-60 s, ... up to an hour")
+}
+
+// captureAlice connects the organisation and captures Alice's mailbox, which has one meeting.
+func (e *env) captureAlice(t *testing.T) {
+	ctx := t.Context()
+	org := e.st.Org(e.org)
+	require.NoError(t, org.SaveTeamAccess(ctx, store.TeamAccess{OrgID: e.org, Status: "ACTIVE", TenantID: e.tenant, UpdatedAt: e.now}))
+	require.NoError(t, org.SaveMailboxAccess(ctx, []string{e.alice}, "ACCESSIBLE", "", "", e.now, e.now.Add(time.Hour), true, "UNKNOWN"))
+	_, err := org.SetMailboxCapture(ctx, e.alice, true, e.now)
+	require.NoError(t, err)
+	e.meeting(t, "Kick-off", e.now.Add(24*time.Hour))
 }
