@@ -4,6 +4,7 @@
 # PostgreSQL. Usage: scripts/bench/with-postgres.sh COMMAND [ARGS...]
 # With TEAMACCESS_PG_STATEMENTS=N, the N statements that read the most rows are printed at the
 # end (pg_stat_statements): which of FerretDB's queries PostgreSQL could not narrow.
+# max_connections is 300: each process's embedded FerretDB opens up to 50.
 set -euo pipefail
 pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
 if [ -z "$pgbin" ]; then
@@ -16,7 +17,7 @@ as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 port=$(( 30000 + RANDOM % 20000 ))
 as_pg "$pgbin/initdb" -D "$tmp/data" -A trust -U postgres >/dev/null
 statements=${TEAMACCESS_PG_STATEMENTS:-}
-opts="-p $port -k $tmp -c listen_addresses=127.0.0.1 -c fsync=off"
+opts="-p $port -k $tmp -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300"
 if [ -n "$statements" ]; then opts="$opts -c shared_preload_libraries=pg_stat_statements"; fi
 as_pg "$pgbin/pg_ctl" -D "$tmp/data" -o "$opts" -l "$tmp/log" -w start >/dev/null
 trap 'as_pg "$pgbin/pg_ctl" -D "$tmp/data" -m fast stop >/dev/null; rm -rf "$tmp"' EXIT
