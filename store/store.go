@@ -55,6 +55,8 @@ type Store struct {
 	hosts     string
 	changeMu  sync.Mutex       // one change-log writer at a time in this process
 	changeSeq map[string]int64 // org -> the last change number this process wrote
+	changeQMu sync.Mutex
+	changeQ   map[string][]*appendReq // org -> appends waiting for changeMu (AppendChanges)
 	// changeShared: another process has written change numbers this one meant to take (a
 	// collision), so the log is shared and a write numbers after the head it reads first.
 	changeShared bool
@@ -113,7 +115,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	s := &Store{log: o.Logger, changeSeq: map[string]int64{}, queried: map[string]time.Time{}, snaps: map[string]mailboxSnapshot{}}
+	s := &Store{log: o.Logger, changeSeq: map[string]int64{}, changeQ: map[string][]*appendReq{}, queried: map[string]time.Time{}, snaps: map[string]mailboxSnapshot{}}
 	uri := o.URI
 	if uri == "" {
 		e, err := startEmbedded(ctx, o.DataDir, o.PostgreSQLURL, o.Logger)

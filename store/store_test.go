@@ -403,3 +403,56 @@ func otherProcesses(t *testing.T, s *Store, mon *event.CommandMonitor, n int) []
 	}
 	return ws
 }
+
+// Appends of one process to an organisation's log that come while another is being written are
+// written together, one insert, each caller's changes in a row and in the order they came;
+// every caller hears its own outcome and its changes' numbers. (Each was an insert of its own, one after another.)
+func TestAppendsThatComeTogetherAreWrittenInOneInsert(t *testing.T) {
+	t.Parallel()
+	var inserts atomic.Int64
+	mon := &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+		if coll, _ := e.Command.Lookup(e.CommandName).StringValueOK(); e.CommandName == "insert" && coll == changeCollection {
+			inserts.Add(1)
+		}
+	}}
+	s, err := Open(t.Context(), Options{DataDir: t.TempDir(), Logger: quiet(), Monitor: mon})
+	require.NoError(t, err)
+	defer s.Close(context.Background())
+	o := s.Org("o")
+	s.changeMu.Lock() // an append in progress: the callers below wait for it
+	var wg sync.WaitGroup
+	errs := make([]error, 16)
+	for i := range 16 {
+		wg.Go(func() {
+			cs := make([]Change, 5)
+			for k := range cs {
+				cs[k] = Change{Type: "CREATED", ActivityID: fmt.Sprintf("a%02d-%d", i, k)}
+			}
+			errs[i] = o.AppendChanges(t.Context(), cs)
+			for k := range cs {
+				if cs[k].Seq != cs[0].Seq+int64(k) || cs[k].Seq == 0 {
+					errs[i] = fmt.Errorf("the caller's changes numbered %d, %d", cs[0].Seq, cs[k].Seq)
+				}
+			}
+		})
+	}
+	require.Eventually(t, func() bool {
+		s.changeQMu.Lock()
+		defer s.changeQMu.Unlock()
+		return len(s.changeQ["o"]) == 16
+	}, 10*time.Second, time.Millisecond)
+	s.changeMu.Unlock()
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	require.EqualValues(t, 1, inserts.Load(), "one insert for the 16 appends")
+	cs, err := o.ChangesAfter(t.Context(), 0, 200)
+	require.NoError(t, err)
+	require.Len(t, cs, 80)
+	for i, c := range cs {
+		require.EqualValues(t, i+1, c.Seq)
+		require.Equal(t, cs[i-i%5].ActivityID[:3], c.ActivityID[:3], "a caller's changes in a row")
+		require.Equal(t, fmt.Sprintf("-%d", i%5), c.ActivityID[3:], "in its order")
+	}
+}
