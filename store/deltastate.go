@@ -116,3 +116,32 @@ func (o OrgScope) CountDeltaMailboxes(ctx context.Context) (int, error) {
 	}
 	return len(ids), nil
 }
+
+// syncStateCollection holds an organisation's delta links of tenant-wide resources (its users delta).
+const syncStateCollection = "syncStates"
+
+// SyncState reads a delta link; "" if none.
+func (o OrgScope) SyncState(ctx context.Context, key string) (string, error) {
+	var doc struct {
+		DeltaLink string `bson:"deltaLink"`
+	}
+	err := o.s.collection(syncStateCollection).FindOne(ctx, o.filter(bson.E{Key: "_id", Value: o.org + ":" + key})).Decode(&doc)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read sync state %s: %w", key, err)
+	}
+	return doc.DeltaLink, nil
+}
+
+// SetSyncState stores a delta link ("" forgets it).
+func (o OrgScope) SetSyncState(ctx context.Context, key, deltaLink string, at time.Time) error {
+	_, err := o.s.collection(syncStateCollection).UpdateOne(ctx, bson.D{{Key: "_id", Value: o.org + ":" + key}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "orgId", Value: o.org}, {Key: "deltaLink", Value: deltaLink}, {Key: "updatedAt", Value: at}}}},
+		options.UpdateOne().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("save sync state %s: %w", key, err)
+	}
+	return nil
+}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -13,10 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-const (
-	mailboxCollection   = "mailboxes"
-	syncStateCollection = "syncStates"
-)
+const mailboxCollection = "mailboxes"
 
 // Mailbox is a user of the organisation's tenant and whether teamaccess may read their mailbox.
 type Mailbox struct {
@@ -360,32 +356,6 @@ func (o OrgScope) DeleteMailboxes(ctx context.Context) error {
 		return fmt.Errorf("delete mailboxes: %w", err)
 	}
 	return o.raiseMailboxGen(ctx)
-}
-
-// SyncState reads a delta link; "" if none.
-func (o OrgScope) SyncState(ctx context.Context, key string) (string, error) {
-	var doc struct {
-		DeltaLink string `bson:"deltaLink"`
-	}
-	err := o.s.collection(syncStateCollection).FindOne(ctx, o.filter(bson.E{Key: "_id", Value: o.org + ":" + key})).Decode(&doc)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("read sync state %s: %w", key, err)
-	}
-	return doc.DeltaLink, nil
-}
-
-// SetSyncState stores a delta link ("" forgets it).
-func (o OrgScope) SetSyncState(ctx context.Context, key, deltaLink string, at time.Time) error {
-	_, err := o.s.collection(syncStateCollection).UpdateOne(ctx, bson.D{{Key: "_id", Value: o.org + ":" + key}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "orgId", Value: o.org}, {Key: "deltaLink", Value: deltaLink}, {Key: "updatedAt", Value: at}}}},
-		options.UpdateOne().SetUpsert(true))
-	if err != nil {
-		return fmt.Errorf("save sync state %s: %w", key, err)
-	}
-	return nil
 }
 
 // MailboxesByUserID reads mailboxes (deleted ones included) by directory id, in one query.
