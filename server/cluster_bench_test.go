@@ -81,6 +81,12 @@ func backfillWith(b *testing.B, procs, n, m int, database string) (time.Duration
 		time.Sleep(100 * time.Millisecond)
 	}
 	e.sim.InjectFault(graphsim.Fault{Path: "/", Latency: 150 * time.Millisecond})
+	// What the processes spend with nothing to do (lease passes, polls): a cost per process
+	// and second, which three processes pay three times over.
+	idle0 := cpuOf(b, pids)
+	time.Sleep(3 * time.Second)
+	b.Logf("%d process(es) idle before the consent: %.0f ms CPU a process a second", procs,
+		float64((cpuOf(b, pids)-idle0).Milliseconds())/3/float64(procs))
 	cpu0 := cpuOf(b, pids)
 	self0 := cpuOf(b, []int{os.Getpid()})
 	pg0 := cpuOf(b, postgresPids())
