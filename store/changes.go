@@ -19,11 +19,13 @@ import (
 // which is how changes reach the subscribers of all of them; a change stream (WatchChanges),
 // where the database has one, only tells them when to read.
 //
-// A writer numbers its changes after the newest one it reads, and the unique _id (the
-// organisation and the number; and the (orgId, seq) index) refuses a number another writer took first, so a number is only ever written once the one
-// before it is: readers never find a lower number appear behind a higher one. (FerretDB's
-// findAndModify is not atomic under concurrency, so a counter document would hand the same
-// number out twice.)
+// A number is only ever written once the one before it is: readers never find a lower number
+// appear behind a higher one. A writer alone on the log numbers after its own last; where
+// several write it, each takes its numbers past the head's reservation and writes once the
+// numbers before them are in the log (changes_shared.go). The unique _id (the organisation and
+// the number; and the (orgId, seq) index) refuses a number another writer wrote first:
+// FerretDB's findAndModify is not atomic under concurrency, so a reservation alone may hand
+// the same numbers out twice.
 type Change struct {
 	ID         string    `bson:"_id"`
 	OrgID      string    `bson:"orgId"`
@@ -39,6 +41,9 @@ type Change struct {
 	// Origin is the process that wrote a ChangeMailbox or ChangeTeamAccess (its lease owner
 	// name): each process tells its live subscribers of the others' (its own it told at once).
 	Origin string `bson:"origin,omitempty"`
+	// End is the last number of the insert the change was written in: a writer whose insert
+	// was refused by it writes after that (changes_shared.go).
+	End int64 `bson:"end,omitempty"`
 }
 
 // OfActivity says whether the change is an activity's (not a mark, a mailbox's or the Team
@@ -123,51 +128,29 @@ func (s *Store) takeAppends(org string) []*appendReq {
 	return q[:n]
 }
 
-// appendLocked is AppendChanges's write, with changeMu held. This process remembers the last
-// number it wrote; other processes are sorted out by the index, and once one has been met, by
-// the head.
+// appendLocked is AppendChanges's write, with changeMu held. While this process alone is known
+// to write the organisation's log, it numbers after the last number it wrote and raises the
+// head after the insert: two writes. Before it knows where the log is, and from the first
+// refused insert on (another process writes the log too), appendShared numbers.
 func (o OrgScope) appendLocked(ctx context.Context, cs []Change) error {
 	last, known := o.s.changeSeq[o.org]
-	if known && o.s.changeShared {
-		// Another process writes this log too: after it did, the numbers following this
-		// process's last are taken, and numbering from the head it raised avoids the
-		// collision (a refused insert, and the reads to find where the log is now).
-		if head, ok, err := o.head(ctx); err == nil && ok && head > last {
-			last = head
-		}
+	if !known || o.s.changeShared {
+		return o.appendShared(ctx, cs)
 	}
-	var taken int64 // the number another writer had taken, after a collision
-	for attempt := 0; len(cs) > 0; attempt++ {
-		if !known {
-			var err error
-			// After a collision, past the numbers another writer took, even where the head
-			// lags (that writer is between the log and the head, or stopped there).
-			last, err = o.LastChangeSeq(ctx)
-			if err == nil && last < taken {
-				last, err = o.takenFrom(ctx, taken)
-			}
-			if err != nil {
-				return err
-			}
-		}
-		for i := range cs {
-			cs[i].Seq = last + int64(i) + 1
-		}
-		err := o.WriteChanges(ctx, cs)
-		if err == nil {
-			o.s.changeSeq[o.org] = cs[len(cs)-1].Seq
-			return nil
-		}
-		delete(o.s.changeSeq, o.org)
-		var bw mongo.BulkWriteException
-		if !errors.As(err, &bw) || len(bw.WriteErrors) == 0 || bw.WriteErrors[0].Code != 11000 || attempt == 100 {
-			return err
-		}
+	for i := range cs {
+		cs[i].Seq, cs[i].End = last+int64(i)+1, last+int64(len(cs))
+	}
+	n, reserved, err := o.insertChanges(ctx, cs)
+	if reserved > last {
+		// Another writer had taken numbers past this process's last (changes_shared.go): the
+		// log is shared, and this process takes its numbers as they do from now on.
 		o.s.changeShared = true
-		cs, known = cs[bw.WriteErrors[0].Index:], false // those before it were written; read where the log is now
-		taken = cs[0].Seq
 	}
-	return nil
+	if !refused(err) {
+		return err
+	}
+	o.s.changeShared = true
+	return o.appendShared(ctx, cs[n:])
 }
 
 // takenFrom is the last of the numbers taken in a row from seq (taken): another writer's batch,
@@ -203,30 +186,49 @@ func (o OrgScope) takenFrom(ctx context.Context, seq int64) (int64, error) {
 	return lo, nil
 }
 
-// WriteChanges writes changes numbered already, in order (AppendChanges numbers them).
+// WriteChanges writes changes numbered already, in order, and raises the head to the last.
 func (o OrgScope) WriteChanges(ctx context.Context, cs []Change) error {
+	_, _, err := o.insertChanges(ctx, cs)
+	return err
+}
+
+// insertChanges writes changes numbered already in one ordered insert, raises the head past
+// those written and adds them to the tail; n is how many were written (all but when err says
+// which one was refused), reserved the numbers taken before (raiseHead).
+func (o OrgScope) insertChanges(ctx context.Context, cs []Change) (n int, reserved int64, err error) {
 	docs := make([]any, len(cs))
 	for i := range cs {
 		cs[i].OrgID, cs[i].ID = o.org, changeID(o.org, cs[i].Seq)
 		docs[i] = cs[i]
 	}
-	_, err := o.s.collection(changeCollection).InsertMany(ctx, docs, options.InsertMany().SetOrdered(true))
+	_, err = o.s.collection(changeCollection).InsertMany(ctx, docs, options.InsertMany().SetOrdered(true))
+	n = len(cs)
 	var bw mongo.BulkWriteException
-	if errors.As(err, &bw) && len(bw.WriteErrors) > 0 && bw.WriteErrors[0].Index > 0 {
-		cs = cs[:bw.WriteErrors[0].Index] // those before the refused one were written
-	} else if err != nil {
-		return fmt.Errorf("append changes: %w", err)
+	switch {
+	case errors.As(err, &bw) && len(bw.WriteErrors) > 0:
+		n = bw.WriteErrors[0].Index // those before the refused one were written
+	case err != nil:
+		n = 0
 	}
-	o.extendTail(cs)
-	if len(cs) > 0 { // read by the embedded stores (another process's may share this database)
-		if herr := o.raiseHead(ctx, cs[len(cs)-1].Seq); herr != nil && err == nil {
-			return herr
+	o.extendTail(cs[:n])
+	if n > 0 { // read by the embedded stores (another process's may share this database)
+		o.s.changeSeq[o.org] = cs[n-1].Seq
+		var herr error
+		if reserved, herr = o.raiseHead(ctx, cs[n-1].Seq); herr != nil && err == nil {
+			return n, reserved, herr
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("append changes: %w", err)
+		return n, reserved, fmt.Errorf("append changes: %w", err)
 	}
-	return nil
+	return n, reserved, nil
+}
+
+// refused says whether err is an insert of the log refused because another writer had taken
+// a number first.
+func refused(err error) bool {
+	var bw mongo.BulkWriteException
+	return errors.As(err, &bw) && len(bw.WriteErrors) > 0 && bw.WriteErrors[0].Code == 11000
 }
 
 // ChangesAfter reads up to limit changes of the organisation numbered after a sequence number,

@@ -23,22 +23,32 @@ const changeHeadCollection = "changeHeads"
 type changeHead struct {
 	ID  string `bson:"_id"`
 	Seq int64  `bson:"seq"`
+	// Reserved is the last number a writer has taken (changes_shared.go), written or not:
+	// numbers are taken past it. Seq, what readers go by, is raised once they are written.
+	Reserved int64 `bson:"reserved,omitempty"`
 }
 
-// raiseHead records seq as the organisation's newest change number, unless a higher one is.
-func (o OrgScope) raiseHead(ctx context.Context, seq int64) error {
-	var err error
+// raiseHead records seq as the organisation's newest change number (and the numbers up to it
+// as taken), unless a higher one is; it answers the numbers taken before (0 for a head from
+// before reservations).
+func (o OrgScope) raiseHead(ctx context.Context, seq int64) (reserved int64, err error) {
 	for range 2 { // two writers' first upserts may both insert: the loser's second finds the head
-		_, err = o.s.collection(changeHeadCollection).UpdateOne(ctx, bson.D{{Key: "_id", Value: o.org}},
-			bson.D{{Key: "$max", Value: bson.D{{Key: "seq", Value: seq}}}}, options.UpdateOne().SetUpsert(true))
+		var h changeHead
+		err = o.s.collection(changeHeadCollection).FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: o.org}},
+			bson.D{{Key: "$max", Value: bson.D{{Key: "seq", Value: seq}, {Key: "reserved", Value: seq}}}},
+			options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.Before)).Decode(&h)
+		if errors.Is(err, mongo.ErrNoDocuments) { // inserted
+			return 0, nil
+		}
 		if !mongo.IsDuplicateKeyError(err) {
+			reserved = h.Reserved
 			break
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("record the newest change: %w", err)
+		return 0, fmt.Errorf("record the newest change: %w", err)
 	}
-	return nil
+	return reserved, nil
 }
 
 // head is the organisation's newest change number; not known for a log written before heads

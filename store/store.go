@@ -58,10 +58,13 @@ type Store struct {
 	changeQMu sync.Mutex
 	changeQ   map[string][]*appendReq // org -> appends waiting for changeMu (AppendChanges)
 	// changeShared: another process has written change numbers this one meant to take (a
-	// collision), so the log is shared and a write numbers after the head it reads first.
+	// collision), so the log is shared and a write takes its numbers past the head's
+	// reservation first (changes_shared.go).
 	changeShared bool
-	headMu       sync.Mutex
-	queried      map[string]time.Time // org -> when its change log was last read by a query (changes_head.go)
+	// changeWait bounds a writer's wait for the numbers before its own (changes_shared.go).
+	changeWait time.Duration
+	headMu     sync.Mutex
+	queried    map[string]time.Time // org -> when its change log was last read by a query (changes_head.go)
 	// tailed: the store runs the embedded FerretDB over SQLite, and keeps the newest part of
 	// each organisation's change log in memory (changes_tail.go).
 	tailed  bool
@@ -115,7 +118,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	s := &Store{log: o.Logger, changeSeq: map[string]int64{}, changeQ: map[string][]*appendReq{}, queried: map[string]time.Time{}, snaps: map[string]mailboxSnapshot{}}
+	s := &Store{log: o.Logger, changeSeq: map[string]int64{}, changeWait: defaultChangeWait, changeQ: map[string][]*appendReq{}, queried: map[string]time.Time{}, snaps: map[string]mailboxSnapshot{}}
 	uri := o.URI
 	if uri == "" {
 		e, err := startEmbedded(ctx, o.DataDir, o.PostgreSQLURL, o.Logger)
