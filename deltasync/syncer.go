@@ -220,14 +220,22 @@ func (s *Syncer) syncScopes(ctx context.Context, orgID, tenantID, userID string,
 		return nil // its person opted out, or the policy excludes or erased its owner: nothing of it is read
 	}
 	var errs []error
-	for _, scope := range scopes {
-		if err := s.syncScope(ctx, orgID, tenantID, userID, scope, fence, r); err != nil {
+	// The next scope's first page is asked for while this one's last page is stored: on a
+	// store several processes write, a page's writes (the change log's above all) may take
+	// longer than a Graph request, and the round waited for both in turn.
+	var next *prefetched
+	for i, scope := range scopes {
+		cur := next
+		next = nil
+		ahead := func() { next = s.prefetch(ctx, orgID, tenantID, userID, scopes, i+1) }
+		if err := s.syncScope(ctx, orgID, tenantID, userID, scope, fence, r, cur, ahead); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", scope, err))
 			if ctx.Err() != nil || moved(err) {
 				break
 			}
 		}
 	}
+	next.drop()
 	if len(errs) > 0 && !slices.ContainsFunc(errs, func(err error) bool { return !errors.Is(err, errMore) }) {
 		return errMore // every scope read its newest page and has more
 	}
@@ -260,17 +268,22 @@ const maxResyncs = 2
 // syncScope runs (or resumes) one round of a scope, page by page.
 // r are the capture rules as the sync began (nil without a policy): a full round notes their
 // version (roundPolicy).
-func (s *Syncer) syncScope(ctx context.Context, orgID, tenantID, userID, scope string, fence int64, r *privacy.Rules) error {
+// pre is the scope's state and first page when they were read ahead; ahead, called as the
+// scope's last page is about to be stored, reads the next scope's ahead.
+func (s *Syncer) syncScope(ctx context.Context, orgID, tenantID, userID, scope string, fence int64, r *privacy.Rules, pre *prefetched, ahead func()) error {
 	org := s.st.Org(orgID)
-	st, err := s.loadState(ctx, org, userID, scope)
-	if err != nil {
-		return err
+	st, now, ok := pre.state()
+	if !ok {
+		var err error
+		if st, err = s.loadState(ctx, org, userID, scope); err != nil {
+			return err
+		}
+		now = s.now()
 	}
 	if s.o.Partitions != nil {
 		st.Fence = fence // the store refuses it if the partition has moved on to a higher fence
 	}
-	now := s.now()
-	if store.Scope(scope) == store.ScopeCalendar && !st.InRound && st.Link != "" && now.Sub(st.WindowFrom.Add(s.o.CalendarBack)) > s.o.WindowMove {
+	if s.aged(&st, now) {
 		st.Link = "" // the window has aged: a full round over the window as of today
 	}
 	resyncs, pages := 0, 0
@@ -278,6 +291,7 @@ func (s *Syncer) syncScope(ctx context.Context, orgID, tenantID, userID, scope s
 	sr := newSeriesRound()
 	for {
 		if s.isHeld(orgID) {
+			pre.drop()
 			return errHeld // nothing saved: the organisation's data is about to go
 		}
 		if st.Link == "" { // a full round
@@ -286,7 +300,16 @@ func (s *Syncer) syncScope(ctx context.Context, orgID, tenantID, userID, scope s
 			st.FullRound, st.RoundItems = true, 0
 			roundPolicy(r, &st)
 		}
-		next, delta, n, err := s.page(ctx, org, tenantID, userID, &st, sr)
+		f := pre.take(st.Link) // the first page, when it was asked for already (and for this link)
+		pre = nil
+		if f == nil {
+			f = s.fetch(ctx, tenantID, st.Scope, st.Link)
+		}
+		if f.err == nil && f.next == "" && ahead != nil {
+			ahead()
+			ahead = nil
+		}
+		next, delta, n, err := s.page(ctx, org, tenantID, userID, &st, sr, f)
 		switch {
 		case notFailure(err):
 			return err // nothing saved: the organisation's data is going, or another process has the mailbox
@@ -359,36 +382,20 @@ func (s *Syncer) syncScope(ctx context.Context, orgID, tenantID, userID, scope s
 	}
 }
 
-// page fetches and stores one page; it returns the next page's link or the delta link, and how
+// page stores one page as fetched; it returns the next page's link or the delta link, and how
 // many items it stored.
-func (s *Syncer) page(ctx context.Context, org store.OrgScope, tenantID, userID string, st *store.DeltaState, sr *seriesRound) (string, string, int, error) {
-	var (
-		next, delta string
-		n           int
-		write       func() error
-	)
+func (s *Syncer) page(ctx context.Context, org store.OrgScope, tenantID, userID string, st *store.DeltaState, sr *seriesRound, f *fetched) (string, string, int, error) {
+	if f.err != nil {
+		return "", "", 0, f.err
+	}
+	var write func() error
 	switch {
 	case store.Scope(st.Scope).IsMail():
-		p, err := s.g.MessagesPage(ctx, tenantID, st.Link)
-		if err != nil {
-			return "", "", 0, err
-		}
-		next, delta, n = p.NextLink, p.DeltaLink, len(p.Items)
-		write = func() error { return s.storeMessages(ctx, org, userID, st, p.Items) }
+		write = func() error { return s.storeMessages(ctx, org, userID, st, f.messages) }
 	case store.Scope(st.Scope) == store.ScopeCalendar:
-		p, err := s.g.EventsPage(ctx, tenantID, st.Link)
-		if err != nil {
-			return "", "", 0, err
-		}
-		next, delta, n = p.NextLink, p.DeltaLink, len(p.Items)
-		write = func() error { return s.storeEvents(ctx, org, tenantID, userID, st, p.Items, sr) }
+		write = func() error { return s.storeEvents(ctx, org, tenantID, userID, st, f.events, sr) }
 	default:
-		p, err := s.g.ContactsPage(ctx, tenantID, st.Link)
-		if err != nil {
-			return "", "", 0, err
-		}
-		next, delta, n = p.NextLink, p.DeltaLink, len(p.Items)
-		write = func() error { return s.storeContacts(ctx, org, userID, st, p.Items) }
+		write = func() error { return s.storeContacts(ctx, org, userID, st, f.contacts) }
 	}
 	if !s.still(org.ID(), userID, st.Fence) {
 		return "", "", 0, errMoved // nothing written: another process may hold the mailbox now
@@ -396,5 +403,5 @@ func (s *Syncer) page(ctx context.Context, org store.OrgScope, tenantID, userID 
 	if err := s.writable(ctx, org, tenantID); err != nil {
 		return "", "", 0, err
 	}
-	return next, delta, n, write()
+	return f.next, f.delta, f.n, write()
 }
