@@ -7,6 +7,33 @@ import (
 	"github.com/teamaccess/teamaccess/store"
 )
 
+// Pages of a round: asked for (fetch), possibly ahead of their scope's turn (prefetch), and
+// stored (page).
+
+// page stores one page as fetched; it returns the next page's link or the delta link, and how
+// many items it stored.
+func (s *Syncer) page(ctx context.Context, org store.OrgScope, tenantID, userID string, st *store.DeltaState, sr *seriesRound, f *fetched) (string, string, int, error) {
+	if f.err != nil {
+		return "", "", 0, f.err
+	}
+	var write func() error
+	switch {
+	case store.Scope(st.Scope).IsMail():
+		write = func() error { return s.storeMessages(ctx, org, userID, st, f.messages) }
+	case store.Scope(st.Scope) == store.ScopeCalendar:
+		write = func() error { return s.storeEvents(ctx, org, tenantID, userID, st, f.events, sr) }
+	default:
+		write = func() error { return s.storeContacts(ctx, org, userID, st, f.contacts) }
+	}
+	if !s.still(org.ID(), userID, st.Fence) {
+		return "", "", 0, errMoved // nothing written: another process may hold the mailbox now
+	}
+	if err := s.writable(ctx, org, tenantID); err != nil {
+		return "", "", 0, err
+	}
+	return f.next, f.delta, f.n, write()
+}
+
 // fetched is one page of a scope as Graph answered it, not stored yet.
 type fetched struct {
 	next, delta string
