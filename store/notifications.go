@@ -197,7 +197,7 @@ const (
 // durable is a collection with a write concern that survives a primary's failure on a replica
 // set: an acknowledged notification must not be lost (FerretDB ignores it).
 func (s *Store) durable(name string) coll {
-	return coll{s.db.Collection(name, options.Collection().SetWriteConcern(&writeconcern.WriteConcern{W: "majority", Journal: ptr(true)}))}
+	return s.coll(s.db.Collection(name, options.Collection().SetWriteConcern(&writeconcern.WriteConcern{W: "majority", Journal: ptr(true)})))
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -66,7 +66,12 @@ func admit(ctx context.Context) (release func(), err error) {
 
 // coll is a collection whose operations wait for the shares on their context. A cursor's later
 // batches run outside it: a page is at most a few hundred documents, read in one or two batches.
-type coll struct{ *mongo.Collection }
+// On the embedded FerretDB a bulk write goes in commands of at most `statements` writes
+// (bulk.go).
+type coll struct {
+	*mongo.Collection
+	statements int // 0: no bound
+}
 
 // gated runs op once ctx's shares admit it.
 func gated[T any](ctx context.Context, op func() (T, error)) (T, error) {
@@ -147,5 +152,8 @@ func (c coll) DeleteMany(ctx context.Context, filter any, opts ...options.Lister
 }
 
 func (c coll) BulkWrite(ctx context.Context, models []mongo.WriteModel, opts ...options.Lister[options.BulkWriteOptions]) (*mongo.BulkWriteResult, error) {
+	if c.statements > 0 && len(models) > c.statements {
+		return c.bulkInCommands(ctx, models, opts...)
+	}
 	return gated(ctx, func() (*mongo.BulkWriteResult, error) { return c.Collection.BulkWrite(ctx, models, opts...) })
 }

@@ -220,7 +220,15 @@ func (s *Store) stopEmbedded() {
 }
 
 // collection returns a collection of teamaccess's database.
-func (s *Store) collection(name string) coll { return coll{s.db.Collection(name)} }
+func (s *Store) collection(name string) coll { return s.coll(s.db.Collection(name)) }
+
+// coll wraps a collection of the store's database.
+func (s *Store) coll(c *mongo.Collection) coll {
+	if s.embedded != nil {
+		return coll{c, commandStatements}
+	}
+	return coll{c, 0}
+}
 
 // buildInfo asks the server what it is.
 func (s *Store) buildInfo(ctx context.Context) (bson.M, error) {
