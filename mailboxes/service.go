@@ -29,7 +29,7 @@ type Options struct {
 	Now         func() time.Time
 	Log         *slog.Logger
 	Schedule    Schedule
-	Concurrency int // probes in flight per tenant; 4 by default, the Outlook per-mailbox limit
+	Concurrency int // probes in flight per tenant; 4 by default (the server asks for 16: probesInFlight)
 	// Publish hears of every mailbox whose access or capture changed: those of one probe
 	// chunk, one directory page or one capture change together.
 	Publish func(ctx context.Context, orgID string, ms ...Mailbox)

@@ -154,3 +154,14 @@ func applyRedirectURI(c *config, v string) error {
 	c.m365.redirectURI = v
 	return nil
 }
+
+// probesInFlight is how many access probes a tenant has in flight: each asks about another
+// mailbox, and Outlook's 4 concurrent requests are per mailbox (m365 keeps them, before each
+// attempt), so 16; 4 where the setting counts the 4 over the tenant, which m365 holds every
+// request of the tenant to (more would only wait there, and hold a chunk's record back).
+func probesInFlight(c *config) int {
+	if c.m365.concurrencyScope == m365.ConcurrencyPerTenant {
+		return 4
+	}
+	return 16
+}

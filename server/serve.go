@@ -187,7 +187,7 @@ func build(cfg *config, st *store.Store, dir *auth.Directory, ms *microsoft, gro
 	})
 	metrics.watch(st, hub)
 	var issues *issueWatch // a mailbox's change may be an issue's: set below, before anything runs
-	mbx := mailboxes.New(st, ms.client, dir, mailboxes.Options{Partitions: table,
+	mbx := mailboxes.New(st, ms.client, dir, mailboxes.Options{Partitions: table, Concurrency: probesInFlight(cfg),
 		Log: log.With("component", "mailboxes"), OnCapture: lc.CaptureChanged,
 		Publish: publishMailbox(mailboxChanges, st, hub, log, cfg.owner, func(org string) { issues.Poke(org) }),
 	})
