@@ -8,20 +8,29 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// commandStatements bounds the writes of one bulk write command to the embedded FerretDB.
+// commandStatements bounds the writes of one bulk write command to the embedded FerretDB, and
+// embeddedConns the commands in flight to it on PostgreSQL (the client's connections: FerretDB
+// answers a connection's commands one at a time).
 //
 // FerretDB 1.24 answers an update command statement by statement, and each statement's query
-// holds a connection of its PostgreSQL pool (50 by default) until the whole command ends (the
-// closer deferred inside the loop of handler.updateDocument, msg_update.go), while the
-// statement's write takes another in a transaction. A command of 50 updates or replacements
-// or more therefore waits forever for a connection it holds itself, and every other request of
-// the process waits behind it: the three-process backfill bench, with probes 16 at a time
-// (a chunk of 64 mailboxes recorded in one bulk write of updates by _id), hung there for its
-// 15 minutes with all 50 connections held and 9 requests waiting for one. The same command
-// comes from a page of 50 items a mailbox had already (a replay or a resync: upsertAll), a
-// directory page of 50 changed users, or a capture policy applied to a kind of 50 mailboxes.
-// In commands of 8 a write holds at most 9 connections, each for one command.
-const commandStatements = 8
+// holds a connection of its PostgreSQL pool (50 unless --embedded-postgresql-url sets
+// pool_max_conns) until the whole command ends (the closer deferred inside the loop of
+// handler.updateDocument, msg_update.go), while the statement's write takes another in a
+// transaction. A command of 50 updates or replacements or more therefore waited forever for a
+// connection it held itself, and every other request of the process waited behind it: the
+// three-process backfill bench, with probes 16 at a time (a chunk of 64 mailboxes recorded in
+// one bulk write of updates by _id), hung there for its 15 minutes with all 50 connections held
+// and 9 requests waiting for one. The same command came from a page of 50 items a mailbox had
+// already (a replay or a resync: upsertAll), a directory page of 50 changed users, or a capture
+// policy applied to 50 mailboxes. Many commands at once do the same: 50 single updates, each
+// holding its query's connection and waiting for its write's (the driver opens up to 100
+// connections). So a command holds at most 3 of FerretDB's connections (2 writes: their 2
+// queries and a write; a find's open cursor, or a findAndModify, 2), and at most 16 are in
+// flight: 48 of the 50.
+const (
+	commandStatements = 2
+	embeddedConns     = 16
+)
 
 // bulkInCommands is BulkWrite in commands of at most c.statements writes, each admitted by the
 // shares in turn, answered as the driver answers one: the counts summed, and the write errors

@@ -20,17 +20,7 @@ import (
 func TestBulkWritesOfManyUpdatesEnd(t *testing.T) {
 	t.Parallel()
 	onEveryStore(t, "bulk", func(t *testing.T, s *Store) {
-		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-		defer cancel()
-		o := s.Org("a")
-		now := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
-		var users []Mailbox
-		var ids []string
-		for i := range findEachMax {
-			u := fmt.Sprintf("u%03d", i)
-			users, ids = append(users, Mailbox{UserID: u, DisplayName: u}), append(ids, u)
-		}
-		require.NoError(t, o.UpsertDirectoryUsers(ctx, "t-a", users, now))
+		ctx, o, now, ids := withMailboxes(t, s, findEachMax)
 		require.NoError(t, o.SaveMailboxAccess(ctx, ids, "ACCESSIBLE", "", "", now, now.Add(time.Hour), true, "UNKNOWN"))
 		got, err := o.MailboxesByUserID(ctx, ids)
 		require.NoError(t, err)
@@ -98,4 +88,44 @@ func TestABulkWriteInCommandsAnswersAsOne(t *testing.T) {
 	n, err := c.CountDocuments(t.Context(), bson.D{})
 	require.NoError(t, err)
 	require.EqualValues(t, 5, n, "ordered: d00-d02 and the two there before, nothing after d03")
+}
+
+// Many updates at once end on the embedded FerretDB over PostgreSQL: 100 mailboxes' access
+// recorded by 100 callers together. Each update holds one of FerretDB's 50 connections for its
+// query while it waits for another for its write (bulk.go): with the driver's 100 connections,
+// 50 of them waited for each other forever.
+func TestManyUpdatesAtOnceEnd(t *testing.T) {
+	t.Parallel()
+	onEveryStore(t, "updates", func(t *testing.T, s *Store) {
+		ctx, o, now, ids := withMailboxes(t, s, 100)
+		start := make(chan struct{})
+		errs := make(chan error, len(ids))
+		for _, u := range ids {
+			go func() {
+				<-start
+				errs <- o.SaveMailboxAccess(ctx, []string{u}, "ACCESSIBLE", "", "", now, now.Add(time.Hour), true, "UNKNOWN")
+			}()
+		}
+		close(start)
+		for range ids {
+			require.NoError(t, <-errs)
+		}
+	})
+}
+
+// withMailboxes gives organisation "a" n mailboxes (users u000, u001, ...), for a test that
+// has 30 s to write them.
+func withMailboxes(t *testing.T, s *Store, n int) (context.Context, OrgScope, time.Time, []string) {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	t.Cleanup(cancel)
+	o := s.Org("a")
+	now := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
+	var users []Mailbox
+	var ids []string
+	for i := range n {
+		u := fmt.Sprintf("u%03d", i)
+		users, ids = append(users, Mailbox{UserID: u, DisplayName: u}), append(ids, u)
+	}
+	require.NoError(t, o.UpsertDirectoryUsers(ctx, "t-a", users, now))
+	return ctx, o, now, ids
 }

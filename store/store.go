@@ -153,6 +153,9 @@ func (s *Store) connect(ctx context.Context, uri string, o Options) error {
 	if o.Monitor != nil {
 		opts.SetMonitor(o.Monitor)
 	}
+	if s.embedded != nil && !s.embedded.sqlite {
+		opts.SetMaxPoolSize(embeddedConns) // bulk.go
+	}
 	if err := opts.Validate(); err != nil {
 		return fmt.Errorf("MongoDB URI: %w", redact(err, uri))
 	}
