@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"net/url"
+	"strconv"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -26,11 +28,20 @@ import (
 // holding its query's connection and waiting for its write's (the driver opens up to 100
 // connections). So a command holds at most 3 of FerretDB's connections (2 writes: their 2
 // queries and a write; a find's open cursor, or a findAndModify, 2), and at most 16 are in
-// flight: 48 of the 50.
-const (
-	commandStatements = 2
-	embeddedConns     = 16
-)
+// flight: 48 of the 50 (a third of pool_max_conns where the URL sets it).
+const commandStatements = 2
+
+// embeddedConns is how many commands may be in flight to the embedded FerretDB on the
+// PostgreSQL database at postgresURL: a third of its pool's connections.
+func embeddedConns(postgresURL string) uint64 {
+	pool := 50 // FerretDB's default (pool/uri.go)
+	if u, err := url.Parse(postgresURL); err == nil {
+		if n, err := strconv.Atoi(u.Query().Get("pool_max_conns")); err == nil && n > 0 {
+			pool = n
+		}
+	}
+	return uint64(max(1, pool/3))
+}
 
 // bulkInCommands is BulkWrite in commands of at most c.statements writes, each admitted by the
 // shares in turn, answered as the driver answers one: the counts summed, and the write errors

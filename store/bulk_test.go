@@ -129,3 +129,16 @@ func withMailboxes(t *testing.T, s *Store, n int) (context.Context, OrgScope, ti
 	require.NoError(t, o.UpsertDirectoryUsers(ctx, "t-a", users, now))
 	return ctx, o, now, ids
 }
+
+// The commands in flight to the embedded FerretDB on PostgreSQL are a third of its pool: the
+// default 50, or pool_max_conns where the URL sets it (README: "?pool_max_conns=20").
+func TestCommandsInFlightAreAThirdOfFerretDBsPool(t *testing.T) {
+	for url, want := range map[string]uint64{
+		"postgres://u@127.0.0.1:5432/ferretdb":                     16,
+		"postgres://u@127.0.0.1:5432/ferretdb?pool_max_conns=20":   6,
+		"postgres://u@127.0.0.1:5432/ferretdb?pool_max_conns=2":    1,
+		"postgres://u@127.0.0.1:5432/ferretdb?pool_max_conns=many": 16,
+	} {
+		require.Equal(t, want, embeddedConns(url), url)
+	}
+}

@@ -154,7 +154,7 @@ func (s *Store) connect(ctx context.Context, uri string, o Options) error {
 		opts.SetMonitor(o.Monitor)
 	}
 	if s.embedded != nil && !s.embedded.sqlite {
-		opts.SetMaxPoolSize(embeddedConns) // bulk.go
+		opts.SetMaxPoolSize(embeddedConns(s.embedded.postgresURL)) // bulk.go
 	}
 	if err := opts.Validate(); err != nil {
 		return fmt.Errorf("MongoDB URI: %w", redact(err, uri))
