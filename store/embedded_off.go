@@ -15,8 +15,9 @@ import (
 const EmbeddedAvailable = false
 
 type embedded struct {
-	uri    string
-	sqlite bool
+	uri         string
+	sqlite      bool
+	postgresURL string
 }
 
 func startEmbedded(context.Context, string, string, *slog.Logger) (*embedded, error) {
