@@ -149,8 +149,12 @@ func backfillWith(b *testing.B, procs, n, m int, database string) backfill {
 			throttled++
 		}
 	}
-	b.Logf("%d process(es): CPU teamaccess (each with its embedded FerretDB) %v, graphsim and this process's poll %v, PostgreSQL %v; %d requests throttled",
-		procs, cpu, self, pg, throttled)
+	var peaks []string
+	for _, pid := range pids {
+		peaks = append(peaks, fmt.Sprintf("%d MiB", peakRSS(pid)>>20))
+	}
+	b.Logf("%d process(es): CPU teamaccess (each with its embedded FerretDB) %v, graphsim and this process's poll %v, PostgreSQL %v; %d requests throttled; peak memory (RSS) of each process %s",
+		procs, cpu, self, pg, throttled, strings.Join(peaks, ", "))
 	if dir := os.Getenv("TEAMACCESS_BENCH_REQUEST_LOG"); dir != "" {
 		// Graph's request log of the run, for a timeline of what waited on what.
 		raw, err := json.Marshal(map[string]any{"consent": start, "requests": e.sim.Requests()})
@@ -201,6 +205,21 @@ func cpuOf(b *testing.B, pids []int) time.Duration {
 		total += time.Duration(ut+st) * 10 * time.Millisecond
 	}
 	return total
+}
+
+// peakRSS is the most memory the process has held resident (VmHWM, from /proc: Linux).
+func peakRSS(pid int) int64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
 
 // postgresPids are the PostgreSQL server's processes.
