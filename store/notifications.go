@@ -52,6 +52,21 @@ func (s *Store) SaveGraphSubscription(ctx context.Context, g GraphSubscription) 
 	return nil
 }
 
+// CreateGraphSubscription writes the record of a subscription never saved before: one insert,
+// where SaveGraphSubscription's upsert is a read and then a write on FerretDB (on PostgreSQL a
+// SELECT, then the INSERT in a transaction). A record that is there after all (another caller
+// saved it first) is replaced, as SaveGraphSubscription would.
+func (s *Store) CreateGraphSubscription(ctx context.Context, g GraphSubscription) error {
+	_, err := s.collection(graphSubscriptionCollection).InsertOne(ctx, g)
+	if mongo.IsDuplicateKeyError(err) {
+		return s.SaveGraphSubscription(ctx, g)
+	}
+	if err != nil {
+		return fmt.Errorf("save graph subscription: %w", err)
+	}
+	return nil
+}
+
 // DeleteGraphSubscription removes a subscription record.
 func (s *Store) DeleteGraphSubscription(ctx context.Context, id string) error {
 	if _, err := s.collection(graphSubscriptionCollection).DeleteOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {

@@ -239,9 +239,14 @@ func (s *Service) create(ctx context.Context, r *store.GraphSubscription) error 
 		s.forget(r.SubscriptionID)
 	}
 	state := randomToken(32)
+	fresh := r.UpdatedAt.IsZero() // never saved (every save stamps it): no record to replace
 	r.SubscriptionID, r.ClientStateHash, r.ExpiresAt = "", HashClientState(state), time.Time{}
 	r.UpdatedAt = s.now()
-	if err := s.st.SaveGraphSubscription(ctx, *r); err != nil {
+	save := s.st.SaveGraphSubscription
+	if fresh {
+		save = s.st.CreateGraphSubscription
+	}
+	if err := save(ctx, *r); err != nil {
 		return err
 	}
 	req := graphdata.SubscriptionRequest{

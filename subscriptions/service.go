@@ -35,6 +35,7 @@ type Store interface {
 	Org(orgID string) store.OrgScope
 	ConnectedTeamAccess(ctx context.Context) ([]store.TeamAccess, error)
 	SaveGraphSubscription(ctx context.Context, g store.GraphSubscription) error
+	CreateGraphSubscription(ctx context.Context, g store.GraphSubscription) error
 	DeleteGraphSubscription(ctx context.Context, id string) error
 	GraphSubscriptions(ctx context.Context, orgID string) ([]store.GraphSubscription, error)
 	GraphSubscriptionsByID(ctx context.Context, ids []string) (map[string]store.GraphSubscription, error)
