@@ -141,6 +141,14 @@ func backfillWith(b *testing.B, procs, n, m int, database string) backfill {
 		time.Sleep(2 * time.Second)
 	}
 	took := last.Sub(start)
+	for _, p := range c.procs {
+		// No process is stopped in this run: one that ended crashed, and the others took its
+		// partitions once its leases lapsed (a run twice as long).
+		if ended(p.cmd.Process.Pid) {
+			logs := p.logs.String()
+			b.Fatalf("%d process(es): process %d ended during the run; its log ends:\n%s", procs, p.cmd.Process.Pid, logs[max(0, len(logs)-8000):])
+		}
+	}
 	cpu := cpuOf(b, pids) - cpu0
 	self, pg := cpuOf(b, []int{os.Getpid()})-self0, cpuOf(b, postgresPids())-pg0
 	throttled := 0
@@ -205,6 +213,16 @@ func cpuOf(b *testing.B, pids []int) time.Duration {
 		total += time.Duration(ut+st) * 10 * time.Millisecond
 	}
 	return total
+}
+
+// ended says whether a child process has exited (gone, or a zombie not yet waited for).
+func ended(pid int) bool {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	fields := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
+	return len(fields) == 0 || fields[0] == "Z" || fields[0] == "X"
 }
 
 // peakRSS is the most memory the process has held resident (VmHWM, from /proc: Linux).
