@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -125,4 +126,45 @@ func takenByAnother(t *testing.T, n int) (s, w *Store) {
 		bson.D{{Key: "$inc", Value: bson.D{{Key: "reserved", Value: n}}}})
 	require.NoError(t, err)
 	return s, otherProcesses(t, s, nil, 1)[0]
+}
+
+// An insert of the log that meets a number another writer took writes nothing past it, however
+// many changes it carries: FerretDB orders an insert only within each batch of 100 documents
+// and goes on with the next batch after a refused one, which wrote changes after a number
+// this writer never wrote, and again when it numbered them anew.
+func TestARefusedInsertOfTheLogWritesNothingPastTheRefusedNumber(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := openTemp(t, t.TempDir())
+	defer s.Close(context.Background())
+	o := s.Org("o")
+	_, _, err := o.insertChanges(ctx, []Change{{Seq: 11, End: 11, Type: "CREATED", ActivityID: "theirs"}})
+	require.NoError(t, err)
+	var cs []Change
+	for i := range 250 {
+		cs = append(cs, Change{Seq: int64(i + 1), End: 250, Type: "CREATED", ActivityID: fmt.Sprintf("mine-%d", i)})
+	}
+	n, _, err := o.insertChanges(ctx, cs)
+	require.True(t, refused(err), "%v", err)
+	require.Equal(t, 10, n, "the ten before the refused number")
+	var docs []struct {
+		Seq int64 `bson:"seq"`
+	}
+	cur, err := s.db.Collection(changeCollection).Find(ctx, bson.D{{Key: "orgId", Value: "o"}})
+	require.NoError(t, err)
+	require.NoError(t, cur.All(ctx, &docs))
+	var seqs []int64
+	for _, d := range docs {
+		seqs = append(seqs, d.Seq)
+	}
+	slices.Sort(seqs)
+	require.Equal(t, []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, seqs, "nothing written past the refused number")
+
+	// The rest, numbered after it, goes in whole.
+	for i := range cs[n:] {
+		cs[n+i].Seq = int64(11 + i + 1)
+	}
+	m, _, err := o.insertChanges(ctx, cs[n:])
+	require.NoError(t, err)
+	require.Equal(t, 240, m)
 }
