@@ -247,7 +247,10 @@ func schedule(ctx context.Context, cfg *config, svc *parts) (stop func(), err er
 		// The Graph work runs in every process, each on the mailboxes and tenants of its
 		// partitions; often, so that a partition just taken over is worked on soon.
 		{name: "re-verify team access", every: cfg.reverifyEvery, run: d.access.ReverifyAll, local: true},
-		{name: "discover users", every: 2 * time.Second, run: svc.mbx.DiscoverAll, local: true},
+		// Twice a second: a consent another process took is discovered within half a second
+		// by the holder of its tenant's partition (one read of the connections'
+		// generation a pass while none changed: store/connections.go).
+		{name: "discover users", every: 500 * time.Millisecond, run: svc.mbx.DiscoverAll, local: true},
 		{name: "probe mailbox access", every: time.Second, run: svc.mbx.ProbeAllDue, local: true},
 		{name: "delta sync", every: 15 * time.Second, run: svc.syncer.SyncDue, local: true},
 		{name: "keep change-notification subscriptions", every: time.Minute, run: svc.subs.Maintain, local: true},

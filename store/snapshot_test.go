@@ -21,28 +21,8 @@ func TestMailboxPollsSeeAnotherProcesssWritesAndReadNoMailboxMeanwhile(t *testin
 		t.Run(fmt.Sprintf("postgresql=%v", pg), func(t *testing.T) {
 			t.Parallel()
 			var reads atomic.Int64 // queries of the mailbox collection by the poller
-			mon := &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
-				if coll, _ := e.Command.Lookup(e.CommandName).StringValueOK(); coll == mailboxCollection &&
-					(e.CommandName == "find" || e.CommandName == "distinct" || e.CommandName == "aggregate") {
-					reads.Add(1)
-				}
-			}}
-			o := Options{DataDir: t.TempDir(), Logger: quiet(), Monitor: mon}
-			if pg {
-				o.PostgreSQLURL, o.Database = postgresURL(t), fmt.Sprintf("snapshot_%d", time.Now().UnixNano())
-			}
-			poller, err := Open(t.Context(), o)
-			require.NoError(t, err)
-			defer poller.Close(context.Background())
-			// The writer is another process: on SQLite a client of the poller's FerretDB, on
-			// PostgreSQL a FerretDB of its own on the same database.
-			wo := Options{URI: poller.EmbeddedURI(), Logger: quiet()}
-			if pg {
-				wo = Options{DataDir: t.TempDir(), Logger: quiet(), PostgreSQLURL: o.PostgreSQLURL, Database: o.Database}
-			}
-			writer, err := Open(t.Context(), wo)
-			require.NoError(t, err)
-			defer writer.Close(context.Background())
+			poller, writer := pollerAndWriter(t, pg, "snapshot", readsOf(mailboxCollection, &reads))
+			var err error
 
 			now := time.Now().UTC().Truncate(time.Millisecond)
 			var users []Mailbox
@@ -115,6 +95,38 @@ func TestMailboxPollsSeeAnotherProcesssWritesAndReadNoMailboxMeanwhile(t *testin
 			require.Greater(t, reads.Load(), before, "the writes were read")
 		})
 	}
+}
+
+// readsOf counts the queries of a collection into n.
+func readsOf(coll string, n *atomic.Int64) *event.CommandMonitor {
+	return &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+		if c, _ := e.Command.Lookup(e.CommandName).StringValueOK(); c == coll &&
+			(e.CommandName == "find" || e.CommandName == "distinct" || e.CommandName == "aggregate") {
+			n.Add(1)
+		}
+	}}
+}
+
+// pollerAndWriter opens a store watched by mon and another process's store on the same
+// database: on SQLite a client of the poller's FerretDB, on PostgreSQL (pg) a FerretDB of its
+// own on the same database.
+func pollerAndWriter(t *testing.T, pg bool, prefix string, mon *event.CommandMonitor) (poller, writer *Store) {
+	t.Helper()
+	o := Options{DataDir: t.TempDir(), Logger: quiet(), Monitor: mon}
+	if pg {
+		o.PostgreSQLURL, o.Database = postgresURL(t), fmt.Sprintf("%s_%d", prefix, time.Now().UnixNano())
+	}
+	poller, err := Open(t.Context(), o)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = poller.Close(context.Background()) })
+	wo := Options{URI: poller.EmbeddedURI(), Logger: quiet()}
+	if pg {
+		wo = Options{DataDir: t.TempDir(), Logger: quiet(), PostgreSQLURL: o.PostgreSQLURL, Database: o.Database}
+	}
+	writer, err = Open(t.Context(), wo)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = writer.Close(context.Background()) })
+	return poller, writer
 }
 
 // An organisation whose mailboxes were written before generations existed gets one from the

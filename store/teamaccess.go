@@ -77,7 +77,7 @@ func (o OrgScope) MarkPurging(ctx context.Context, at time.Time) error {
 	if err != nil {
 		return fmt.Errorf("mark purge: %w", err)
 	}
-	return nil
+	return o.s.raiseConnectionsGen(ctx)
 }
 
 // SaveTeamAccess writes the organisation's connection.
@@ -88,7 +88,7 @@ func (o OrgScope) SaveTeamAccess(ctx context.Context, ta TeamAccess) error {
 	if err != nil {
 		return fmt.Errorf("save team access: %w", err)
 	}
-	return nil
+	return o.s.raiseConnectionsGen(ctx)
 }
 
 // InsertConsentState records a new consent link's state for the organisation.
@@ -165,18 +165,4 @@ func (o OrgScope) UnbindTenant(ctx context.Context, tenantID string) error {
 		return fmt.Errorf("unbind tenant: %w", err)
 	}
 	return nil
-}
-
-// ConnectedTeamAccess lists every organisation's connection that has a tenant, for the
-// scheduled re-verification.
-func (s *Store) ConnectedTeamAccess(ctx context.Context) ([]TeamAccess, error) {
-	cur, err := s.collection(teamAccessCollection).Find(ctx, bson.D{{Key: "tenantId", Value: bson.D{{Key: "$exists", Value: true}}}})
-	if err != nil {
-		return nil, fmt.Errorf("list connections: %w", err)
-	}
-	var out []TeamAccess
-	if err := cur.All(ctx, &out); err != nil {
-		return nil, fmt.Errorf("list connections: %w", err)
-	}
-	return out, nil
 }

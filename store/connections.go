@@ -1,0 +1,95 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// connectionsDocID names the document of the meta collection whose generation every write of
+// a connection (teamAccess) replaces: the polls of the connected organisations (discovery,
+// probes, rounds due, subscription upkeep, re-verification) read it, one small document, and
+// every connection only when it moved. Discovery polls twice a second, so that a consent
+// another process took is discovered here, where its tenant's partition is held, within half a
+// second rather than two (three processes' backfill of 300 mailboxes waited up to 2 s of its
+// 8-10 s for it); with hundreds of tenants, a read of every connection twice a second in every
+// process would cost more than the work.
+const connectionsDocID = "connections"
+
+// connectionsSnapshot is every connection with a tenant as this process last read it.
+type connectionsSnapshot struct {
+	gen  int64
+	read time.Time
+	all  []TeamAccess
+}
+
+// raiseConnectionsGen records that a connection changed. The generation is a new random
+// number rather than a count: FerretDB applies $inc as a read and a write, so two writers'
+// raises could leave the count where one of them put it, and a reader that had read that
+// value would miss the other write; a new number differs from any a reader has read.
+func (s *Store) raiseConnectionsGen(ctx context.Context) error {
+	_, err := s.collection(metaCollection).UpdateOne(ctx, bson.D{{Key: "_id", Value: connectionsDocID}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "gen", Value: rand.Int64()}}}}, options.UpdateOne().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("record a connection change: %w", err)
+	}
+	return nil
+}
+
+// connectionsGen reads the connections' generation; 0 when none was recorded yet.
+func (s *Store) connectionsGen(ctx context.Context) (int64, error) {
+	var doc struct {
+		Gen int64 `bson:"gen"`
+	}
+	err := s.collection(metaCollection).FindOne(ctx, bson.D{{Key: "_id", Value: connectionsDocID}}).Decode(&doc)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read the connections' generation: %w", err)
+	}
+	return doc.Gen, nil
+}
+
+// ConnectedTeamAccess lists every organisation's connection that has a tenant, for the
+// scheduled jobs. It comes from this process's snapshot while the connections' generation is
+// the one it was read at (one read of a small document) and the snapshot is younger than
+// snapshotMaxAge (a writer whose raise failed, or a process of a release before generations, is
+// seen within it); it is read afresh otherwise. The caller may change what it gets.
+func (s *Store) ConnectedTeamAccess(ctx context.Context) ([]TeamAccess, error) {
+	gen, err := s.connectionsGen(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.connMu.Lock()
+	snap := s.conns
+	s.connMu.Unlock()
+	if snap.read.IsZero() || snap.gen != gen || time.Since(snap.read) >= snapshotMaxAge {
+		// The generation is read before the connections: a write that lands after this read
+		// raises the generation after it too, and the next poll reads again.
+		read := time.Now()
+		all, err := findAll[TeamAccess](ctx, s.collection(teamAccessCollection), "list connections",
+			bson.D{{Key: "tenantId", Value: bson.D{{Key: "$exists", Value: true}}}})
+		if err != nil {
+			return nil, err
+		}
+		snap = connectionsSnapshot{gen: gen, read: read, all: all}
+		s.connMu.Lock()
+		if s.conns.read.Before(read) { // not over a later read that ended first
+			s.conns = snap
+		}
+		s.connMu.Unlock()
+	}
+	out := slices.Clone(snap.all)
+	for i := range out {
+		out[i].Granted = slices.Clone(out[i].Granted)
+	}
+	return out, nil
+}
