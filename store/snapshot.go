@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -33,16 +34,41 @@ type mailboxSnapshot struct {
 	live []Mailbox // by display name, then _id (as Mailboxes lists them)
 }
 
+// mailboxesDocID names the document of the meta collection whose generation every raise of an
+// organisation's mailbox generation replaces, after it: the probe poll (twice a second)
+// reads it, one small document, and every organisation's generation only when it moved, so
+// that a poll costs the same however many organisations there are.
+const mailboxesDocID = "mailboxes"
+
 // raiseMailboxGen records that the organisation's mailboxes changed; every writer of the
 // mailbox collection calls it after its write (a reader that read the generation before the
-// raise re-reads at its next poll).
+// raise re-reads at its next poll). The store-wide generation is a new random number, as the
+// connections' is (raiseConnectionsGen).
 func (o OrgScope) raiseMailboxGen(ctx context.Context) error {
 	_, err := o.s.collection(mailboxGenCollection).UpdateOne(ctx, bson.D{{Key: "_id", Value: o.org}},
 		bson.D{{Key: "$inc", Value: bson.D{{Key: "gen", Value: int64(1)}}}}, options.UpdateOne().SetUpsert(true))
+	if err == nil {
+		_, err = o.s.collection(metaCollection).UpdateOne(ctx, bson.D{{Key: "_id", Value: mailboxesDocID}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "gen", Value: rand.Int64()}}}}, options.UpdateOne().SetUpsert(true))
+	}
 	if err != nil {
 		return fmt.Errorf("record a mailbox change: %w", err)
 	}
 	return nil
+}
+
+// orgGen is an organisation's mailbox generation as the probe poll lists them.
+type orgGen struct {
+	Org string `bson:"_id"`
+	Gen int64  `bson:"gen"`
+}
+
+// orgGens is every organisation's mailbox generation as this process last listed them, and the
+// store-wide generation read before that list.
+type orgGens struct {
+	all  int64
+	read time.Time
+	gens []orgGen
 }
 
 // mailboxGen reads the organisation's mailbox generation; 0 when it has none.
@@ -117,10 +143,7 @@ func dueIn(live []Mailbox, now time.Time, partitions []int, limit int) []Mailbox
 // orgsDueFromSnapshots is OrgsWithMailboxesDue on FerretDB: one read of every organisation's
 // generation, and of the mailboxes of those whose generation moved.
 func (s *Store) orgsDueFromSnapshots(ctx context.Context, now time.Time, partitions []int) ([]string, error) {
-	gens, err := findAll[struct {
-		Org string `bson:"_id"`
-		Gen int64  `bson:"gen"`
-	}](ctx, s.collection(mailboxGenCollection), "list mailbox generations", bson.D{})
+	gens, err := s.listOrgGens(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -137,6 +160,36 @@ func (s *Store) orgsDueFromSnapshots(ctx context.Context, now time.Time, partiti
 	return orgs, nil
 }
 
+// listOrgGens is every organisation's mailbox generation: as listed at the last poll while the
+// store-wide generation is the one read before that list (and the list is younger than
+// snapshotMaxAge), listed afresh otherwise.
+func (s *Store) listOrgGens(ctx context.Context) ([]orgGen, error) {
+	var doc struct {
+		Gen int64 `bson:"gen"`
+	}
+	err := s.collection(metaCollection).FindOne(ctx, bson.D{{Key: "_id", Value: mailboxesDocID}}).Decode(&doc)
+	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, fmt.Errorf("read the mailboxes' generation: %w", err)
+	}
+	s.snapMu.Lock()
+	last := s.orgGens
+	s.snapMu.Unlock()
+	if !last.read.IsZero() && last.all == doc.Gen && time.Since(last.read) < snapshotMaxAge {
+		return last.gens, nil
+	}
+	read := time.Now()
+	gens, err := findAll[orgGen](ctx, s.collection(mailboxGenCollection), "list mailbox generations", bson.D{})
+	if err != nil {
+		return nil, err
+	}
+	s.snapMu.Lock()
+	if s.orgGens.read.Before(read) {
+		s.orgGens = orgGens{all: doc.Gen, read: read, gens: gens}
+	}
+	s.snapMu.Unlock()
+	return gens, nil
+}
+
 // generateMailboxes gives every organisation with mailboxes its mailbox generation (migration
 // 5): the polls find organisations by their generations.
 func generateMailboxes(ctx context.Context, db *mongo.Database) error {
@@ -151,6 +204,11 @@ func generateMailboxes(ctx context.Context, db *mongo.Database) error {
 		if err != nil {
 			return fmt.Errorf("record mailbox generation: %w", err)
 		}
+	}
+	_, err := db.Collection(metaCollection).UpdateOne(ctx, bson.D{{Key: "_id", Value: mailboxesDocID}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "gen", Value: rand.Int64()}}}}, options.UpdateOne().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("record mailbox generation: %w", err)
 	}
 	return nil
 }

@@ -20,8 +20,16 @@ func TestMailboxPollsSeeAnotherProcesssWritesAndReadNoMailboxMeanwhile(t *testin
 	for _, pg := range []bool{false, true} {
 		t.Run(fmt.Sprintf("postgresql=%v", pg), func(t *testing.T) {
 			t.Parallel()
-			var reads atomic.Int64 // queries of the mailbox collection by the poller
-			poller, writer := pollerAndWriter(t, pg, "snapshot", readsOf(mailboxCollection, &reads))
+			var reads, lists atomic.Int64 // the poller's queries of the mailboxes, its lists of every organisation's generation
+			mailboxes := readsOf(mailboxCollection, &reads)
+			poller, writer := pollerAndWriter(t, pg, "snapshot", &event.CommandMonitor{Started: func(ctx context.Context, e *event.CommandStartedEvent) {
+				mailboxes.Started(ctx, e)
+				if coll, _ := e.Command.Lookup(e.CommandName).StringValueOK(); coll == mailboxGenCollection && e.CommandName == "find" {
+					if f, ok := e.Command.Lookup("filter").DocumentOK(); ok && len(f) <= 5 { // {}
+						lists.Add(1)
+					}
+				}
+			}})
 			var err error
 
 			now := time.Now().UTC().Truncate(time.Millisecond)
@@ -66,12 +74,13 @@ func TestMailboxPollsSeeAnotherProcesssWritesAndReadNoMailboxMeanwhile(t *testin
 			require.NoError(t, w.UpsertDirectoryUsers(t.Context(), "t", users, now))
 			require.Equal(t, ids, dueNow(), "new users are due a probe at once")
 
-			before := reads.Load()
+			before, listed := reads.Load(), lists.Load()
 			for range 3 {
 				require.Equal(t, ids, dueNow())
 				require.Empty(t, captured())
 			}
 			require.Equal(t, before, reads.Load(), "polls with no mailbox written meanwhile read no mailbox")
+			require.Equal(t, listed, lists.Load(), "nor any organisation's generation")
 
 			later := now.Add(time.Hour)
 			require.NoError(t, w.SaveMailboxAccess(t.Context(), ids[:7], "ACCESSIBLE", "", "", now, later, true, "UNKNOWN"))
