@@ -34,15 +34,22 @@ func (s *Service) probeDue(ctx context.Context, orgID, tenantID string) error {
 	}
 }
 
-// probeChunks probes mailboxes and records the results a few at a time (four rounds of probes),
-// so that the first mailboxes found readable start syncing while the rest of a large tenant is
-// probed. A chunk is recorded while the next one is probed: Graph's latency and the store's
-// overlap (at most one record in flight, in order). It stops at the first chunk whose record
-// fails, once the record in flight is done.
+// probeChunks probes mailboxes and records the results a few at a time (one round of probes
+// first, then four rounds at a time), so that the first mailboxes found readable start syncing
+// while the rest of a large tenant is probed: with a first chunk of four rounds, a process's
+// first round began 0.8-1.4 s after its first probe in the three-process backfill. A chunk is
+// recorded while the next one is probed: Graph's latency and the store's overlap (at most one
+// record in flight, in order). It stops at the first chunk whose record fails, once the record
+// in flight is done.
 func (s *Service) probeChunks(ctx context.Context, scope store.OrgScope, orgID, tenantID string, due []store.Mailbox) error {
+	if len(due) == 0 {
+		return nil
+	}
 	recorded := make(chan error, 1)
 	recorded <- nil // no record in flight
-	for chunk := range slices.Chunk(due, 4*s.o.Concurrency) {
+	first := min(len(due), s.o.Concurrency)
+	chunks := slices.Concat([][]store.Mailbox{due[:first]}, slices.Collect(slices.Chunk(due[first:], 4*s.o.Concurrency)))
+	for _, chunk := range chunks {
 		results := make([]result, len(chunk))
 		var g errgroup.Group
 		g.SetLimit(s.o.Concurrency)

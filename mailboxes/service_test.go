@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -142,8 +143,9 @@ func TestDemoTenantIsClassifiedRight(t *testing.T) {
 }
 
 // Each mailbox whose probe changed its access is announced once, and those of one chunk of
-// probes (four rounds of the 4 at once) together: one change-log append for the chunk, not one
-// for each mailbox (three processes appending to one organisation's log collide).
+// probes (the first round of 4, then four rounds of the 4 at once) together: one change-log
+// append for the chunk, not one for each mailbox (three processes appending to one
+// organisation's log collide).
 func TestAProbeChunksChangesArePublishedTogether(t *testing.T) {
 	t.Parallel()
 	e, _ := discoveredDemo(t)
@@ -160,7 +162,8 @@ func TestAProbeChunksChangesArePublishedTogether(t *testing.T) {
 	for u, n := range seen {
 		require.Equal(t, 1, n, u)
 	}
-	require.Len(t, e.published, 2, "27 mailboxes: one chunk of 16 and one of the other 11")
+	require.Len(t, e.published, 3, "27 mailboxes: the first round of 4, a chunk of 16 and one of the other 7")
+	require.Len(t, e.published[0], 4)
 }
 
 // A policy change applies after graphsim's propagation delay and is seen by the next scheduled
@@ -302,7 +305,8 @@ func TestMailboxKindsAndTheirCapturePolicy(t *testing.T) {
 }
 
 // A large tenant's first mailboxes found readable are captured (and start syncing) while the
-// rest are still being probed, not after the last probe.
+// rest are still being probed, not after the last probe: after the first round of probes, not
+// the first four.
 func TestCaptureStartsWhileALargeTenantIsStillProbed(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, 0)
@@ -312,21 +316,26 @@ func TestCaptureStartsWhileALargeTenantIsStillProbed(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.NoError(t, e.sim.GrantConsent(tenant, appID))
-	e.sim.InjectFault(graphsim.Fault{Path: "/users/", Latency: 20 * time.Millisecond})
+	e.sim.InjectFault(graphsim.Fault{Path: "/users/", Latency: 50 * time.Millisecond})
 	var firstCapture time.Time
 	var once sync.Once
 	e.svc = mailboxes.New(e.st, mustClient(t, e.sim), auth.NewDirectory(e.st), mailboxes.Options{
 		OnCapture: func(context.Context, string, mailboxes.Mailbox, bool) { once.Do(func() { firstCapture = time.Now() }) },
 	})
 	require.NoError(t, e.svc.Discover(t.Context(), e.org, tenant))
-	var lastProbe time.Time
+	var probes []time.Time
 	for _, r := range e.sim.Requests() {
-		if r.UserID != "" && r.UserID != "delta" && r.At.After(lastProbe) {
-			lastProbe = r.At
+		if r.UserID != "" && r.UserID != "delta" {
+			probes = append(probes, r.At)
 		}
 	}
+	slices.SortFunc(probes, time.Time.Compare)
+	require.Len(t, probes, 60)
 	require.False(t, firstCapture.IsZero())
-	require.True(t, firstCapture.Before(lastProbe), "the first capture (%v) came before the last probe (%v)", firstCapture, lastProbe)
+	require.True(t, firstCapture.Before(probes[59]), "the first capture (%v) came before the last probe (%v)", firstCapture, probes[59])
+	// Four at a time, 50 ms each: the 17th probe starts 200 ms after the first, once a first
+	// chunk of four rounds would have been probed.
+	require.True(t, firstCapture.Before(probes[16]), "the first capture (%v) came before the fifth round of probes (%v)", firstCapture, probes[16])
 }
 
 func mustClient(t *testing.T, sim *graphsim.Sim) *m365.Client {
