@@ -30,30 +30,37 @@ type connectionsSnapshot struct {
 	all  []TeamAccess
 }
 
-// raiseConnectionsGen records that a connection changed. The generation is a new random
-// number rather than a count: FerretDB applies $inc as a read and a write, so two writers'
-// raises could leave the count where one of them put it, and a reader that had read that
-// value would miss the other write; a new number differs from any a reader has read.
+// raiseConnectionsGen records that a connection changed.
 func (s *Store) raiseConnectionsGen(ctx context.Context) error {
-	_, err := s.collection(metaCollection).UpdateOne(ctx, bson.D{{Key: "_id", Value: connectionsDocID}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "gen", Value: rand.Int64()}}}}, options.UpdateOne().SetUpsert(true))
-	if err != nil {
+	if err := replaceGen(ctx, s.collection(metaCollection), connectionsDocID); err != nil {
 		return fmt.Errorf("record a connection change: %w", err)
 	}
 	return nil
 }
 
-// connectionsGen reads the connections' generation; 0 when none was recorded yet.
-func (s *Store) connectionsGen(ctx context.Context) (int64, error) {
+// replaceGen gives a generation document of the meta collection a new random number rather
+// than a count: FerretDB applies $inc as a read and a write, so two writers' raises could leave
+// the count where one of them put it, and a reader that had read that value would miss the
+// other write; a new number differs from any a reader has read.
+func replaceGen(ctx context.Context, meta interface {
+	UpdateOne(context.Context, any, any, ...options.Lister[options.UpdateOneOptions]) (*mongo.UpdateResult, error)
+}, docID string) error {
+	_, err := meta.UpdateOne(ctx, bson.D{{Key: "_id", Value: docID}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "gen", Value: rand.Int64()}}}}, options.UpdateOne().SetUpsert(true))
+	return err
+}
+
+// metaGen reads a generation document of the meta collection; 0 when it was never raised.
+func (s *Store) metaGen(ctx context.Context, docID string) (int64, error) {
 	var doc struct {
 		Gen int64 `bson:"gen"`
 	}
-	err := s.collection(metaCollection).FindOne(ctx, bson.D{{Key: "_id", Value: connectionsDocID}}).Decode(&doc)
+	err := s.collection(metaCollection).FindOne(ctx, bson.D{{Key: "_id", Value: docID}}).Decode(&doc)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("read the connections' generation: %w", err)
+		return 0, fmt.Errorf("read the generation of %s: %w", docID, err)
 	}
 	return doc.Gen, nil
 }
@@ -64,7 +71,7 @@ func (s *Store) connectionsGen(ctx context.Context) (int64, error) {
 // snapshotMaxAge (a writer whose raise failed, or a process of a release before generations, is
 // seen within it); it is read afresh otherwise. The caller may change what it gets.
 func (s *Store) ConnectedTeamAccess(ctx context.Context) ([]TeamAccess, error) {
-	gen, err := s.connectionsGen(ctx)
+	gen, err := s.metaGen(ctx, connectionsDocID)
 	if err != nil {
 		return nil, err
 	}

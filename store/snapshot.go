@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -42,14 +41,13 @@ const mailboxesDocID = "mailboxes"
 
 // raiseMailboxGen records that the organisation's mailboxes changed; every writer of the
 // mailbox collection calls it after its write (a reader that read the generation before the
-// raise re-reads at its next poll). The store-wide generation is a new random number, as the
-// connections' is (raiseConnectionsGen).
+// raise re-reads at its next poll). The store-wide generation is a new random number
+// (replaceGen).
 func (o OrgScope) raiseMailboxGen(ctx context.Context) error {
 	_, err := o.s.collection(mailboxGenCollection).UpdateOne(ctx, bson.D{{Key: "_id", Value: o.org}},
 		bson.D{{Key: "$inc", Value: bson.D{{Key: "gen", Value: int64(1)}}}}, options.UpdateOne().SetUpsert(true))
 	if err == nil {
-		_, err = o.s.collection(metaCollection).UpdateOne(ctx, bson.D{{Key: "_id", Value: mailboxesDocID}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "gen", Value: rand.Int64()}}}}, options.UpdateOne().SetUpsert(true))
+		err = replaceGen(ctx, o.s.collection(metaCollection), mailboxesDocID)
 	}
 	if err != nil {
 		return fmt.Errorf("record a mailbox change: %w", err)
@@ -164,17 +162,14 @@ func (s *Store) orgsDueFromSnapshots(ctx context.Context, now time.Time, partiti
 // store-wide generation is the one read before that list (and the list is younger than
 // snapshotMaxAge), listed afresh otherwise.
 func (s *Store) listOrgGens(ctx context.Context) ([]orgGen, error) {
-	var doc struct {
-		Gen int64 `bson:"gen"`
-	}
-	err := s.collection(metaCollection).FindOne(ctx, bson.D{{Key: "_id", Value: mailboxesDocID}}).Decode(&doc)
-	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, fmt.Errorf("read the mailboxes' generation: %w", err)
+	all, err := s.metaGen(ctx, mailboxesDocID)
+	if err != nil {
+		return nil, err
 	}
 	s.snapMu.Lock()
 	last := s.orgGens
 	s.snapMu.Unlock()
-	if !last.read.IsZero() && last.all == doc.Gen && time.Since(last.read) < snapshotMaxAge {
+	if !last.read.IsZero() && last.all == all && time.Since(last.read) < snapshotMaxAge {
 		return last.gens, nil
 	}
 	read := time.Now()
@@ -184,7 +179,7 @@ func (s *Store) listOrgGens(ctx context.Context) ([]orgGen, error) {
 	}
 	s.snapMu.Lock()
 	if s.orgGens.read.Before(read) {
-		s.orgGens = orgGens{all: doc.Gen, read: read, gens: gens}
+		s.orgGens = orgGens{all: all, read: read, gens: gens}
 	}
 	s.snapMu.Unlock()
 	return gens, nil
@@ -205,9 +200,7 @@ func generateMailboxes(ctx context.Context, db *mongo.Database) error {
 			return fmt.Errorf("record mailbox generation: %w", err)
 		}
 	}
-	_, err := db.Collection(metaCollection).UpdateOne(ctx, bson.D{{Key: "_id", Value: mailboxesDocID}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "gen", Value: rand.Int64()}}}}, options.UpdateOne().SetUpsert(true))
-	if err != nil {
+	if err := replaceGen(ctx, db.Collection(metaCollection), mailboxesDocID); err != nil {
 		return fmt.Errorf("record mailbox generation: %w", err)
 	}
 	return nil
