@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -22,13 +23,6 @@ import (
 // 8-10 s for it); with hundreds of tenants, a read of every connection twice a second in every
 // process would cost more than the work.
 const connectionsDocID = "connections"
-
-// connectionsSnapshot is every connection with a tenant as this process last read it.
-type connectionsSnapshot struct {
-	gen  int64
-	read time.Time
-	all  []TeamAccess
-}
 
 // raiseConnectionsGen records that a connection changed.
 func (s *Store) raiseConnectionsGen(ctx context.Context) error {
@@ -71,32 +65,54 @@ func (s *Store) metaGen(ctx context.Context, docID string) (int64, error) {
 // snapshotMaxAge (a writer whose raise failed, or a process of a release before generations, is
 // seen within it); it is read afresh otherwise. The caller may change what it gets.
 func (s *Store) ConnectedTeamAccess(ctx context.Context) ([]TeamAccess, error) {
-	gen, err := s.metaGen(ctx, connectionsDocID)
+	all, err := s.conns.get(ctx, s, connectionsDocID, func(ctx context.Context) ([]TeamAccess, error) {
+		return findAll[TeamAccess](ctx, s.collection(teamAccessCollection), "list connections",
+			bson.D{{Key: "tenantId", Value: bson.D{{Key: "$exists", Value: true}}}})
+	})
 	if err != nil {
 		return nil, err
 	}
-	s.connMu.Lock()
-	snap := s.conns
-	s.connMu.Unlock()
-	if snap.read.IsZero() || snap.gen != gen || time.Since(snap.read) >= snapshotMaxAge {
-		// The generation is read before the connections: a write that lands after this read
-		// raises the generation after it too, and the next poll reads again.
-		read := time.Now()
-		all, err := findAll[TeamAccess](ctx, s.collection(teamAccessCollection), "list connections",
-			bson.D{{Key: "tenantId", Value: bson.D{{Key: "$exists", Value: true}}}})
-		if err != nil {
-			return nil, err
-		}
-		snap = connectionsSnapshot{gen: gen, read: read, all: all}
-		s.connMu.Lock()
-		if s.conns.read.Before(read) { // not over a later read that ended first
-			s.conns = snap
-		}
-		s.connMu.Unlock()
-	}
-	out := slices.Clone(snap.all)
+	out := slices.Clone(all)
 	for i := range out {
 		out[i].Granted = slices.Clone(out[i].Granted)
 	}
 	return out, nil
+}
+
+// genList is a list read from the database and kept while a generation document of the meta
+// collection is the one read before it, for at most snapshotMaxAge (a writer whose raise
+// failed, or a process of a release before generations, is seen within it).
+type genList[T any] struct {
+	mu   sync.Mutex
+	gen  int64
+	read time.Time
+	all  []T
+}
+
+// get is the list: kept while the generation in docID is unchanged, loaded afresh otherwise.
+// The generation is read before the list: a write that lands after this read raises the
+// generation after it too, and the next call loads again. What it returns is shared: callers
+// must not change it.
+func (l *genList[T]) get(ctx context.Context, s *Store, docID string, load func(context.Context) ([]T, error)) ([]T, error) {
+	gen, err := s.metaGen(ctx, docID)
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	last, lastGen, lastRead := l.all, l.gen, l.read
+	l.mu.Unlock()
+	if !lastRead.IsZero() && lastGen == gen && time.Since(lastRead) < snapshotMaxAge {
+		return last, nil
+	}
+	read := time.Now()
+	all, err := load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	if l.read.Before(read) { // not over a later load that ended first
+		l.gen, l.read, l.all = gen, read, all
+	}
+	l.mu.Unlock()
+	return all, nil
 }

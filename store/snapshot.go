@@ -61,14 +61,6 @@ type orgGen struct {
 	Gen int64  `bson:"gen"`
 }
 
-// orgGens is every organisation's mailbox generation as this process last listed them, and the
-// store-wide generation read before that list.
-type orgGens struct {
-	all  int64
-	read time.Time
-	gens []orgGen
-}
-
 // mailboxGen reads the organisation's mailbox generation; 0 when it has none.
 func (o OrgScope) mailboxGen(ctx context.Context) (int64, error) {
 	var doc struct {
@@ -159,30 +151,11 @@ func (s *Store) orgsDueFromSnapshots(ctx context.Context, now time.Time, partiti
 }
 
 // listOrgGens is every organisation's mailbox generation: as listed at the last poll while the
-// store-wide generation is the one read before that list (and the list is younger than
-// snapshotMaxAge), listed afresh otherwise.
+// store-wide generation is the one read before that list, listed afresh otherwise (genList).
 func (s *Store) listOrgGens(ctx context.Context) ([]orgGen, error) {
-	all, err := s.metaGen(ctx, mailboxesDocID)
-	if err != nil {
-		return nil, err
-	}
-	s.snapMu.Lock()
-	last := s.orgGens
-	s.snapMu.Unlock()
-	if !last.read.IsZero() && last.all == all && time.Since(last.read) < snapshotMaxAge {
-		return last.gens, nil
-	}
-	read := time.Now()
-	gens, err := findAll[orgGen](ctx, s.collection(mailboxGenCollection), "list mailbox generations", bson.D{})
-	if err != nil {
-		return nil, err
-	}
-	s.snapMu.Lock()
-	if s.orgGens.read.Before(read) {
-		s.orgGens = orgGens{all: all, read: read, gens: gens}
-	}
-	s.snapMu.Unlock()
-	return gens, nil
+	return s.orgGens.get(ctx, s, mailboxesDocID, func(ctx context.Context) ([]orgGen, error) {
+		return findAll[orgGen](ctx, s.collection(mailboxGenCollection), "list mailbox generations", bson.D{})
+	})
 }
 
 // generateMailboxes gives every organisation with mailboxes its mailbox generation (migration

@@ -76,9 +76,8 @@ type Store struct {
 	wrote      map[string]int64 // org -> the newest change number this process wrote
 	snapMu     sync.Mutex
 	snaps      map[string]mailboxSnapshot // org -> its live mailboxes as last read (snapshot.go)
-	orgGens    orgGens                    // every organisation's mailbox generation as last listed (snapshot.go)
-	connMu     sync.Mutex
-	conns      connectionsSnapshot // every connection as last read (connections.go)
+	orgGens    genList[orgGen]            // every organisation's mailbox generation as last listed (snapshot.go)
+	conns      genList[TeamAccess]        // every connection as last read (connections.go)
 }
 
 // ErrUnreachable reports that the database server could not be reached.
